@@ -1,0 +1,157 @@
+"""FastAPI app factory: routers, Stripe-shaped error rendering, metrics, health, workers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from strongbox import __version__
+from strongbox.api.context import request_id
+from strongbox.api.responses import dumps, error_response, json_response
+from strongbox.api.routers import customers, events, payment_intents, payment_methods, refunds
+from strongbox.core import metrics
+from strongbox.core.errors import ApiError, InvalidRequestError, StrongboxError
+from strongbox.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Strongbox: a self-hosted, Stripe-compatible payments API.
+
+Bodies are `application/x-www-form-urlencoded` with Stripe's bracket notation
+(`metadata[k]=v`, `expand[]=customer`) or JSON. Authenticate with
+`Authorization: Bearer sk_test_…` (or HTTP basic with the key as user). Every POST accepts an
+`Idempotency-Key` header with Stripe's semantics.
+"""
+
+
+def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
+    start_workers = runtime.settings.run_workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers = None
+        if start_workers:
+            from strongbox.workers.loops import build_workers
+
+            workers = build_workers(runtime)
+            workers.start()
+            app.state.workers = workers
+        try:
+            yield
+        finally:
+            if workers is not None:
+                workers.stop()
+
+    app = FastAPI(
+        title="Strongbox",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+
+    for module in (payment_intents, refunds, customers, payment_methods, events):
+        app.include_router(module.router)
+
+    if runtime.simulator is not None:
+        from strongbox.connectors.simulator.http import create_3ds_router
+        from strongbox.workers.recovery import complete_action
+
+        def on_complete(reference: str, _succeeded: bool) -> None:
+            complete_action(runtime, reference)
+
+        app.include_router(
+            create_3ds_router(runtime.simulator, on_complete),
+            prefix="/simulator",
+            tags=["simulator"],
+        )
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request_id(request)
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - start
+        metrics.HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(request.method, path).observe(elapsed)
+        response.headers.setdefault("Request-Id", rid)
+        response.headers.setdefault("Stripe-Version", "2024-06-20")
+        return response
+
+    @app.exception_handler(StrongboxError)
+    async def strongbox_error(request: Request, exc: StrongboxError) -> Response:
+        if exc.status >= 500:
+            log.warning("request %s failed: %r", request_id(request), exc)
+        return error_response(exc, {"Request-Id": request_id(request)})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        loc = [str(p) for p in errors[0]["loc"][1:]] if errors else []
+        err = InvalidRequestError(
+            "Invalid request: " + (errors[0].get("msg", "invalid value") if errors else ""),
+            param=loc[0] if loc else None,
+        )
+        return error_response(err, {"Request-Id": request_id(request)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            err: StrongboxError = InvalidRequestError(
+                f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
+                "/docs for the API reference.",
+                status=404,
+            )
+        elif exc.status_code == 405:
+            err = InvalidRequestError(
+                f"Unrecognized request URL ({request.method}: {request.url.path}): this "
+                "method is not allowed here.",
+                status=405,
+            )
+        else:
+            err = InvalidRequestError(str(exc.detail), status=exc.status_code)
+        return error_response(err, {"Request-Id": request_id(request)})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error in request %s", request_id(request))
+        err = ApiError("An unexpected error occurred. Our team has been notified.")
+        return error_response(err, {"Request-Id": request_id(request)})
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")
+    def healthz() -> Response:
+        try:
+            with runtime.db.read() as session:
+                session.execute(text("SELECT 1"))
+            db_ok = True
+        except Exception:
+            db_ok = False
+        body: dict[str, Any] = {
+            "status": "ok" if db_ok else "degraded",
+            "database": runtime.db.engine.dialect.name if db_ok else "unreachable",
+            "version": __version__,
+        }
+        return json_response(200 if db_ok else 503, dumps(body))
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

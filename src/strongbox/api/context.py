@@ -1,0 +1,90 @@
+"""Per-request dependencies: the runtime, the authenticated merchant, parameters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from strongbox.api.forms import read_params
+from strongbox.auth import service as auth
+from strongbox.core.errors import AuthenticationError, PermissionError_
+from strongbox.core.ids import new_id
+from strongbox.events.types import RequestContext
+from strongbox.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = new_id("request")
+        request.state.request_id = rid
+    return str(rid)
+
+
+def _raw_key(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationError(
+            "You did not provide an API key. You need to provide your API key in the "
+            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            code=None,
+        )
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and value:
+        return value
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthenticationError("Invalid HTTP basic authorization header.") from None
+        return decoded.split(":", 1)[0]
+    raise AuthenticationError(
+        "Invalid Authorization header: use 'Bearer sk_…' or HTTP basic with the key as user."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    runtime: Runtime
+    ctx: RequestContext
+    auth: auth.AuthContext
+
+
+def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller:
+    rt = get_runtime(request)
+    raw = _raw_key(request)
+    with rt.db.read() as session:
+        auth_ctx = auth.authenticate(session, raw, rt.key_cache)
+    if auth_ctx.kind != "secret" and not allow_publishable:
+        raise PermissionError_(
+            "This API call cannot be made with a publishable API key. Please use a secret "
+            "API key. You can find a list of your API keys at /v1/… (strongbox merchants)."
+        )
+    ctx = RequestContext(
+        merchant_id=auth_ctx.merchant_id,
+        actor=f"api_key:{auth_ctx.key_id}",
+        request_id=request_id(request),
+        idempotency_key=request.headers.get("idempotency-key"),
+        source_ip=request.client.host if request.client else None,
+        livemode=auth_ctx.livemode,
+    )
+    return Caller(runtime=rt, ctx=ctx, auth=auth_ctx)
+
+
+async def params_of(request: Request) -> dict[str, Any]:
+    cached = getattr(request.state, "params", None)
+    if cached is None:
+        cached = await read_params(request)
+        request.state.params = cached
+    return dict(cached)

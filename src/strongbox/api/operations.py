@@ -1,0 +1,147 @@
+"""Runs a write request: idempotency key, phase 1, gateway call(s), phase 2 — each committed.
+
+    [tx] take key (or replay) + validate + write attempt "started"   → commit (recovery point)
+    [--] connector call, outside any transaction
+    [tx] record outcome + events + store the response on the key     → commit (finished)
+
+A crash between the two transactions leaves an attempt that the recovery worker resolves by
+asking the gateway; it then stores the final response on the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from strongbox.api.context import Caller
+from strongbox.api.responses import dumps, error_body, json_response
+from strongbox.core import metrics
+from strongbox.core.errors import ApiError, StrongboxError
+from strongbox.db.uow import UnitOfWork
+from strongbox.events.types import RequestContext
+from strongbox.idempotency import service as idem
+from strongbox.payments.service import Step
+
+log = logging.getLogger(__name__)
+
+Phase1 = Callable[[UnitOfWork, RequestContext], Step]
+Render = Callable[[Session, Step], Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WriteRequest:
+    method: str
+    path: str
+    params: dict[str, Any]
+    idempotency_key: str | None
+
+
+def render_step(session: Session, step: Step, render: Render) -> tuple[int, bytes]:
+    if step.error is not None:
+        return step.error.status, error_body(step.error)
+    return 200, dumps(render(session, step))
+
+
+def _headers(caller: Caller, key: str | None, replayed: bool = False) -> dict[str, str]:
+    headers = {"Request-Id": caller.ctx.request_id or ""}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return headers
+
+
+def run_write(caller: Caller, req: WriteRequest, phase1: Phase1, render: Render) -> Response:
+    rt = caller.runtime
+    svc = rt.payments
+    key = req.idempotency_key
+    fp = idem.fingerprint(req.method, req.path, req.params) if key is not None else ""
+    if key is not None:
+        idem.check_key(key)
+    ctx = caller.ctx
+    lock_timeout = timedelta(seconds=rt.settings.idempotency_lock_timeout_seconds)
+    record_id: str | None = None
+    try:
+        with rt.db.unit_of_work() as uow:
+            if key is not None:
+                begun = idem.begin(
+                    uow,
+                    merchant_id=ctx.merchant_id,
+                    key=key,
+                    method=req.method,
+                    path=req.path,
+                    request_fingerprint=fp,
+                    request_id=ctx.request_id,
+                    lock_timeout=lock_timeout,
+                )
+                if begun.replay is not None:
+                    uow.commit()
+                    metrics.IDEMPOTENT_REPLAYS.inc()
+                    headers = _headers(caller, key, replayed=True)
+                    if begun.replay.request_id:
+                        headers["Original-Request"] = begun.replay.request_id
+                    return json_response(begun.replay.status, begun.replay.body, headers)
+                record_id = begun.record_id
+                ctx = dataclasses.replace(ctx, idempotency_record_id=record_id)
+            step = phase1(uow, ctx)
+            if step.call is not None:
+                if record_id:
+                    idem.mark_attempt_created(uow, record_id)
+                status, body = 0, b""
+            else:
+                status, body = render_step(uow.session, step, render)
+                if record_id:
+                    idem.store_response(uow, record_id, status, body)
+            uow.commit()
+    except StrongboxError as exc:
+        if exc.type == "idempotency_error" or record_id is None:
+            raise
+        # Execution began and failed: its writes rolled back; store the error on the key.
+        _store_failure(caller, req, fp, exc.status, error_body(exc))
+        raise
+    except Exception:
+        if record_id is not None:
+            api_err = ApiError("An unexpected error occurred while processing the request.")
+            _store_failure(caller, req, fp, api_err.status, error_body(api_err))
+        raise
+
+    while step.call is not None:
+        call = step.call
+        outcome = svc.execute(call)
+        with rt.db.unit_of_work() as uow:
+            step = svc.finish(uow, ctx, call, outcome)
+            if step.call is not None:
+                if record_id:
+                    idem.mark_attempt_created(uow, record_id)
+            else:
+                status, body = render_step(uow.session, step, render)
+                if record_id:
+                    idem.store_response(uow, record_id, status, body)
+            uow.commit()
+    return json_response(status, body, _headers(caller, key))
+
+
+def _store_failure(caller: Caller, req: WriteRequest, fp: str, status: int, body: bytes) -> None:
+    assert req.idempotency_key is not None
+    try:
+        with caller.runtime.db.unit_of_work() as uow:
+            idem.store_new_response(
+                uow,
+                merchant_id=caller.ctx.merchant_id,
+                key=req.idempotency_key,
+                method=req.method,
+                path=req.path,
+                request_fingerprint=fp,
+                request_id=caller.ctx.request_id,
+                status=status,
+                body=body,
+            )
+            uow.commit()
+    except Exception:
+        log.exception("could not store the failed response for an idempotency key")

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from strongbox.api.context import authenticate, params_of
+from strongbox.api.operations import run_write
+from strongbox.api.responses import dumps, json_response
+from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
+from strongbox.core.params import validate_params
+from strongbox.payments.schemas import (
+    CustomerParams,
+    ListCustomersParams,
+    RetrieveParams,
+    check_expand,
+    render_customer,
+    render_list,
+)
+from strongbox.payments.service import Step
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+NO_EXPAND: frozenset[str] = frozenset()
+
+
+def _render(livemode: bool) -> Any:
+    def render(session: Any, step: Step) -> Any:
+        return step.extra["customer"]
+
+    return render
+
+
+@router.post("", summary="Create a customer", openapi_extra=body_doc(CustomerParams))
+def create_customer(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CustomerParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    svc = caller.runtime.payments
+
+    def phase1(uow: Any, ctx: Any) -> Step:
+        c = svc.create_customer(uow, ctx, p)
+        return Step(extra={"customer": render_customer(c, ctx.livemode)})
+
+    return run_write(caller, write_request(request, params), phase1, _render(caller.ctx.livemode))
+
+
+@router.get("", summary="List customers", openapi_extra=query_doc(ListCustomersParams))
+def list_customers(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListCustomersParams, params)
+    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
+    with caller.runtime.db.reader() as uow:
+        page = caller.runtime.payments.list_customers(
+            uow, caller.ctx, page_of(p), p.email, created_of(p)
+        )
+        body = render_list(
+            "/v1/customers",
+            [render_customer(c, caller.ctx.livemode) for c in page.data],
+            page.has_more,
+        )
+    return json_response(200, dumps(body))
+
+
+@router.get("/{customer_id}", summary="Retrieve a customer", openapi_extra=query_doc(RetrieveParams))
+def retrieve_customer(
+    customer_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    with caller.runtime.db.reader() as uow:
+        c = caller.runtime.payments.retrieve_customer(uow, caller.ctx, customer_id)
+        body = render_customer(c, caller.ctx.livemode)
+    return json_response(200, dumps(body))
+
+
+@router.post("/{customer_id}", summary="Update a customer", openapi_extra=body_doc(CustomerParams))
+def update_customer(
+    customer_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CustomerParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    svc = caller.runtime.payments
+
+    def phase1(uow: Any, ctx: Any) -> Step:
+        c = svc.update_customer(uow, ctx, customer_id, p)
+        return Step(extra={"customer": render_customer(c, ctx.livemode)})
+
+    return run_write(caller, write_request(request, params), phase1, _render(caller.ctx.livemode))
+
+
+@router.delete("/{customer_id}", summary="Delete a customer")
+def delete_customer(
+    customer_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    svc = caller.runtime.payments
+
+    def phase1(uow: Any, ctx: Any) -> Step:
+        c = svc.delete_customer(uow, ctx, customer_id)
+        return Step(extra={"customer": {"id": c.id, "object": "customer", "deleted": True}})
+
+    return run_write(caller, write_request(request, params), phase1, _render(caller.ctx.livemode))

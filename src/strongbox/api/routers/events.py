@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from strongbox.api.context import authenticate, params_of
+from strongbox.api.responses import dumps, json_response
+from strongbox.api.routers.common import created_of, page_of, query_doc
+from strongbox.core.errors import InvalidRequestError
+from strongbox.core.params import ListParams, validate_params
+from strongbox.events import service
+from strongbox.payments.schemas import RetrieveParams, render_list
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+class ListEventsParams(ListParams):
+    type: str | None = Field(default=None, max_length=100)
+    types: list[str] | None = Field(default=None, max_length=20)
+    delivery_success: bool | None = None
+
+
+@router.get("", summary="List events", openapi_extra=query_doc(ListEventsParams))
+def list_events(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListEventsParams, params)
+    if p.type and p.types:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: type, types.",
+            code="parameters_exclusive",
+            param="types",
+        )
+    types = p.types or ([p.type] if p.type else None)
+    with caller.runtime.db.read() as session:
+        page = service.list_(session, caller.ctx.merchant_id, page_of(p), types, created_of(p))
+        body = render_list(
+            "/v1/events",
+            [service.render_event(e, caller.ctx.livemode) for e in page.data],
+            page.has_more,
+        )
+    return json_response(200, dumps(body))
+
+
+@router.get("/{event_id}", summary="Retrieve an event", openapi_extra=query_doc(RetrieveParams))
+def retrieve_event(
+    event_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    validate_params(RetrieveParams, params)
+    with caller.runtime.db.read() as session:
+        body = service.render_event(service.retrieve(session, caller.ctx.merchant_id, event_id))
+    return json_response(200, dumps(body))

@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from strongbox.api.context import authenticate, params_of
+from strongbox.api.operations import run_write
+from strongbox.api.responses import dumps, json_response
+from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
+from strongbox.core.params import validate_params
+from strongbox.payments.schemas import (
+    INTENT_EXPANDABLE,
+    CancelPaymentIntentParams,
+    CapturePaymentIntentParams,
+    ConfirmPaymentIntentParams,
+    CreatePaymentIntentParams,
+    ListPaymentIntentsParams,
+    RetrieveParams,
+    UpdatePaymentIntentParams,
+    check_expand,
+    render_intent,
+    render_list,
+)
+from strongbox.payments.service import PaymentsService, Step
+
+router = APIRouter(prefix="/v1/payment_intents", tags=["payment_intents"])
+
+
+def _render(expand: set[str]) -> Any:
+    def render(session: Any, step: Step) -> Any:
+        assert step.intent is not None
+        return render_intent(session, step.intent, expand)
+
+    return render
+
+
+@router.post("", summary="Create a PaymentIntent", openapi_extra=body_doc(CreatePaymentIntentParams))
+def create_payment_intent(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CreatePaymentIntentParams, params)
+    PaymentsService.validate_create(p)
+    expand = check_expand(p.expand, INTENT_EXPANDABLE)
+    svc = caller.runtime.payments
+    return run_write(
+        caller,
+        write_request(request, params),
+        lambda uow, ctx: svc.create_intent(uow, ctx, p),
+        _render(expand),
+    )
+
+
+@router.get("", summary="List PaymentIntents", openapi_extra=query_doc(ListPaymentIntentsParams))
+def list_payment_intents(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListPaymentIntentsParams, params)
+    expand = check_expand([e.removeprefix("data.") for e in p.expand or []], INTENT_EXPANDABLE)
+    with caller.runtime.db.reader() as uow:
+        page = caller.runtime.payments.list_intents(
+            uow, caller.ctx, page_of(p), p.customer, created_of(p)
+        )
+        body = render_list(
+            "/v1/payment_intents",
+            [render_intent(uow.session, pi, expand) for pi in page.data],
+            page.has_more,
+        )
+    return json_response(200, dumps(body))
+
+
+@router.get("/{intent_id}", summary="Retrieve a PaymentIntent", openapi_extra=query_doc(RetrieveParams))
+def retrieve_payment_intent(
+    intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    expand = check_expand(p.expand, INTENT_EXPANDABLE)
+    with caller.runtime.db.reader() as uow:
+        pi = caller.runtime.payments.retrieve_intent(uow, caller.ctx, intent_id)
+        body = render_intent(uow.session, pi, expand)
+    return json_response(200, dumps(body))
+
+
+@router.post("/{intent_id}", summary="Update a PaymentIntent", openapi_extra=body_doc(UpdatePaymentIntentParams))
+def update_payment_intent(
+    intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(UpdatePaymentIntentParams, params)
+    PaymentsService.validate_update(p)
+    expand = check_expand(p.expand, INTENT_EXPANDABLE)
+    svc = caller.runtime.payments
+    return run_write(
+        caller,
+        write_request(request, params),
+        lambda uow, ctx: Step(intent=svc.update_intent(uow, ctx, intent_id, p)),
+        _render(expand),
+    )
+
+
+@router.post("/{intent_id}/confirm", summary="Confirm a PaymentIntent", openapi_extra=body_doc(ConfirmPaymentIntentParams))
+def confirm_payment_intent(
+    intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ConfirmPaymentIntentParams, params)
+    expand = check_expand(p.expand, INTENT_EXPANDABLE)
+    svc = caller.runtime.payments
+    return run_write(
+        caller,
+        write_request(request, params),
+        lambda uow, ctx: svc.begin_confirm(uow, ctx, intent_id, p),
+        _render(expand),
+    )
+
+
+@router.post("/{intent_id}/capture", summary="Capture a PaymentIntent", openapi_extra=body_doc(CapturePaymentIntentParams))
+def capture_payment_intent(
+    intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CapturePaymentIntentParams, params)
+    expand = check_expand(p.expand, INTENT_EXPANDABLE)
+    svc = caller.runtime.payments
+    return run_write(
+        caller,
+        write_request(request, params),
+        lambda uow, ctx: svc.begin_capture(uow, ctx, intent_id, p),
+        _render(expand),
+    )
+
+
+@router.post("/{intent_id}/cancel", summary="Cancel a PaymentIntent", openapi_extra=body_doc(CancelPaymentIntentParams))
+def cancel_payment_intent(
+    intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CancelPaymentIntentParams, params)
+    expand = check_expand(p.expand, INTENT_EXPANDABLE)
+    svc = caller.runtime.payments
+    return run_write(
+        caller,
+        write_request(request, params),
+        lambda uow, ctx: svc.begin_cancel(uow, ctx, intent_id, p),
+        _render(expand),
+    )
+
+
+@router.get("/{intent_id}/history", summary="Status history of a PaymentIntent (Strongbox extension)")
+def payment_intent_history(intent_id: str, request: Request) -> Response:
+    caller = authenticate(request)
+    with caller.runtime.db.reader() as uow:
+        svc = caller.runtime.payments
+        changes = svc.history(uow, caller.ctx, intent_id)
+        attempts = svc.attempts(uow, caller.ctx, intent_id)
+        body = {
+            "object": "payment_intent_history",
+            "payment_intent": intent_id,
+            "status_changes": [
+                {
+                    "from": c.from_status,
+                    "to": c.to_status,
+                    "cause": c.cause,
+                    "attempt": c.attempt_id,
+                    "request": c.request_id,
+                    "created": int(c.created.timestamp()),
+                }
+                for c in changes
+            ],
+            "attempts": [
+                {
+                    "id": a.id,
+                    "kind": a.kind,
+                    "status": a.status,
+                    "connector": a.connector,
+                    "amount": a.amount,
+                    "gateway_reference": a.gateway_reference,
+                    "decline_code": a.decline_code,
+                    "error_code": a.error_code,
+                    "routing_reason": a.routing_reason,
+                    "created": int(a.created.timestamp()),
+                }
+                for a in attempts
+            ],
+        }
+    return json_response(200, dumps(body))

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from strongbox.api.context import authenticate, params_of
+from strongbox.api.operations import run_write
+from strongbox.api.responses import dumps, json_response
+from strongbox.api.routers.common import body_doc, page_of, query_doc, write_request
+from strongbox.core.params import validate_params
+from strongbox.payments.schemas import (
+    PM_EXPANDABLE,
+    AttachPaymentMethodParams,
+    DetachPaymentMethodParams,
+    ListPaymentMethodsParams,
+    RetrieveParams,
+    check_expand,
+    render_list,
+    render_payment_method,
+)
+from strongbox.payments.service import Step
+
+router = APIRouter(prefix="/v1/payment_methods", tags=["payment_methods"])
+
+
+def _render(expand: set[str], livemode: bool) -> Any:
+    def render(session: Any, step: Step) -> Any:
+        return render_payment_method(session, step.extra["pm"], expand, livemode)
+
+    return render
+
+
+@router.get("", summary="List payment methods", openapi_extra=query_doc(ListPaymentMethodsParams))
+def list_payment_methods(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListPaymentMethodsParams, params)
+    expand = check_expand([e.removeprefix("data.") for e in p.expand or []], PM_EXPANDABLE)
+    with caller.runtime.db.reader() as uow:
+        page = caller.runtime.payments.list_payment_methods(
+            uow, caller.ctx, page_of(p), p.customer, p.type
+        )
+        body = render_list(
+            "/v1/payment_methods",
+            [render_payment_method(uow.session, pm, expand, caller.ctx.livemode) for pm in page.data],
+            page.has_more,
+        )
+    return json_response(200, dumps(body))
+
+
+@router.get("/{pm_id}", summary="Retrieve a payment method", openapi_extra=query_doc(RetrieveParams))
+def retrieve_payment_method(
+    pm_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    expand = check_expand(p.expand, PM_EXPANDABLE)
+    with caller.runtime.db.reader() as uow:
+        pm = caller.runtime.payments.retrieve_payment_method(uow, caller.ctx, pm_id)
+        body = render_payment_method(uow.session, pm, expand, caller.ctx.livemode)
+    return json_response(200, dumps(body))
+
+
+@router.post("/{pm_id}/attach", summary="Attach a payment method to a customer",
+             openapi_extra=body_doc(AttachPaymentMethodParams))
+def attach_payment_method(
+    pm_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(AttachPaymentMethodParams, params)
+    expand = check_expand(p.expand, PM_EXPANDABLE)
+    svc = caller.runtime.payments
+    return run_write(
+        caller,
+        write_request(request, params),
+        lambda uow, ctx: Step(extra={"pm": svc.attach_payment_method(uow, ctx, pm_id, p.customer)}),
+        _render(expand, caller.ctx.livemode),
+    )
+
+
+@router.post("/{pm_id}/detach", summary="Detach a payment method from its customer",
+             openapi_extra=body_doc(DetachPaymentMethodParams))
+def detach_payment_method(
+    pm_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(DetachPaymentMethodParams, params)
+    expand = check_expand(p.expand, PM_EXPANDABLE)
+    svc = caller.runtime.payments
+    return run_write(
+        caller,
+        write_request(request, params),
+        lambda uow, ctx: Step(extra={"pm": svc.detach_payment_method(uow, ctx, pm_id)}),
+        _render(expand, caller.ctx.livemode),
+    )

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from strongbox.db.base import Base, seq_column
+
+
+class Merchant(Base):
+    __tablename__ = "merchants"
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """An API key, stored only as its SHA-256 digest (keys carry ≥ 190 bits of randomness)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_merchant", "merchant_id"),)
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64), ForeignKey("merchants.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # secret | publishable
+    livemode: Mapped[bool]
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    redacted: Mapped[str] = mapped_column(String(40))  # e.g. sk_test_…a1B2
+    created: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

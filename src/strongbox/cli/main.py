@@ -1,0 +1,152 @@
+"""``strongbox`` command line: serve, db upgrade, merchants create, demo, simulator serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strongbox.core.settings import Settings
+
+app = typer.Typer(help="Strongbox: a self-hosted, Stripe-compatible payments platform.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+merchants_app = typer.Typer(help="Merchant commands.", no_args_is_help=True)
+simulator_app = typer.Typer(help="The built-in gateway simulator.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(merchants_app, name="merchants")
+app.add_typer(simulator_app, name="simulator")
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="Run background workers in-process.")
+    ] = True,
+) -> None:
+    """Run the API with background workers (embedded SQLite unless STRONGBOX_DATABASE_URL)."""
+    import uvicorn
+
+    from strongbox.api.app import create_app
+    from strongbox.auth import service as auth
+    from strongbox.runtime import build_runtime
+
+    settings = Settings()
+    _setup_logging(settings.log_level)
+    if "STRONGBOX_PUBLIC_URL" not in os.environ:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    rt = build_runtime(settings)
+    with rt.db.unit_of_work() as uow:
+        first = not auth.has_merchants(uow.session)
+        new = auth.create_merchant(uow, "Development") if first else None
+        uow.commit()
+    where = (
+        settings.database_url.split("@")[-1] if settings.database_url else str(settings.data_dir)
+    )
+    typer.echo(f"Strongbox on http://{host}:{port}  (database: {where})")
+    if new is not None:
+        sk = new.secret_key.reveal()
+        typer.echo("\nA development merchant was created. Its keys are shown only this once:\n")
+        typer.echo(f"  merchant         {new.merchant.id}")
+        typer.echo(f"  secret key       {sk}")
+        typer.echo(f"  publishable key  {new.publishable_key.reveal()}\n")
+        typer.echo("Try it:\n")
+        typer.echo(
+            f"  curl http://{host}:{port}/v1/payment_intents -u {sk}: \\\n"
+            "    -d amount=2000 -d currency=usd -d payment_method=pm_card_visa -d confirm=true\n"
+        )
+    uvicorn.run(
+        create_app(rt, run_workers=workers),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply database migrations."""
+    from strongbox.db.engine import make_engine
+    from strongbox.db.migrate import current_revision, upgrade
+
+    settings = Settings()
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url, pool_size=2)
+    upgrade(engine, revision)
+    typer.echo(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@merchants_app.command("create")
+def merchants_create(name: str) -> None:
+    """Create a merchant and print its id and keys as JSON (keys are shown only once)."""
+    from strongbox.auth import service as auth
+    from strongbox.runtime import build_runtime
+
+    rt = build_runtime(Settings())
+    try:
+        with rt.db.unit_of_work() as uow:
+            try:
+                new = auth.create_merchant(uow, name)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="NAME") from None
+            uow.commit()
+    finally:
+        rt.close()
+    typer.echo(
+        json.dumps(
+            {
+                "id": new.merchant.id,
+                "name": new.merchant.name,
+                "secret_key": new.secret_key.reveal(),
+                "publishable_key": new.publishable_key.reveal(),
+            }
+        )
+    )
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Use this directory instead of a temporary one.")
+    ] = None,
+) -> None:
+    """A scripted tour against a temporary embedded instance."""
+    from strongbox.cli.demo import run_demo
+
+    run_demo(data_dir, typer.echo)
+
+
+@simulator_app.command("serve")
+def simulator_serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 12111,
+    latency_ms: Annotated[int, typer.Option(help="Added latency per call.")] = 0,
+) -> None:
+    """Run the gateway simulator as its own HTTP service (point STRONGBOX_SIMULATOR_URL at it)."""
+    from strongbox.connectors.simulator.http import serve as sim_serve
+
+    sim_serve(host, port, latency_ms=latency_ms)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

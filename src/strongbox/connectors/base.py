@@ -1,0 +1,197 @@
+"""The connector contract: one small interface every gateway translator implements.
+
+A connector is a stateless translator between these request/response types and one
+gateway's wire format. It has no database, no vault and no settings of its own: the payments
+service hands it detokenized card data as ``Secret`` values for one call.
+
+Outcomes are split three ways (the error taxonomy):
+
+* a **result** (``OperationResult``): the gateway answered; ``status`` says what happened,
+  including a decline (``OperationStatus.DECLINED`` with a Stripe ``decline_code``);
+* ``RetryableError``: the gateway certainly did *not* process the request (connection
+  refused, 5xx before processing, rate limited); safe to retry with the same idempotency key
+  or to fail over;
+* ``UnknownOutcomeError``: the request may have been processed (timeout after sending,
+  response dropped). Never retried blindly: the payment stays pending until ``get_status``
+  resolves it;
+* ``TerminalError``: a technical error that retrying will not fix (bad credentials, invalid
+  request as seen by the gateway).
+
+Gateway statuses map conservatively: anything a connector does not recognise is ``PENDING``.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from strongbox.core.secret import Secret
+
+
+class Capability(enum.Flag):
+    NONE = 0
+    MANUAL_CAPTURE = enum.auto()
+    PARTIAL_CAPTURE = enum.auto()
+    VOID = enum.auto()
+    REFUND = enum.auto()
+    PARTIAL_REFUND = enum.auto()
+    MULTIPLE_REFUNDS = enum.auto()
+    THREE_DS = enum.auto()
+    STATUS_LOOKUP = enum.auto()
+
+
+class OperationKind(enum.StrEnum):
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class OperationStatus(enum.StrEnum):
+    """What the gateway says happened to one operation."""
+
+    AUTHORIZED = "authorized"  # funds held, capture pending
+    CAPTURED = "captured"  # authorized and captured (automatic capture or a capture call)
+    REQUIRES_ACTION = "requires_action"  # customer authentication (3DS) needed
+    DECLINED = "declined"  # a definite "no" from issuer or gateway
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+    PENDING = "pending"  # accepted, outcome not yet known (or a status we do not recognise)
+    NOT_FOUND = "not_found"  # status lookup: the gateway never saw this idempotency key
+
+
+@dataclass(frozen=True, slots=True)
+class CardData:
+    """Detokenized card data for one gateway call."""
+
+    number: Secret[str]
+    exp_month: int
+    exp_year: int
+    cvc: Secret[str] | None = None
+    holder_name: str | None = None
+
+    @property
+    def last4(self) -> str:
+        return self.number.reveal()[-4:]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeRequest:
+    idempotency_key: str  # derived from the attempt id; gateways dedupe on it
+    amount: int  # minor units
+    currency: str  # ISO 4217, lower case
+    capture: bool  # True: authorize and capture in one step
+    card: CardData
+    merchant_id: str
+    payment_id: str
+    return_url: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRequest:
+    idempotency_key: str
+    gateway_reference: str
+    amount: int
+    currency: str
+    merchant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoidRequest:
+    idempotency_key: str
+    gateway_reference: str
+    merchant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    idempotency_key: str
+    gateway_reference: str  # the payment's reference at the gateway
+    amount: int
+    currency: str
+    merchant_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """Ask the gateway what became of one operation, by the idempotency key we sent."""
+
+    kind: OperationKind
+    idempotency_key: str
+    merchant_id: str
+    gateway_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NextAction:
+    """Customer action needed before authorization completes (3DS challenge)."""
+
+    redirect_url: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    status: OperationStatus
+    gateway_reference: str | None = None
+    amount: int | None = None  # amount the operation covered, minor units
+    decline_code: str | None = None  # Stripe decline code when DECLINED
+    message: str | None = None  # safe, user-facing text
+    next_action: NextAction | None = None
+    network_transaction_id: str | None = None
+    raw_status: str | None = None  # the gateway's own status word, for diagnosis
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ConnectorError(Exception):
+    """Base of the technical-error taxonomy. Messages carry no secrets."""
+
+    def __init__(self, message: str, *, gateway_code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.gateway_code = gateway_code
+
+
+class RetryableError(ConnectorError):
+    """The gateway did not process the request; safe to retry or fail over."""
+
+
+class UnknownOutcomeError(ConnectorError):
+    """The request may or may not have been processed; resolve with ``get_status``."""
+
+
+class TerminalError(ConnectorError):
+    """A technical error that a retry will not fix."""
+
+
+class Connector(ABC):
+    """A stateless translator to one gateway."""
+
+    name: str
+    capabilities: Capability
+
+    @abstractmethod
+    def authorize(self, request: AuthorizeRequest) -> OperationResult: ...
+
+    @abstractmethod
+    def capture(self, request: CaptureRequest) -> OperationResult: ...
+
+    @abstractmethod
+    def void(self, request: VoidRequest) -> OperationResult: ...
+
+    @abstractmethod
+    def refund(self, request: RefundRequest) -> OperationResult: ...
+
+    @abstractmethod
+    def get_status(self, request: StatusRequest) -> OperationResult: ...
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release network resources, if any."""

@@ -1,0 +1,33 @@
+"""Prometheus metrics shared across domains (exposed at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "strongbox_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "strongbox_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+GATEWAY_CALLS = Counter(
+    "strongbox_gateway_calls_total", "Gateway calls", ["connector", "operation", "outcome"]
+)
+GATEWAY_LATENCY = Histogram(
+    "strongbox_gateway_call_seconds",
+    "Gateway call latency",
+    ["connector", "operation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+PAYMENT_TRANSITIONS = Counter(
+    "strongbox_payment_intent_transitions_total",
+    "PaymentIntent status changes",
+    ["to_status"],
+)
+IDEMPOTENT_REPLAYS = Counter("strongbox_idempotent_replays_total", "Idempotent replays served")
+RECOVERED_ATTEMPTS = Counter(
+    "strongbox_recovered_attempts_total", "Attempts resolved by the recovery worker", ["outcome"]
+)

@@ -1,0 +1,54 @@
+"""Settings from the environment (``STRONGBOX_*``), read once at the edge and passed inward."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STRONGBOX_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".strongbox"), description="Embedded data directory.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; postgresql://… for PostgreSQL. Default: SQLite in data_dir.",
+    )
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    public_url: str = Field(
+        default="http://127.0.0.1:8080", description="Base URL clients use to reach the API."
+    )
+    simulator_url: str | None = Field(
+        default=None, description="Use a simulator running as its own HTTP service at this URL."
+    )
+    simulator_latency_ms: int = Field(default=0, ge=0, le=60_000)
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    gateway_retries: int = Field(default=2, ge=0, le=10)
+    idempotency_ttl_hours: int = Field(default=24, ge=24, le=24 * 30)
+    idempotency_lock_timeout_seconds: int = Field(default=90, ge=1)
+    recovery_after_seconds: int = Field(default=30, ge=1)
+    worker_interval_seconds: float = Field(default=1.0, gt=0)
+    run_workers: bool = Field(default=True, description="Run background workers in-process.")
+    log_level: str = Field(default="INFO")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'strongbox.db').resolve()}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""Stripe-style cursor pagination (newest first) over a table's ``seq`` column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from strongbox.core.errors import ResourceMissingError
+
+
+class Pageable(Protocol):
+    seq: InstrumentedAttribute[int] | int
+    id: InstrumentedAttribute[str] | str
+    merchant_id: InstrumentedAttribute[str] | str
+    created: InstrumentedAttribute[datetime] | datetime
+
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int = 10
+    starting_after: str | None = None
+    ending_before: str | None = None
+
+
+@dataclass(slots=True)
+class Page(Generic[M]):
+    data: list[M]
+    has_more: bool
+
+
+def _ts(value: int) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def paginate(
+    session: Session,
+    model: Any,
+    merchant_id: str,
+    page: PageRequest,
+    conditions: list[Any] | None = None,
+    *,
+    created: dict[str, int] | None = None,
+) -> Page[Any]:
+    conds = [model.merchant_id == merchant_id, *(conditions or [])]
+    if created:
+        ops = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
+        for op, value in created.items():
+            if op == "eq":
+                conds.append(model.created >= _ts(value))
+                conds.append(model.created < _ts(value + 1))
+            else:
+                bound = _ts(value + 1) if op == "lte" else _ts(value)
+                method = "__lt__" if op == "lte" else ops[op]
+                conds.append(getattr(model.created, method)(bound))
+    cursor_id = page.starting_after or page.ending_before
+    if cursor_id:
+        cursor_seq = session.scalar(
+            select(model.seq).where(model.merchant_id == merchant_id, model.id == cursor_id)
+        )
+        if cursor_seq is None:
+            param = "starting_after" if page.starting_after else "ending_before"
+            raise ResourceMissingError(f"No such object: '{cursor_id}'", param=param)
+        if page.starting_after:
+            conds.append(model.seq < cursor_seq)
+        else:
+            conds.append(model.seq > cursor_seq)
+    order = model.seq.asc() if page.ending_before else model.seq.desc()
+    rows = list(session.scalars(select(model).where(*conds).order_by(order).limit(page.limit + 1)))
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if page.ending_before:
+        rows.reverse()
+    return Page(data=rows, has_more=has_more)

@@ -1,0 +1,153 @@
+"""The unit of work: one database transaction per request or task.
+
+Services receive a ``UnitOfWork``, add rows through repositories and raise domain events; they
+never commit. The edge (API dependency, CLI command, worker loop) commits or rolls back once.
+Events raised in a unit of work are dispatched to in-transaction subscribers (audit, ledger…)
+and written to the outbox in the same transaction, so a write happens completely or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from strongbox.db.engine import WriteGate, is_sqlite
+
+if TYPE_CHECKING:
+    from strongbox.core.clock import Clock
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class EventSink(Protocol):
+    """Receives events raised in a unit of work (implemented by ``events.dispatcher``)."""
+
+    def dispatch(self, uow: UnitOfWork, event: Any) -> None: ...
+
+
+class UnitOfWork:
+    def __init__(self, session: Session, sink: EventSink | None, clock: Clock) -> None:
+        self.session = session
+        self._sink = sink
+        self.clock = clock
+        self.raised: list[Any] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self.committed = False
+
+    @property
+    def dialect(self) -> str:
+        bind = self.session.get_bind()
+        return bind.dialect.name
+
+    def raise_event(self, event: Any) -> None:
+        """Dispatch an event to in-transaction subscribers and the outbox, now."""
+        self.raised.append(event)
+        if self._sink is not None:
+            self._sink.dispatch(self, event)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.committed = True
+        hooks, self._after_commit = self._after_commit, []
+        for fn in hooks:
+            try:
+                fn()
+            except Exception:
+                log.exception("after-commit hook failed")
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._after_commit.clear()
+
+
+class Database:
+    """Owns the engine, session factory, the SQLite write gate and the event sink."""
+
+    def __init__(self, engine: Engine, clock: Clock, sink: EventSink | None = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.sink = sink
+        self.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+        self.read_sessionmaker = sessionmaker(
+            bind=engine.execution_options(strongbox_readonly=True),
+            expire_on_commit=False,
+            autoflush=False,
+        )
+        self.write_gate = WriteGate(enabled=is_sqlite(engine))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.engine)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A transaction; the caller must ``commit()``; anything else rolls back."""
+        with self.write_gate, self.sessionmaker() as session:
+            uow = UnitOfWork(session, self.sink, self.clock)
+            try:
+                yield uow
+            finally:
+                if not uow.committed:
+                    session.rollback()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (no write gate: SQLite WAL readers don't block the writer)."""
+        with self.read_sessionmaker() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def reader(self) -> Iterator[UnitOfWork]:
+        """A read-only unit of work for service read methods; it is never committed."""
+        with self.read() as session:
+            yield UnitOfWork(session, None, self.clock)
+
+    def run(self, fn: Callable[[UnitOfWork], T], *, retries: int = 3) -> T:
+        """Run ``fn`` in a unit of work and commit, retrying serialization failures."""
+        attempt = 0
+        while True:
+            try:
+                with self.unit_of_work() as uow:
+                    result = fn(uow)
+                    uow.commit()
+                    return result
+            except (OperationalError, DBAPIError) as exc:
+                attempt += 1
+                if attempt > retries or not is_retryable_db_error(exc):
+                    raise
+                time.sleep(0.01 * 2**attempt)
+
+
+def is_retryable_db_error(exc: BaseException) -> bool:
+    """Serialization failures, deadlocks and SQLite busy errors may be retried."""
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in {"40001", "40P01"}:
+        return True
+    text = str(orig or exc).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "23505":
+        return True
+    return "unique constraint" in str(orig or exc).lower()

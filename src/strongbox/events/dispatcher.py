@@ -1,0 +1,64 @@
+"""In-transaction dispatch: subscribers run inside the unit of work, then the outbox row.
+
+Subscribers (audit, ledger, …) register here at start-up; payments never imports them.
+A subscriber that raises aborts the whole unit of work, so its effect and the change that
+caused it commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from strongbox.events.models import OutboxEvent
+from strongbox.events.types import DomainEvent
+
+if TYPE_CHECKING:
+    from strongbox.db.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["UnitOfWork", DomainEvent], None]
+
+
+class EventDispatcher:
+    def __init__(self) -> None:
+        self._handlers: list[tuple[str, str, Handler]] = []
+        self._lock = threading.Lock()
+        self._on_outbox_write: list[Callable[[], None]] = []
+
+    def subscribe(self, pattern: str, handler: Handler, *, name: str | None = None) -> None:
+        """Run ``handler`` for events whose type matches the glob ``pattern`` (e.g. ``payment_intent.*``)."""
+        with self._lock:
+            self._handlers.append((pattern, name or getattr(handler, "__name__", "handler"), handler))
+
+    def on_commit_of_events(self, fn: Callable[[], None]) -> None:
+        """Called after a commit that wrote outbox rows (wakes the relay)."""
+        self._on_outbox_write.append(fn)
+
+    def dispatch(self, uow: UnitOfWork, event: object) -> None:
+        if not isinstance(event, DomainEvent):
+            raise TypeError(f"not a DomainEvent: {type(event).__name__}")
+        for pattern, _name, handler in list(self._handlers):
+            if fnmatch.fnmatchcase(event.type, pattern):
+                handler(uow, event)
+        uow.session.add(
+            OutboxEvent(
+                id=event.id,
+                merchant_id=event.merchant_id,
+                type=event.type,
+                resource_type=event.resource_type,
+                resource_id=event.resource_id,
+                data=event.stripe_data(),
+                request_id=event.context.request_id,
+                idempotency_key=event.context.idempotency_key,
+                created=event.created,
+                published_at=None,
+                claimed_until=None,
+            )
+        )
+        for fn in self._on_outbox_write:
+            uow.after_commit(fn)

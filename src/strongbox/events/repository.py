@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from strongbox.db.pagination import Page, PageRequest, paginate
+from strongbox.events.models import OutboxEvent, ProcessedEvent
+
+
+def get_event(session: Session, merchant_id: str, event_id: str) -> OutboxEvent | None:
+    return session.scalars(
+        select(OutboxEvent).where(OutboxEvent.merchant_id == merchant_id, OutboxEvent.id == event_id)
+    ).first()
+
+
+def list_events(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    *,
+    types: list[str] | None = None,
+    created: dict[str, int] | None = None,
+) -> Page[OutboxEvent]:
+    conds: list[Any] = []
+    if types:
+        exact = [t for t in types if "*" not in t]
+        wild = [t.replace("*", "%") for t in types if "*" in t]
+        conds.append(or_(OutboxEvent.type.in_(exact), *[OutboxEvent.type.like(w) for w in wild]))
+    return paginate(session, OutboxEvent, merchant_id, page, conds, created=created)
+
+
+def claim_unpublished(
+    session: Session, now: datetime, *, limit: int, lease: timedelta
+) -> list[OutboxEvent]:
+    stmt = (
+        select(OutboxEvent)
+        .where(
+            OutboxEvent.published_at.is_(None),
+            or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now),
+        )
+        .order_by(OutboxEvent.seq)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    if rows:
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.seq.in_([r.seq for r in rows]))
+            .values(claimed_until=now + lease)
+        )
+    return rows
+
+
+def mark_published(session: Session, seqs: list[int], now: datetime) -> None:
+    if seqs:
+        session.execute(
+            update(OutboxEvent)
+            .where(and_(OutboxEvent.seq.in_(seqs), OutboxEvent.published_at.is_(None)))
+            .values(published_at=now)
+        )
+
+
+def mark_processed(session: Session, consumer: str, event_id: str, now: datetime) -> bool:
+    """Record that ``consumer`` handled ``event_id``; False if it already had."""
+    exists = session.get(ProcessedEvent, (consumer, event_id))
+    if exists is not None:
+        return False
+    session.add(ProcessedEvent(consumer=consumer, event_id=event_id, processed_at=now))
+    session.flush()
+    return True

@@ -1,0 +1,45 @@
+"""Domain events: what happened, to which object, raised inside a unit of work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+API_VERSION = "2024-06-20"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who caused a change: carried into events (and later the audit log). No secrets."""
+
+    merchant_id: str
+    actor: str  # api key id, "system:<worker>", or "cli"
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    idempotency_record_id: str | None = None  # our row id for the client's key
+    source_ip: str | None = None
+    livemode: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """``type`` uses Stripe's names (``payment_intent.succeeded``); ``data`` is the object
+    as the API renders it, after the change, plus the attributes it had before."""
+
+    id: str
+    type: str
+    merchant_id: str
+    resource_type: str
+    resource_id: str
+    object: dict[str, Any]
+    created: datetime
+    context: RequestContext
+    previous_attributes: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def stripe_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"object": self.object}
+        if self.previous_attributes:
+            data["previous_attributes"] = self.previous_attributes
+        return data

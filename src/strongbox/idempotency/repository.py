@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from strongbox.idempotency.models import IdempotencyKey
+
+
+def insert_if_absent(session: Session, row: dict[str, object]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True if this call inserted the row."""
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        ins(IdempotencyKey)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
+        .returning(IdempotencyKey.id)
+    )
+    return session.execute(stmt).scalar() is not None
+
+
+def get_locked(session: Session, merchant_id: str, key: str) -> IdempotencyKey | None:
+    stmt = select(IdempotencyKey).where(
+        IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.key == key
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def get_by_id(session: Session, record_id: str) -> IdempotencyKey | None:
+    return session.scalars(select(IdempotencyKey).where(IdempotencyKey.id == record_id)).first()
+
+
+def set_fields(session: Session, record_id: str, **values: object) -> None:
+    session.execute(update(IdempotencyKey).where(IdempotencyKey.id == record_id).values(**values))
+
+
+def delete_expired(session: Session, cutoff: datetime, lock_cutoff: datetime) -> int:
+    """Remove keys older than the TTL, except ones whose gateway work is still unresolved."""
+    result = session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.created < cutoff,
+            or_(
+                IdempotencyKey.recovery_point != "attempt_created",
+                and_(
+                    IdempotencyKey.locked_at.is_not(None),
+                    IdempotencyKey.locked_at < lock_cutoff,
+                    IdempotencyKey.response_status.is_not(None),
+                ),
+            ),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,202 @@
+"""Stripe's idempotency semantics, implemented with recovery points.
+
+* A key (≤ 255 chars) is scoped by merchant. The first request to use it takes a lock and
+  records a fingerprint of method, path and parameters.
+* Once execution begins the response is stored (errors and 500s included) and later requests
+  with the key get it back byte-identical, with ``Idempotent-Replayed: true``.
+* Same key, different parameters → 400 ``idempotency_error``.
+* Same key while the first request still runs → 409 ``idempotency_key_in_use``.
+* Requests that fail parameter validation are rejected before a key is taken: not stored.
+* Recovery points: ``started`` → ``attempt_created`` (a gateway call may be in flight) →
+  ``finished``. A key whose lock expired at ``started`` may be re-executed (nothing was
+  committed); one at ``attempt_created`` waits for the recovery worker, which stores the
+  final response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from strongbox.core.errors import IdempotencyError, IdempotencyKeyInUseError, InvalidRequestError
+from strongbox.core.ids import new_id
+from strongbox.db.uow import UnitOfWork
+from strongbox.idempotency import repository as repo
+
+MAX_KEY_LENGTH = 255
+STARTED = "started"
+ATTEMPT_CREATED = "attempt_created"
+FINISHED = "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """Either a lock on a new (or recoverable) key, or the stored response to replay."""
+
+    record_id: str | None = None
+    replay: StoredResponse | None = None
+
+
+def fingerprint(method: str, path: str, params: dict[str, Any]) -> str:
+    canonical = orjson.dumps([method.upper(), path, params], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequestError(
+            f"Idempotency-Key must be between 1 and {MAX_KEY_LENGTH} characters long.",
+            code="idempotency_key_invalid",
+            param="Idempotency-Key",
+        )
+
+
+def begin(
+    uow: UnitOfWork,
+    *,
+    merchant_id: str,
+    key: str,
+    method: str,
+    path: str,
+    request_fingerprint: str,
+    request_id: str | None,
+    lock_timeout: timedelta,
+) -> Begun:
+    check_key(key)
+    now = uow.clock.now()
+    record_id = new_id("idempotency_key")
+    inserted = repo.insert_if_absent(
+        uow.session,
+        {
+            "id": record_id,
+            "merchant_id": merchant_id,
+            "key": key,
+            "request_method": method.upper(),
+            "request_path": path,
+            "request_fingerprint": request_fingerprint,
+            "recovery_point": STARTED,
+            "locked_at": now,
+            "response_status": None,
+            "response_body": None,
+            "request_id": request_id,
+            "created": now,
+            "last_used_at": now,
+        },
+    )
+    if inserted:
+        return Begun(record_id=record_id)
+    row = repo.get_locked(uow.session, merchant_id, key)
+    if row is None:  # pruned between the two statements: treat as in use, client retries
+        raise IdempotencyKeyInUseError(_in_use_message(key))
+    if (
+        row.request_fingerprint != request_fingerprint
+        or row.request_method != method.upper()
+        or row.request_path != path
+    ):
+        raise IdempotencyError(
+            "Keys for idempotent requests can only be used with the same parameters they were "
+            f"first used with. Try using a key other than '{key}' if you meant to execute a "
+            "different request.",
+        )
+    if row.response_status is not None and row.response_body is not None:
+        row.last_used_at = now
+        return Begun(
+            replay=StoredResponse(
+                status=row.response_status,
+                body=row.response_body.encode("utf-8"),
+                request_id=row.request_id,
+            )
+        )
+    lock_expired = row.locked_at is None or now - row.locked_at >= lock_timeout
+    if lock_expired and row.recovery_point == STARTED:
+        # The first request died before committing anything beyond the key: run it again.
+        row.locked_at = now
+        row.last_used_at = now
+        row.request_id = request_id
+        return Begun(record_id=row.id)
+    raise IdempotencyKeyInUseError(_in_use_message(key))
+
+
+def _in_use_message(key: str) -> str:
+    return (
+        f"There is currently another in-progress request using this Idempotent Key '{key}' "
+        "(that probably means you submitted twice, and the other request is still going "
+        "through). Please try again later."
+    )
+
+
+def mark_attempt_created(uow: UnitOfWork, record_id: str) -> None:
+    repo.set_fields(uow.session, record_id, recovery_point=ATTEMPT_CREATED)
+
+
+def store_response(uow: UnitOfWork, record_id: str, status: int, body: bytes) -> None:
+    repo.set_fields(
+        uow.session,
+        record_id,
+        recovery_point=FINISHED,
+        response_status=status,
+        response_body=body.decode("utf-8"),
+        locked_at=None,
+        last_used_at=uow.clock.now(),
+    )
+
+
+def store_response_if_absent(uow: UnitOfWork, record_id: str, status: int, body: bytes) -> None:
+    """Used by the recovery worker: never overwrites a response already stored."""
+    row = repo.get_by_id(uow.session, record_id)
+    if row is not None and row.response_status is None:
+        store_response(uow, record_id, status, body)
+
+
+def store_new_response(
+    uow: UnitOfWork,
+    *,
+    merchant_id: str,
+    key: str,
+    method: str,
+    path: str,
+    request_fingerprint: str,
+    request_id: str | None,
+    status: int,
+    body: bytes,
+) -> None:
+    """Store the response of a request whose execution failed (its own work rolled back)."""
+    now = uow.clock.now()
+    inserted = repo.insert_if_absent(
+        uow.session,
+        {
+            "id": new_id("idempotency_key"),
+            "merchant_id": merchant_id,
+            "key": key,
+            "request_method": method.upper(),
+            "request_path": path,
+            "request_fingerprint": request_fingerprint,
+            "recovery_point": FINISHED,
+            "locked_at": None,
+            "response_status": status,
+            "response_body": body.decode("utf-8"),
+            "request_id": request_id,
+            "created": now,
+            "last_used_at": now,
+        },
+    )
+    if not inserted:
+        row = repo.get_locked(uow.session, merchant_id, key)
+        if row is not None and row.response_status is None:
+            store_response(uow, row.id, status, body)
+
+
+def reap(uow: UnitOfWork, ttl: timedelta, lock_timeout: timedelta) -> int:
+    now = uow.clock.now()
+    return repo.delete_expired(uow.session, now - ttl, now - lock_timeout)

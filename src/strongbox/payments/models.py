@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from strongbox.db.base import Base, JSONType, seq_column
+
+Amount = BigInteger
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_merchant_seq", "merchant_id", "seq"),)
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(512))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    address: Mapped[dict[str, Any] | None]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    default_payment_method: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class PaymentMethod(Base):
+    __tablename__ = "payment_methods"
+    __table_args__ = (
+        Index("ix_payment_methods_merchant_seq", "merchant_id", "seq"),
+        Index("ix_payment_methods_customer", "merchant_id", "customer_id"),
+    )
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    card_brand: Mapped[str] = mapped_column(String(32))
+    card_last4: Mapped[str] = mapped_column(String(4))
+    card_exp_month: Mapped[int] = mapped_column(Integer)
+    card_exp_year: Mapped[int] = mapped_column(Integer)
+    card_funding: Mapped[str] = mapped_column(String(16))
+    card_country: Mapped[str | None] = mapped_column(String(2))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Where the card data lives: "test:<token>" for Stripe's test methods, or a vault token.
+    card_source: Mapped[str] = mapped_column(String(128))
+    billing_details: Mapped[dict[str, Any]]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    created: Mapped[datetime]
+
+
+class PaymentIntent(Base):
+    __tablename__ = "payment_intents"
+    __table_args__ = (
+        Index("ix_payment_intents_merchant_seq", "merchant_id", "seq"),
+        Index("ix_payment_intents_customer", "merchant_id", "customer_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount_received >= 0 AND amount_received <= amount", name="received"),
+        CheckConstraint(
+            "amount_refunded >= 0 AND amount_refund_pending >= 0 AND "
+            "amount_refunded + amount_refund_pending <= amount_received",
+            name="refunded",
+        ),
+    )
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    livemode: Mapped[bool]
+    amount: Mapped[int] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    capture_method: Mapped[str] = mapped_column(String(16))
+    confirmation_method: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    payment_method_id: Mapped[str | None] = mapped_column(String(64))
+    payment_method_types: Mapped[list[str]] = mapped_column(JSONType)
+    description: Mapped[str | None] = mapped_column(String(1000))
+    receipt_email: Mapped[str | None] = mapped_column(String(512))
+    statement_descriptor: Mapped[str | None] = mapped_column(String(22))
+    return_url: Mapped[str | None] = mapped_column(String(2048))
+    setup_future_usage: Mapped[str | None] = mapped_column(String(16))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    amount_capturable: Mapped[int] = mapped_column(Amount, default=0)
+    amount_received: Mapped[int] = mapped_column(Amount, default=0)
+    amount_refunded: Mapped[int] = mapped_column(Amount, default=0)
+    amount_refund_pending: Mapped[int] = mapped_column(Amount, default=0)
+    cancellation_reason: Mapped[str | None] = mapped_column(String(32))
+    canceled_at: Mapped[datetime | None]
+    client_secret: Mapped[str] = mapped_column(String(128))
+    last_payment_error: Mapped[dict[str, Any] | None]
+    next_action: Mapped[dict[str, Any] | None]
+    latest_charge: Mapped[str | None] = mapped_column(String(64))
+    connector: Mapped[str | None] = mapped_column(String(64))
+    gateway_reference: Mapped[str | None] = mapped_column(String(128))
+    # The gateway operation in flight (authorize|capture|void), if any: at most one at a time.
+    pending_operation: Mapped[str | None] = mapped_column(String(16))
+    created: Mapped[datetime]
+    updated: Mapped[datetime]
+
+
+class PaymentAttempt(Base):
+    """One gateway operation with its recovery points: started → finished (or unknown)."""
+
+    __tablename__ = "payment_attempts"
+    __table_args__ = (
+        Index("ix_payment_attempts_intent", "merchant_id", "payment_intent_id"),
+        Index("ix_payment_attempts_open", "status", "updated"),
+    )
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    payment_intent_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # authorize|capture|void|refund
+    # started | requires_action | unknown | succeeded | failed
+    status: Mapped[str] = mapped_column(String(16))
+    connector: Mapped[str] = mapped_column(String(64))
+    gateway_idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    gateway_reference: Mapped[str | None] = mapped_column(String(128))
+    gateway_status: Mapped[str | None] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    capture: Mapped[bool]
+    refund_id: Mapped[str | None] = mapped_column(String(64))
+    charge_id: Mapped[str | None] = mapped_column(String(64))
+    request_idempotency_key_id: Mapped[str | None] = mapped_column(String(64))
+    decline_code: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    routing_reason: Mapped[str | None] = mapped_column(String(200))
+    # The gateway's reference for a customer action (3DS challenge), while one is open.
+    action_reference: Mapped[str | None] = mapped_column(String(128), index=True)
+    lookups: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[datetime]
+    updated: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        Index("ix_refunds_merchant_seq", "merchant_id", "seq"),
+        Index("ix_refunds_intent", "merchant_id", "payment_intent_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    payment_intent_id: Mapped[str] = mapped_column(String(64))
+    charge_id: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))  # pending|succeeded|failed
+    reason: Mapped[str | None] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    created: Mapped[datetime]
+    updated: Mapped[datetime]
+
+
+class StatusChange(Base):
+    """Full status history per payment intent: each change with time and cause."""
+
+    __tablename__ = "payment_intent_status_history"
+    __table_args__ = (Index("ix_pi_history_intent", "payment_intent_id", "seq"),)
+
+    seq: Mapped[int] = seq_column()
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    payment_intent_id: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    cause: Mapped[str] = mapped_column(String(64))
+    attempt_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime]

@@ -1,0 +1,199 @@
+"""All payment queries. Every query filters by merchant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from strongbox.db.pagination import Page, PageRequest, paginate
+from strongbox.payments.models import (
+    Customer,
+    PaymentAttempt,
+    PaymentIntent,
+    PaymentMethod,
+    Refund,
+    StatusChange,
+)
+
+
+def _for_update(session: Session, stmt: Any) -> Any:
+    # SQLite serializes writers (BEGIN IMMEDIATE); PostgreSQL takes a row lock.
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.with_for_update()
+    return stmt
+
+
+def get_intent(
+    session: Session, merchant_id: str, intent_id: str, *, lock: bool = False
+) -> PaymentIntent | None:
+    stmt = select(PaymentIntent).where(
+        PaymentIntent.merchant_id == merchant_id, PaymentIntent.id == intent_id
+    )
+    if lock:
+        stmt = _for_update(session, stmt)
+    return session.scalars(stmt).first()
+
+
+def list_intents(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    *,
+    customer: str | None = None,
+    created: dict[str, int] | None = None,
+) -> Page[PaymentIntent]:
+    conds = [PaymentIntent.customer_id == customer] if customer else []
+    return paginate(session, PaymentIntent, merchant_id, page, conds, created=created)
+
+
+def get_attempt(
+    session: Session, merchant_id: str, attempt_id: str, *, lock: bool = False
+) -> PaymentAttempt | None:
+    stmt = select(PaymentAttempt).where(
+        PaymentAttempt.merchant_id == merchant_id, PaymentAttempt.id == attempt_id
+    )
+    if lock:
+        stmt = _for_update(session, stmt)
+    return session.scalars(stmt).first()
+
+
+def open_attempt_for(
+    session: Session, merchant_id: str, intent_id: str, kind: str, status: str
+) -> PaymentAttempt | None:
+    return session.scalars(
+        select(PaymentAttempt)
+        .where(
+            PaymentAttempt.merchant_id == merchant_id,
+            PaymentAttempt.payment_intent_id == intent_id,
+            PaymentAttempt.kind == kind,
+            PaymentAttempt.status == status,
+        )
+        .order_by(PaymentAttempt.seq.desc())
+    ).first()
+
+
+def attempts_for_intent(session: Session, merchant_id: str, intent_id: str) -> list[PaymentAttempt]:
+    return list(
+        session.scalars(
+            select(PaymentAttempt)
+            .where(
+                PaymentAttempt.merchant_id == merchant_id,
+                PaymentAttempt.payment_intent_id == intent_id,
+            )
+            .order_by(PaymentAttempt.seq)
+        )
+    )
+
+
+def find_attempt_by_charge(
+    session: Session, merchant_id: str, charge_id: str
+) -> PaymentAttempt | None:
+    return session.scalars(
+        select(PaymentAttempt).where(
+            PaymentAttempt.merchant_id == merchant_id, PaymentAttempt.charge_id == charge_id
+        )
+    ).first()
+
+
+def unfinished_attempts(
+    session: Session, *, older_than: datetime, statuses: tuple[str, ...], limit: int
+) -> list[PaymentAttempt]:
+    """Attempts whose outcome is not recorded (crash or unknown outcome), oldest first.
+
+    Across merchants by design: this is the recovery worker's scan, not a tenant query.
+    """
+    stmt = (
+        select(PaymentAttempt)
+        .where(PaymentAttempt.status.in_(statuses), PaymentAttempt.updated < older_than)
+        .order_by(PaymentAttempt.updated)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def attempt_by_action_reference(session: Session, reference: str) -> PaymentAttempt | None:
+    """By the gateway's unguessable challenge reference (a system callback, not a tenant query)."""
+    return session.scalars(
+        select(PaymentAttempt).where(PaymentAttempt.action_reference == reference)
+    ).first()
+
+
+def get_refund(session: Session, merchant_id: str, refund_id: str) -> Refund | None:
+    return session.scalars(
+        select(Refund).where(Refund.merchant_id == merchant_id, Refund.id == refund_id)
+    ).first()
+
+
+def list_refunds(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    *,
+    payment_intent: str | None = None,
+    created: dict[str, int] | None = None,
+) -> Page[Refund]:
+    conds = [Refund.payment_intent_id == payment_intent] if payment_intent else []
+    return paginate(session, Refund, merchant_id, page, conds, created=created)
+
+
+def get_customer(
+    session: Session, merchant_id: str, customer_id: str, *, include_deleted: bool = False
+) -> Customer | None:
+    stmt = select(Customer).where(Customer.merchant_id == merchant_id, Customer.id == customer_id)
+    if not include_deleted:
+        stmt = stmt.where(Customer.deleted_at.is_(None))
+    return session.scalars(stmt).first()
+
+
+def list_customers(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    *,
+    email: str | None = None,
+    created: dict[str, int] | None = None,
+) -> Page[Customer]:
+    conds: list[Any] = [Customer.deleted_at.is_(None)]
+    if email is not None:
+        conds.append(Customer.email == email)
+    return paginate(session, Customer, merchant_id, page, conds, created=created)
+
+
+def get_payment_method(session: Session, merchant_id: str, pm_id: str) -> PaymentMethod | None:
+    return session.scalars(
+        select(PaymentMethod).where(PaymentMethod.merchant_id == merchant_id, PaymentMethod.id == pm_id)
+    ).first()
+
+
+def list_payment_methods(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    *,
+    customer: str | None = None,
+    type_: str | None = None,
+) -> Page[PaymentMethod]:
+    conds: list[Any] = []
+    if customer is not None:
+        conds.append(PaymentMethod.customer_id == customer)
+    if type_ is not None:
+        conds.append(PaymentMethod.type == type_)
+    return paginate(session, PaymentMethod, merchant_id, page, conds)
+
+
+def status_history(session: Session, merchant_id: str, intent_id: str) -> list[StatusChange]:
+    return list(
+        session.scalars(
+            select(StatusChange)
+            .where(
+                StatusChange.merchant_id == merchant_id,
+                StatusChange.payment_intent_id == intent_id,
+            )
+            .order_by(StatusChange.seq)
+        )
+    )

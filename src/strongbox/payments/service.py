@@ -1,0 +1,1539 @@
+"""Payment rules: intents, attempts, refunds, and recovery of unfinished gateway work.
+
+Every operation that reaches a gateway runs in three steps, so that a crash at any point
+leaves a state the recovery worker can finish without ever charging twice:
+
+1. ``begin_*`` (in a unit of work): validate, lock the intent, write a ``PaymentAttempt``
+   in status ``started`` with a gateway idempotency key derived from its id, move the intent
+   (for confirm: to ``processing``), and return a ``GatewayCall``. The edge commits: this is
+   the recovery point "attempt created".
+2. ``execute`` (no transaction open): one connector call, retried with backoff only for
+   errors the connector classifies as safe to retry.
+3. ``finish`` (in a new unit of work): record the outcome on the attempt and the intent,
+   raise events. An unknown outcome leaves the attempt ``unknown`` for the recovery worker,
+   which asks the gateway (``begin_lookup`` → ``execute`` → ``finish``), never re-authorizes.
+
+Services never commit; the edge does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from strongbox.connectors.base import (
+    AuthorizeRequest,
+    CaptureRequest,
+    CardData,
+    ConnectorError,
+    OperationKind,
+    OperationResult,
+    OperationStatus,
+    RefundRequest,
+    RetryableError,
+    StatusRequest,
+    TerminalError,
+    UnknownOutcomeError,
+    VoidRequest,
+)
+from strongbox.connectors.registry import ConnectorRegistry
+from strongbox.core import metrics
+from strongbox.core.errors import (
+    CardError,
+    GatewayError,
+    InvalidRequestError,
+    ResourceMissingError,
+    StrongboxError,
+    UnexpectedStateError,
+)
+from strongbox.core.ids import has_prefix, new_id, random_token
+from strongbox.core.money import parse_currency, validate_amount, validate_partial_amount
+from strongbox.db.pagination import Page, PageRequest
+from strongbox.db.uow import UnitOfWork
+from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.payments import repository as repo
+from strongbox.payments.cards import CardSource
+from strongbox.payments.models import (
+    Customer,
+    PaymentAttempt,
+    PaymentIntent,
+    PaymentMethod,
+    Refund,
+    StatusChange,
+)
+from strongbox.payments.schemas import (
+    CancelPaymentIntentParams,
+    CapturePaymentIntentParams,
+    ConfirmPaymentIntentParams,
+    CreatePaymentIntentParams,
+    CreateRefundParams,
+    CustomerParams,
+    UpdatePaymentIntentParams,
+    UpdateRefundParams,
+    render_customer,
+    render_intent,
+    render_payment_method,
+    render_refund,
+)
+from strongbox.payments.state import IllegalTransition, Status, Trigger, next_status
+from strongbox.payments.test_methods import lookup_test_card
+
+log = logging.getLogger(__name__)
+
+S = Status
+
+# Stripe error codes for decline codes (``last_payment_error.code``).
+_DECLINE_TO_CODE = {
+    "insufficient_funds": "card_declined",
+    "lost_card": "card_declined",
+    "stolen_card": "card_declined",
+    "generic_decline": "card_declined",
+    "expired_card": "expired_card",
+    "incorrect_cvc": "incorrect_cvc",
+    "processing_error": "processing_error",
+    "incorrect_number": "incorrect_number",
+    "payment_intent_authentication_failure": "payment_intent_authentication_failure",
+}
+_DECLINE_MESSAGES = {
+    "insufficient_funds": "Your card has insufficient funds.",
+    "lost_card": "Your card has been declined.",
+    "stolen_card": "Your card has been declined.",
+    "generic_decline": "Your card was declined.",
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "processing_error": "An error occurred while processing your card. Try again in a little bit.",
+    "incorrect_number": "Your card number is incorrect.",
+    "payment_intent_authentication_failure": (
+        "We are unable to authenticate your payment method. Please choose a different "
+        "payment method and try again."
+    ),
+}
+
+OPEN_ATTEMPT_STATUSES = ("started", "unknown")
+
+
+@dataclass(slots=True)
+class GatewayCall:
+    """One connector operation to run outside any transaction."""
+
+    attempt_id: str
+    merchant_id: str
+    connector: str
+    kind: OperationKind
+    request: AuthorizeRequest | CaptureRequest | VoidRequest | RefundRequest | StatusRequest
+
+    @property
+    def is_lookup(self) -> bool:
+        return isinstance(self.request, StatusRequest)
+
+
+@dataclass(slots=True)
+class GatewayOutcome:
+    result: OperationResult | None = None
+    error: ConnectorError | None = None
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class Step:
+    """What a service call produced: objects to render, an error, or a gateway call to make."""
+
+    intent: PaymentIntent | None = None
+    refund: Refund | None = None
+    call: GatewayCall | None = None
+    error: StrongboxError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentsConfig:
+    default_connector: str = "simulator"
+    gateway_retries: int = 2
+    retry_initial_seconds: float = 0.05
+    retry_max_seconds: float = 1.0
+    public_url: str = "http://127.0.0.1:8080"
+
+
+class PaymentsService:
+    def __init__(
+        self,
+        connectors: ConnectorRegistry,
+        cards: CardSource,
+        config: PaymentsConfig | None = None,
+    ) -> None:
+        self.connectors = connectors
+        self.cards = cards
+        self.config = config or PaymentsConfig()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _event(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        type_: str,
+        resource_type: str,
+        resource_id: str,
+        obj: dict[str, Any],
+        previous: dict[str, Any] | None = None,
+    ) -> None:
+        uow.raise_event(
+            DomainEvent(
+                id=new_id("event"),
+                type=type_,
+                merchant_id=ctx.merchant_id,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                object=obj,
+                created=uow.clock.now(),
+                context=ctx,
+                previous_attributes=previous,
+            )
+        )
+
+    def _intent_event(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        type_: str,
+        pi: PaymentIntent,
+        previous: dict[str, Any] | None = None,
+    ) -> None:
+        uow.flush()
+        self._event(uow, ctx, type_, "payment_intent", pi.id, render_intent(None, pi), previous)
+
+    def _set_status(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        pi: PaymentIntent,
+        trigger: Trigger,
+        cause: str,
+        attempt_id: str | None = None,
+    ) -> Status:
+        current = Status(pi.status)
+        try:
+            new = next_status(current, trigger)
+        except IllegalTransition as exc:
+            raise UnexpectedStateError(
+                str(exc), payment_intent=render_intent(None, pi)
+            ) from None
+        if new != current:
+            pi.status = new.value
+            uow.session.add(
+                StatusChange(
+                    merchant_id=pi.merchant_id,
+                    payment_intent_id=pi.id,
+                    from_status=current.value,
+                    to_status=new.value,
+                    cause=cause,
+                    attempt_id=attempt_id,
+                    request_id=ctx.request_id,
+                    created=uow.clock.now(),
+                )
+            )
+            metrics.PAYMENT_TRANSITIONS.labels(new.value).inc()
+        pi.updated = uow.clock.now()
+        return new
+
+    def _require_intent(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str, *, lock: bool = False
+    ) -> PaymentIntent:
+        pi = repo.get_intent(uow.session, ctx.merchant_id, intent_id, lock=lock)
+        if pi is None:
+            raise ResourceMissingError(f"No such payment_intent: '{intent_id}'", param="intent")
+        return pi
+
+    def _require_customer(
+        self, uow: UnitOfWork, ctx: RequestContext, customer_id: str, param: str = "customer"
+    ) -> Customer:
+        cust = repo.get_customer(uow.session, ctx.merchant_id, customer_id)
+        if cust is None:
+            raise ResourceMissingError(f"No such customer: '{customer_id}'", param=param)
+        return cust
+
+    def _route(self, pi: PaymentIntent) -> tuple[str, str]:
+        """The connector for this payment and why (routing proper arrives with issue 6)."""
+        return self.config.default_connector, "default connector"
+
+    # ------------------------------------------------------------------ validation
+
+    @staticmethod
+    def validate_create(p: CreatePaymentIntentParams) -> None:
+        """Rules that need no database; called before the idempotency key is taken."""
+        currency = parse_currency(p.currency)
+        validate_amount(p.amount, currency)
+        if p.payment_method_types is not None:
+            bad = [t for t in p.payment_method_types if t != "card"]
+            if bad:
+                raise InvalidRequestError(
+                    f"The payment method type {bad[0]!r} is invalid. Strongbox supports: card.",
+                    param="payment_method_types",
+                    code="payment_method_invalid_parameter",
+                )
+        if p.confirm is False and p.return_url is not None:
+            raise InvalidRequestError(
+                "return_url can only be passed when confirm=true.", param="return_url"
+            )
+
+    @staticmethod
+    def validate_update(p: UpdatePaymentIntentParams) -> None:
+        if p.currency is not None:
+            currency = parse_currency(p.currency)
+            if p.amount is not None:
+                validate_amount(p.amount, currency)
+
+    # ------------------------------------------------------------------ payment methods
+
+    def resolve_payment_method(
+        self, uow: UnitOfWork, ctx: RequestContext, pm_id: str, param: str = "payment_method"
+    ) -> PaymentMethod:
+        """An existing ``pm_…`` of this merchant, or a new one materialized from a test method."""
+        card = lookup_test_card(pm_id)
+        if card is not None:
+            pm = PaymentMethod(
+                id=new_id("payment_method"),
+                merchant_id=ctx.merchant_id,
+                customer_id=None,
+                type="card",
+                card_brand=card.brand,
+                card_last4=card.last4,
+                card_exp_month=12,
+                card_exp_year=uow.clock.now().year + 3,
+                card_funding=card.funding,
+                card_country=card.country,
+                fingerprint=card.fingerprint,
+                card_source=f"test:{pm_id}",
+                billing_details={},
+                metadata_={},
+                created=uow.clock.now(),
+            )
+            uow.session.add(pm)
+            return pm
+        pm_row = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
+        if pm_row is None:
+            raise ResourceMissingError(f"No such PaymentMethod: '{pm_id}'", param=param)
+        return pm_row
+
+    def retrieve_payment_method(
+        self, uow: UnitOfWork, ctx: RequestContext, pm_id: str
+    ) -> PaymentMethod:
+        pm = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
+        if pm is None:
+            raise ResourceMissingError(f"No such PaymentMethod: '{pm_id}'", param="payment_method")
+        return pm
+
+    def attach_payment_method(
+        self, uow: UnitOfWork, ctx: RequestContext, pm_id: str, customer_id: str
+    ) -> PaymentMethod:
+        cust = self._require_customer(uow, ctx, customer_id)
+        pm = self.resolve_payment_method(uow, ctx, pm_id)
+        if pm.customer_id is not None and pm.customer_id != cust.id:
+            raise InvalidRequestError(
+                "This PaymentMethod is already attached to another customer.",
+                param="payment_method",
+                code="payment_method_unexpected_state",
+            )
+        if pm.customer_id != cust.id:
+            pm.customer_id = cust.id
+            uow.flush()
+            self._event(
+                uow,
+                ctx,
+                "payment_method.attached",
+                "payment_method",
+                pm.id,
+                render_payment_method(uow.session, pm, livemode=ctx.livemode),
+            )
+        return pm
+
+    def detach_payment_method(
+        self, uow: UnitOfWork, ctx: RequestContext, pm_id: str
+    ) -> PaymentMethod:
+        pm = self.retrieve_payment_method(uow, ctx, pm_id)
+        if pm.customer_id is None:
+            raise InvalidRequestError(
+                "The payment method you provided is not attached to a customer so detachment "
+                "is impossible.",
+                param="payment_method",
+                code="payment_method_unexpected_state",
+            )
+        cust = repo.get_customer(uow.session, ctx.merchant_id, pm.customer_id)
+        if cust is not None and cust.default_payment_method == pm.id:
+            cust.default_payment_method = None
+        previous = {"customer": pm.customer_id}
+        pm.customer_id = None
+        uow.flush()
+        self._event(
+            uow,
+            ctx,
+            "payment_method.detached",
+            "payment_method",
+            pm.id,
+            render_payment_method(uow.session, pm, livemode=ctx.livemode),
+            previous,
+        )
+        return pm
+
+    def list_payment_methods(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        page: PageRequest,
+        customer: str | None,
+        type_: str | None,
+    ) -> Page[PaymentMethod]:
+        if customer is not None:
+            self._require_customer(uow, ctx, customer)
+        return repo.list_payment_methods(
+            uow.session, ctx.merchant_id, page, customer=customer, type_=type_
+        )
+
+    # ------------------------------------------------------------------ customers
+
+    def create_customer(self, uow: UnitOfWork, ctx: RequestContext, p: CustomerParams) -> Customer:
+        now = uow.clock.now()
+        cust = Customer(
+            id=new_id("customer"),
+            merchant_id=ctx.merchant_id,
+            name=p.name or None,
+            email=p.email or None,
+            phone=p.phone or None,
+            description=p.description or None,
+            address=_address(p.address),
+            metadata_=_merge_metadata({}, p.metadata),
+            default_payment_method=None,
+            created=now,
+            deleted_at=None,
+        )
+        uow.session.add(cust)
+        uow.flush()
+        if p.payment_method:
+            pm = self.attach_payment_method(uow, ctx, p.payment_method, cust.id)
+            cust.default_payment_method = pm.id
+        if p.invoice_settings and p.invoice_settings.default_payment_method:
+            cust.default_payment_method = self._customer_pm(uow, ctx, cust, p).id
+        self._event(
+            uow, ctx, "customer.created", "customer", cust.id, render_customer(cust, ctx.livemode)
+        )
+        return cust
+
+    def _customer_pm(
+        self, uow: UnitOfWork, ctx: RequestContext, cust: Customer, p: CustomerParams
+    ) -> PaymentMethod:
+        assert p.invoice_settings is not None and p.invoice_settings.default_payment_method
+        pm_id = p.invoice_settings.default_payment_method
+        pm = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
+        if pm is None or pm.customer_id != cust.id:
+            raise InvalidRequestError(
+                f"No such PaymentMethod: '{pm_id}'; it must be attached to this customer.",
+                param="invoice_settings[default_payment_method]",
+                code="resource_missing",
+            )
+        return pm
+
+    def retrieve_customer(
+        self, uow: UnitOfWork, ctx: RequestContext, customer_id: str
+    ) -> Customer:
+        cust = repo.get_customer(uow.session, ctx.merchant_id, customer_id, include_deleted=True)
+        if cust is None:
+            raise ResourceMissingError(f"No such customer: '{customer_id}'", param="id")
+        return cust
+
+    def update_customer(
+        self, uow: UnitOfWork, ctx: RequestContext, customer_id: str, p: CustomerParams
+    ) -> Customer:
+        cust = self._require_customer(uow, ctx, customer_id, param="id")
+        before = render_customer(cust, ctx.livemode)
+        fields = p.model_fields_set
+        for name in ("name", "email", "phone", "description"):
+            if name in fields:
+                setattr(cust, name, getattr(p, name) or None)
+        if "address" in fields:
+            cust.address = _address(p.address)
+        if p.metadata is not None:
+            cust.metadata_ = _merge_metadata(dict(cust.metadata_ or {}), p.metadata)
+        if p.invoice_settings is not None and "default_payment_method" in (
+            p.invoice_settings.model_fields_set
+        ):
+            cust.default_payment_method = (
+                self._customer_pm(uow, ctx, cust, p).id
+                if p.invoice_settings.default_payment_method
+                else None
+            )
+        if p.payment_method:
+            raise InvalidRequestError(
+                "Received unknown parameter: payment_method", param="payment_method",
+                code="parameter_unknown",
+            )
+        uow.flush()
+        after = render_customer(cust, ctx.livemode)
+        self._event(
+            uow, ctx, "customer.updated", "customer", cust.id, after, _diff(before, after)
+        )
+        return cust
+
+    def delete_customer(self, uow: UnitOfWork, ctx: RequestContext, customer_id: str) -> Customer:
+        cust = self._require_customer(uow, ctx, customer_id, param="id")
+        before = render_customer(cust, ctx.livemode)
+        cust.deleted_at = uow.clock.now()
+        uow.flush()
+        self._event(uow, ctx, "customer.deleted", "customer", cust.id, before)
+        return cust
+
+    def list_customers(
+        self, uow: UnitOfWork, ctx: RequestContext, page: PageRequest, email: str | None,
+        created: dict[str, int] | None,
+    ) -> Page[Customer]:
+        return repo.list_customers(uow.session, ctx.merchant_id, page, email=email, created=created)
+
+    # ------------------------------------------------------------------ intents
+
+    def create_intent(
+        self, uow: UnitOfWork, ctx: RequestContext, p: CreatePaymentIntentParams
+    ) -> Step:
+        self.validate_create(p)
+        currency = parse_currency(p.currency)
+        if p.customer:
+            self._require_customer(uow, ctx, p.customer)
+        now = uow.clock.now()
+        pi_id = new_id("payment_intent")
+        pi = PaymentIntent(
+            id=pi_id,
+            merchant_id=ctx.merchant_id,
+            livemode=ctx.livemode,
+            amount=p.amount,
+            currency=currency.code.lower(),
+            status=S.REQUIRES_PAYMENT_METHOD.value,
+            capture_method=p.capture_method,
+            confirmation_method=p.confirmation_method,
+            customer_id=p.customer or None,
+            payment_method_id=None,
+            payment_method_types=list(p.payment_method_types or ["card"]),
+            description=p.description or None,
+            receipt_email=p.receipt_email or None,
+            statement_descriptor=p.statement_descriptor or None,
+            return_url=p.return_url,
+            setup_future_usage=p.setup_future_usage or None,
+            metadata_=_merge_metadata({}, p.metadata),
+            amount_capturable=0,
+            amount_received=0,
+            amount_refunded=0,
+            amount_refund_pending=0,
+            cancellation_reason=None,
+            canceled_at=None,
+            client_secret=f"{pi_id}_secret_{random_token(25)}",
+            last_payment_error=None,
+            next_action=None,
+            latest_charge=None,
+            connector=None,
+            gateway_reference=None,
+            pending_operation=None,
+            created=now,
+            updated=now,
+        )
+        uow.session.add(pi)
+        uow.session.add(
+            StatusChange(
+                merchant_id=pi.merchant_id,
+                payment_intent_id=pi.id,
+                from_status=None,
+                to_status=pi.status,
+                cause="api.create",
+                attempt_id=None,
+                request_id=ctx.request_id,
+                created=now,
+            )
+        )
+        if p.payment_method:
+            pm = self.resolve_payment_method(uow, ctx, p.payment_method)
+            self._check_pm_customer(pm, pi)
+            pi.payment_method_id = pm.id
+            self._set_status(uow, ctx, pi, Trigger.ATTACH_PAYMENT_METHOD, "api.create")
+        self._intent_event(uow, ctx, "payment_intent.created", pi)
+        if p.confirm:
+            return self._begin_confirm(uow, ctx, pi, cause="api.create_confirm")
+        return Step(intent=pi)
+
+    def _check_pm_customer(self, pm: PaymentMethod, pi: PaymentIntent) -> None:
+        if pm.customer_id is not None and pm.customer_id != pi.customer_id:
+            raise InvalidRequestError(
+                f"The provided PaymentMethod ({pm.id}) is attached to another customer.",
+                param="payment_method",
+                code="payment_method_unexpected_state",
+            )
+
+    def retrieve_intent(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> PaymentIntent:
+        return self._require_intent(uow, ctx, intent_id)
+
+    def list_intents(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        page: PageRequest,
+        customer: str | None,
+        created: dict[str, int] | None,
+    ) -> Page[PaymentIntent]:
+        return repo.list_intents(
+            uow.session, ctx.merchant_id, page, customer=customer, created=created
+        )
+
+    def update_intent(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str, p: UpdatePaymentIntentParams
+    ) -> PaymentIntent:
+        self.validate_update(p)
+        pi = self._require_intent(uow, ctx, intent_id, lock=True)
+        before = render_intent(None, pi)
+        fields = p.model_fields_set - {"expand"}
+        status = Status(pi.status)
+        money_fields = {"amount", "currency", "payment_method", "capture_method", "customer",
+                        "payment_method_types", "setup_future_usage"}
+        updatable = {S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION}
+        if fields & money_fields and (status not in updatable or pi.pending_operation):
+            raise UnexpectedStateError(
+                f"You cannot update this PaymentIntent's {sorted(fields & money_fields)[0]} "
+                f"because it has a status of {status.value}.",
+                param=sorted(fields & money_fields)[0],
+                payment_intent=before,
+            )
+        currency = parse_currency(p.currency) if p.currency is not None else parse_currency(
+            pi.currency
+        )
+        if p.amount is not None or p.currency is not None:
+            amount = p.amount if p.amount is not None else pi.amount
+            validate_amount(amount, currency)
+            pi.amount = amount
+            pi.currency = currency.code.lower()
+        if p.capture_method is not None:
+            pi.capture_method = p.capture_method
+        if "customer" in fields:
+            if p.customer:
+                self._require_customer(uow, ctx, p.customer)
+            pi.customer_id = p.customer or None
+        if "description" in fields:
+            pi.description = p.description or None
+        if "receipt_email" in fields:
+            pi.receipt_email = p.receipt_email or None
+        if "statement_descriptor" in fields:
+            pi.statement_descriptor = p.statement_descriptor or None
+        if "setup_future_usage" in fields:
+            pi.setup_future_usage = p.setup_future_usage or None
+        if p.payment_method_types is not None:
+            pi.payment_method_types = list(p.payment_method_types)
+        if p.metadata is not None:
+            pi.metadata_ = _merge_metadata(dict(pi.metadata_ or {}), p.metadata)
+        if "payment_method" in fields:
+            if p.payment_method:
+                pm = self.resolve_payment_method(uow, ctx, p.payment_method)
+                self._check_pm_customer(pm, pi)
+                pi.payment_method_id = pm.id
+                self._set_status(uow, ctx, pi, Trigger.ATTACH_PAYMENT_METHOD, "api.update")
+            else:
+                pi.payment_method_id = None
+                self._set_status(uow, ctx, pi, Trigger.DETACH_PAYMENT_METHOD, "api.update")
+            if status == S.REQUIRES_ACTION:
+                self._abandon_action(uow, pi)
+        pi.updated = uow.clock.now()
+        uow.flush()
+        after = render_intent(None, pi)
+        changed = _diff(before, after)
+        if changed:
+            self._intent_event(uow, ctx, "payment_intent.updated", pi, changed)
+        return pi
+
+    def _abandon_action(self, uow: UnitOfWork, pi: PaymentIntent) -> None:
+        attempt = repo.open_attempt_for(
+            uow.session, pi.merchant_id, pi.id, OperationKind.AUTHORIZE.value, "requires_action"
+        )
+        if attempt is not None:
+            attempt.status = "failed"
+            attempt.error_code = "abandoned"
+            attempt.finished_at = attempt.updated = uow.clock.now()
+        pi.next_action = None
+
+    # ---- confirm
+
+    def begin_confirm(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str, p: ConfirmPaymentIntentParams
+    ) -> Step:
+        pi = self._require_intent(uow, ctx, intent_id, lock=True)
+        if pi.pending_operation:
+            raise UnexpectedStateError(
+                f"This PaymentIntent has a {pi.pending_operation} in progress; try again shortly.",
+                payment_intent=render_intent(None, pi),
+            )
+        status = Status(pi.status)
+        if status not in (S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CONFIRMATION):
+            # Raises the Stripe-worded unexpected-state error.
+            self._set_status(uow, ctx, pi, Trigger.CONFIRM, "api.confirm")
+        if p.payment_method:
+            pm = self.resolve_payment_method(uow, ctx, p.payment_method)
+            self._check_pm_customer(pm, pi)
+            pi.payment_method_id = pm.id
+            self._set_status(uow, ctx, pi, Trigger.ATTACH_PAYMENT_METHOD, "api.confirm")
+        if p.return_url is not None:
+            pi.return_url = p.return_url
+        if "receipt_email" in p.model_fields_set:
+            pi.receipt_email = p.receipt_email or None
+        if p.capture_method is not None:
+            pi.capture_method = p.capture_method
+        if "setup_future_usage" in p.model_fields_set:
+            pi.setup_future_usage = p.setup_future_usage or None
+        return self._begin_confirm(uow, ctx, pi, cause="api.confirm")
+
+    def _begin_confirm(
+        self, uow: UnitOfWork, ctx: RequestContext, pi: PaymentIntent, *, cause: str
+    ) -> Step:
+        if not pi.payment_method_id:
+            raise UnexpectedStateError(
+                "You cannot confirm this PaymentIntent because it's missing a payment method. "
+                "To confirm the PaymentIntent, pass a payment_method.",
+                param="payment_method",
+                payment_intent=render_intent(None, pi),
+            )
+        pm = repo.get_payment_method(uow.session, ctx.merchant_id, pi.payment_method_id)
+        if pm is None:
+            uow.flush()
+            pm = repo.get_payment_method(uow.session, ctx.merchant_id, pi.payment_method_id)
+        if pm is None:
+            raise ResourceMissingError(
+                f"No such PaymentMethod: '{pi.payment_method_id}'", param="payment_method"
+            )
+        card = self.cards.card_data(uow, pm)
+        connector, reason = self._route(pi)
+        attempt = self._new_attempt(
+            uow, ctx, pi, OperationKind.AUTHORIZE, connector, pi.amount,
+            capture=pi.capture_method != "manual", reason=reason,
+        )
+        attempt.charge_id = new_id("charge")
+        pi.connector = connector
+        pi.last_payment_error = None
+        pi.next_action = None
+        pi.pending_operation = OperationKind.AUTHORIZE.value
+        self._set_status(uow, ctx, pi, Trigger.CONFIRM, cause, attempt.id)
+        uow.flush()
+        request = AuthorizeRequest(
+            idempotency_key=attempt.gateway_idempotency_key,
+            amount=pi.amount,
+            currency=pi.currency,
+            capture=attempt.capture,
+            card=card,
+            merchant_id=pi.merchant_id,
+            payment_id=pi.id,
+            return_url=pi.return_url,
+            description=pi.description,
+            metadata=dict(pi.metadata_ or {}),
+        )
+        return Step(intent=pi, call=self._call(attempt, request))
+
+    def _new_attempt(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        pi: PaymentIntent,
+        kind: OperationKind,
+        connector: str,
+        amount: int,
+        *,
+        capture: bool = False,
+        refund_id: str | None = None,
+        reason: str | None = None,
+    ) -> PaymentAttempt:
+        now = uow.clock.now()
+        attempt_id = new_id("attempt")
+        attempt = PaymentAttempt(
+            id=attempt_id,
+            merchant_id=pi.merchant_id,
+            payment_intent_id=pi.id,
+            kind=kind.value,
+            status="started",
+            connector=connector,
+            gateway_idempotency_key=f"strongbox-{attempt_id}",
+            gateway_reference=pi.gateway_reference if kind != OperationKind.AUTHORIZE else None,
+            gateway_status=None,
+            amount=amount,
+            currency=pi.currency,
+            capture=capture,
+            refund_id=refund_id,
+            charge_id=pi.latest_charge,
+            request_idempotency_key_id=ctx.idempotency_record_id,
+            decline_code=None,
+            error_code=None,
+            error_message=None,
+            routing_reason=reason,
+            action_reference=None,
+            lookups=0,
+            created=now,
+            updated=now,
+            finished_at=None,
+        )
+        uow.session.add(attempt)
+        return attempt
+
+    def _call(
+        self,
+        attempt: PaymentAttempt,
+        request: AuthorizeRequest | CaptureRequest | VoidRequest | RefundRequest | StatusRequest,
+    ) -> GatewayCall:
+        return GatewayCall(
+            attempt_id=attempt.id,
+            merchant_id=attempt.merchant_id,
+            connector=attempt.connector,
+            kind=OperationKind(attempt.kind),
+            request=request,
+        )
+
+    # ---- capture
+
+    def begin_capture(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str, p: CapturePaymentIntentParams
+    ) -> Step:
+        pi = self._require_intent(uow, ctx, intent_id, lock=True)
+        self._check_no_operation(pi, Trigger.CAPTURE)
+        if Status(pi.status) != S.REQUIRES_CAPTURE:
+            self._set_status(uow, ctx, pi, Trigger.CAPTURE, "api.capture")
+        amount = pi.amount_capturable
+        if p.amount_to_capture is not None:
+            currency = parse_currency(pi.currency)
+            amount = validate_partial_amount(p.amount_to_capture, currency, "amount_to_capture")
+            if amount > pi.amount_capturable:
+                raise InvalidRequestError(
+                    f"The amount to capture ({amount}) is greater than the amount capturable "
+                    f"({pi.amount_capturable}).",
+                    code="amount_too_large",
+                    param="amount_to_capture",
+                    payment_intent=render_intent(None, pi),
+                )
+        if p.metadata is not None:
+            pi.metadata_ = _merge_metadata(dict(pi.metadata_ or {}), p.metadata)
+        attempt = self._new_attempt(uow, ctx, pi, OperationKind.CAPTURE, pi.connector or "", amount)
+        pi.pending_operation = OperationKind.CAPTURE.value
+        pi.updated = uow.clock.now()
+        uow.flush()
+        request = CaptureRequest(
+            idempotency_key=attempt.gateway_idempotency_key,
+            gateway_reference=pi.gateway_reference or "",
+            amount=amount,
+            currency=pi.currency,
+            merchant_id=pi.merchant_id,
+        )
+        return Step(intent=pi, call=self._call(attempt, request))
+
+    def _check_no_operation(self, pi: PaymentIntent, trigger: Trigger) -> None:
+        if pi.pending_operation:
+            raise UnexpectedStateError(
+                f"You cannot {trigger.value} this PaymentIntent because a "
+                f"{pi.pending_operation} is in progress.",
+                payment_intent=render_intent(None, pi),
+            )
+
+    # ---- cancel
+
+    def begin_cancel(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str, p: CancelPaymentIntentParams
+    ) -> Step:
+        pi = self._require_intent(uow, ctx, intent_id, lock=True)
+        self._check_no_operation(pi, Trigger.CANCEL)
+        status = Status(pi.status)
+        if status == S.REQUIRES_CAPTURE:
+            attempt = self._new_attempt(uow, ctx, pi, OperationKind.VOID, pi.connector or "", 0)
+            pi.pending_operation = OperationKind.VOID.value
+            pi.cancellation_reason = p.cancellation_reason
+            pi.updated = uow.clock.now()
+            uow.flush()
+            request = VoidRequest(
+                idempotency_key=attempt.gateway_idempotency_key,
+                gateway_reference=pi.gateway_reference or "",
+                merchant_id=pi.merchant_id,
+            )
+            return Step(intent=pi, call=self._call(attempt, request))
+        self._set_status(uow, ctx, pi, Trigger.CANCEL, "api.cancel")
+        if status == S.REQUIRES_ACTION:
+            self._abandon_action(uow, pi)
+        self._mark_canceled(uow, ctx, pi, p.cancellation_reason)
+        return Step(intent=pi)
+
+    def _mark_canceled(
+        self, uow: UnitOfWork, ctx: RequestContext, pi: PaymentIntent, reason: str | None
+    ) -> None:
+        pi.cancellation_reason = reason
+        pi.canceled_at = uow.clock.now()
+        pi.amount_capturable = 0
+        pi.next_action = None
+        pi.pending_operation = None
+        self._intent_event(uow, ctx, "payment_intent.canceled", pi)
+
+    # ---- refunds
+
+    @staticmethod
+    def validate_refund(p: CreateRefundParams) -> None:
+        if not p.payment_intent and not p.charge:
+            raise InvalidRequestError(
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                code="parameter_missing",
+                param="payment_intent",
+            )
+        if p.payment_intent and p.charge:
+            raise InvalidRequestError(
+                "You may only specify one of these parameters: payment_intent, charge.",
+                code="parameters_exclusive",
+                param="charge",
+            )
+        if p.amount is not None and (isinstance(p.amount, bool) or p.amount < 1):
+            raise InvalidRequestError(
+                "Refund amount must be a positive integer.", code="parameter_invalid_integer",
+                param="amount",
+            )
+
+    def begin_refund(self, uow: UnitOfWork, ctx: RequestContext, p: CreateRefundParams) -> Step:
+        self.validate_refund(p)
+        if p.charge:
+            attempt = repo.find_attempt_by_charge(uow.session, ctx.merchant_id, p.charge)
+            if attempt is None:
+                raise ResourceMissingError(f"No such charge: '{p.charge}'", param="charge")
+            intent_id = attempt.payment_intent_id
+        else:
+            intent_id = p.payment_intent or ""
+        pi = repo.get_intent(uow.session, ctx.merchant_id, intent_id, lock=True)
+        if pi is None:
+            raise ResourceMissingError(
+                f"No such payment_intent: '{intent_id}'", param="payment_intent"
+            )
+        if pi.amount_received <= 0 or Status(pi.status) != S.SUCCEEDED:
+            raise InvalidRequestError(
+                f"This PaymentIntent ({pi.id}) does not have a successful charge to refund.",
+                code="charge_not_refundable" if pi.status != S.SUCCEEDED else "charge_not_captured",
+                param="payment_intent",
+                payment_intent=render_intent(None, pi),
+            )
+        remaining = pi.amount_received - pi.amount_refunded - pi.amount_refund_pending
+        currency = parse_currency(pi.currency)
+        if remaining <= 0:
+            raise InvalidRequestError(
+                f"Charge {pi.latest_charge} has already been refunded.",
+                code="charge_already_refunded",
+                param="payment_intent" if p.payment_intent else "charge",
+            )
+        amount = remaining
+        if p.amount is not None:
+            amount = validate_partial_amount(p.amount, currency, "amount")
+            if amount > remaining:
+                raise InvalidRequestError(
+                    f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                    f"({remaining}).",
+                    code="amount_too_large",
+                    param="amount",
+                )
+        now = uow.clock.now()
+        refund = Refund(
+            id=new_id("refund"),
+            merchant_id=ctx.merchant_id,
+            payment_intent_id=pi.id,
+            charge_id=pi.latest_charge,
+            amount=amount,
+            currency=pi.currency,
+            status="pending",
+            reason=p.reason,
+            failure_reason=None,
+            metadata_=_merge_metadata({}, p.metadata),
+            created=now,
+            updated=now,
+        )
+        uow.session.add(refund)
+        # Reserve the amount under the intent's row lock: parallel refunds cannot exceed it.
+        pi.amount_refund_pending += amount
+        pi.updated = now
+        attempt = self._new_attempt(
+            uow, ctx, pi, OperationKind.REFUND, pi.connector or "", amount, refund_id=refund.id
+        )
+        uow.flush()
+        self._event(
+            uow, ctx, "refund.created", "refund", refund.id,
+            render_refund(None, refund, livemode=ctx.livemode),
+        )
+        request = RefundRequest(
+            idempotency_key=attempt.gateway_idempotency_key,
+            gateway_reference=pi.gateway_reference or "",
+            amount=amount,
+            currency=pi.currency,
+            merchant_id=pi.merchant_id,
+            reason=p.reason,
+        )
+        return Step(intent=pi, refund=refund, call=self._call(attempt, request))
+
+    def retrieve_refund(self, uow: UnitOfWork, ctx: RequestContext, refund_id: str) -> Refund:
+        r = repo.get_refund(uow.session, ctx.merchant_id, refund_id)
+        if r is None:
+            raise ResourceMissingError(f"No such refund: '{refund_id}'", param="id")
+        return r
+
+    def update_refund(
+        self, uow: UnitOfWork, ctx: RequestContext, refund_id: str, p: UpdateRefundParams
+    ) -> Refund:
+        r = self.retrieve_refund(uow, ctx, refund_id)
+        if p.metadata is not None:
+            before = render_refund(None, r, livemode=ctx.livemode)
+            r.metadata_ = _merge_metadata(dict(r.metadata_ or {}), p.metadata)
+            r.updated = uow.clock.now()
+            uow.flush()
+            after = render_refund(None, r, livemode=ctx.livemode)
+            self._event(uow, ctx, "refund.updated", "refund", r.id, after, _diff(before, after))
+        return r
+
+    def list_refunds(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        page: PageRequest,
+        payment_intent: str | None,
+        charge: str | None,
+        created: dict[str, int] | None,
+    ) -> Page[Refund]:
+        if charge:
+            attempt = repo.find_attempt_by_charge(uow.session, ctx.merchant_id, charge)
+            if attempt is None:
+                return Page(data=[], has_more=False)
+            if payment_intent and payment_intent != attempt.payment_intent_id:
+                return Page(data=[], has_more=False)
+            payment_intent = attempt.payment_intent_id
+        return repo.list_refunds(
+            uow.session, ctx.merchant_id, page, payment_intent=payment_intent, created=created
+        )
+
+    # ------------------------------------------------------------------ gateway call
+
+    def execute(self, call: GatewayCall) -> GatewayOutcome:
+        """Run one connector call. No database access here, ever."""
+        connector = self.connectors.get(call.connector)
+        op = call.kind.value if not call.is_lookup else "status"
+        start = time.perf_counter()
+
+        def once() -> OperationResult:
+            req = call.request
+            if isinstance(req, StatusRequest):
+                return connector.get_status(req)
+            if isinstance(req, AuthorizeRequest):
+                return connector.authorize(req)
+            if isinstance(req, CaptureRequest):
+                return connector.capture(req)
+            if isinstance(req, VoidRequest):
+                return connector.void(req)
+            return connector.refund(req)
+
+        outcome = GatewayOutcome()
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(RetryableError),
+                stop=stop_after_attempt(self.config.gateway_retries + 1),
+                wait=wait_exponential_jitter(
+                    multiplier=self.config.retry_initial_seconds,
+                    max=self.config.retry_max_seconds,
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    outcome.result = once()
+        except ConnectorError as exc:
+            outcome.error = exc
+        except RetryError as exc:  # pragma: no cover - reraise=True makes this unreachable
+            outcome.error = RetryableError(str(exc))
+        except Exception as exc:
+            # A connector bug is treated as an unknown outcome: never assume "not charged".
+            log.exception("connector %s raised unexpectedly", call.connector)
+            outcome.error = UnknownOutcomeError(f"connector failure: {type(exc).__name__}")
+        outcome.seconds = time.perf_counter() - start
+        label = (
+            outcome.result.status.value
+            if outcome.result is not None
+            else type(outcome.error).__name__
+        )
+        metrics.GATEWAY_CALLS.labels(call.connector, op, label).inc()
+        metrics.GATEWAY_LATENCY.labels(call.connector, op).observe(outcome.seconds)
+        return outcome
+
+    # ------------------------------------------------------------------ finish
+
+    def finish(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        call: GatewayCall,
+        outcome: GatewayOutcome,
+        *,
+        cause: str = "gateway",
+    ) -> Step:
+        """Record a gateway outcome (phase 3). Idempotent: a finished attempt is left alone."""
+        attempt = repo.get_attempt(uow.session, call.merchant_id, call.attempt_id, lock=True)
+        if attempt is None:  # pragma: no cover - attempts are never deleted
+            raise ResourceMissingError(f"No such attempt: '{call.attempt_id}'")
+        pi = self._require_intent(uow, ctx, attempt.payment_intent_id, lock=True)
+        refund = (
+            repo.get_refund(uow.session, attempt.merchant_id, attempt.refund_id)
+            if attempt.refund_id
+            else None
+        )
+        if attempt.status in ("succeeded", "failed"):
+            return Step(intent=pi, refund=refund, extra={"already_finished": True})
+        attempt.lookups += 1 if call.is_lookup else 0
+        attempt.updated = uow.clock.now()
+        kind = OperationKind(attempt.kind)
+        if kind == OperationKind.AUTHORIZE:
+            return self._finish_authorize(uow, ctx, attempt, pi, outcome, cause)
+        if kind == OperationKind.CAPTURE:
+            return self._finish_capture(uow, ctx, attempt, pi, outcome, cause)
+        if kind == OperationKind.VOID:
+            return self._finish_void(uow, ctx, attempt, pi, outcome, cause)
+        assert refund is not None
+        return self._finish_refund(uow, ctx, attempt, pi, refund, outcome, cause)
+
+    def _close(self, uow: UnitOfWork, attempt: PaymentAttempt, status: str) -> None:
+        attempt.status = status
+        attempt.finished_at = attempt.updated = uow.clock.now()
+
+    def _technical_error(
+        self, attempt: PaymentAttempt, error: ConnectorError, pi: PaymentIntent
+    ) -> StrongboxError:
+        attempt.error_code = type(error).__name__
+        attempt.error_message = error.message[:500]
+        if isinstance(error, UnknownOutcomeError):
+            return GatewayError(
+                "The payment gateway did not answer in time. The outcome will be resolved "
+                "automatically; retrieve the PaymentIntent to see it.",
+                code="gateway_outcome_unknown",
+                payment_intent=render_intent(None, pi),
+            )
+        return GatewayError(
+            "The payment gateway could not process the request. No money was moved; "
+            "you can safely try again.",
+            code="gateway_unavailable" if isinstance(error, RetryableError) else "gateway_error",
+            payment_intent=render_intent(None, pi),
+        )
+
+    def _payment_error(
+        self, pi: PaymentIntent, pm_id: str | None, decline_code: str, message: str | None
+    ) -> dict[str, Any]:
+        code = _DECLINE_TO_CODE.get(decline_code, "card_declined")
+        err: dict[str, Any] = {
+            "type": "card_error",
+            "code": code,
+            "message": _DECLINE_MESSAGES.get(decline_code, message or "Your card was declined."),
+            "payment_method": {"id": pm_id} if pm_id else None,
+        }
+        if code == "card_declined":
+            err["decline_code"] = decline_code
+        if code in ("incorrect_cvc",):
+            err["param"] = "cvc"
+        return err
+
+    def _decline(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt: PaymentAttempt,
+        pi: PaymentIntent,
+        trigger: Trigger,
+        decline_code: str,
+        message: str | None,
+        cause: str,
+    ) -> Step:
+        attempt.decline_code = decline_code
+        self._close(uow, attempt, "failed")
+        pi.pending_operation = None
+        pi.next_action = None
+        pi.last_payment_error = self._payment_error(pi, pi.payment_method_id, decline_code, message)
+        self._set_status(uow, ctx, pi, trigger, cause, attempt.id)
+        uow.flush()
+        self._intent_event(uow, ctx, "payment_intent.payment_failed", pi)
+        err = pi.last_payment_error
+        return Step(
+            intent=pi,
+            error=CardError(
+                err["message"],
+                code=err["code"],
+                decline_code=err.get("decline_code"),
+                param=err.get("param"),
+                payment_intent=render_intent(None, pi),
+            ),
+        )
+
+    def _finish_authorize(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt: PaymentAttempt,
+        pi: PaymentIntent,
+        outcome: GatewayOutcome,
+        cause: str,
+    ) -> Step:
+        in_action = attempt.status == "requires_action"
+        result = outcome.result
+        if outcome.error is not None:
+            if isinstance(outcome.error, UnknownOutcomeError):
+                attempt.status = "unknown"
+                attempt.error_code = "unknown_outcome"
+                attempt.error_message = outcome.error.message[:500]
+                uow.flush()
+                return Step(intent=pi)  # stays processing until the recovery worker resolves it
+            if in_action:
+                return Step(intent=pi)  # lookup failed; try again later
+            err = self._technical_error(attempt, outcome.error, pi)
+            self._close(uow, attempt, "failed")
+            pi.pending_operation = None
+            pi.last_payment_error = {
+                "type": "api_error",
+                "code": err.code,
+                "message": err.message,
+            }
+            self._set_status(uow, ctx, pi, Trigger.FAILED, cause, attempt.id)
+            uow.flush()
+            self._intent_event(uow, ctx, "payment_intent.payment_failed", pi)
+            err.payment_intent = render_intent(None, pi)
+            return Step(intent=pi, error=err)
+        assert result is not None
+        attempt.gateway_status = result.status.value
+        if result.gateway_reference:
+            attempt.gateway_reference = result.gateway_reference
+            pi.gateway_reference = result.gateway_reference
+        status = result.status
+        if status in (OperationStatus.PENDING,) or (
+            status == OperationStatus.REQUIRES_ACTION and in_action
+        ):
+            if attempt.status == "started" and status == OperationStatus.PENDING:
+                attempt.status = "unknown"
+            uow.flush()
+            return Step(intent=pi)
+        if status == OperationStatus.NOT_FOUND:
+            # The gateway never saw the request: nothing was charged. Fail the attempt.
+            return self._decline(
+                uow, ctx, attempt, pi,
+                Trigger.ACTION_FAILED if in_action else Trigger.FAILED,
+                "processing_error", None, cause,
+            )
+        if status == OperationStatus.DECLINED:
+            return self._decline(
+                uow, ctx, attempt, pi,
+                Trigger.ACTION_FAILED if in_action else Trigger.FAILED,
+                result.decline_code or "generic_decline", result.message, cause,
+            )
+        if status == OperationStatus.REQUIRES_ACTION:
+            attempt.status = "requires_action"
+            attempt.updated = uow.clock.now()
+            action = result.next_action
+            attempt.action_reference = action.reference if action else None
+            pi.next_action = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {
+                    "url": action.redirect_url if action else None,
+                    "return_url": pi.return_url,
+                },
+            }
+            pi.pending_operation = None
+            self._set_status(uow, ctx, pi, Trigger.ACTION_REQUIRED, cause, attempt.id)
+            uow.flush()
+            self._intent_event(uow, ctx, "payment_intent.requires_action", pi)
+            return Step(intent=pi)
+        if in_action:
+            pi.next_action = None
+            self._set_status(uow, ctx, pi, Trigger.ACTION_COMPLETED, cause, attempt.id)
+        if status == OperationStatus.CAPTURED:
+            self._close(uow, attempt, "succeeded")
+            pi.pending_operation = None
+            pi.latest_charge = attempt.charge_id
+            pi.amount_received = result.amount if result.amount is not None else attempt.amount
+            pi.amount_capturable = 0
+            self._set_status(uow, ctx, pi, Trigger.CAPTURED, cause, attempt.id)
+            uow.flush()
+            self._intent_event(uow, ctx, "payment_intent.succeeded", pi)
+            return Step(intent=pi)
+        if status == OperationStatus.AUTHORIZED:
+            self._close(uow, attempt, "succeeded")
+            pi.pending_operation = None
+            pi.latest_charge = attempt.charge_id
+            pi.amount_capturable = attempt.amount
+            self._set_status(uow, ctx, pi, Trigger.AUTHORIZED, cause, attempt.id)
+            uow.flush()
+            self._intent_event(uow, ctx, "payment_intent.amount_capturable_updated", pi)
+            if attempt.capture:
+                # The gateway only authorized although we asked for capture: capture now.
+                return self.begin_capture(
+                    uow, ctx, pi.id, CapturePaymentIntentParams()
+                )
+            return Step(intent=pi)
+        # VOIDED / REFUNDED make no sense for an authorization: keep it for a human.
+        attempt.status = "unknown"
+        attempt.error_code = f"unexpected_status:{status.value}"
+        uow.flush()
+        return Step(intent=pi)
+
+    def _finish_capture(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt: PaymentAttempt,
+        pi: PaymentIntent,
+        outcome: GatewayOutcome,
+        cause: str,
+    ) -> Step:
+        result = outcome.result
+        if outcome.error is not None or result is None:
+            assert outcome.error is not None
+            if isinstance(outcome.error, UnknownOutcomeError):
+                attempt.status = "unknown"
+                uow.flush()
+                return Step(intent=pi, error=self._technical_error(attempt, outcome.error, pi))
+            err = self._technical_error(attempt, outcome.error, pi)
+            self._close(uow, attempt, "failed")
+            pi.pending_operation = None
+            uow.flush()
+            err.payment_intent = render_intent(None, pi)
+            return Step(intent=pi, error=err)
+        attempt.gateway_status = result.status.value
+        if result.status in (OperationStatus.PENDING,):
+            attempt.status = "unknown"
+            uow.flush()
+            return Step(intent=pi)
+        if result.status == OperationStatus.CAPTURED:
+            self._close(uow, attempt, "succeeded")
+            pi.pending_operation = None
+            pi.amount_received = result.amount if result.amount is not None else attempt.amount
+            pi.amount_capturable = 0
+            self._set_status(uow, ctx, pi, Trigger.CAPTURE, cause, attempt.id)
+            uow.flush()
+            self._intent_event(uow, ctx, "payment_intent.succeeded", pi)
+            return Step(intent=pi)
+        # Declined, not found or anything else: the capture did not happen.
+        self._close(uow, attempt, "failed")
+        attempt.decline_code = result.decline_code
+        pi.pending_operation = None
+        uow.flush()
+        return Step(
+            intent=pi,
+            error=CardError(
+                result.message or "The capture was declined by the gateway.",
+                code="card_declined",
+                decline_code=result.decline_code,
+                payment_intent=render_intent(None, pi),
+            ),
+        )
+
+    def _finish_void(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt: PaymentAttempt,
+        pi: PaymentIntent,
+        outcome: GatewayOutcome,
+        cause: str,
+    ) -> Step:
+        result = outcome.result
+        if outcome.error is not None or result is None:
+            assert outcome.error is not None
+            if isinstance(outcome.error, UnknownOutcomeError):
+                attempt.status = "unknown"
+                uow.flush()
+                return Step(intent=pi, error=self._technical_error(attempt, outcome.error, pi))
+            err = self._technical_error(attempt, outcome.error, pi)
+            self._close(uow, attempt, "failed")
+            pi.pending_operation = None
+            pi.cancellation_reason = None
+            uow.flush()
+            err.payment_intent = render_intent(None, pi)
+            return Step(intent=pi, error=err)
+        attempt.gateway_status = result.status.value
+        if result.status == OperationStatus.PENDING:
+            attempt.status = "unknown"
+            uow.flush()
+            return Step(intent=pi)
+        if result.status == OperationStatus.VOIDED:
+            self._close(uow, attempt, "succeeded")
+            self._set_status(uow, ctx, pi, Trigger.CANCEL, cause, attempt.id)
+            self._mark_canceled(uow, ctx, pi, pi.cancellation_reason)
+            return Step(intent=pi)
+        self._close(uow, attempt, "failed")
+        pi.pending_operation = None
+        pi.cancellation_reason = None
+        uow.flush()
+        return Step(
+            intent=pi,
+            error=GatewayError(
+                result.message or "The gateway refused to release the authorization.",
+                code="gateway_error",
+                payment_intent=render_intent(None, pi),
+            ),
+        )
+
+    def _finish_refund(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt: PaymentAttempt,
+        pi: PaymentIntent,
+        refund: Refund,
+        outcome: GatewayOutcome,
+        cause: str,
+    ) -> Step:
+        result = outcome.result
+        if outcome.error is not None or result is None:
+            assert outcome.error is not None
+            if isinstance(outcome.error, UnknownOutcomeError):
+                attempt.status = "unknown"
+                uow.flush()
+                return Step(intent=pi, refund=refund)  # refund stays pending
+            err = self._technical_error(attempt, outcome.error, pi)
+            self._fail_refund(uow, ctx, attempt, pi, refund, "gateway_error")
+            return Step(intent=pi, refund=refund, error=err)
+        attempt.gateway_status = result.status.value
+        if result.status == OperationStatus.PENDING:
+            attempt.status = "unknown"
+            uow.flush()
+            return Step(intent=pi, refund=refund)
+        if result.status == OperationStatus.REFUNDED:
+            self._close(uow, attempt, "succeeded")
+            before = render_refund(None, refund, livemode=ctx.livemode)
+            refund.status = "succeeded"
+            refund.updated = uow.clock.now()
+            pi.amount_refund_pending -= refund.amount
+            pi.amount_refunded += refund.amount
+            pi.updated = uow.clock.now()
+            uow.flush()
+            after = render_refund(None, refund, livemode=ctx.livemode)
+            self._event(uow, ctx, "refund.updated", "refund", refund.id, after, _diff(before, after))
+            self._event(
+                uow, ctx, "charge.refunded", "payment_intent", pi.id, render_intent(None, pi),
+                {"amount_refunded": pi.amount_refunded - refund.amount},
+            )
+            return Step(intent=pi, refund=refund)
+        self._fail_refund(uow, ctx, attempt, pi, refund, result.decline_code or "declined")
+        return Step(intent=pi, refund=refund)
+
+    def _fail_refund(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt: PaymentAttempt,
+        pi: PaymentIntent,
+        refund: Refund,
+        reason: str,
+    ) -> None:
+        self._close(uow, attempt, "failed")
+        refund.status = "failed"
+        refund.failure_reason = reason[:64]
+        refund.updated = uow.clock.now()
+        pi.amount_refund_pending -= refund.amount
+        pi.updated = uow.clock.now()
+        uow.flush()
+        self._event(
+            uow, ctx, "refund.failed", "refund", refund.id,
+            render_refund(None, refund, livemode=ctx.livemode),
+        )
+
+    # ------------------------------------------------------------------ recovery
+
+    def find_unfinished(
+        self, uow: UnitOfWork, *, started_before: datetime, limit: int = 50
+    ) -> list[PaymentAttempt]:
+        return repo.unfinished_attempts(
+            uow.session,
+            older_than=started_before,
+            statuses=("started", "unknown", "requires_action"),
+            limit=limit,
+        )
+
+    def begin_lookup(self, uow: UnitOfWork, attempt: PaymentAttempt) -> GatewayCall:
+        """A status lookup for an unfinished attempt (recovery, or after a 3DS challenge)."""
+        attempt.updated = uow.clock.now()  # pushes it back in the recovery queue
+        return self._call(
+            attempt,
+            StatusRequest(
+                kind=OperationKind(attempt.kind),
+                idempotency_key=attempt.gateway_idempotency_key,
+                merchant_id=attempt.merchant_id,
+                gateway_reference=attempt.gateway_reference,
+            ),
+        )
+
+    def begin_action_lookup(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str
+    ) -> GatewayCall | None:
+        pi = self._require_intent(uow, ctx, intent_id, lock=True)
+        attempt = repo.open_attempt_for(
+            uow.session, ctx.merchant_id, pi.id, OperationKind.AUTHORIZE.value, "requires_action"
+        )
+        return self.begin_lookup(uow, attempt) if attempt is not None else None
+
+    def begin_action_lookup_by_reference(
+        self, uow: UnitOfWork, reference: str
+    ) -> GatewayCall | None:
+        """After a customer completes a challenge at the gateway: look the attempt up."""
+        attempt = repo.attempt_by_action_reference(uow.session, reference)
+        if attempt is None or attempt.status != "requires_action":
+            return None
+        return self.begin_lookup(uow, attempt)
+
+    def find_attempt(self, uow: UnitOfWork, merchant_id: str, attempt_id: str) -> PaymentAttempt:
+        attempt = repo.get_attempt(uow.session, merchant_id, attempt_id)
+        if attempt is None:
+            raise ResourceMissingError(f"No such attempt: '{attempt_id}'")
+        return attempt
+
+    def attempts(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> list[PaymentAttempt]:
+        self._require_intent(uow, ctx, intent_id)
+        return repo.attempts_for_intent(uow.session, ctx.merchant_id, intent_id)
+
+    def history(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> list[StatusChange]:
+        self._require_intent(uow, ctx, intent_id)
+        return repo.status_history(uow.session, ctx.merchant_id, intent_id)
+
+
+def lookup_is_stale(attempt: PaymentAttempt, now: datetime, min_age: timedelta) -> bool:
+    return now - attempt.created >= min_age
+
+
+def _merge_metadata(current: dict[str, Any], update: dict[str, str] | None) -> dict[str, Any]:
+    """Stripe semantics: an empty value removes the key."""
+    if not update:
+        return current
+    merged = dict(current)
+    for key, value in update.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > 50:
+        raise InvalidRequestError(
+            "You can specify up to 50 metadata keys.", param="metadata", code="parameter_invalid"
+        )
+    return merged
+
+
+def _address(value: Any) -> dict[str, Any] | None:
+    if not value:
+        return None
+    data: dict[str, Any] = value.model_dump()
+    return {
+        k: data.get(k) for k in ("city", "country", "line1", "line2", "postal_code", "state")
+    }
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in before.items() if after.get(k) != v}
+
+
+def is_intent_id(value: str) -> bool:
+    return has_prefix(value, "payment_intent")
+
+
+def card_for_call(card: CardData) -> CardData:
+    return card

@@ -1,0 +1,101 @@
+"""The composition root: builds one Strongbox instance from settings.
+
+The API, CLI and workers are edges that receive a ``Runtime``; nothing in the domains
+imports this module. Later capabilities (ledger, audit, webhooks) register their
+in-transaction subscribers on ``runtime.dispatcher`` here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from strongbox.auth.service import KeyCache
+from strongbox.connectors.registry import ConnectorRegistry
+from strongbox.connectors.simulator.connector import SimulatorConnector
+from strongbox.connectors.simulator.engine import SimulatorEngine
+from strongbox.core.clock import Clock, SystemClock
+from strongbox.core.settings import Settings
+from strongbox.db.engine import make_engine
+from strongbox.db.migrate import upgrade
+from strongbox.db.uow import Database
+from strongbox.events.bus import InMemoryBus, make_bus
+from strongbox.events.dispatcher import EventDispatcher
+from strongbox.payments.cards import TestCardSource
+from strongbox.payments.service import PaymentsConfig, PaymentsService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    dispatcher: EventDispatcher
+    connectors: ConnectorRegistry
+    payments: PaymentsService
+    bus: InMemoryBus
+    key_cache: KeyCache
+    simulator: SimulatorEngine | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.connectors.close()
+        self.bus.close()
+        self.db.engine.dispose()
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    simulator: SimulatorEngine | None = None,
+) -> Runtime:
+    clock = clock or SystemClock()
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url, pool_size=settings.db_pool_size)
+    if migrate:
+        upgrade(engine)
+    dispatcher = EventDispatcher()
+    db = Database(engine, clock, dispatcher)
+    connectors = ConnectorRegistry()
+    engine_sim: SimulatorEngine | None = None
+    if settings.simulator_url:
+        from strongbox.connectors.simulator.http import HttpSimulatorConnector
+
+        sim_url = settings.simulator_url
+        timeout = settings.gateway_timeout_seconds
+        connectors.register(
+            "simulator", lambda: HttpSimulatorConnector(sim_url, read_timeout=timeout)
+        )
+    else:
+        engine_sim = simulator or SimulatorEngine(
+            base_url=settings.public_url.rstrip("/") + "/simulator",
+            latency_ms=settings.simulator_latency_ms,
+        )
+        sim = engine_sim
+        connectors.register("simulator", lambda: SimulatorConnector(sim))
+    payments = PaymentsService(
+        connectors,
+        TestCardSource(),
+        PaymentsConfig(
+            default_connector="simulator",
+            gateway_retries=settings.gateway_retries,
+            public_url=settings.public_url,
+        ),
+    )
+    bus = make_bus(None)
+    return Runtime(
+        settings=settings,
+        db=db,
+        dispatcher=dispatcher,
+        connectors=connectors,
+        payments=payments,
+        bus=bus,
+        key_cache=KeyCache(),
+        simulator=engine_sim,
+    )

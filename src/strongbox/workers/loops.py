@@ -1,0 +1,89 @@
+"""Background loops run in the server process: outbox relay, recovery, key reaper.
+
+Each loop claims its rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of
+processes can run them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from strongbox.events.relay import relay_once
+from strongbox.idempotency import service as idem
+from strongbox.runtime import Runtime
+from strongbox.workers.recovery import recover_once
+
+log = logging.getLogger(__name__)
+
+
+class Loop(threading.Thread):
+    def __init__(self, name: str, fn: Callable[[], int], interval: float) -> None:
+        super().__init__(name=f"strongbox-{name}", daemon=True)
+        self.fn = fn
+        self.interval = interval
+        self._stop_event = threading.Event()
+        self._wake = threading.Event()
+        self.runs = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                did = self.fn()
+            except Exception:
+                log.exception("background loop %s failed", self.name)
+                did = 0
+            self.runs += 1
+            if did:
+                continue  # more work may be waiting
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+
+class Workers:
+    def __init__(self, loops: list[Loop]) -> None:
+        self.loops = loops
+
+    def start(self) -> None:
+        for loop in self.loops:
+            loop.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        for loop in self.loops:
+            loop.stop()
+        for loop in self.loops:
+            loop.join(timeout)
+
+
+def build_workers(rt: Runtime) -> Workers:
+    s = rt.settings
+    interval = s.worker_interval_seconds
+    relay = Loop("outbox-relay", lambda: relay_once(rt.db, rt.bus), interval)
+    rt.dispatcher.on_commit_of_events(relay.wake)
+    recovery = Loop(
+        "recovery",
+        lambda: recover_once(rt, min_age=timedelta(seconds=s.recovery_after_seconds)) and 0,
+        max(interval, 1.0),
+    )
+
+    def reap() -> int:
+        with rt.db.unit_of_work() as uow:
+            n = idem.reap(
+                uow,
+                ttl=timedelta(hours=s.idempotency_ttl_hours),
+                lock_timeout=timedelta(seconds=s.idempotency_lock_timeout_seconds),
+            )
+            uow.commit()
+        return 0 if n < 1000 else n
+
+    reaper = Loop("idempotency-reaper", reap, 60.0)
+    return Workers([relay, recovery, reaper])

@@ -1,0 +1,83 @@
+"""Recovery worker: resolves attempts left unfinished by a crash or an unknown outcome.
+
+It asks the connector what became of each attempt (by the idempotency key we sent) and
+records the answer, exactly like the request path would have. It never re-sends an
+authorization. When the attempt belonged to an idempotent request, the final response is
+stored on the key so the client's retry gets it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import orjson
+
+from strongbox.core import metrics
+from strongbox.events.types import RequestContext
+from strongbox.idempotency import service as idem
+from strongbox.payments.schemas import render_intent, render_refund
+from strongbox.payments.service import GatewayCall, Step
+from strongbox.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def _response(step: Step) -> tuple[int, bytes]:
+    if step.error is not None:
+        return step.error.status, orjson.dumps(step.error.to_dict())
+    if step.refund is not None:
+        return 200, orjson.dumps(render_refund(None, step.refund))
+    assert step.intent is not None
+    return 200, orjson.dumps(render_intent(None, step.intent))
+
+
+def resolve(rt: Runtime, call: GatewayCall, key_id: str | None, cause: str) -> Step:
+    """Execute a lookup (or chained call) and record it, following chained steps."""
+    svc = rt.payments
+    ctx = RequestContext(merchant_id=call.merchant_id, actor=f"system:{cause}")
+    step = Step(call=call)
+    while step.call is not None:
+        current = step.call
+        outcome = svc.execute(current)
+        with rt.db.unit_of_work() as uow:
+            step = svc.finish(uow, ctx, current, outcome, cause=cause)
+            if key_id and step.call is None:
+                attempt = svc.find_attempt(uow, current.merchant_id, current.attempt_id)
+                if attempt.status not in ("started", "unknown"):
+                    # The request that began this attempt never got its answer stored.
+                    status, body = _response(step)
+                    idem.store_response_if_absent(uow, key_id, status, body)
+            uow.commit()
+    return step
+
+
+def recover_once(rt: Runtime, *, min_age: timedelta, limit: int = 50) -> int:
+    """One pass; returns how many attempts were looked up."""
+    svc = rt.payments
+    with rt.db.unit_of_work() as uow:
+        attempts = svc.find_unfinished(
+            uow, started_before=uow.clock.now() - min_age, limit=limit
+        )
+        calls = [(svc.begin_lookup(uow, a), a.request_idempotency_key_id) for a in attempts]
+        uow.commit()
+    for call, key_id in calls:
+        try:
+            step = resolve(rt, call, key_id, "recovery")
+        except Exception:
+            log.exception("recovery of attempt %s failed; will retry", call.attempt_id)
+            metrics.RECOVERED_ATTEMPTS.labels("error").inc()
+            continue
+        label = step.intent.status if step.intent is not None else "unknown"
+        metrics.RECOVERED_ATTEMPTS.labels(label).inc()
+    return len(calls)
+
+
+def complete_action(rt: Runtime, reference: str) -> Step | None:
+    """Called when a customer finished a gateway challenge: resolve the attempt now."""
+    with rt.db.unit_of_work() as uow:
+        call = rt.payments.begin_action_lookup_by_reference(uow, reference)
+        uow.commit()
+    if call is None:
+        return None
+    return resolve(rt, call, None, "action_completed")

@@ -1,0 +1,148 @@
+"""Fixtures for the shared connector conformance suite.
+
+``harness`` is parametrized over ``HARNESSES``; each name ``n`` needs a fixture
+``n_harness`` yielding a ``ConnectorHarness`` (see ``conformance_harness.py``). To add a
+connector, write that fixture here and append its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conformance_harness import ConnectorHarness, FaultKind, RecordedOperation
+
+from strongbox.connectors.base import Connector, OperationKind, OperationStatus
+from strongbox.connectors.simulator import SimulatorConnector, SimulatorEngine
+from strongbox.connectors.simulator.engine import OperationRecord
+from strongbox.connectors.simulator.http import BackgroundServer, HttpSimulatorConnector
+
+HARNESSES = ["simulator_inprocess", "simulator_http"]
+
+# Short client timeouts keep the timeout tests quick; the server holds "hung" requests for
+# longer than the client waits.
+CLIENT_TIMEOUT = 0.5
+HANG_MS = 1500
+
+
+def _recorded(op: OperationRecord) -> RecordedOperation:
+    return RecordedOperation(
+        kind=op.kind,
+        idempotency_key=op.idempotency_key,
+        status=op.status,
+        amount=op.amount,
+        reference=op.reference,
+    )
+
+
+class InProcessSimulatorHarness:
+    """The in-process simulator: faults and challenges go straight to the engine."""
+
+    name = "simulator_inprocess"
+
+    def __init__(self) -> None:
+        self.engine = SimulatorEngine(base_url="http://simulator.test/simulator")
+        self.connector: Connector = SimulatorConnector(self.engine)
+
+    def inject_fault(
+        self, fault: FaultKind, *, operations: set[OperationKind] | None = None, count: int = 1
+    ) -> None:
+        self.engine.inject(fault, operations=operations, count=count)
+
+    def clear_faults(self) -> None:
+        self.engine.clear_faults()
+
+    def complete_challenge(self, reference: str, succeed: bool) -> None:
+        self.engine.complete_challenge(reference, succeed)
+
+    def operations(self) -> list[RecordedOperation]:
+        return [_recorded(op) for op in self.engine.operations()]
+
+    def close(self) -> None:
+        self.connector.close()
+
+
+class HttpSimulatorHarness:
+    """The HTTP simulator: everything goes over the wire, control API and 3DS pages too."""
+
+    name = "simulator_http"
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.control = httpx.Client(base_url=base_url, timeout=5.0, trust_env=False)
+        self.control.post("/_control/reset").raise_for_status()
+        self.control.post(
+            "/_control/latency", json={"latency_ms": 0, "hang_ms": HANG_MS}
+        ).raise_for_status()
+        self.connector: Connector = HttpSimulatorConnector(
+            base_url, connect_timeout=CLIENT_TIMEOUT, read_timeout=CLIENT_TIMEOUT
+        )
+
+    def inject_fault(
+        self, fault: FaultKind, *, operations: set[OperationKind] | None = None, count: int = 1
+    ) -> None:
+        ops = None if operations is None else sorted(str(op) for op in operations)
+        self.control.post(
+            "/_control/faults", json={"fault": fault, "operations": ops, "count": count}
+        ).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.control.delete("/_control/faults").raise_for_status()
+
+    def complete_challenge(self, reference: str, succeed: bool) -> None:
+        action = "complete" if succeed else "fail"
+        self.control.post(
+            f"/3ds/{reference}/{action}", headers={"Accept": "application/json"}
+        ).raise_for_status()
+
+    def operations(self) -> list[RecordedOperation]:
+        response = self.control.get("/_control/operations")
+        response.raise_for_status()
+        return [
+            RecordedOperation(
+                kind=OperationKind(op["kind"]),
+                idempotency_key=op["idempotency_key"],
+                status=OperationStatus(op["status"]),
+                amount=op["amount"],
+                reference=op["reference"],
+            )
+            for op in response.json()["data"]
+        ]
+
+    def close(self) -> None:
+        self.connector.close()
+        self.control.close()
+
+
+@pytest.fixture
+def simulator_inprocess_harness() -> Iterator[InProcessSimulatorHarness]:
+    harness = InProcessSimulatorHarness()
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(scope="session")
+def simulator_http_server() -> Iterator[BackgroundServer]:
+    with BackgroundServer(SimulatorEngine()) as server:
+        yield server
+
+
+@pytest.fixture
+def simulator_http_harness(
+    simulator_http_server: BackgroundServer,
+) -> Iterator[HttpSimulatorHarness]:
+    harness = HttpSimulatorHarness(simulator_http_server.url)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(params=HARNESSES)
+def harness(request: pytest.FixtureRequest) -> ConnectorHarness:
+    value: ConnectorHarness = request.getfixturevalue(f"{request.param}_harness")
+    return value
+
+
+@pytest.fixture
+def connector(harness: ConnectorHarness) -> Connector:
+    return harness.connector

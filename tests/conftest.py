@@ -1,0 +1,177 @@
+"""Shared fixtures: a Strongbox runtime on SQLite, and on PostgreSQL when configured.
+
+``STRONGBOX_TEST_DATABASE_URL`` adds a PostgreSQL variant of every ``runtime``-based test.
+``STRONGBOX_REQUIRE_SERVICES=1`` (set by CI) turns "service missing" into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from fastapi.testclient import TestClient
+
+from strongbox.api.app import create_app
+from strongbox.auth import service as auth
+from strongbox.core.settings import Settings, normalize_database_url
+from strongbox.db.engine import make_engine
+from strongbox.db.metadata import target_metadata
+from strongbox.db.migrate import upgrade
+from strongbox.runtime import Runtime, build_runtime
+
+PG_URL = os.environ.get("STRONGBOX_TEST_DATABASE_URL")
+REQUIRE = os.environ.get("STRONGBOX_REQUIRE_SERVICES") == "1"
+
+
+def _backends() -> list[Any]:
+    params: list[Any] = [pytest.param("sqlite", id="sqlite")]
+    if PG_URL:
+        params.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
+    elif REQUIRE:
+        raise RuntimeError("STRONGBOX_REQUIRE_SERVICES=1 but STRONGBOX_TEST_DATABASE_URL is unset")
+    return params
+
+
+_pg_ready = False
+
+
+def _prepare_postgres() -> str:
+    global _pg_ready
+    assert PG_URL
+    url = normalize_database_url(PG_URL)
+    engine = make_engine(url, pool_size=2)
+    try:
+        with engine.begin() as conn:
+            if not _pg_ready:
+                conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+    except sa.exc.OperationalError as exc:
+        if REQUIRE:
+            raise RuntimeError(f"PostgreSQL unreachable at {url.split('@')[-1]}") from exc
+        pytest.skip("PostgreSQL unreachable")
+    if not _pg_ready:
+        upgrade(engine)
+        _pg_ready = True
+    else:
+        tables = ", ".join(f'"{t.name}"' for t in target_metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path) -> Settings:
+    url = _prepare_postgres() if backend == "postgresql" else None
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=url,
+        run_workers=False,
+        gateway_retries=2,
+        db_pool_size=10,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    # Keep gateway retry back-off short in tests.
+    rt.payments.config = replace(
+        rt.payments.config, retry_initial_seconds=0.001, retry_max_seconds=0.01
+    )
+    yield rt
+    rt.close()
+
+
+@dataclass
+class Merchant:
+    id: str
+    secret_key: str
+    publishable_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
+
+def make_merchant(rt: Runtime, name: str = "Test merchant") -> Merchant:
+    with rt.db.unit_of_work() as uow:
+        new = auth.create_merchant(uow, name)
+        uow.commit()
+    return Merchant(new.merchant.id, new.secret_key.reveal(), new.publishable_key.reveal())
+
+
+@pytest.fixture
+def merchant(runtime: Runtime) -> Merchant:
+    return make_merchant(runtime)
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime, run_workers=False), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def api(client: TestClient, merchant: Merchant) -> TestClient:
+    """A client authenticated as ``merchant``."""
+    client.headers.update(merchant.headers)
+    return client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, rt: Runtime, *, workers: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(rt, run_workers=workers),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("live server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_server(runtime: Runtime) -> Iterator[LiveServer]:
+    with LiveServer(runtime) as server:
+        yield server
