@@ -141,7 +141,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             with runtime.db.read() as session:
                 session.execute(text("SELECT 1"))
             db_ok = True
-        except Exception:
+        except Exception:  # noqa: BLE001 - any database failure means "not ready"
             db_ok = False
         body: dict[str, Any] = {
             "status": "ok" if db_ok else "degraded",

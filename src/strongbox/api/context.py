@@ -35,7 +35,8 @@ def _raw_key(request: Request) -> str:
     if not header:
         raise AuthenticationError(
             "You did not provide an API key. You need to provide your API key in the "
-            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            "Authorization header, using Bearer auth "
+            "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
             code=None,
         )
     scheme, _, value = header.partition(" ")

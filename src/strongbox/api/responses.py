@@ -14,11 +14,10 @@ def dumps(body: Any) -> bytes:
     return orjson.dumps(body)
 
 
-def json_response(
-    status: int, body: bytes, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(content=body, status_code=status, media_type="application/json",
-                    headers=headers)
+def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        content=body, status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def error_body(exc: StrongboxError) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ def _new_key(uow: UnitOfWork, merchant_id: str, kind: str) -> Secret[str]:
 def create_merchant(uow: UnitOfWork, name: str) -> NewMerchant:
     name = name.strip()
     if not name or len(name) > 200:
-        raise ValueError("merchant name must be 1–200 characters")
+        raise ValueError("merchant name must be 1 to 200 characters")
     merchant = Merchant(id=new_id("merchant"), name=name, created=uow.clock.now())
     uow.session.add(merchant)
     uow.session.flush()

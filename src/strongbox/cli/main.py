@@ -12,8 +12,11 @@ import typer
 
 from strongbox.core.settings import Settings
 
-app = typer.Typer(help="Strongbox: a self-hosted, Stripe-compatible payments platform.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Strongbox: a self-hosted, Stripe-compatible payments platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 merchants_app = typer.Typer(help="Merchant commands.", no_args_is_help=True)
 simulator_app = typer.Typer(help="The built-in gateway simulator.", no_args_is_help=True)

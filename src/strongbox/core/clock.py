@@ -59,5 +59,14 @@ def ensure_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-__all__ = ["Clock", "FrozenClock", "SystemClock", "ensure_utc", "get_clock", "set_clock", "timedelta",
-           "to_unix", "utcnow"]
+__all__ = [
+    "Clock",
+    "FrozenClock",
+    "SystemClock",
+    "ensure_utc",
+    "get_clock",
+    "set_clock",
+    "timedelta",
+    "to_unix",
+    "utcnow",
+]

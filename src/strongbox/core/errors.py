@@ -88,7 +88,7 @@ class AuthenticationError(StrongboxError):
     default_code = "api_key_invalid"
 
 
-class PermissionError_(StrongboxError):  # noqa: N801 - avoid shadowing the builtin
+class PermissionError_(StrongboxError):
     status = 403
     type = "invalid_request_error"
     default_code = "secret_key_required"

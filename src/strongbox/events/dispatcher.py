@@ -31,9 +31,10 @@ class EventDispatcher:
         self._on_outbox_write: list[Callable[[], None]] = []
 
     def subscribe(self, pattern: str, handler: Handler, *, name: str | None = None) -> None:
-        """Run ``handler`` for events whose type matches the glob ``pattern`` (e.g. ``payment_intent.*``)."""
+        """Run ``handler`` for events whose type matches a glob (``payment_intent.*``)."""
         with self._lock:
-            self._handlers.append((pattern, name or getattr(handler, "__name__", "handler"), handler))
+            label = name or str(getattr(handler, "__name__", "handler"))
+            self._handlers.append((pattern, label, handler))
 
     def on_commit_of_events(self, fn: Callable[[], None]) -> None:
         """Called after a commit that wrote outbox rows (wakes the relay)."""

@@ -12,7 +12,9 @@ from strongbox.events.models import OutboxEvent, ProcessedEvent
 
 def get_event(session: Session, merchant_id: str, event_id: str) -> OutboxEvent | None:
     return session.scalars(
-        select(OutboxEvent).where(OutboxEvent.merchant_id == merchant_id, OutboxEvent.id == event_id)
+        select(OutboxEvent).where(
+            OutboxEvent.merchant_id == merchant_id, OutboxEvent.id == event_id
+        )
     ).first()
 
 

@@ -166,7 +166,9 @@ def list_customers(
 
 def get_payment_method(session: Session, merchant_id: str, pm_id: str) -> PaymentMethod | None:
     return session.scalars(
-        select(PaymentMethod).where(PaymentMethod.merchant_id == merchant_id, PaymentMethod.id == pm_id)
+        select(PaymentMethod).where(
+            PaymentMethod.merchant_id == merchant_id, PaymentMethod.id == pm_id
+        )
     ).first()
 
 

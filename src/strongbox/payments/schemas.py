@@ -165,9 +165,7 @@ def check_expand(expand: list[str] | None, allowed: frozenset[str]) -> set[str]:
     for path in sorted(wanted):
         head = path.split(".", 1)[0]
         if head not in allowed:
-            raise InvalidRequestError(
-                f"This property cannot be expanded ({path}).", param="expand"
-            )
+            raise InvalidRequestError(f"This property cannot be expanded ({path}).", param="expand")
     return wanted
 
 
@@ -209,7 +207,9 @@ def render_payment_method(
 ) -> dict[str, Any]:
     customer: Any = pm.customer_id
     if expand and "customer" in expand and pm.customer_id:
-        cust = repository.get_customer(session, pm.merchant_id, pm.customer_id, include_deleted=True)
+        cust = repository.get_customer(
+            session, pm.merchant_id, pm.customer_id, include_deleted=True
+        )
         customer = render_customer(cust, livemode) if cust else pm.customer_id
     bd = pm.billing_details or {}
     return {

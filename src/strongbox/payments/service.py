@@ -43,7 +43,6 @@ from strongbox.connectors.base import (
     RefundRequest,
     RetryableError,
     StatusRequest,
-    TerminalError,
     UnknownOutcomeError,
     VoidRequest,
 )
@@ -226,9 +225,7 @@ class PaymentsService:
         try:
             new = next_status(current, trigger)
         except IllegalTransition as exc:
-            raise UnexpectedStateError(
-                str(exc), payment_intent=render_intent(None, pi)
-            ) from None
+            raise UnexpectedStateError(str(exc), payment_intent=render_intent(None, pi)) from None
         if new != current:
             pi.status = new.value
             uow.session.add(
@@ -432,7 +429,8 @@ class PaymentsService:
     def _customer_pm(
         self, uow: UnitOfWork, ctx: RequestContext, cust: Customer, p: CustomerParams
     ) -> PaymentMethod:
-        assert p.invoice_settings is not None and p.invoice_settings.default_payment_method
+        assert p.invoice_settings is not None
+        assert p.invoice_settings.default_payment_method
         pm_id = p.invoice_settings.default_payment_method
         pm = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
         if pm is None or pm.customer_id != cust.id:
@@ -443,9 +441,7 @@ class PaymentsService:
             )
         return pm
 
-    def retrieve_customer(
-        self, uow: UnitOfWork, ctx: RequestContext, customer_id: str
-    ) -> Customer:
+    def retrieve_customer(self, uow: UnitOfWork, ctx: RequestContext, customer_id: str) -> Customer:
         cust = repo.get_customer(uow.session, ctx.merchant_id, customer_id, include_deleted=True)
         if cust is None:
             raise ResourceMissingError(f"No such customer: '{customer_id}'", param="id")
@@ -474,14 +470,13 @@ class PaymentsService:
             )
         if p.payment_method:
             raise InvalidRequestError(
-                "Received unknown parameter: payment_method", param="payment_method",
+                "Received unknown parameter: payment_method",
+                param="payment_method",
                 code="parameter_unknown",
             )
         uow.flush()
         after = render_customer(cust, ctx.livemode)
-        self._event(
-            uow, ctx, "customer.updated", "customer", cust.id, after, _diff(before, after)
-        )
+        self._event(uow, ctx, "customer.updated", "customer", cust.id, after, _diff(before, after))
         return cust
 
     def delete_customer(self, uow: UnitOfWork, ctx: RequestContext, customer_id: str) -> Customer:
@@ -493,7 +488,11 @@ class PaymentsService:
         return cust
 
     def list_customers(
-        self, uow: UnitOfWork, ctx: RequestContext, page: PageRequest, email: str | None,
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        page: PageRequest,
+        email: str | None,
         created: dict[str, int] | None,
     ) -> Page[Customer]:
         return repo.list_customers(uow.session, ctx.merchant_id, page, email=email, created=created)
@@ -574,7 +573,9 @@ class PaymentsService:
                 code="payment_method_unexpected_state",
             )
 
-    def retrieve_intent(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> PaymentIntent:
+    def retrieve_intent(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str
+    ) -> PaymentIntent:
         return self._require_intent(uow, ctx, intent_id)
 
     def list_intents(
@@ -597,8 +598,15 @@ class PaymentsService:
         before = render_intent(None, pi)
         fields = p.model_fields_set - {"expand"}
         status = Status(pi.status)
-        money_fields = {"amount", "currency", "payment_method", "capture_method", "customer",
-                        "payment_method_types", "setup_future_usage"}
+        money_fields = {
+            "amount",
+            "currency",
+            "payment_method",
+            "capture_method",
+            "customer",
+            "payment_method_types",
+            "setup_future_usage",
+        }
         updatable = {S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION}
         if fields & money_fields and (status not in updatable or pi.pending_operation):
             raise UnexpectedStateError(
@@ -607,8 +615,8 @@ class PaymentsService:
                 param=sorted(fields & money_fields)[0],
                 payment_intent=before,
             )
-        currency = parse_currency(p.currency) if p.currency is not None else parse_currency(
-            pi.currency
+        currency = (
+            parse_currency(p.currency) if p.currency is not None else parse_currency(pi.currency)
         )
         if p.amount is not None or p.currency is not None:
             amount = p.amount if p.amount is not None else pi.amount
@@ -713,8 +721,14 @@ class PaymentsService:
         card = self.cards.card_data(uow, pm)
         connector, reason = self._route(pi)
         attempt = self._new_attempt(
-            uow, ctx, pi, OperationKind.AUTHORIZE, connector, pi.amount,
-            capture=pi.capture_method != "manual", reason=reason,
+            uow,
+            ctx,
+            pi,
+            OperationKind.AUTHORIZE,
+            connector,
+            pi.amount,
+            capture=pi.capture_method != "manual",
+            reason=reason,
         )
         attempt.charge_id = new_id("charge")
         pi.connector = connector
@@ -893,7 +907,8 @@ class PaymentsService:
             )
         if p.amount is not None and (isinstance(p.amount, bool) or p.amount < 1):
             raise InvalidRequestError(
-                "Refund amount must be a positive integer.", code="parameter_invalid_integer",
+                "Refund amount must be a positive integer.",
+                code="parameter_invalid_integer",
                 param="amount",
             )
 
@@ -960,7 +975,11 @@ class PaymentsService:
         )
         uow.flush()
         self._event(
-            uow, ctx, "refund.created", "refund", refund.id,
+            uow,
+            ctx,
+            "refund.created",
+            "refund",
+            refund.id,
             render_refund(None, refund, livemode=ctx.livemode),
         )
         request = RefundRequest(
@@ -1217,15 +1236,25 @@ class PaymentsService:
         if status == OperationStatus.NOT_FOUND:
             # The gateway never saw the request: nothing was charged. Fail the attempt.
             return self._decline(
-                uow, ctx, attempt, pi,
+                uow,
+                ctx,
+                attempt,
+                pi,
                 Trigger.ACTION_FAILED if in_action else Trigger.FAILED,
-                "processing_error", None, cause,
+                "processing_error",
+                None,
+                cause,
             )
         if status == OperationStatus.DECLINED:
             return self._decline(
-                uow, ctx, attempt, pi,
+                uow,
+                ctx,
+                attempt,
+                pi,
                 Trigger.ACTION_FAILED if in_action else Trigger.FAILED,
-                result.decline_code or "generic_decline", result.message, cause,
+                result.decline_code or "generic_decline",
+                result.message,
+                cause,
             )
         if status == OperationStatus.REQUIRES_ACTION:
             attempt.status = "requires_action"
@@ -1267,9 +1296,7 @@ class PaymentsService:
             self._intent_event(uow, ctx, "payment_intent.amount_capturable_updated", pi)
             if attempt.capture:
                 # The gateway only authorized although we asked for capture: capture now.
-                return self.begin_capture(
-                    uow, ctx, pi.id, CapturePaymentIntentParams()
-                )
+                return self.begin_capture(uow, ctx, pi.id, CapturePaymentIntentParams())
             return Step(intent=pi)
         # VOIDED / REFUNDED make no sense for an authorization: keep it for a human.
         attempt.status = "unknown"
@@ -1409,9 +1436,16 @@ class PaymentsService:
             pi.updated = uow.clock.now()
             uow.flush()
             after = render_refund(None, refund, livemode=ctx.livemode)
-            self._event(uow, ctx, "refund.updated", "refund", refund.id, after, _diff(before, after))
             self._event(
-                uow, ctx, "charge.refunded", "payment_intent", pi.id, render_intent(None, pi),
+                uow, ctx, "refund.updated", "refund", refund.id, after, _diff(before, after)
+            )
+            self._event(
+                uow,
+                ctx,
+                "charge.refunded",
+                "payment_intent",
+                pi.id,
+                render_intent(None, pi),
                 {"amount_refunded": pi.amount_refunded - refund.amount},
             )
             return Step(intent=pi, refund=refund)
@@ -1435,7 +1469,11 @@ class PaymentsService:
         pi.updated = uow.clock.now()
         uow.flush()
         self._event(
-            uow, ctx, "refund.failed", "refund", refund.id,
+            uow,
+            ctx,
+            "refund.failed",
+            "refund",
+            refund.id,
             render_refund(None, refund, livemode=ctx.livemode),
         )
 
@@ -1488,7 +1526,9 @@ class PaymentsService:
             raise ResourceMissingError(f"No such attempt: '{attempt_id}'")
         return attempt
 
-    def attempts(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> list[PaymentAttempt]:
+    def attempts(
+        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str
+    ) -> list[PaymentAttempt]:
         self._require_intent(uow, ctx, intent_id)
         return repo.attempts_for_intent(uow.session, ctx.merchant_id, intent_id)
 
@@ -1522,9 +1562,7 @@ def _address(value: Any) -> dict[str, Any] | None:
     if not value:
         return None
     data: dict[str, Any] = value.model_dump()
-    return {
-        k: data.get(k) for k in ("city", "country", "line1", "line2", "postal_code", "state")
-    }
+    return {k: data.get(k) for k in ("city", "country", "line1", "line2", "postal_code", "state")}
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

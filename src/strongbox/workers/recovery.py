@@ -56,9 +56,7 @@ def recover_once(rt: Runtime, *, min_age: timedelta, limit: int = 50) -> int:
     """One pass; returns how many attempts were looked up."""
     svc = rt.payments
     with rt.db.unit_of_work() as uow:
-        attempts = svc.find_unfinished(
-            uow, started_before=uow.clock.now() - min_age, limit=limit
-        )
+        attempts = svc.find_unfinished(uow, started_before=uow.clock.now() - min_age, limit=limit)
         calls = [(svc.begin_lookup(uow, a), a.request_idempotency_key_id) for a in attempts]
         uow.commit()
     for call, key_id in calls:

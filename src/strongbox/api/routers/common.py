@@ -21,7 +21,9 @@ def write_request(request: Request, params: dict[str, Any]) -> WriteRequest:
 
 
 def page_of(p: ListParams) -> PageRequest:
-    return PageRequest(limit=p.limit, starting_after=p.starting_after, ending_before=p.ending_before)
+    return PageRequest(
+        limit=p.limit, starting_after=p.starting_after, ending_before=p.ending_before
+    )
 
 
 def created_of(p: ListParams) -> dict[str, int] | None:

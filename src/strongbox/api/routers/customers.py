@@ -62,7 +62,9 @@ def list_customers(request: Request, params: dict[str, Any] = Depends(params_of)
     return json_response(200, dumps(body))
 
 
-@router.get("/{customer_id}", summary="Retrieve a customer", openapi_extra=query_doc(RetrieveParams))
+@router.get(
+    "/{customer_id}", summary="Retrieve a customer", openapi_extra=query_doc(RetrieveParams)
+)
 def retrieve_customer(
     customer_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:

@@ -36,8 +36,12 @@ def _render(expand: set[str]) -> Any:
     return render
 
 
-@router.post("", summary="Create a PaymentIntent", openapi_extra=body_doc(CreatePaymentIntentParams))
-def create_payment_intent(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+@router.post(
+    "", summary="Create a PaymentIntent", openapi_extra=body_doc(CreatePaymentIntentParams)
+)
+def create_payment_intent(
+    request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
     caller = authenticate(request)
     p = validate_params(CreatePaymentIntentParams, params)
     PaymentsService.validate_create(p)
@@ -68,7 +72,9 @@ def list_payment_intents(request: Request, params: dict[str, Any] = Depends(para
     return json_response(200, dumps(body))
 
 
-@router.get("/{intent_id}", summary="Retrieve a PaymentIntent", openapi_extra=query_doc(RetrieveParams))
+@router.get(
+    "/{intent_id}", summary="Retrieve a PaymentIntent", openapi_extra=query_doc(RetrieveParams)
+)
 def retrieve_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -81,7 +87,11 @@ def retrieve_payment_intent(
     return json_response(200, dumps(body))
 
 
-@router.post("/{intent_id}", summary="Update a PaymentIntent", openapi_extra=body_doc(UpdatePaymentIntentParams))
+@router.post(
+    "/{intent_id}",
+    summary="Update a PaymentIntent",
+    openapi_extra=body_doc(UpdatePaymentIntentParams),
+)
 def update_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -98,7 +108,11 @@ def update_payment_intent(
     )
 
 
-@router.post("/{intent_id}/confirm", summary="Confirm a PaymentIntent", openapi_extra=body_doc(ConfirmPaymentIntentParams))
+@router.post(
+    "/{intent_id}/confirm",
+    summary="Confirm a PaymentIntent",
+    openapi_extra=body_doc(ConfirmPaymentIntentParams),
+)
 def confirm_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -114,7 +128,11 @@ def confirm_payment_intent(
     )
 
 
-@router.post("/{intent_id}/capture", summary="Capture a PaymentIntent", openapi_extra=body_doc(CapturePaymentIntentParams))
+@router.post(
+    "/{intent_id}/capture",
+    summary="Capture a PaymentIntent",
+    openapi_extra=body_doc(CapturePaymentIntentParams),
+)
 def capture_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -130,7 +148,11 @@ def capture_payment_intent(
     )
 
 
-@router.post("/{intent_id}/cancel", summary="Cancel a PaymentIntent", openapi_extra=body_doc(CancelPaymentIntentParams))
+@router.post(
+    "/{intent_id}/cancel",
+    summary="Cancel a PaymentIntent",
+    openapi_extra=body_doc(CancelPaymentIntentParams),
+)
 def cancel_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -146,7 +168,9 @@ def cancel_payment_intent(
     )
 
 
-@router.get("/{intent_id}/history", summary="Status history of a PaymentIntent (Strongbox extension)")
+@router.get(
+    "/{intent_id}/history", summary="Status history of a PaymentIntent (Strongbox extension)"
+)
 def payment_intent_history(intent_id: str, request: Request) -> Response:
     caller = authenticate(request)
     with caller.runtime.db.reader() as uow:

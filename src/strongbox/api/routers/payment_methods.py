@@ -43,13 +43,18 @@ def list_payment_methods(request: Request, params: dict[str, Any] = Depends(para
         )
         body = render_list(
             "/v1/payment_methods",
-            [render_payment_method(uow.session, pm, expand, caller.ctx.livemode) for pm in page.data],
+            [
+                render_payment_method(uow.session, pm, expand, caller.ctx.livemode)
+                for pm in page.data
+            ],
             page.has_more,
         )
     return json_response(200, dumps(body))
 
 
-@router.get("/{pm_id}", summary="Retrieve a payment method", openapi_extra=query_doc(RetrieveParams))
+@router.get(
+    "/{pm_id}", summary="Retrieve a payment method", openapi_extra=query_doc(RetrieveParams)
+)
 def retrieve_payment_method(
     pm_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -62,8 +67,11 @@ def retrieve_payment_method(
     return json_response(200, dumps(body))
 
 
-@router.post("/{pm_id}/attach", summary="Attach a payment method to a customer",
-             openapi_extra=body_doc(AttachPaymentMethodParams))
+@router.post(
+    "/{pm_id}/attach",
+    summary="Attach a payment method to a customer",
+    openapi_extra=body_doc(AttachPaymentMethodParams),
+)
 def attach_payment_method(
     pm_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -79,8 +87,11 @@ def attach_payment_method(
     )
 
 
-@router.post("/{pm_id}/detach", summary="Detach a payment method from its customer",
-             openapi_extra=body_doc(DetachPaymentMethodParams))
+@router.post(
+    "/{pm_id}/detach",
+    summary="Detach a payment method from its customer",
+    openapi_extra=body_doc(DetachPaymentMethodParams),
+)
 def detach_payment_method(
     pm_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
