@@ -7,27 +7,22 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi.testclient import TestClient
 
 from strongbox.api.app import create_app
-from strongbox.auth import service as auth
 from strongbox.core.settings import Settings, normalize_database_url
 from strongbox.db.engine import make_engine
 from strongbox.db.metadata import target_metadata
 from strongbox.db.migrate import upgrade
 from strongbox.runtime import Runtime, build_runtime
+from support import LiveServer, Merchant, make_merchant
 
 PG_URL = os.environ.get("STRONGBOX_TEST_DATABASE_URL")
 REQUIRE = os.environ.get("STRONGBOX_REQUIRE_SERVICES") == "1"
@@ -99,27 +94,15 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.close()
 
 
-@dataclass
-class Merchant:
-    id: str
-    secret_key: str
-    publishable_key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.secret_key}"}
-
-
-def make_merchant(rt: Runtime, name: str = "Test merchant") -> Merchant:
-    with rt.db.unit_of_work() as uow:
-        new = auth.create_merchant(uow, name)
-        uow.commit()
-    return Merchant(new.merchant.id, new.secret_key.reveal(), new.publishable_key.reveal())
-
-
 @pytest.fixture
 def merchant(runtime: Runtime) -> Merchant:
     return make_merchant(runtime)
+
+
+@pytest.fixture
+def new_merchant(runtime: Runtime) -> Any:
+    """A factory: ``new_merchant("Name") -> Merchant`` on the test's runtime."""
+    return lambda name="Other merchant": make_merchant(runtime, name)
 
 
 @pytest.fixture
@@ -133,42 +116,6 @@ def api(client: TestClient, merchant: Merchant) -> TestClient:
     """A client authenticated as ``merchant``."""
     client.headers.update(merchant.headers)
     return client
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    def __init__(self, rt: Runtime, *, workers: bool = False) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(rt, run_workers=workers),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("live server did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture

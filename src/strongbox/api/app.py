@@ -20,7 +20,7 @@ from strongbox.api.context import request_id
 from strongbox.api.responses import dumps, error_response, json_response
 from strongbox.api.routers import customers, events, payment_intents, payment_methods, refunds
 from strongbox.core import metrics
-from strongbox.core.errors import ApiError, InvalidRequestError, StrongboxError
+from strongbox.core.errors import InvalidRequestError, StrongboxError, unexpected_error
 from strongbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error in request %s", request_id(request))
-        err = ApiError("An unexpected error occurred. Our team has been notified.")
+        err = unexpected_error()
         return error_response(err, {"Request-Id": request_id(request)})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")

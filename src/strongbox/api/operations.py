@@ -22,7 +22,7 @@ from starlette.responses import Response
 from strongbox.api.context import Caller
 from strongbox.api.responses import dumps, error_body, json_response
 from strongbox.core import metrics
-from strongbox.core.errors import ApiError, StrongboxError
+from strongbox.core.errors import StrongboxError, unexpected_error
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
@@ -107,7 +107,7 @@ def run_write(caller: Caller, req: WriteRequest, phase1: Phase1, render: Render)
         raise
     except Exception:
         if record_id is not None:
-            api_err = ApiError("An unexpected error occurred while processing the request.")
+            api_err = unexpected_error()
             _store_failure(caller, req, fp, api_err.status, error_body(api_err))
         raise
 

@@ -125,6 +125,11 @@ class ApiError(StrongboxError):
     type = "api_error"
 
 
+def unexpected_error() -> ApiError:
+    """The one body every unexpected failure renders as (stored for idempotent replays too)."""
+    return ApiError("An unexpected error occurred. Our team has been notified.")
+
+
 class GatewayError(ApiError):
     status = 502
     default_code = "gateway_unavailable"

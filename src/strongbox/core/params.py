@@ -90,8 +90,9 @@ EXPAND_MAX_DEPTH: Final = 4
 """``expand[]`` paths have at most 4 levels, i.e. at most 3 dots (Stripe's limit)."""
 ID_MAX_LENGTH: Final = 255
 DESCRIPTION_MAX_LENGTH: Final = 1000
-"""Our limit for free-text descriptions. Stripe documents none for most objects; 1000 keeps
-rows and webhook payloads bounded and is what Stripe enforces on PaymentIntent descriptions."""
+"""Our limit for free-text ``description`` parameters. Stripe's limits vary by object and are
+not all documented; 1000 characters is enough for any description and keeps rows, events and
+webhook payloads bounded. Use a wider ``Annotated[str, Field(max_length=...)]`` where needed."""
 LIMIT_MIN: Final = 1
 LIMIT_MAX: Final = 100
 LIMIT_DEFAULT: Final = 10

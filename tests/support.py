@@ -1,0 +1,69 @@
+"""Helpers shared by tests (importable as ``support``; conftest provides the fixtures)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+
+from strongbox.api.app import create_app
+from strongbox.auth import service as auth
+from strongbox.runtime import Runtime
+
+
+@dataclass
+class Merchant:
+    id: str
+    secret_key: str
+    publishable_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
+
+def make_merchant(rt: Runtime, name: str = "Test merchant") -> Merchant:
+    with rt.db.unit_of_work() as uow:
+        new = auth.create_merchant(uow, name)
+        uow.commit()
+    return Merchant(new.merchant.id, new.secret_key.reveal(), new.publishable_key.reveal())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, rt: Runtime, *, workers: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(rt, run_workers=workers),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("live server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
