@@ -205,7 +205,11 @@ def test_capture_with_automatic_capture_method_is_unexpected_state(api: TestClie
 
 @pytest.mark.parametrize("setup", ["requires_payment_method", "requires_confirmation"])
 def test_capture_before_authorization_is_unexpected_state(api: TestClient, setup: str) -> None:
-    pi = create(api) if setup == "requires_payment_method" else create(api, payment_method="pm_card_visa")
+    pi = (
+        create(api)
+        if setup == "requires_payment_method"
+        else create(api, payment_method="pm_card_visa")
+    )
     assert pi["status"] == setup
     err = error_of(api.post(f"/v1/payment_intents/{pi['id']}/capture"), 400)
     assert err["code"] == "payment_intent_unexpected_state"
@@ -248,9 +252,7 @@ def _intent_in(api: TestClient, status: str) -> dict[str, Any]:
     "status",
     ["requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"],
 )
-def test_cancel_from_each_cancelable_status(
-    api: TestClient, runtime: Runtime, status: str
-) -> None:
+def test_cancel_from_each_cancelable_status(api: TestClient, runtime: Runtime, status: str) -> None:
     pi = _intent_in(api, status)
     assert pi["status"] == status
     r = api.post(
@@ -268,11 +270,11 @@ def test_cancel_from_each_cancelable_status(
     assert runtime.simulator is not None
     charges = [c for c in runtime.simulator.charges() if c.payment_id == pi["id"]]
     if status in ("requires_capture", "requires_action"):
-        # The authorization was released at the gateway (void), or the challenge abandoned.
-        assert len(charges) == 1
-        if status == "requires_capture":
-            assert charges[0].voided
-            assert charges[0].released_amount == 2000
+        # The authorization (or the open 3DS challenge) was released at the gateway.
+        [charge] = charges
+        assert charge.voided
+        assert charge.captured_amount == 0
+        assert charge.released_amount == 2000
     else:
         assert charges == []
 
@@ -320,13 +322,19 @@ def test_canceled_action_challenge_can_no_longer_complete(
     path = challenge_path(pi)
     assert api.post(f"/v1/payment_intents/{pi['id']}/cancel").status_code == 200
     r = api.post(path + "/complete", headers={"Accept": "application/json"})
-    assert r.status_code in (200, 409)
+    assert r.status_code == 409, r.text  # the challenge was voided at the gateway
     after = api.get(f"/v1/payment_intents/{pi['id']}").json()
     assert after["status"] == "canceled"
     assert after["amount_received"] == 0
     assert runtime.simulator is not None
     [charge] = [c for c in runtime.simulator.charges() if c.payment_id == pi["id"]]
+    assert charge.voided
     assert charge.captured_amount == 0
+    attempts = api.get(f"/v1/payment_intents/{pi['id']}/history").json()["attempts"]
+    assert [(a["kind"], a["status"]) for a in attempts] == [
+        ("authorize", "failed"),
+        ("void", "succeeded"),
+    ]
 
 
 # --------------------------------------------------------------------------- illegal transitions
@@ -381,9 +389,7 @@ def test_capture_a_canceled_intent(api: TestClient) -> None:
     _assert_unexpected_state(r, pi["id"], "canceled")
 
 
-def test_operations_on_a_processing_intent_are_refused(
-    api: TestClient, runtime: Runtime
-) -> None:
+def test_operations_on_a_processing_intent_are_refused(api: TestClient, runtime: Runtime) -> None:
     assert runtime.simulator is not None
     runtime.simulator.inject("timeout")
     pi = create(api, payment_method="pm_card_visa", confirm="true")
@@ -570,9 +576,9 @@ def test_three_ds_complete_succeeds(api: TestClient) -> None:
     assert after["status"] == "succeeded"
     assert after["amount_received"] == 2000
     assert after["next_action"] is None
-    causes = [c["to"] for c in api.get(f"/v1/payment_intents/{pi['id']}/history").json()[
-        "status_changes"
-    ]]
+    causes = [
+        c["to"] for c in api.get(f"/v1/payment_intents/{pi['id']}/history").json()["status_changes"]
+    ]
     assert causes[-3:] == ["requires_action", "processing", "succeeded"]
 
 
@@ -703,13 +709,11 @@ def test_zero_decimal_amount_is_whole_units(api: TestClient) -> None:
     assert pi["currency"] == "jpy"
 
 
-@pytest.mark.parametrize("currency", ZERO_DECIMAL)
-def test_every_zero_decimal_currency_accepts_whole_amounts(
-    api: TestClient, currency: str
-) -> None:
-    pi = create(api, amount="5000", currency=currency.lower())
-    assert pi["amount"] == 5000
-    assert pi["currency"] == currency.lower()
+def test_every_zero_decimal_currency_accepts_whole_amounts(api: TestClient) -> None:
+    for currency in ZERO_DECIMAL:
+        pi = create(api, amount="5000", currency=currency.lower())
+        assert pi["amount"] == 5000
+        assert pi["currency"] == currency.lower()
 
 
 @pytest.mark.parametrize(
@@ -767,7 +771,10 @@ def test_three_decimal_capture_and_refund_amounts_must_end_in_zero(api: TestClie
     assert r.json()["amount_received"] == 2000
     err = error_of(api.post("/v1/refunds", data={"payment_intent": pi["id"], "amount": "15"}), 400)
     assert err["param"] == "amount"
-    assert api.post("/v1/refunds", data={"payment_intent": pi["id"], "amount": "10"}).status_code == 200
+    assert (
+        api.post("/v1/refunds", data={"payment_intent": pi["id"], "amount": "10"}).status_code
+        == 200
+    )
 
 
 @pytest.mark.parametrize("currency", ["xyz", "US", "usdd", "", "123", "€€€"])
@@ -798,9 +805,7 @@ def test_currency_is_case_insensitive_and_lowercased(api: TestClient) -> None:
     ],
 )
 def test_bad_form_amounts(api: TestClient, value: str, code: str) -> None:
-    err = error_of(
-        api.post("/v1/payment_intents", data={"amount": value, "currency": "usd"}), 400
-    )
+    err = error_of(api.post("/v1/payment_intents", data={"amount": value, "currency": "usd"}), 400)
     assert err["type"] == "invalid_request_error"
     assert err["param"] == "amount"
     assert err["code"] == code

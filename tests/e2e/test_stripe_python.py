@@ -177,9 +177,7 @@ def test_list_with_pagination(sc: stripe.StripeClient) -> None:
     # The library follows has_more/starting_after by itself.
     walked = [p.id for p in sc.v1.payment_intents.list(params={"limit": 2}).auto_paging_iter()]
     assert walked == newest_first
-    amounts = [
-        p.amount for p in sc.v1.payment_intents.list(params={"limit": 3}).auto_paging_iter()
-    ]
+    amounts = [p.amount for p in sc.v1.payment_intents.list(params={"limit": 3}).auto_paging_iter()]
     assert amounts == [104, 103, 102, 101, 100]
 
     # An unknown cursor is reported on its parameter.
@@ -676,7 +674,8 @@ def test_bad_api_key(live_server: LiveServer, merchant: Merchant) -> None:
     with pytest.raises(stripe.AuthenticationError) as exc:
         bad.v1.payment_intents.list()
     assert exc.value.http_status == 401
-    assert exc.value.code == "api_key_invalid"
+    assert exc.value.error is not None
+    assert exc.value.error.code == "api_key_invalid"
     assert "sk_test_xxx" not in str(exc.value)
 
     publishable = _client(live_server, merchant.publishable_key)
@@ -690,7 +689,12 @@ def test_other_tenants_objects_are_not_found(
 ) -> None:
     other = _client(live_server, make_merchant(runtime, "Other shop").secret_key)
     their_pi = other.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
     )
     their_cus = other.v1.customers.create(params={"email": "theirs@example.com"})
     their_refund = other.v1.refunds.create(params={"payment_intent": their_pi.id, "amount": 10})
@@ -776,12 +780,15 @@ def test_raw_request_escape_hatch(sc: stripe.StripeClient) -> None:
     assert obj.metadata.to_dict() == {"k": "v"}
 
 
+# stripe's HTTPXClient passes raw bytes as ``data=``, which httpx deprecates: not ours to fix.
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 def test_async_client(live_server: LiveServer, merchant: Merchant) -> None:
+    http_client = stripe.HTTPXClient()
     client = stripe.StripeClient(
         api_key=merchant.secret_key,
         base_addresses={"api": live_server.url},
         max_network_retries=0,
-        http_client=stripe.HTTPXClient(allow_sync_methods=True),
+        http_client=http_client,
     )
 
     async def flow() -> tuple[stripe.PaymentIntent, stripe.Refund]:
@@ -796,6 +803,7 @@ def test_async_client(live_server: LiveServer, merchant: Merchant) -> None:
         refund = await client.v1.refunds.create_async(
             params={"payment_intent": pi.id, "amount": 400}
         )
+        await http_client.close_async()
         return pi, refund
 
     pi, refund = asyncio.run(flow())

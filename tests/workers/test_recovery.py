@@ -103,7 +103,7 @@ def _phase1_with_key(rt: Runtime, m: Merchant, key: str) -> tuple[RequestContext
 def test_crash_before_the_gateway_call_fails_the_attempt_without_charging(
     api: TestClient, runtime: Runtime, merchant: Merchant
 ) -> None:
-    _ctx, step = _phase1_with_key(runtime, merchant, "crash-before")
+    _phase1_with_key(runtime, merchant, "crash-before")
     h = {"Idempotency-Key": "crash-before"}
     in_use = api.post("/v1/payment_intents", data=FORM, headers=h)
     assert in_use.status_code == 409

@@ -860,7 +860,9 @@ class PaymentsService:
         pi = self._require_intent(uow, ctx, intent_id, lock=True)
         self._check_no_operation(pi, Trigger.CANCEL)
         status = Status(pi.status)
-        if status == S.REQUIRES_CAPTURE:
+        # An authorization, or a 3DS challenge still open at the gateway, must be voided there
+        # first: otherwise the customer could still complete the challenge and be charged.
+        if status == S.REQUIRES_CAPTURE or (status == S.REQUIRES_ACTION and pi.gateway_reference):
             attempt = self._new_attempt(uow, ctx, pi, OperationKind.VOID, pi.connector or "", 0)
             pi.pending_operation = OperationKind.VOID.value
             pi.cancellation_reason = p.cancellation_reason
@@ -1385,6 +1387,8 @@ class PaymentsService:
             return Step(intent=pi)
         if result.status == OperationStatus.VOIDED:
             self._close(uow, attempt, "succeeded")
+            if Status(pi.status) == S.REQUIRES_ACTION:
+                self._abandon_action(uow, pi)
             self._set_status(uow, ctx, pi, Trigger.CANCEL, cause, attempt.id)
             self._mark_canceled(uow, ctx, pi, pi.cancellation_reason)
             return Step(intent=pi)

@@ -1,0 +1,150 @@
+"""Summarize a py-spy ``--format raw`` (folded stacks) profile of the server.
+
+    py-spy record --gil --rate 100 --format raw -o prof.folded --pid <server> --duration 20
+    python benchmarks/profile_summary.py prof.folded [--top 25] [--thread-filter NAME]
+
+Prints, as percentages of all samples: time by component (first matching frame from the leaf
+up, so "sqlalchemy" means the sample was inside SQLAlchemy code), inclusive time of selected
+Strongbox functions, and the top self-time functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+
+# (label, substring of a frame "function (path:line)"): the leaf-most match wins.
+COMPONENTS = [
+    ("sqlite3 driver", "sqlite/base.py"),
+    ("psycopg driver", "/psycopg/"),
+    ("sqlalchemy pool", "sqlalchemy/pool/"),
+    ("sqlalchemy ORM", "sqlalchemy/orm/"),
+    ("sqlalchemy core/engine", "sqlalchemy/"),
+    ("alembic", "/alembic/"),
+    ("pydantic", "/pydantic"),
+    ("orjson/json", "json"),
+    ("prometheus_client", "prometheus_client/"),
+    ("tenacity", "/tenacity/"),
+    ("random/secrets (ids)", "random.py"),
+    ("logging", "logging/__init__.py"),
+    ("threading/locks", "threading.py"),
+    ("anyio threadpool", "/anyio/"),
+    ("fastapi", "/fastapi/"),
+    ("starlette", "/starlette/"),
+    ("uvicorn/httptools", "/uvicorn/"),
+    ("asyncio/uvloop", "asyncio/"),
+    ("strongbox.idempotency", "strongbox/idempotency/"),
+    ("strongbox.events", "strongbox/events/"),
+    ("strongbox.payments", "strongbox/payments/"),
+    ("strongbox.connectors", "strongbox/connectors/"),
+    ("strongbox.api", "strongbox/api/"),
+    ("strongbox.auth", "strongbox/auth/"),
+    ("strongbox.db", "strongbox/db/"),
+    ("strongbox.core", "strongbox/core/"),
+    ("strongbox.workers", "strongbox/workers/"),
+]
+
+INCLUSIVE = [
+    ("HTTP endpoint create_payment_intent", "create_payment_intent ("),
+    ("authenticate (API key)", "authenticate (strongbox/api/context.py"),
+    ("read_params (form parsing)", "read_params ("),
+    ("validate_params", "validate_params ("),
+    ("run_write", "run_write ("),
+    ("idempotency.begin", "begin (strongbox/idempotency/service.py"),
+    ("idempotency.store_response", "store_response (strongbox/idempotency/service.py"),
+    ("PaymentsService.create_intent", "create_intent (strongbox/payments/service.py"),
+    ("PaymentsService.begin_confirm", "begin_confirm (strongbox/payments/service.py"),
+    ("PaymentsService.execute (connector call)", "execute (strongbox/payments/service.py"),
+    ("PaymentsService.finish", "finish (strongbox/payments/service.py"),
+    ("render_intent", "render_intent ("),
+    ("UnitOfWork.raise_event (dispatch)", "raise_event ("),
+    ("UnitOfWork.commit", "commit (strongbox/db/uow.py"),
+    ("Session.flush", "flush (sqlalchemy/orm/session.py"),
+    ("Session.execute", "execute (sqlalchemy/orm/session.py"),
+    ("ORM autoflush/refresh/load", "sqlalchemy/orm/loading.py"),
+    ("SQL compilation", "sqlalchemy/sql/compiler.py"),
+    ("connection pool checkout/checkin", "sqlalchemy/pool/"),
+    ("WriteGate wait", "WriteGate.__enter__"),
+    ("outbox relay thread", "relay_once ("),
+    ("recovery worker thread", "recover_once ("),
+    ("prometheus metrics", "prometheus_client/"),
+    ("tenacity retry wrapper", "/tenacity/"),
+    ("uvicorn HTTP protocol", "uvicorn/protocols/"),
+    ("anyio to_thread", "anyio/"),
+]
+
+FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def parse(path: str, thread_filter: str | None) -> Counter[tuple[str, ...]]:
+    stacks: Counter[tuple[str, ...]] = Counter()
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            stack, _, count = line.rpartition(" ")
+            frames = tuple(stack.split(";"))
+            if thread_filter and not any(thread_filter in fr for fr in frames[:2]):
+                continue
+            stacks[frames] += int(count)
+    return stacks
+
+
+def strip_line(frame: str) -> str:
+    m = FRAME.match(frame)
+    if not m:
+        return frame
+    file = m.group("file")
+    for marker in ("site-packages/", "/src/", "/lib/python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+    return f"{m.group('fn')} ({file})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folded")
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--thread-filter")
+    args = ap.parse_args()
+    stacks = parse(args.folded, args.thread_filter)
+    total = sum(stacks.values())
+    if not total:
+        print("no samples")
+        return
+    print(f"{total} samples\n")
+
+    comp: Counter[str] = Counter()
+    for frames, n in stacks.items():
+        label = "other"
+        for fr in reversed(frames):
+            hit = next((lab for lab, sub in COMPONENTS if sub in fr), None)
+            if hit:
+                label = hit
+                break
+        comp[label] += n
+    print("By component (leaf-most match):")
+    for label, n in comp.most_common():
+        print(f"  {100 * n / total:5.1f}%  {label}")
+
+    print("\nInclusive (sample has the frame anywhere in its stack):")
+    rows = []
+    for label, sub in INCLUSIVE:
+        n = sum(c for frames, c in stacks.items() if any(sub in fr for fr in frames))
+        rows.append((n, label))
+    for n, label in sorted(rows, reverse=True):
+        if n:
+            print(f"  {100 * n / total:5.1f}%  {label}")
+
+    self_time: Counter[str] = Counter()
+    for frames, n in stacks.items():
+        self_time[strip_line(frames[-1])] += n
+    print(f"\nTop {args.top} self time:")
+    for fn, n in self_time.most_common(args.top):
+        print(f"  {100 * n / total:5.1f}%  {fn}")
+
+
+if __name__ == "__main__":
+    main()
