@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -37,30 +38,50 @@ def _backends() -> list[Any]:
     return params
 
 
-_pg_ready = False
+_pg_url: str | None = None
+
+
+def _session_database() -> str:
+    """A database of this test session's own on the configured server, dropped at exit."""
+    global _pg_url
+    if _pg_url is not None:
+        return _pg_url
+    assert PG_URL
+    base = sa.engine.make_url(normalize_database_url(PG_URL))
+    name = f"strongbox_test_{os.getpid()}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        if REQUIRE:
+            raise RuntimeError(f"PostgreSQL unreachable at {base.host}:{base.port}") from exc
+        pytest.skip("PostgreSQL unreachable")
+    finally:
+        admin.dispose()
+
+    def drop() -> None:
+        eng = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        eng.dispose()
+
+    atexit.register(drop)
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url, pool_size=2)
+    upgrade(engine)
+    engine.dispose()
+    _pg_url = url
+    return url
 
 
 def _prepare_postgres() -> str:
-    global _pg_ready
-    assert PG_URL
-    url = normalize_database_url(PG_URL)
+    url = _session_database()
     engine = make_engine(url, pool_size=2)
-    try:
-        with engine.begin() as conn:
-            if not _pg_ready:
-                conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-                conn.execute(sa.text("CREATE SCHEMA public"))
-    except sa.exc.OperationalError as exc:
-        if REQUIRE:
-            raise RuntimeError(f"PostgreSQL unreachable at {url.split('@')[-1]}") from exc
-        pytest.skip("PostgreSQL unreachable")
-    if not _pg_ready:
-        upgrade(engine)
-        _pg_ready = True
-    else:
-        tables = ", ".join(f'"{t.name}"' for t in target_metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY"))
+    tables = ", ".join(f'"{t.name}"' for t in target_metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY"))
     engine.dispose()
     return url
 
