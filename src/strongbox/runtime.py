@@ -8,7 +8,9 @@ in-transaction subscribers on ``runtime.dispatcher`` here.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from strongbox.auth.service import KeyCache
@@ -46,6 +48,18 @@ class Runtime:
         self.db.engine.dispose()
 
 
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data directory (0700) and the SQLite file (0600) before SQLite does.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db_file = data_dir / "strongbox.db"
+    if not db_file.exists():
+        fd = os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -56,7 +70,7 @@ def build_runtime(
     clock = clock or SystemClock()
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings.data_dir)
     engine = make_engine(url, pool_size=settings.db_pool_size)
     if migrate:
         upgrade(engine)

@@ -88,11 +88,12 @@ def db_upgrade(revision: str = "head") -> None:
     """Apply database migrations."""
     from strongbox.db.engine import make_engine
     from strongbox.db.migrate import current_revision, upgrade
+    from strongbox.runtime import prepare_data_dir
 
     settings = Settings()
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings.data_dir)
     engine = make_engine(url, pool_size=2)
     upgrade(engine, revision)
     typer.echo(f"database at revision {current_revision(engine)}")
