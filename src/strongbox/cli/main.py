@@ -42,6 +42,15 @@ def serve(
     workers: Annotated[
         bool, typer.Option("--workers/--no-workers", help="Run background workers in-process.")
     ] = True,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=64,
+            help="API processes (PostgreSQL only; SQLite allows one writer process).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API with background workers (embedded SQLite unless STRONGBOX_DATABASE_URL)."""
     import uvicorn
@@ -74,6 +83,25 @@ def serve(
             f"  curl http://{host}:{port}/v1/payment_intents -u {sk}: \\\n"
             "    -d amount=2000 -d currency=usd -d payment_method=pm_card_visa -d confirm=true\n"
         )
+    if processes > 1:
+        if rt.db.is_sqlite:
+            raise typer.BadParameter(
+                "several processes need PostgreSQL (STRONGBOX_DATABASE_URL)",
+                param_hint="--processes",
+            )
+        rt.close()
+        os.environ["STRONGBOX_PUBLIC_URL"] = settings.public_url
+        os.environ["STRONGBOX_RUN_WORKERS"] = "true" if workers else "false"
+        uvicorn.run(
+            "strongbox.api.asgi:create",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+        return
     uvicorn.run(
         create_app(rt, run_workers=workers),
         host=host,

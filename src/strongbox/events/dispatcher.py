@@ -43,9 +43,11 @@ class EventDispatcher:
     def dispatch(self, uow: UnitOfWork, event: object) -> None:
         if not isinstance(event, DomainEvent):
             raise TypeError(f"not a DomainEvent: {type(event).__name__}")
-        for pattern, _name, handler in list(self._handlers):
-            if fnmatch.fnmatchcase(event.type, pattern):
-                handler(uow, event)
+        matching = [h for p, _n, h in list(self._handlers) if fnmatch.fnmatchcase(event.type, p)]
+        if matching:
+            uow.flush()  # subscribers see every row written so far in this transaction
+        for handler in matching:
+            handler(uow, event)
         uow.session.add(
             OutboxEvent(
                 id=event.id,

@@ -209,7 +209,6 @@ class PaymentsService:
         pi: PaymentIntent,
         previous: dict[str, Any] | None = None,
     ) -> None:
-        uow.flush()
         self._event(uow, ctx, type_, "payment_intent", pi.id, render_intent(None, pi), previous)
 
     def _set_status(
@@ -555,6 +554,7 @@ class PaymentsService:
                 created=now,
             )
         )
+        pm: PaymentMethod | None = None
         if p.payment_method:
             pm = self.resolve_payment_method(uow, ctx, p.payment_method)
             self._check_pm_customer(pm, pi)
@@ -562,7 +562,7 @@ class PaymentsService:
             self._set_status(uow, ctx, pi, Trigger.ATTACH_PAYMENT_METHOD, "api.create")
         self._intent_event(uow, ctx, "payment_intent.created", pi)
         if p.confirm:
-            return self._begin_confirm(uow, ctx, pi, cause="api.create_confirm")
+            return self._begin_confirm(uow, ctx, pi, cause="api.create_confirm", pm=pm)
         return Step(intent=pi)
 
     def _check_pm_customer(self, pm: PaymentMethod, pi: PaymentIntent) -> None:
@@ -685,6 +685,7 @@ class PaymentsService:
         if status not in (S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CONFIRMATION):
             # Raises the Stripe-worded unexpected-state error.
             self._set_status(uow, ctx, pi, Trigger.CONFIRM, "api.confirm")
+        pm: PaymentMethod | None = None
         if p.payment_method:
             pm = self.resolve_payment_method(uow, ctx, p.payment_method)
             self._check_pm_customer(pm, pi)
@@ -698,10 +699,16 @@ class PaymentsService:
             pi.capture_method = p.capture_method
         if "setup_future_usage" in p.model_fields_set:
             pi.setup_future_usage = p.setup_future_usage or None
-        return self._begin_confirm(uow, ctx, pi, cause="api.confirm")
+        return self._begin_confirm(uow, ctx, pi, cause="api.confirm", pm=pm)
 
     def _begin_confirm(
-        self, uow: UnitOfWork, ctx: RequestContext, pi: PaymentIntent, *, cause: str
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        pi: PaymentIntent,
+        *,
+        cause: str,
+        pm: PaymentMethod | None = None,
     ) -> Step:
         if not pi.payment_method_id:
             raise UnexpectedStateError(
@@ -710,9 +717,7 @@ class PaymentsService:
                 param="payment_method",
                 payment_intent=render_intent(None, pi),
             )
-        pm = repo.get_payment_method(uow.session, ctx.merchant_id, pi.payment_method_id)
-        if pm is None:
-            uow.flush()
+        if pm is None or pm.id != pi.payment_method_id:
             pm = repo.get_payment_method(uow.session, ctx.merchant_id, pi.payment_method_id)
         if pm is None:
             raise ResourceMissingError(
