@@ -22,8 +22,8 @@ HARNESSES = ["simulator_inprocess", "simulator_http"]
 
 # Short client timeouts keep the timeout tests quick; the server holds "hung" requests for
 # longer than the client waits.
-CLIENT_TIMEOUT = 0.5
-HANG_MS = 1500
+CLIENT_TIMEOUT = 2.0
+HANG_MS = 3500
 
 
 def _recorded(op: OperationRecord) -> RecordedOperation:

@@ -20,7 +20,12 @@ from strongbox.api.context import request_id
 from strongbox.api.responses import dumps, error_response, json_response
 from strongbox.api.routers import customers, events, payment_intents, payment_methods, refunds
 from strongbox.core import metrics
-from strongbox.core.errors import InvalidRequestError, StrongboxError, unexpected_error
+from strongbox.core.errors import (
+    InvalidRequestError,
+    ResourceMissingError,
+    StrongboxError,
+    unexpected_error,
+)
 from strongbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -85,7 +90,12 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     ) -> Response:
         rid = request_id(request)
         start = time.perf_counter()
-        response = await call_next(request)
+        if "\x00" in request.scope.get("path", ""):
+            # No id contains NUL (and PostgreSQL cannot even compare with one): nothing found.
+            missing = ResourceMissingError("No such object: the URL contains a NUL character.")
+            response = error_response(missing, {"Request-Id": rid})
+        else:
+            response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - start

@@ -167,7 +167,14 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     for count, (key, value) in enumerate(pairs, start=1):
         if count > MAX_PARAMS:
             _fail(f"Too many parameters: at most {MAX_PARAMS} are allowed in one request.")
-        _insert(root, _split_key(key), value)
+        path = _split_key(key)
+        if "\x00" in key or "\x00" in value:
+            # No parameter may hold NUL; PostgreSQL text cannot even store one.
+            _fail(
+                "Invalid parameter: NUL characters are not allowed.",
+                param=None if "\x00" in key else _render(path),
+            )
+        _insert(root, path, value)
     for key, child in root.items():
         root[key] = _finalize(child)
     return root
@@ -228,6 +235,8 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         _fail("Invalid JSON in request body: a string contains an unpaired surrogate escape.")
+    if "\x00" in text:
+        _fail("Invalid JSON in request body: NUL characters (\\u0000) are not allowed.")
 
 
 def _check_json(value: Any, path: list[str | int], leaves: list[int]) -> None:

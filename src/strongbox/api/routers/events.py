@@ -51,5 +51,6 @@ def retrieve_event(
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
     with caller.runtime.db.read() as session:
-        body = service.render_event(service.retrieve(session, caller.ctx.merchant_id, event_id))
+        event = service.retrieve(session, caller.ctx.merchant_id, event_id)
+        body = service.render_event(event, caller.ctx.livemode)
     return json_response(200, dumps(body))
