@@ -103,7 +103,9 @@ def test_several_partial_refunds_then_already_refunded(api: TestClient, runtime:
 
 def test_over_refund_is_amount_too_large(api: TestClient, runtime: Runtime) -> None:
     pi = paid(api, 1000)
-    err = error_of(api.post("/v1/refunds", data={"payment_intent": pi["id"], "amount": "1001"}), 400)
+    err = error_of(
+        api.post("/v1/refunds", data={"payment_intent": pi["id"], "amount": "1001"}), 400
+    )
     assert err["code"] == "amount_too_large"
     assert err["param"] == "amount"
     refund(api, payment_intent=pi["id"], amount="600")
@@ -215,9 +217,7 @@ def test_refund_needs_exactly_one_of_payment_intent_and_charge(api: TestClient) 
     err = error_of(api.post("/v1/refunds", data={"amount": "100"}), 400)
     assert err["code"] == "parameter_missing"
     err = error_of(
-        api.post(
-            "/v1/refunds", data={"payment_intent": pi["id"], "charge": pi["latest_charge"]}
-        ),
+        api.post("/v1/refunds", data={"payment_intent": pi["id"], "charge": pi["latest_charge"]}),
         400,
     )
     assert err["code"] == "parameters_exclusive"
@@ -269,6 +269,14 @@ def test_update_metadata(api: TestClient) -> None:
     assert r.json()["metadata"] == {"b": "2"}
     assert r.json()["amount"] == 100
     assert api.get(f"/v1/refunds/{re['id']}").json()["metadata"] == {"b": "2"}
+
+
+def test_update_metadata_empty_string_clears_all(api: TestClient) -> None:
+    pi = paid(api)
+    re = refund(api, payment_intent=pi["id"], amount="100", **{"metadata[a]": "1"})
+    r = api.post(f"/v1/refunds/{re['id']}", data={"metadata": ""})
+    assert r.status_code == 200, r.text
+    assert r.json()["metadata"] == {}
 
 
 def test_update_refuses_other_fields(api: TestClient) -> None:

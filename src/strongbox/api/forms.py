@@ -167,14 +167,7 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     for count, (key, value) in enumerate(pairs, start=1):
         if count > MAX_PARAMS:
             _fail(f"Too many parameters: at most {MAX_PARAMS} are allowed in one request.")
-        path = _split_key(key)
-        if "\x00" in key or "\x00" in value:
-            # No parameter may hold NUL; PostgreSQL text cannot even store one.
-            _fail(
-                "Invalid parameter: NUL characters are not allowed.",
-                param=None if "\x00" in key else _render(path),
-            )
-        _insert(root, path, value)
+        _insert(root, _split_key(key), value)
     for key, child in root.items():
         root[key] = _finalize(child)
     return root
@@ -235,8 +228,6 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         _fail("Invalid JSON in request body: a string contains an unpaired surrogate escape.")
-    if "\x00" in text:
-        _fail("Invalid JSON in request body: NUL characters (\\u0000) are not allowed.")
 
 
 def _check_json(value: Any, path: list[str | int], leaves: list[int]) -> None:
@@ -328,6 +319,7 @@ async def read_params(request: Request) -> dict[str, Any]:
     with the query string; a top-level parameter given in both is rejected.
     """
     query = _parse_urlencoded(request.scope.get("query_string", b""), "query string")
+    _reject_nul(query)
     if request.method.upper() not in _BODY_METHODS:
         return query
 
@@ -356,4 +348,20 @@ async def read_params(request: Request) -> dict[str, Any]:
                 "Send it in one place only.",
                 param=name,
             )
+    _reject_nul(params)
     return {**query, **params}
+
+
+def _reject_nul(value: Any, name: str = "") -> None:
+    """No request parameter may hold NUL: PostgreSQL text cannot store or compare one."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            _fail("Invalid parameter: NUL characters are not allowed.", param=name or None)
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            if "\x00" in key:
+                _fail("Invalid parameter name: NUL characters are not allowed.")
+            _reject_nul(child, f"{name}[{key}]" if name else key)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            _reject_nul(child, f"{name}[{index}]")

@@ -9,7 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from strongbox.core.errors import ResourceMissingError
+from strongbox.core.errors import InvalidRequestError, ResourceMissingError
 
 
 class Pageable(Protocol):
@@ -35,8 +35,16 @@ class Page(Generic[M]):
     has_more: bool
 
 
-def _ts(value: int) -> datetime:
-    return datetime.fromtimestamp(value, tz=UTC)
+def _ts(value: int, op: str = "eq") -> datetime:
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        param = "created" if op == "eq" else f"created[{op}]"
+        raise InvalidRequestError(
+            f"Invalid {param}: not a valid Unix timestamp.",
+            code="parameter_invalid_integer",
+            param=param,
+        ) from None
 
 
 def paginate(
@@ -50,15 +58,16 @@ def paginate(
 ) -> Page[Any]:
     conds = [model.merchant_id == merchant_id, *(conditions or [])]
     if created:
-        ops = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
+        # Objects show ``created`` in whole seconds (rounded down), so compare by second:
+        # "> T" is ">= T+1" and "<= T" is "< T+1".
         for op, value in created.items():
             if op == "eq":
-                conds.append(model.created >= _ts(value))
-                conds.append(model.created < _ts(value + 1))
+                conds.append(model.created >= _ts(value, op))
+                conds.append(model.created < _ts(value + 1, op))
+            elif op in ("gt", "gte"):
+                conds.append(model.created >= _ts(value + 1 if op == "gt" else value, op))
             else:
-                bound = _ts(value + 1) if op == "lte" else _ts(value)
-                method = "__lt__" if op == "lte" else ops[op]
-                conds.append(getattr(model.created, method)(bound))
+                conds.append(model.created < _ts(value + 1 if op == "lte" else value, op))
     cursor_id = page.starting_after or page.ending_before
     if cursor_id:
         cursor_seq = session.scalar(

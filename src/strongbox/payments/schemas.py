@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from sqlalchemy.orm import Session
 
 from strongbox.core.clock import to_unix
 from strongbox.core.errors import InvalidRequestError
-from strongbox.core.params import BoolParam, Expand, IntParam, ListParams, Metadata, Params
+from strongbox.core.params import (
+    BoolParam,
+    Expand,
+    IntParam,
+    ListParams,
+    Metadata,
+    MetadataUpdate,
+    Params,
+)
 from strongbox.payments import repository
 from strongbox.payments.models import Customer, PaymentIntent, PaymentMethod, Refund
 
@@ -53,7 +61,7 @@ class UpdatePaymentIntentParams(Params):
     payment_method: str | None = None
     payment_method_types: list[str] | None = None
     description: str | None = Field(default=None, max_length=1000)
-    metadata: Metadata | None = None
+    metadata: MetadataUpdate | None = None
     receipt_email: str | None = Field(default=None, max_length=512)
     statement_descriptor: str | None = Field(default=None, max_length=22)
     setup_future_usage: SetupFutureUsage | None = None
@@ -101,7 +109,7 @@ class CreateRefundParams(Params):
 
 
 class UpdateRefundParams(Params):
-    metadata: Metadata | None = None
+    metadata: MetadataUpdate | None = None
     expand: Expand | None = None
 
 
@@ -123,13 +131,19 @@ class InvoiceSettingsParams(Params):
     default_payment_method: str | None = None
 
 
+def _blank_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
 class CustomerParams(Params):
     name: str | None = Field(default=None, max_length=256)
     email: str | None = Field(default=None, max_length=512)
     phone: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=1000)
-    address: AddressParams | Literal[""] | None = None
-    metadata: Metadata | None = None
+    # "" unsets the address. Not a union with Literal[""]: pydantic would put the union
+    # member's name into error locations (address[AddressParams][line1]).
+    address: Annotated[AddressParams | None, BeforeValidator(_blank_to_none)] = None
+    metadata: MetadataUpdate | None = None
     payment_method: str | None = None
     invoice_settings: InvoiceSettingsParams | None = None
     expand: Expand | None = None

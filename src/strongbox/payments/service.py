@@ -1550,8 +1550,10 @@ def lookup_is_stale(attempt: PaymentAttempt, now: datetime, min_age: timedelta) 
     return now - attempt.created >= min_age
 
 
-def _merge_metadata(current: dict[str, Any], update: dict[str, str] | None) -> dict[str, Any]:
-    """Stripe semantics: an empty value removes the key."""
+def _merge_metadata(current: dict[str, Any], update: dict[str, str] | str | None) -> dict[str, Any]:
+    """Stripe semantics: an empty value removes the key; ``metadata=""`` removes every key."""
+    if isinstance(update, str):
+        return {}
     if not update:
         return current
     merged = dict(current)
