@@ -337,28 +337,29 @@ def test_canceled_action_challenge_can_no_longer_complete(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known bug: changing the payment method of a requires_action intent abandons the 3DS "
-    "attempt locally but leaves the challenge open at the gateway; completing it later "
-    "captures money Strongbox never records (and a re-confirm charges again).",
-)
-def test_replaced_payment_method_cannot_complete_the_old_challenge(
+def test_money_fields_are_frozen_while_a_challenge_is_open(
     api: TestClient, runtime: Runtime
 ) -> None:
     pi = in_requires_action(api)
     path = challenge_path(pi)
-    r = api.post(f"/v1/payment_intents/{pi['id']}", data={"payment_method": "pm_card_visa"})
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "requires_confirmation"
+    # While the challenge is open at the gateway, the terms cannot change under it.
+    for change in ({"payment_method": "pm_card_visa"}, {"amount": "3000"}):
+        r = api.post(f"/v1/payment_intents/{pi['id']}", data=change)
+        err = error_of(r, 400)
+        assert err["code"] == "payment_intent_unexpected_state"
+        assert "3D Secure" in err["message"]
+    # Metadata is not a money field and may still change.
+    ok = api.post(f"/v1/payment_intents/{pi['id']}", data={"metadata[order]": "7"})
+    assert ok.status_code == 200
     api.post(path + "/complete", headers={"Accept": "application/json"})
-    confirmed = api.post(f"/v1/payment_intents/{pi['id']}/confirm").json()
-    assert confirmed["amount_received"] == 2000
+    done = api.get(f"/v1/payment_intents/{pi['id']}").json()
+    assert done["status"] == "succeeded"
+    assert done["amount_received"] == 2000
     assert runtime.simulator is not None
     captured = sum(
         c.captured_amount for c in runtime.simulator.charges() if c.payment_id == pi["id"]
     )
-    assert captured == 2000  # fails today: 4000 captured at the gateway
+    assert captured == 2000
 
 
 # --------------------------------------------------------------------------- illegal transitions

@@ -608,6 +608,16 @@ class PaymentsService:
             "setup_future_usage",
         }
         updatable = {S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CONFIRMATION, S.REQUIRES_ACTION}
+        if fields & money_fields and status == S.REQUIRES_ACTION and self._open_challenge(uow, pi):
+            # The customer could still complete the challenge at the gateway and be charged
+            # for the old terms: only cancel (which voids it there) may end it from here.
+            raise UnexpectedStateError(
+                f"You cannot update this PaymentIntent's {sorted(fields & money_fields)[0]} "
+                "while a 3D Secure authentication is in progress. Wait for the customer to "
+                "complete or fail it, or cancel the PaymentIntent.",
+                param=sorted(fields & money_fields)[0],
+                payment_intent=before,
+            )
         if fields & money_fields and (status not in updatable or pi.pending_operation):
             raise UnexpectedStateError(
                 f"You cannot update this PaymentIntent's {sorted(fields & money_fields)[0]} "
@@ -659,6 +669,14 @@ class PaymentsService:
         if changed:
             self._intent_event(uow, ctx, "payment_intent.updated", pi, changed)
         return pi
+
+    def _open_challenge(self, uow: UnitOfWork, pi: PaymentIntent) -> bool:
+        return (
+            repo.open_attempt_for(
+                uow.session, pi.merchant_id, pi.id, OperationKind.AUTHORIZE.value, "requires_action"
+            )
+            is not None
+        )
 
     def _abandon_action(self, uow: UnitOfWork, pi: PaymentIntent) -> None:
         attempt = repo.open_attempt_for(
