@@ -952,9 +952,14 @@ class PaymentsService:
                 f"No such payment_intent: '{intent_id}'", param="payment_intent"
             )
         if pi.amount_received <= 0 or Status(pi.status) != S.SUCCEEDED:
+            hint = (
+                " It is authorized but not captured: cancel it to release the funds."
+                if pi.status == S.REQUIRES_CAPTURE
+                else ""
+            )
             raise InvalidRequestError(
-                f"This PaymentIntent ({pi.id}) does not have a successful charge to refund.",
-                code="charge_not_refundable" if pi.status != S.SUCCEEDED else "charge_not_captured",
+                f"This PaymentIntent ({pi.id}) does not have a successful charge to refund.{hint}",
+                code="charge_not_refundable",
                 param="payment_intent",
                 payment_intent=render_intent(None, pi),
             )
