@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,8 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongbox import __version__
 from strongbox.api.context import request_id
@@ -22,10 +24,11 @@ from strongbox.api.routers import customers, events, payment_intents, payment_me
 from strongbox.core import metrics
 from strongbox.core.errors import (
     InvalidRequestError,
-    ResourceMissingError,
     StrongboxError,
     unexpected_error,
 )
+from strongbox.core.ids import new_id
+from strongbox.events.types import API_VERSION
 from strongbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,42 @@ Bodies are `application/x-www-form-urlencoded` with Stripe's bracket notation
 `Authorization: Bearer sk_test_…` (or HTTP basic with the key as user). Every POST accepts an
 `Idempotency-Key` header with Stripe's semantics.
 """
+
+
+class ObserveMiddleware:
+    """Request ids, Stripe-style headers and Prometheus metrics, as plain ASGI middleware
+    (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_id("request")
+        scope.setdefault("state", {})["request_id"] = rid
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if "request-id" not in headers:
+                    headers.append("Request-Id", rid)
+                headers.append("Stripe-Version", API_VERSION)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            method = scope.get("method", "")
+            metrics.HTTP_REQUESTS.labels(method, path, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(method, path).observe(time.perf_counter() - start)
 
 
 def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
@@ -84,26 +123,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             tags=["simulator"],
         )
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request_id(request)
-        start = time.perf_counter()
-        if "\x00" in request.scope.get("path", ""):
-            # No id contains NUL (and PostgreSQL cannot even compare with one): nothing found.
-            missing = ResourceMissingError("No such object: the URL contains a NUL character.")
-            response = error_response(missing, {"Request-Id": rid})
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        elapsed = time.perf_counter() - start
-        metrics.HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        metrics.HTTP_LATENCY.labels(request.method, path).observe(elapsed)
-        response.headers.setdefault("Request-Id", rid)
-        response.headers.setdefault("Stripe-Version", "2024-06-20")
-        return response
+    app.add_middleware(ObserveMiddleware)
 
     @app.exception_handler(StrongboxError)
     async def strongbox_error(request: Request, exc: StrongboxError) -> Response:

@@ -26,7 +26,15 @@ PREFIXES = {
 
 
 def random_token(length: int = _LENGTH) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """``length`` base62 characters from the OS CSPRNG (≈ 5.95 bits each)."""
+    # One CSPRNG call, then base62 digits of a big integer: much cheaper than a
+    # ``secrets.choice`` per character. 8 extra bytes make the modulo bias negligible.
+    n = int.from_bytes(secrets.token_bytes(length * 6 // 8 + 8), "big")
+    out = []
+    for _ in range(length):
+        n, r = divmod(n, 62)
+        out.append(_ALPHABET[r])
+    return "".join(out)
 
 
 def new_id(kind: str) -> str:

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from strongbox.idempotency.models import IdempotencyKey
+
+# Core statements on the table (not ORM-enabled ones): this row is written on every keyed
+# request, and the ORM's bulk insert/update machinery costs more than the statement itself.
+_table: Table = IdempotencyKey.__table__  # type: ignore[assignment]
 
 
 def insert_if_absent(session: Session, row: dict[str, object]) -> bool:
@@ -14,12 +18,12 @@ def insert_if_absent(session: Session, row: dict[str, object]) -> bool:
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        ins(IdempotencyKey)
+        ins(_table)
         .values(**row)
         .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
-        .returning(IdempotencyKey.id)
+        .returning(_table.c.id)
     )
-    return session.execute(stmt).scalar() is not None
+    return session.connection().execute(stmt).scalar() is not None
 
 
 def get_locked(session: Session, merchant_id: str, key: str) -> IdempotencyKey | None:
@@ -36,7 +40,7 @@ def get_by_id(session: Session, record_id: str) -> IdempotencyKey | None:
 
 
 def set_fields(session: Session, record_id: str, **values: object) -> None:
-    session.execute(update(IdempotencyKey).where(IdempotencyKey.id == record_id).values(**values))
+    session.connection().execute(update(_table).where(_table.c.id == record_id).values(**values))
 
 
 def delete_expired(session: Session, cutoff: datetime, lock_cutoff: datetime) -> int:
