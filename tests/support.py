@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -67,3 +68,27 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+ERROR_TYPES = {"api_error", "card_error", "idempotency_error", "invalid_request_error"}
+
+
+def error_of(r: Any, status: int | None = None, *, type_: str | None = None) -> dict[str, Any]:
+    """The error object of a Stripe-shaped error response (any 4xx if ``status`` is None)."""
+    if status is None:
+        assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    else:
+        assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert set(body) == {"error"}, body
+    err: dict[str, Any] = body["error"]
+    assert err["type"] in ERROR_TYPES, err
+    assert isinstance(err["message"], str)
+    assert err["message"]
+    for key in ("code", "param", "decline_code"):
+        if key in err:
+            assert isinstance(err[key], str)
+    if type_ is not None:
+        assert err["type"] == type_, err
+    return err

@@ -6,22 +6,14 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from support import error_of
+
 
 def create_customer(api: TestClient, **params: str) -> dict[str, Any]:
     r = api.post("/v1/customers", data=params)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
-
-
-def error_of(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert err["type"]
-    assert err["message"]
-    return err
 
 
 def test_create_and_retrieve(api: TestClient) -> None:

@@ -11,31 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongbox.runtime import Runtime
-from support import Merchant, make_merchant
+from support import Merchant, error_of, make_merchant
 
 ERROR_TYPES = {"api_error", "card_error", "idempotency_error", "invalid_request_error"}
-
-
-def error_of(r: Any, status: int | None = None) -> dict[str, Any]:
-    """The error object of a Stripe-shaped error response (any 4xx if ``status`` is None)."""
-    if status is None:
-        assert 400 <= r.status_code < 500, (r.status_code, r.text)
-    else:
-        assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert set(body) == {"error"}, body
-    err: dict[str, Any] = body["error"]
-    assert err["type"] in ERROR_TYPES
-    assert isinstance(err["message"], str)
-    assert err["message"]
-    for key in ("code", "param", "decline_code"):
-        if key in err:
-            assert isinstance(err[key], str)
-    return err
-
-
-# --------------------------------------------------------------------------- authentication
 
 
 def test_missing_key_is_401(client: TestClient) -> None:

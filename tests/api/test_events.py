@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from support import error_of
+
 
 def events(api: TestClient, **params: Any) -> list[dict[str, Any]]:
     r = api.get("/v1/events", params={"limit": "100", **params})
@@ -30,14 +32,6 @@ def post(api: TestClient, path: str, **data: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
-
-
-def error_of(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    err: dict[str, Any] = r.json()["error"]
-    assert err["type"]
-    assert err["message"]
-    return err
 
 
 def test_event_shape(api: TestClient) -> None:

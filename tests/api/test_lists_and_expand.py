@@ -8,17 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from strongbox.runtime import Runtime
+from support import error_of as _error_of
 from support import make_merchant
-
-
-def error_of(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert err["type"] == "invalid_request_error"
-    assert err["message"]
-    return err
 
 
 def make_intents(api: TestClient, n: int) -> list[str]:
@@ -398,3 +389,7 @@ def test_expand_too_deep_is_400(api: TestClient) -> None:
 def test_expand_must_be_a_list(api: TestClient) -> None:
     err = error_of(api.get("/v1/payment_intents", params={"expand": "customer"}), 400)
     assert err["param"] == "expand"
+
+
+def error_of(r: Any, status: int) -> dict[str, Any]:
+    return _error_of(r, status, type_="invalid_request_error")

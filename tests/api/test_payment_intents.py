@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from strongbox.runtime import Runtime
+from support import error_of
 
 STRIPE_STATUSES = {
     "requires_payment_method",
@@ -27,17 +28,6 @@ def create(api: TestClient, **params: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     pi: dict[str, Any] = r.json()
     return pi
-
-
-def error_of(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert isinstance(err["type"], str)
-    assert isinstance(err["message"], str)
-    assert err["message"]
-    return err
 
 
 def authorized(api: TestClient, amount: int = 2000) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from support import error_of
+
 
 def customer(api: TestClient) -> str:
     r = api.post("/v1/customers", data={"email": "pm@example.com"})
@@ -20,16 +22,6 @@ def attach(api: TestClient, pm: str, cus: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
-
-
-def error_of(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert err["type"]
-    assert err["message"]
-    return err
 
 
 @pytest.mark.parametrize(

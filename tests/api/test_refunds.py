@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from strongbox.runtime import Runtime
+from support import error_of
 
 
 def paid(api: TestClient, amount: int = 5000, **extra: str) -> dict[str, Any]:
@@ -32,16 +33,6 @@ def refund(api: TestClient, **params: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
-
-
-def error_of(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert err["type"]
-    assert err["message"]
-    return err
 
 
 def sim_refunded(runtime: Runtime, pi_id: str) -> int:
