@@ -24,6 +24,7 @@ from strongbox.api.routers import customers, events, payment_intents, payment_me
 from strongbox.core import metrics
 from strongbox.core.errors import (
     InvalidRequestError,
+    ResourceMissingError,
     StrongboxError,
     unexpected_error,
 )
@@ -69,7 +70,12 @@ class ObserveMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if "\x00" in scope.get("path", ""):
+                # No id contains NUL (and PostgreSQL cannot even compare with one).
+                missing = ResourceMissingError("No such object: the URL contains a NUL character.")
+                await error_response(missing)(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
