@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.service import KeyCache
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
@@ -39,6 +40,7 @@ class Runtime:
     payments: PaymentsService
     bus: InMemoryBus
     key_cache: KeyCache
+    rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -111,5 +113,6 @@ def build_runtime(
         payments=payments,
         bus=bus,
         key_cache=KeyCache(),
+        rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.redis_url),
         simulator=engine_sim,
     )

@@ -67,6 +67,7 @@ def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller
     raw = _raw_key(request)
     with rt.db.read() as session:
         auth_ctx = auth.authenticate(session, raw, rt.key_cache)
+    rt.rate_limiter.check(auth_ctx.key_id)
     if auth_ctx.kind != "secret" and not allow_publishable:
         raise PermissionError_(
             "This API call cannot be made with a publishable API key. Please use a secret "

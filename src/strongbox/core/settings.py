@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     recovery_after_seconds: int = Field(default=30, ge=1)
     worker_interval_seconds: float = Field(default=1.0, gt=0)
     run_workers: bool = Field(default=True, description="Run background workers in-process.")
+    rate_limit_per_second: int = Field(
+        default=1000,
+        ge=0,
+        description="Requests per second per API key (moving window); 0 disables the limit.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for shared state (rate limits) across processes."
+    )
     log_level: str = Field(default="INFO")
 
     @property
