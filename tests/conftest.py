@@ -99,7 +99,7 @@ def settings(backend: str, tmp_path: Path) -> Settings:
         database_url=url,
         run_workers=False,
         gateway_retries=2,
-        db_pool_size=10,
+        threads=8,
         public_url="http://testserver",
     )
 

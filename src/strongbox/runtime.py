@@ -73,7 +73,7 @@ def build_runtime(
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         prepare_data_dir(settings.data_dir)
-    engine = make_engine(url, pool_size=settings.db_pool_size)
+    engine = make_engine(url, pool_size=settings.pool_size)
     if migrate:
         upgrade(engine)
     dispatcher = EventDispatcher()

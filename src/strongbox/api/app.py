@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -89,6 +90,8 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in anyio's thread pool; keep it within the connection pool.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = runtime.settings.threads
         workers = None
         if start_workers:
             from strongbox.workers.loops import build_workers

@@ -17,7 +17,12 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; postgresql://… for PostgreSQL. Default: SQLite in data_dir.",
     )
-    db_pool_size: int = Field(default=20, ge=1, le=500)
+    threads: int = Field(
+        default=16, ge=1, le=256, description="Threads serving requests in each process."
+    )
+    db_pool_size: int | None = Field(
+        default=None, ge=1, le=500, description="Connections per process; default threads + 8."
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base URL clients use to reach the API."
     )
@@ -41,6 +46,11 @@ class Settings(BaseSettings):
         default=None, description="Redis for shared state (rate limits) across processes."
     )
     log_level: str = Field(default="INFO")
+
+    @property
+    def pool_size(self) -> int:
+        # Every request thread and background loop can hold one connection: no overflow churn.
+        return self.db_pool_size or self.threads + 8
 
     @property
     def resolved_database_url(self) -> str:

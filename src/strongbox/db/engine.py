@@ -47,7 +47,7 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max(4, pool_size // 4),
         pool_recycle=1800,  # instead of a ping on every checkout
         pool_timeout=30,
     )
