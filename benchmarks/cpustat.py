@@ -1,45 +1,106 @@
 """CPU accounting for a benchmark window, from /proc (Linux).
 
-    python benchmarks/cpustat.py snap <server-pid> <bench-db> > before.json
+    python benchmarks/cpustat.py watch <server-pid|0> <bench-db> <out.json> &   # until SIGTERM
     ... load ...
-    python benchmarks/cpustat.py snap <server-pid> <bench-db> > after.json
-    python benchmarks/cpustat.py diff before.json after.json <seconds> <wrk-cpu-seconds>
+    kill -TERM $!; wait $!
+    python benchmarks/cpustat.py finish <out.json> <load-generator-cpu-seconds>
+    python benchmarks/cpustat.py busy <seconds> [pid ...]   # busy cores, minus these trees
 
-The machine may be shared (other sessions run tests on it), so the diff splits the busy CPU
-into: the Strongbox server (its process and children), PostgreSQL backends of the benchmark
-database, PostgreSQL's shared background processes (WAL writer, checkpointer...), the load
-generator, and everything else ("foreign"). Figures are in cores (CPU-seconds per second).
+The machine may be shared (other sessions run their tests on it), so a window's busy CPU is
+split into: the Strongbox server (its process and children), PostgreSQL backends connected to
+the benchmark database, PostgreSQL's shared background processes (WAL writer, checkpointer…),
+the load generator, and everything else ("foreign"). The watcher samples every 0.25 s and
+keeps each process's last-seen CPU time, so backends that exit before the window closes
+(pgbench disconnects at its end) still count; a process started inside the window counts from
+zero. Figures are in cores (CPU-seconds per second of wall time).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 HZ = os.sysconf("SC_CLK_TCK")
+SHARED_PG = {
+    "checkpointer",
+    "walwriter",
+    "background",
+    "autovacuum",
+    "logical",
+    "archiver",
+    "stats",
+    "walsender",
+    "startup",
+}
 
 
-def _proc_cpu(pid: int) -> int:
-    """utime + stime of one process, in clock ticks (0 if it is gone)."""
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(utime + stime, starttime) in clock ticks, or None if the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0
+        return None
     fields = raw.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]) + int(fields[12]), int(fields[19])
+
+
+def _user_sys(pid: int) -> tuple[int, int]:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0
+    return int(fields[11]), int(fields[12])
+
+
+def _ctxt(pid: int) -> dict[int, tuple[int, int]]:
+    """(voluntary, involuntary) context switches of each thread of a process."""
+    out: dict[int, tuple[int, int]] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        v = n = 0
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    v = int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches:"):
+                    n = int(line.split()[1])
+        except OSError:
+            continue
+        out[int(task.name)] = (v, n)
+    return out
+
+
+def _proc_cpu(pid: int) -> int:
+    st = _stat(pid)
+    return st[0] if st else 0
 
 
 def _children(pid: int) -> list[int]:
     out: list[int] = []
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
-            text = (task / "children").read_text().split()
-            out.extend(int(c) for c in text)
+            out.extend(int(c) for c in (task / "children").read_text().split())
     except OSError:
         pass
     return out
+
+
+def _tree(pid: int) -> list[int]:
+    if pid <= 0:
+        return []
+    seen, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(_children(p))
+    return seen
 
 
 def _busy_ticks() -> int:
@@ -48,10 +109,12 @@ def _busy_ticks() -> int:
     return user + nice + system + irq + softirq + steal
 
 
-def snap(server_pid: int, bench_db: str) -> dict[str, object]:
-    server = [server_pid, *_children(server_pid)]
-    pg_bench: dict[str, int] = {}
-    pg_shared: dict[str, int] = {}
+def _uptime_ticks() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0]) * HZ
+
+
+def _classify(server: set[int], bench_db: str) -> dict[int, str]:
+    out = dict.fromkeys(server, "server")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -64,64 +127,122 @@ def snap(server_pid: int, bench_db: str) -> dict[str, object]:
         # "postgres: 15/main: postgres strongbox_bench 127.0.0.1(51234) idle" for a backend;
         # "postgres: 15/main: walwriter" for a shared background process.
         rest = cmd.split(": ", 2)[-1].split()
-        pid = int(entry.name)
         if len(rest) >= 3 and ("(" in rest[2] or rest[2] == "[local]"):
             if rest[1] == bench_db:
-                pg_bench[str(pid)] = _proc_cpu(pid)
-        elif rest and rest[0] in {
-            "checkpointer", "walwriter", "background", "autovacuum", "logical", "archiver",
-            "stats", "walsender", "startup",
-        }:
-            pg_shared[str(pid)] = _proc_cpu(pid)
+                out[int(entry.name)] = "pg_bench"
+        elif rest and rest[0] in SHARED_PG:
+            out[int(entry.name)] = "pg_shared"
+    return out
+
+
+def watch(server_pid: int, bench_db: str, out: str, interval: float = 0.25) -> None:
+    stop = False
+
+    def _stop(*_a: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    t0, busy0, up0 = time.monotonic(), _busy_ticks(), _uptime_ticks()
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    cat: dict[int, str] = {}
+    us_first: dict[int, tuple[int, int]] = {}
+    us_last: dict[int, tuple[int, int]] = {}
+    cs_first: dict[int, tuple[int, int]] = {}
+    cs_last: dict[int, tuple[int, int]] = {}
+
+    initial = True
+
+    def sample() -> None:
+        # Threads and processes that appear after the first sample started inside the window
+        # and count from zero.
+        tree = _tree(server_pid)
+        for pid in tree:
+            us = _user_sys(pid)
+            us_first.setdefault(pid, us if initial else (0, 0))
+            us_last[pid] = us
+            for tid, cs in _ctxt(pid).items():
+                cs_first.setdefault(tid, cs if initial else (0, 0))
+                cs_last[tid] = cs
+        for pid, c in _classify(set(tree), bench_db).items():
+            st = _stat(pid)
+            if st is None:
+                continue
+            cpu, started = st
+            if pid not in first:
+                first[pid] = 0 if started >= up0 else cpu
+                cat[pid] = c
+            last[pid] = cpu
+
+    sample()
+    initial = False
+    while not stop:
+        time.sleep(interval)
+        sample()
+    seconds = time.monotonic() - t0
+    busy = _busy_ticks() - busy0
+    ticks = {"server": 0, "pg_bench": 0, "pg_shared": 0}
+    for pid, c in cat.items():
+        ticks[c] += last[pid] - first[pid]
+
+    def cores(t: float) -> float:
+        return round(t / HZ / seconds, 3)
+
+    user = sum(us_last[p][0] - us_first[p][0] for p in us_last)
+    system = sum(us_last[p][1] - us_first[p][1] for p in us_last)
+    vol = sum(cs_last[t][0] - cs_first[t][0] for t in cs_last)
+    invol = sum(cs_last[t][1] - cs_first[t][1] for t in cs_last)
+
+    Path(out).write_text(
+        json.dumps(
+            {
+                "seconds": round(seconds, 2),
+                "machine_busy_cores": cores(busy),
+                "server_cores": cores(ticks["server"]),
+                "server_user_cores": cores(user),
+                "server_system_cores": cores(system),
+                "server_context_switches_per_s": {
+                    "voluntary": round(vol / seconds),
+                    "involuntary": round(invol / seconds),
+                },
+                "postgres_bench_backends_cores": cores(ticks["pg_bench"]),
+                "postgres_shared_cores": cores(ticks["pg_shared"]),
+            }
+        )
+    )
+
+
+def finish(path: str, load_cpu_s: float) -> dict[str, float]:
+    w = json.loads(Path(path).read_text())
+    load = round(load_cpu_s / w["seconds"], 3)
+    own = w["server_cores"] + w["postgres_bench_backends_cores"] + w["postgres_shared_cores"] + load
     return {
-        "busy": _busy_ticks(),
-        "server": sum(_proc_cpu(p) for p in server),
-        "pg_bench": pg_bench,
-        "pg_shared": pg_shared,
-    }
-
-
-def _delta(before: dict[str, int], after: dict[str, int]) -> int:
-    # Processes that exited during the window are lost; new ones count from zero.
-    return sum(v - before.get(pid, 0) for pid, v in after.items())
-
-
-def diff(before: dict[str, object], after: dict[str, object], seconds: float, wrk_s: float) -> dict[str, float]:
-    def cores(ticks: float) -> float:
-        return round(ticks / HZ / seconds, 2)
-
-    busy = int(after["busy"]) - int(before["busy"])  # type: ignore[call-overload]
-    server = int(after["server"]) - int(before["server"])  # type: ignore[call-overload]
-    pg_bench = _delta(before["pg_bench"], after["pg_bench"])  # type: ignore[arg-type]
-    pg_shared = _delta(before["pg_shared"], after["pg_shared"])  # type: ignore[arg-type]
-    wrk = wrk_s * HZ
-    foreign = busy - server - pg_bench - pg_shared - wrk
-    return {
-        "machine_busy_cores": cores(busy),
-        "server_cores": cores(server),
-        "postgres_bench_backends_cores": cores(pg_bench),
-        "postgres_shared_cores": cores(pg_shared),
-        "wrk_cores": cores(wrk),
-        "foreign_cores": cores(max(foreign, 0)),
+        **w,
+        "load_generator_cores": load,
+        "foreign_cores": round(max(0.0, w["machine_busy_cores"] - own), 2),
     }
 
 
 def main() -> None:
-    if sys.argv[1] == "snap":
-        print(json.dumps(snap(int(sys.argv[2]), sys.argv[3])))
-    elif sys.argv[1] == "diff":
-        before = json.loads(Path(sys.argv[2]).read_text())
-        after = json.loads(Path(sys.argv[3]).read_text())
-        print(json.dumps(diff(before, after, float(sys.argv[4]), float(sys.argv[5]))))
-    elif sys.argv[1] == "busy":  # machine-wide busy cores over N seconds (default 1)
-        import time
-
+    cmd = sys.argv[1]
+    if cmd == "watch":
+        watch(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif cmd == "finish":
+        print(json.dumps(finish(sys.argv[2], float(sys.argv[3]))))
+    elif cmd == "busy":
         secs = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
-        b0 = _busy_ticks()
+        mine = [int(p) for p in sys.argv[3:]]
+
+        def ours() -> int:
+            return sum(_proc_cpu(q) for p in mine for q in _tree(p))
+
+        b0, o0 = _busy_ticks(), ours()
         time.sleep(secs)
-        print(round((_busy_ticks() - b0) / HZ / secs, 2))
+        print(round(max(0, (_busy_ticks() - b0) - (ours() - o0)) / HZ / secs, 2))
     else:
-        raise SystemExit(f"unknown command {sys.argv[1]}")
+        raise SystemExit(f"unknown command {cmd}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Summarize a py-spy ``--format raw`` (folded stacks) profile of the server.
 
     py-spy record --gil --rate 100 --format raw -o prof.folded --pid <server> --duration 20
-    python benchmarks/profile_summary.py prof.folded [--top 25] [--thread-filter NAME]
+    python benchmarks/profile_summary.py prof.folded[.gz] [--top 25] [--inclusive-in strongbox/]
 
 Prints, as percentages of all samples: time by component (first matching frame from the leaf
 up, so "sqlalchemy" means the sample was inside SQLAlchemy code), inclusive time of selected
@@ -11,29 +11,33 @@ Strongbox functions, and the top self-time functions.
 from __future__ import annotations
 
 import argparse
+import gzip
 import re
 from collections import Counter
 
 # (label, substring of a frame "function (path:line)"): the leaf-most match wins.
 COMPONENTS = [
-    ("sqlite3 driver", "sqlite/base.py"),
-    ("psycopg driver", "/psycopg/"),
-    ("sqlalchemy pool", "sqlalchemy/pool/"),
-    ("sqlalchemy ORM", "sqlalchemy/orm/"),
-    ("sqlalchemy core/engine", "sqlalchemy/"),
-    ("alembic", "/alembic/"),
-    ("pydantic", "/pydantic"),
-    ("orjson/json", "json"),
-    ("prometheus_client", "prometheus_client/"),
-    ("tenacity", "/tenacity/"),
-    ("random/secrets (ids)", "random.py"),
-    ("logging", "logging/__init__.py"),
-    ("threading/locks", "threading.py"),
-    ("anyio threadpool", "/anyio/"),
-    ("fastapi", "/fastapi/"),
-    ("starlette", "/starlette/"),
-    ("uvicorn/httptools", "/uvicorn/"),
-    ("asyncio/uvloop", "asyncio/"),
+    ("sqlite3 driver", "sqlite3/"),
+    ("psycopg driver", "(psycopg"),
+    ("sqlalchemy pool", "(sqlalchemy/pool/"),
+    ("sqlalchemy ORM", "(sqlalchemy/orm/"),
+    ("sqlalchemy core/engine", "(sqlalchemy"),
+    ("alembic", "(alembic/"),
+    ("startup/migrations", "strongbox/db/migrat"),
+    ("imports", "<frozen importlib"),
+    ("pydantic", "(pydantic"),
+    ("json", "(json/"),
+    ("prometheus_client", "(prometheus_client/"),
+    ("tenacity", "(tenacity/"),
+    ("random/secrets (ids)", "(random.py"),
+    ("logging", "(logging/"),
+    ("threading/locks", "(threading.py"),
+    ("anyio threadpool", "(anyio/"),
+    ("fastapi", "(fastapi/"),
+    ("starlette", "(starlette/"),
+    ("uvicorn/httptools", "(uvicorn/"),
+    ("asyncio", "(asyncio/"),
+    ("weakref/typing/dataclasses/etc (stdlib)", "(weakref.py"),
     ("strongbox.idempotency", "strongbox/idempotency/"),
     ("strongbox.events", "strongbox/events/"),
     ("strongbox.payments", "strongbox/payments/"),
@@ -46,6 +50,11 @@ COMPONENTS = [
 ]
 
 INCLUSIVE = [
+    (
+        "event loop thread (uvicorn, starlette, middleware, anyio hand-off)",
+        "serve (strongbox/cli/main.py",
+    ),
+    ("event loop thread (uvicorn workers)", "Server.serve (uvicorn/server.py"),
     ("HTTP endpoint create_payment_intent", "create_payment_intent ("),
     ("authenticate (API key)", "authenticate (strongbox/api/context.py"),
     ("read_params (form parsing)", "read_params ("),
@@ -63,15 +72,22 @@ INCLUSIVE = [
     ("Session.flush", "flush (sqlalchemy/orm/session.py"),
     ("Session.execute", "execute (sqlalchemy/orm/session.py"),
     ("ORM autoflush/refresh/load", "sqlalchemy/orm/loading.py"),
-    ("SQL compilation", "sqlalchemy/sql/compiler.py"),
-    ("connection pool checkout/checkin", "sqlalchemy/pool/"),
+    ("SQL compilation (compiler.py)", "(sqlalchemy/sql/compiler.py"),
+    ("SQL cache-key generation", "(sqlalchemy/sql/cache_key.py"),
+    ("psycopg (driver, incl. waits while holding the GIL)", "(psycopg"),
+    ("ORM unit-of-work flush machinery", "(sqlalchemy/orm/unitofwork.py"),
+    ("PaymentsService._intent_event (event payload render)", "_intent_event (strongbox/"),
+    ("EventDispatcher.dispatch (outbox row)", "dispatch (strongbox/events/dispatcher.py"),
+    ("new_id/random_token (SystemRandom per char)", "random_token (strongbox/core/ids.py"),
+    ("observe middleware", "observe (strongbox/api/app.py"),
+    ("connection pool checkout/checkin", "(sqlalchemy/pool/"),
     ("WriteGate wait", "WriteGate.__enter__"),
     ("outbox relay thread", "relay_once ("),
     ("recovery worker thread", "recover_once ("),
-    ("prometheus metrics", "prometheus_client/"),
-    ("tenacity retry wrapper", "/tenacity/"),
-    ("uvicorn HTTP protocol", "uvicorn/protocols/"),
-    ("anyio to_thread", "anyio/"),
+    ("prometheus metrics", "(prometheus_client/"),
+    ("tenacity retry wrapper", "(tenacity/"),
+    ("uvicorn HTTP protocol", "(uvicorn/protocols/"),
+    ("anyio worker threads (sync endpoints)", "WorkerThread.run (anyio/"),
 ]
 
 FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
@@ -79,7 +95,8 @@ FRAME = re.compile(r"^(?P<fn>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 def parse(path: str, thread_filter: str | None) -> Counter[tuple[str, ...]]:
     stacks: Counter[tuple[str, ...]] = Counter()
-    with open(path) as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:
         for line in f:
             line = line.rstrip("\n")
             if not line:
@@ -108,6 +125,12 @@ def main() -> None:
     ap.add_argument("folded")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--thread-filter")
+    ap.add_argument(
+        "--inclusive-in",
+        metavar="SUBSTRING",
+        help="also list the top functions by inclusive time whose file contains SUBSTRING "
+        "(e.g. strongbox/)",
+    )
     args = ap.parse_args()
     stacks = parse(args.folded, args.thread_filter)
     total = sum(stacks.values())
@@ -137,6 +160,16 @@ def main() -> None:
     for n, label in sorted(rows, reverse=True):
         if n:
             print(f"  {100 * n / total:5.1f}%  {label}")
+
+    if args.inclusive_in:
+        incl: Counter[str] = Counter()
+        for frames, n in stacks.items():
+            seen = {strip_line(fr) for fr in frames if args.inclusive_in in fr}
+            for fn in seen:
+                incl[fn] += n
+        print(f"\nTop {args.top} inclusive in {args.inclusive_in}:")
+        for fn, n in incl.most_common(args.top):
+            print(f"  {100 * n / total:5.1f}%  {fn}")
 
     self_time: Counter[str] = Counter()
     for frames, n in stacks.items():

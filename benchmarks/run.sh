@@ -15,11 +15,20 @@
 #   BENCH_PG_DB=strongbox_bench  PGBENCH_DB=strongbox_pgbench  (both dropped and recreated)
 #   PGBENCH_CLIENTS=8 PGBENCH_JOBS=2 PGBENCH_SCALE=10
 #   STRONGBOX_RUN_WORKERS=true   run the background loops (outbox relay, recovery) in-process
-#   WORKERS=1             server processes; >1 needs a multi-process option in `strongbox serve`
-#                         (skipped, and said so in the summary, when there is none)
-#   PROFILE=0             1: attach py-spy (--gil, raw folded stacks) during the measured run;
-#                         the figures of such a run include the profiler's overhead
+#   WORKERS=1             API processes on PostgreSQL (`strongbox serve --processes N`); skipped,
+#                         and said so in the summary, if serve has no such option; SQLite: 1
+#   PROFILE=0             1: attach py-spy --gil (samples of the thread holding the GIL) during
+#                         the measured run, writing gzipped folded stacks to results/; threads:
+#                         py-spy's default mode instead (every thread not idle: running, native,
+#                         or waiting to take the GIL back, so it shows where threads wait).
+#                         Summarize with benchmarks/profile_summary.py. The figures of such a
+#                         run include the profiler's overhead
 #   KEEP_DB=0             1: keep the benchmark databases afterwards
+#   STRONGBOX_RATE_LIMIT_PER_SECOND=1000000   per-key limit for the server under test (the load
+#                         uses one key; the default keeps the limiter on but out of reach)
+#   QUIET_WAIT=120 QUIET_MAX_CORES=0.3   before each measured run (and pgbench), wait up to
+#                         QUIET_WAIT s for the machine's busy CPU to fall below QUIET_MAX_CORES
+#                         (other sessions may be running tests); foreign CPU is recorded anyway
 #
 # Writes benchmarks/results/<timestamp>.json and .md (and the server logs next to them),
 # prints the markdown summary. Every step has a time bound; servers are stopped on exit.
@@ -34,6 +43,7 @@ DURATION=${DURATION:-30}
 WARMUP=${WARMUP:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+((THREADS > CONNECTIONS)) && THREADS=$CONNECTIONS  # wrk needs connections >= threads
 BACKENDS=${BACKENDS:-"sqlite postgresql"}
 PG_URL=${BENCH_PG_URL:-postgresql://postgres@127.0.0.1:5432}
 PG_URL=${PG_URL%/}
@@ -46,6 +56,11 @@ RUN_WORKERS=${STRONGBOX_RUN_WORKERS:-true}
 WORKERS=${WORKERS:-1}
 PROFILE=${PROFILE:-0}
 KEEP_DB=${KEEP_DB:-0}
+# All load comes from one API key: keep the per-key limiter running (its cost is part of a
+# request) but far above what the benchmark can reach, so it never answers 429.
+RATE_LIMIT=${STRONGBOX_RATE_LIMIT_PER_SECOND:-1000000}
+QUIET_WAIT=${QUIET_WAIT:-120}
+QUIET_MAX_CORES=${QUIET_MAX_CORES:-0.3}
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS="$BENCH/results"
@@ -78,21 +93,23 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ tools
-ensure_tools() {
-  if ! command -v wrk >/dev/null; then
-    log "installing wrk (Debian package)"
-    if ! apt-get install -y wrk >/dev/null 2>&1; then
-      apt-get update >/dev/null
-      apt-get install -y wrk >/dev/null
-    fi
-  fi
-  if [[ " $BACKENDS " == *" postgresql "* ]] && ! command -v pgbench >/dev/null; then
-    log "installing pgbench (postgresql-contrib / postgresql-client)"
+apt_install() {  # package...: install from Debian's packages, updating the lists if needed
+  log "installing $* (Debian packages)"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null 2>&1; then
     apt-get update >/dev/null
-    apt-get install -y postgresql-client >/dev/null || apt-get install -y postgresql-contrib >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null
+  fi
+}
+
+ensure_tools() {
+  command -v wrk >/dev/null || apt_install wrk
+  [[ -x /usr/bin/time ]] || apt_install time
+  command -v curl >/dev/null || apt_install curl
+  if [[ " $BACKENDS " == *" postgresql "* ]] && ! command -v pgbench >/dev/null; then
+    apt_install postgresql-client  # Debian ships pgbench with the client
   fi
   [[ -x "$STRONGBOX" ]] || { log "no $STRONGBOX: create the venv and pip install -e . first"; exit 2; }
-  if [[ "$PROFILE" == 1 && ! -x "$VENV/bin/py-spy" ]]; then
+  if [[ "$PROFILE" != 0 && ! -x "$VENV/bin/py-spy" ]]; then
     log "installing py-spy into the venv"
     "$VENV/bin/pip" install -q py-spy
   fi
@@ -117,8 +134,36 @@ sample_rss() {  # pid outfile: keeps the peak in outfile, every 0.2 s, until pid
   done
 }
 
+# PostgreSQL sessions opened so far in the benchmark database (pg_stat_database, PG >= 14).
+pg_sessions() {
+  if [[ "$1" == postgresql ]]; then
+    psql -At "$PG_URL/postgres" -c \
+      "SELECT sessions FROM pg_stat_database WHERE datname = '$PG_DB'" 2>/dev/null || echo ""
+  else
+    echo ""
+  fi
+}
+
+# The machine may be shared: wait (bounded) until other processes use little CPU, so that the
+# measurement is not a measurement of someone else's test suite. The window's "foreign" CPU is
+# recorded either way.
+wait_quiet() {  # label [pid to leave out]
+  local waited=0 busy="?"
+  while ((waited < QUIET_WAIT)); do
+    busy=$("$PY" "$BENCH/cpustat.py" busy 1 "${@:2}")
+    if awk -v b="$busy" -v m="$QUIET_MAX_CORES" 'BEGIN {exit !(b <= m)}'; then return 0; fi
+    ((waited == 0)) && log "$1: machine busy ($busy cores in use by others); waiting up to ${QUIET_WAIT}s"
+    sleep 2
+    waited=$((waited + 3))
+  done
+  ((QUIET_WAIT > 0)) && log "$1: machine still busy ($busy cores); measuring anyway (see foreign_cores)"
+  return 0
+}
+
 serve_supports_processes() {
-  "$STRONGBOX" serve --help 2>/dev/null | grep -q -- '--processes'
+  local help  # (not a pipe into grep -q: with pipefail, an early grep exit fails the pipe)
+  help=$(COLUMNS=200 "$STRONGBOX" serve --help 2>/dev/null || true)
+  [[ "$help" == *--processes* ]]
 }
 
 # ------------------------------------------------------------------ one backend
@@ -129,7 +174,8 @@ run_backend() {
   mkdir -p "$dir"
   server_log="$RESULTS/$STAMP-$backend-server.log"
   local -a env_cmd=(env -u STRONGBOX_DATABASE_URL STRONGBOX_DATA_DIR="$dir/data"
-    STRONGBOX_RUN_WORKERS="$RUN_WORKERS" STRONGBOX_LOG_LEVEL="${STRONGBOX_LOG_LEVEL:-INFO}")
+    STRONGBOX_RUN_WORKERS="$RUN_WORKERS" STRONGBOX_LOG_LEVEL="${STRONGBOX_LOG_LEVEL:-INFO}"
+    STRONGBOX_RATE_LIMIT_PER_SECOND="$RATE_LIMIT")
   if [[ "$backend" == postgresql ]]; then
     log "postgresql: fresh database $PG_DB on ${PG_URL#*@}"
     psql -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" \
@@ -145,17 +191,21 @@ run_backend() {
   key=$(printf '%s' "$key_json" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["secret_key"])')
 
   local processes=1 note=""
-  if ((WORKERS > 1)); then
-    if serve_supports_processes; then
-      processes=$WORKERS
-    else
-      note="WORKERS=$WORKERS skipped: strongbox serve has no multi-process option; ran 1 process"
-      log "$note"
-    fi
-  fi
   port=$(free_port)
   local -a serve_cmd=("$STRONGBOX" serve --host 127.0.0.1 --port "$port")
-  ((processes > 1)) && serve_cmd+=(--processes "$processes")
+  # `serve` decides with its own flag (default on), not STRONGBOX_RUN_WORKERS.
+  [[ "$RUN_WORKERS" == false || "$RUN_WORKERS" == 0 ]] && serve_cmd+=(--no-workers)
+  if ((WORKERS > 1)); then
+    if [[ "$backend" == sqlite ]]; then
+      note="WORKERS=$WORKERS not applied: SQLite allows one writer process; ran 1 process"
+    elif serve_supports_processes; then
+      processes=$WORKERS
+      serve_cmd+=(--processes "$processes")
+    else
+      note="WORKERS=$WORKERS skipped: strongbox serve has no --processes option; ran 1 process"
+    fi
+    [[ -n "$note" ]] && log "$note"
+  fi
   "${env_cmd[@]}" "${serve_cmd[@]}" >"$server_log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -174,6 +224,7 @@ run_backend() {
 
   local url="http://127.0.0.1:$port"
   local -a wrk_cmd=(wrk "-t$THREADS" "-c$CONNECTIONS" --timeout 10s -s "$BENCH/create_confirm.lua")
+  wait_quiet "$backend" "$SERVER_PID"
   if ((WARMUP > 0)); then
     log "$backend: warm-up ${WARMUP}s"
     timeout $((WARMUP + 30)) "${wrk_cmd[@]}" "-d${WARMUP}s" "$url" -- "$key" "warm$STAMP" \
@@ -181,21 +232,36 @@ run_backend() {
   fi
 
   local prof_pid=""
-  if [[ "$PROFILE" == 1 ]]; then
-    "$VENV/bin/py-spy" record --gil --nonblocking --rate 100 --format raw --duration "$DURATION" \
-      --subprocesses -o "$RESULTS/$STAMP-$backend-gil.folded" --pid "$SERVER_PID" \
-      >"$dir/py-spy.out" 2>&1 &
+  if [[ "$PROFILE" != 0 ]]; then
+    local -a mode=(--gil) tag=gil
+    [[ "$PROFILE" == threads ]] && { mode=(); tag=threads; }
+    "$VENV/bin/py-spy" record "${mode[@]}" --nonblocking --rate 100 --format raw \
+      --duration "$DURATION" --subprocesses -o "$RESULTS/$STAMP-$backend-$tag.folded" \
+      --pid "$SERVER_PID" >"$dir/py-spy.out" 2>&1 &
     prof_pid=$!
     PIDS+=("$prof_pid")
   fi
-  local cpu0
-  cpu0=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
+  local db_name=none
+  [[ "$backend" == postgresql ]] && db_name=$PG_DB
+  local sessions0
+  sessions0=$(pg_sessions "$backend")
+  "$PY" "$BENCH/cpustat.py" watch "$SERVER_PID" "$db_name" "$dir/cpu-watch.json" &
+  local watcher=$!
+  PIDS+=("$watcher")
   log "$backend: measuring ${DURATION}s, $CONNECTIONS connections, $THREADS wrk threads"
-  timeout $((DURATION + 60)) "${wrk_cmd[@]}" "-d${DURATION}s" "$url" -- "$key" "run$STAMP" \
+  /usr/bin/time -f '%U %S' -o "$dir/wrk.time" \
+    timeout $((DURATION + 60)) "${wrk_cmd[@]}" "-d${DURATION}s" "$url" -- "$key" "run$STAMP" \
     >"$dir/wrk.out" 2>&1 || { cat "$dir/wrk.out" >&2; exit 1; }
-  local cpu1
-  cpu1=$(awk '{print $14+$15}' "/proc/$SERVER_PID/stat")
-  [[ -n "$prof_pid" ]] && { wait "$prof_pid" || log "py-spy: $(tail -3 "$dir/py-spy.out")"; }
+  kill -TERM "$watcher"
+  wait "$watcher" || true
+  local sessions1
+  sessions1=$(pg_sessions "$backend")
+  "$PY" "$BENCH/cpustat.py" finish "$dir/cpu-watch.json" \
+    "$(awk 'END {print $1 + $2}' "$dir/wrk.time")" >"$dir/cpu.json"
+  if [[ -n "$prof_pid" ]]; then
+    wait "$prof_pid" || log "py-spy: $(tail -3 "$dir/py-spy.out")"
+    gzip -9f "$RESULTS/$STAMP-$backend-"*.folded 2>/dev/null || true
+  fi
 
   local hwm_kb
   hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
@@ -221,9 +287,9 @@ EOF
   local errors
   errors=$(grep -cE ' (ERROR|WARNING|CRITICAL) |Traceback' "$server_log" || true)
   "$PY" - "$dir" "$backend" "$hwm_kb" "$(cat "$dir/peak_rss_kb")" "$processes" "$note" \
-    "$errors" "$server_log" "$db_rows" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" <<'EOF'
+    "$errors" "${server_log#"$ROOT"/}" "$db_rows" "$sessions0" "$sessions1" <<'EOF'
 import json, sys
-d, backend, hwm, peak, procs, note, errors, server_log, rows, ticks, hz = sys.argv[1:12]
+d, backend, hwm, peak, procs, note, errors, server_log, rows, s0, s1 = sys.argv[1:12]
 line = next(l for l in open(f"{d}/wrk.out") if l.startswith("BENCH_JSON "))
 r = json.loads(line[len("BENCH_JSON "):])
 warm = None
@@ -232,7 +298,8 @@ try:
     warm = json.loads(wl[len("BENCH_JSON "):])
 except (OSError, StopIteration):
     pass
-cpu_s = int(ticks) / int(hz)
+cpu = json.load(open(f"{d}/cpu.json"))
+ok = r["requests"] - r["non200"]
 out = {
     "backend": backend,
     "processes": int(procs),
@@ -240,14 +307,28 @@ out = {
     "requests": r["requests"],
     "duration_s": r["duration_s"],
     # payments/s counts only 200 responses (a non-200 is not a payment)
-    "payments_per_s": round((r["requests"] - r["non200"]) / r["duration_s"], 1),
+    "payments_per_s": round(ok / r["duration_s"], 1),
     "requests_per_s": round(r["rps"], 1),
     "latency_ms": r["latency_ms"],
     "non2xx": r["non200"],
     "statuses": r["statuses"],
     "socket_errors": r["errors"],
-    "server_cpu_s": round(cpu_s, 1),
-    "server_cpu_cores": round(cpu_s / r["duration_s"], 2),
+    "server_cpu_cores": cpu["server_cores"],
+    # CPU time per successful payment, from /proc (robust-ish to a shared machine)
+    "server_cpu_ms_per_payment": round(1000 * cpu["server_cores"] * r["duration_s"] / ok, 2)
+        if ok else None,
+    "postgres_cpu_ms_per_payment": round(
+        1000 * (cpu["postgres_bench_backends_cores"] + cpu["postgres_shared_cores"])
+        * r["duration_s"] / ok, 2) if ok and backend == "postgresql" else None,
+    "server_user_system_ms_per_payment": [
+        round(1000 * cpu["server_user_cores"] * r["duration_s"] / ok, 2),
+        round(1000 * cpu["server_system_cores"] * r["duration_s"] / ok, 2)] if ok else None,
+    "server_context_switches_per_payment": round(
+        (cpu["server_context_switches_per_s"]["voluntary"]
+         + cpu["server_context_switches_per_s"]["involuntary"]) / (ok / r["duration_s"]))
+        if ok else None,
+    "cpu_cores": cpu,
+    "new_db_connections": int(s1) - int(s0) if s0.isdigit() and s1.isdigit() else None,
     "peak_rss_mb": round(max(int(hwm or 0), int(peak or 0)) / 1024, 1),
     "server_log_problem_lines": int(errors or 0),
     "server_log": server_log,
@@ -269,18 +350,33 @@ run_pgbench() {
     -c "DROP DATABASE IF EXISTS $PGBENCH_DB WITH (FORCE)" -c "CREATE DATABASE $PGBENCH_DB" >/dev/null
   timeout 600 pgbench -i -q -s "$PGBENCH_SCALE" "$PG_URL/$PGBENCH_DB" >"$WORK/pgbench-init.out" 2>&1 \
     || { cat "$WORK/pgbench-init.out" >&2; exit 1; }
+  wait_quiet pgbench
   log "pgbench: TPC-B, $PGBENCH_CLIENTS clients, $PGBENCH_JOBS jobs, ${DURATION}s"
-  timeout $((DURATION + 60)) pgbench -c "$PGBENCH_CLIENTS" -j "$PGBENCH_JOBS" -T "$DURATION" \
+  "$PY" "$BENCH/cpustat.py" watch 0 "$PGBENCH_DB" "$WORK/pgbench-watch.json" &
+  local watcher=$!
+  PIDS+=("$watcher")
+  /usr/bin/time -f '%U %S' -o "$WORK/pgbench.time" \
+    timeout $((DURATION + 60)) pgbench -c "$PGBENCH_CLIENTS" -j "$PGBENCH_JOBS" -T "$DURATION" \
     "$PG_URL/$PGBENCH_DB" >"$out" 2>&1 || { cat "$out" >&2; exit 1; }
+  kill -TERM "$watcher"
+  wait "$watcher" || true
+  "$PY" "$BENCH/cpustat.py" finish "$WORK/pgbench-watch.json" \
+    "$(awk 'END {print $1 + $2}' "$WORK/pgbench.time")" >"$WORK/pgbench-cpu.json"
   "$PY" - "$out" "$WORK/pgbench.json" "$PGBENCH_CLIENTS" "$PGBENCH_JOBS" "$PGBENCH_SCALE" \
-    "$DURATION" <<'EOF'
+    "$DURATION" "$WORK/pgbench-cpu.json" <<'EOF'
 import json, re, sys
 text = open(sys.argv[1]).read()
+cpu = json.load(open(sys.argv[7]))
+cpu["pgbench_client_cores"] = cpu.pop("load_generator_cores")
+cpu.pop("server_cores")
 tps = float(re.search(r"^tps = ([0-9.]+)", text, re.M).group(1))
 lat = re.search(r"^latency average = ([0-9.]+) ms", text, re.M)
-json.dump({"tps": round(tps, 1), "latency_avg_ms": float(lat.group(1)) if lat else None,
+pg_cores = cpu["postgres_bench_backends_cores"] + cpu["postgres_shared_cores"]
+json.dump({"tps": round(tps, 1),
+           "postgres_cpu_ms_per_tx": round(1000 * pg_cores / tps, 3) if tps else None,
+           "latency_avg_ms": float(lat.group(1)) if lat else None,
            "clients": int(sys.argv[3]), "jobs": int(sys.argv[4]), "scale": int(sys.argv[5]),
-           "duration_s": int(sys.argv[6])}, open(sys.argv[2], "w"), indent=2)
+           "duration_s": int(sys.argv[6]), "cpu_cores": cpu}, open(sys.argv[2], "w"), indent=2)
 EOF
   log "pgbench: $(grep -E '^tps' "$out")"
 }

@@ -24,7 +24,9 @@ def _cmd(*args: str) -> str | None:
         out = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else None
+    return (
+        (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else None
+    )
 
 
 def machine() -> dict[str, object]:
@@ -97,19 +99,29 @@ def main() -> None:
         f"wrk -t{config.get('threads')} -c{config.get('connections')} "
         f"-d{config.get('duration')}s after a {config.get('warmup')} s warm-up; "
         f"background workers in-process: {config.get('run_workers')}"
-        + ("; **py-spy attached (figures include its overhead)**"
-           if config.get("profile") == "1" else ""),
+        + (
+            "; **py-spy attached (figures include its overhead)**"
+            if config.get("profile") not in (None, "0")
+            else ""
+        ),
         "",
         "| backend | processes | payments/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
-        "| server CPU (cores) | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MB | server CPU cores | server CPU ms/payment | PostgreSQL CPU ms/payment "
+        "| other load on the machine (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def num(v: object, fmt: str = ".1f") -> str:
+        return "n/a" if v is None else format(v, fmt)
+
     for name, r in backends.items():
         lat = r["latency_ms"]
         lines.append(
             f"| {name} | {r['processes']} | {r['payments_per_s']:,.0f} | {lat['p50']:.1f} | "
             f"{lat['p90']:.1f} | {lat['p99']:.1f} | {lat['max']:.0f} | {r['non2xx']} | "
-            f"{r['server_cpu_cores']:.2f} | {r['peak_rss_mb']:.0f} |"
+            f"{r['peak_rss_mb']:.0f} | {r['server_cpu_cores']:.2f} | "
+            f"{num(r['server_cpu_ms_per_payment'])} | {num(r['postgres_cpu_ms_per_payment'])} | "
+            f"{r['cpu_cores']['foreign_cores']:.2f} |"
         )
     lines.append("")
     if pgbench:
@@ -117,12 +129,14 @@ def main() -> None:
             f"pgbench TPC-B (scale {pgbench['scale']}, {pgbench['clients']} clients, "
             f"{pgbench['jobs']} jobs, {pgbench['duration_s']} s) on the same server: "
             f"**{pgbench['tps']:,.0f} TPS**; PostgreSQL payments/s ÷ pgbench TPS = "
-            f"**{ratio}**."
+            f"**{ratio}**. (Other load on the machine during pgbench: "
+            f"{pgbench['cpu_cores']['foreign_cores']:.2f} cores.)"
         )
     if target:
+        verdict = "reached" if target["reached"] else "not reached"
         lines.append(
             f"Target on PostgreSQL (≥ {TARGET_PAYMENTS_PER_S:,} payments/s, p99 < "
-            f"{TARGET_P99_MS:.0f} ms, no errors): **{'reached' if target['reached'] else 'not reached'}**"
+            f"{TARGET_P99_MS:.0f} ms, no errors): **{verdict}**"
             f" ({pg['payments_per_s']:,.0f}/s, p99 {pg['latency_ms']['p99']:.1f} ms)."
         )
     for name, r in backends.items():
@@ -133,7 +147,25 @@ def main() -> None:
         if errs:
             extra.append(f"socket errors {errs}")
         if r["server_log_problem_lines"]:
-            extra.append(f"{r['server_log_problem_lines']} ERROR/WARNING lines in {r['server_log']}")
+            extra.append(
+                f"{r['server_log_problem_lines']} ERROR/WARNING lines in {r['server_log']}"
+            )
+        if r.get("server_user_system_ms_per_payment"):
+            u, sy = r["server_user_system_ms_per_payment"]
+            extra.append(
+                f"server CPU per payment {u:.1f} ms user + {sy:.1f} ms system, "
+                f"{r['server_context_switches_per_payment']} context switches"
+            )
+        if r["cpu_cores"]["foreign_cores"] > 0.3:
+            extra.append(
+                f"the machine was shared: other processes used "
+                f"{r['cpu_cores']['foreign_cores']:.2f} cores during the run"
+            )
+        if r.get("new_db_connections"):
+            extra.append(
+                f"{r['new_db_connections']} new PostgreSQL connections opened during "
+                "the measured run"
+            )
         if r.get("note"):
             extra.append(r["note"])
         if extra:
