@@ -20,10 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class Loop(threading.Thread):
-    def __init__(self, name: str, fn: Callable[[], int], interval: float) -> None:
+    def __init__(
+        self, name: str, fn: Callable[[], int], interval: float, min_pause: float = 0.0
+    ) -> None:
         super().__init__(name=f"strongbox-{name}", daemon=True)
         self.fn = fn
         self.interval = interval
+        # At least this long between passes, so that work woken by every commit is batched.
+        self.min_pause = min_pause
         self._stop_event = threading.Event()
         self._wake = threading.Event()
         self.runs = 0
@@ -43,6 +47,8 @@ class Loop(threading.Thread):
                 log.exception("background loop %s failed", self.name)
                 did = 0
             self.runs += 1
+            if self.min_pause and self._stop_event.wait(self.min_pause):
+                break
             if did:
                 continue  # more work may be waiting
             self._wake.wait(self.interval)
@@ -67,7 +73,9 @@ class Workers:
 def build_workers(rt: Runtime) -> Workers:
     s = rt.settings
     interval = s.worker_interval_seconds
-    relay = Loop("outbox-relay", lambda: relay_once(rt.db, rt.bus), interval)
+    relay = Loop(
+        "outbox-relay", lambda: relay_once(rt.db, rt.bus, batch=500), interval, min_pause=0.05
+    )
     rt.dispatcher.on_commit_of_events(relay.wake)
     recovery = Loop(
         "recovery",

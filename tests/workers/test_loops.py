@@ -1,0 +1,54 @@
+"""The background loops as the server runs them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from strongbox.runtime import Runtime
+from strongbox.workers.loops import Loop, build_workers
+
+PAY = {"amount": "2000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
+
+
+def _until(predicate: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_relay_loop_delivers_committed_events_in_batches(api: TestClient, runtime: Runtime) -> None:
+    received: list[str] = []
+    runtime.bus.subscribe("*", lambda env: received.append(env["type"]))
+    workers = build_workers(runtime)
+    workers.start()
+    try:
+        for _ in range(5):
+            assert api.post("/v1/payment_intents", data=PAY).status_code == 200
+        assert _until(lambda: len(received) == 10)
+    finally:
+        workers.stop()
+    assert received.count("payment_intent.succeeded") == 5
+    relay = next(loop for loop in workers.loops if "relay" in loop.name)
+    assert not relay.is_alive()
+
+
+def test_min_pause_bounds_how_often_a_busy_loop_runs() -> None:
+    calls: list[float] = []
+
+    def always_busy() -> int:
+        calls.append(time.monotonic())
+        return 1
+
+    loop = Loop("busy", always_busy, interval=1.0, min_pause=0.05)
+    loop.start()
+    time.sleep(0.5)
+    loop.stop()
+    loop.join(2)
+    assert not loop.is_alive()
+    assert 3 <= len(calls) <= 12  # about 10 passes in 0.5 s, not thousands
