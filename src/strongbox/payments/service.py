@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tenacity import (
@@ -35,7 +35,6 @@ from tenacity import (
 from strongbox.connectors.base import (
     AuthorizeRequest,
     CaptureRequest,
-    CardData,
     ConnectorError,
     OperationKind,
     OperationResult,
@@ -56,7 +55,7 @@ from strongbox.core.errors import (
     StrongboxError,
     UnexpectedStateError,
 )
-from strongbox.core.ids import has_prefix, new_id, random_token
+from strongbox.core.ids import new_id, random_token
 from strongbox.core.money import parse_currency, validate_amount, validate_partial_amount
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
@@ -118,8 +117,6 @@ _DECLINE_MESSAGES = {
         "payment method and try again."
     ),
 }
-
-OPEN_ATTEMPT_STATUSES = ("started", "unknown")
 
 
 @dataclass(slots=True)
@@ -1534,15 +1531,6 @@ class PaymentsService:
             ),
         )
 
-    def begin_action_lookup(
-        self, uow: UnitOfWork, ctx: RequestContext, intent_id: str
-    ) -> GatewayCall | None:
-        pi = self._require_intent(uow, ctx, intent_id, lock=True)
-        attempt = repo.open_attempt_for(
-            uow.session, ctx.merchant_id, pi.id, OperationKind.AUTHORIZE.value, "requires_action"
-        )
-        return self.begin_lookup(uow, attempt) if attempt is not None else None
-
     def begin_action_lookup_by_reference(
         self, uow: UnitOfWork, reference: str
     ) -> GatewayCall | None:
@@ -1567,10 +1555,6 @@ class PaymentsService:
     def history(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> list[StatusChange]:
         self._require_intent(uow, ctx, intent_id)
         return repo.status_history(uow.session, ctx.merchant_id, intent_id)
-
-
-def lookup_is_stale(attempt: PaymentAttempt, now: datetime, min_age: timedelta) -> bool:
-    return now - attempt.created >= min_age
 
 
 def _merge_metadata(current: dict[str, Any], update: dict[str, str] | str | None) -> dict[str, Any]:
@@ -1601,11 +1585,3 @@ def _address(value: Any) -> dict[str, Any] | None:
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in before.items() if after.get(k) != v}
-
-
-def is_intent_id(value: str) -> bool:
-    return has_prefix(value, "payment_intent")
-
-
-def card_for_call(card: CardData) -> CardData:
-    return card

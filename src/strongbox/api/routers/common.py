@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import Request
 
 from strongbox.api.operations import WriteRequest
+from strongbox.core.errors import InvalidRequestError
 from strongbox.core.params import ListParams
 from strongbox.db.pagination import PageRequest
+
+
+def search_not_supported() -> NoReturn:
+    raise InvalidRequestError(
+        "Search is not supported by Strongbox; use the list endpoint with its filters.",
+        code="search_not_supported",
+        status=404,
+    )
 
 
 def write_request(request: Request, params: dict[str, Any]) -> WriteRequest:

@@ -8,8 +8,14 @@ from starlette.responses import Response
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
 from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
-from strongbox.core.errors import InvalidRequestError
+from strongbox.api.routers.common import (
+    body_doc,
+    created_of,
+    page_of,
+    query_doc,
+    search_not_supported,
+    write_request,
+)
 from strongbox.core.params import validate_params
 from strongbox.payments.schemas import (
     CustomerParams,
@@ -66,11 +72,7 @@ def list_customers(request: Request, params: dict[str, Any] = Depends(params_of)
 @router.get("/search", summary="Search (not supported)", include_in_schema=False)
 def search_customers(request: Request) -> Response:
     authenticate(request)
-    raise InvalidRequestError(
-        "Search is not supported by Strongbox; use the list endpoint with its filters.",
-        code="search_not_supported",
-        status=404,
-    )
+    search_not_supported()
 
 
 @router.get(

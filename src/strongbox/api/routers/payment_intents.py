@@ -8,8 +8,14 @@ from starlette.responses import Response
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
 from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
-from strongbox.core.errors import InvalidRequestError
+from strongbox.api.routers.common import (
+    body_doc,
+    created_of,
+    page_of,
+    query_doc,
+    search_not_supported,
+    write_request,
+)
 from strongbox.core.params import validate_params
 from strongbox.payments.schemas import (
     INTENT_EXPANDABLE,
@@ -76,11 +82,7 @@ def list_payment_intents(request: Request, params: dict[str, Any] = Depends(para
 @router.get("/search", summary="Search (not supported)", include_in_schema=False)
 def search_payment_intents(request: Request) -> Response:
     authenticate(request)
-    raise InvalidRequestError(
-        "Search is not supported by Strongbox; use the list endpoint with its filters.",
-        code="search_not_supported",
-        status=404,
-    )
+    search_not_supported()
 
 
 @router.get(
