@@ -206,3 +206,21 @@ def test_challenge_completed_at_the_gateway_is_picked_up_by_recovery(
     after = api.get(f"/v1/payment_intents/{pi['id']}").json()
     assert after["status"] == "succeeded"
     assert after["next_action"] is None
+
+
+def test_open_challenges_are_polled_soon_without_waiting_for_recovery(
+    api: TestClient, runtime: Runtime
+) -> None:
+    pi = api.post(
+        "/v1/payment_intents", data={**FORM, "payment_method": "pm_card_authenticationRequired"}
+    ).json()
+    reference = pi["next_action"]["redirect_to_url"]["url"].rstrip("/").rsplit("/", 1)[1]
+    _sim(runtime).complete_challenge(reference, False)  # failed at the gateway, no callback
+    # Too young for crash recovery, but due for a challenge poll.
+    polled = recover_once(runtime, min_age=timedelta(minutes=5), action_poll=NOW)
+    assert polled == 1
+    after = api.get(f"/v1/payment_intents/{pi['id']}").json()
+    assert after["status"] == "requires_payment_method"
+    assert after["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    # Resolved: nothing is left to poll.
+    assert recover_once(runtime, min_age=timedelta(minutes=5), action_poll=NOW) == 0

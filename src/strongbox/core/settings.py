@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=24, le=24 * 30)
     idempotency_lock_timeout_seconds: int = Field(default=90, ge=1)
     recovery_after_seconds: int = Field(default=30, ge=1)
+    action_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often open 3DS challenges are looked up."
+    )
     worker_interval_seconds: float = Field(default=1.0, gt=0)
     run_workers: bool = Field(default=True, description="Run background workers in-process.")
     rate_limit_per_second: int = Field(

@@ -99,18 +99,21 @@ def find_attempt_by_charge(
 
 
 def unfinished_attempts(
-    session: Session, *, older_than: datetime, statuses: tuple[str, ...], limit: int
+    session: Session,
+    *,
+    older_than: datetime,
+    statuses: tuple[str, ...],
+    limit: int,
+    created_after: datetime | None = None,
 ) -> list[PaymentAttempt]:
     """Attempts whose outcome is not recorded (crash or unknown outcome), oldest first.
 
     Across merchants by design: this is the recovery worker's scan, not a tenant query.
     """
-    stmt = (
-        select(PaymentAttempt)
-        .where(PaymentAttempt.status.in_(statuses), PaymentAttempt.updated < older_than)
-        .order_by(PaymentAttempt.updated)
-        .limit(limit)
-    )
+    conds = [PaymentAttempt.status.in_(statuses), PaymentAttempt.updated < older_than]
+    if created_after is not None:
+        conds.append(PaymentAttempt.created > created_after)
+    stmt = select(PaymentAttempt).where(*conds).order_by(PaymentAttempt.updated).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))

@@ -1518,6 +1518,19 @@ class PaymentsService:
             limit=limit,
         )
 
+    def find_open_challenges(
+        self, uow: UnitOfWork, *, polled_before: datetime, created_after: datetime, limit: int = 50
+    ) -> list[PaymentAttempt]:
+        """Recent 3DS challenges not looked up since ``polled_before``: status lookups have no
+        side effects, so a challenge completed at the gateway is noticed within seconds."""
+        return repo.unfinished_attempts(
+            uow.session,
+            older_than=polled_before,
+            statuses=("requires_action",),
+            limit=limit,
+            created_after=created_after,
+        )
+
     def begin_lookup(self, uow: UnitOfWork, attempt: PaymentAttempt) -> GatewayCall:
         """A status lookup for an unfinished attempt (recovery, or after a 3DS challenge)."""
         attempt.updated = uow.clock.now()  # pushes it back in the recovery queue

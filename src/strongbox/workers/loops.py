@@ -79,7 +79,14 @@ def build_workers(rt: Runtime) -> Workers:
     rt.dispatcher.on_commit_of_events(relay.wake)
     recovery = Loop(
         "recovery",
-        lambda: recover_once(rt, min_age=timedelta(seconds=s.recovery_after_seconds)) and 0,
+        lambda: (
+            recover_once(
+                rt,
+                min_age=timedelta(seconds=s.recovery_after_seconds),
+                action_poll=timedelta(seconds=s.action_poll_seconds),
+            )
+            and 0
+        ),
         max(interval, 1.0),
     )
 

@@ -52,11 +52,32 @@ def resolve(rt: Runtime, call: GatewayCall, key_id: str | None, cause: str) -> S
     return step
 
 
-def recover_once(rt: Runtime, *, min_age: timedelta, limit: int = 50) -> int:
-    """One pass; returns how many attempts were looked up."""
+def recover_once(
+    rt: Runtime,
+    *,
+    min_age: timedelta,
+    limit: int = 50,
+    action_poll: timedelta | None = None,
+    action_window: timedelta = timedelta(hours=1),
+) -> int:
+    """One pass; returns how many attempts were looked up.
+
+    Attempts older than ``min_age`` are recovered; with ``action_poll``, open 3DS challenges
+    younger than ``action_window`` are also looked up once per ``action_poll``.
+    """
     svc = rt.payments
     with rt.db.unit_of_work() as uow:
-        attempts = svc.find_unfinished(uow, started_before=uow.clock.now() - min_age, limit=limit)
+        now = uow.clock.now()
+        attempts = svc.find_unfinished(uow, started_before=now - min_age, limit=limit)
+        if action_poll is not None:
+            seen = {a.id for a in attempts}
+            attempts += [
+                a
+                for a in svc.find_open_challenges(
+                    uow, polled_before=now - action_poll, created_after=now - action_window
+                )
+                if a.id not in seen
+            ]
         calls = [(svc.begin_lookup(uow, a), a.request_idempotency_key_id) for a in attempts]
         uow.commit()
     for call, key_id in calls:
