@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.service import KeyCache
@@ -42,7 +41,6 @@ class Runtime:
     key_cache: KeyCache
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         self.connectors.close()
@@ -101,7 +99,6 @@ def build_runtime(
         PaymentsConfig(
             default_connector="simulator",
             gateway_retries=settings.gateway_retries,
-            public_url=settings.public_url,
         ),
     )
     bus = make_bus(None)

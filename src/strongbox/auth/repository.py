@@ -10,10 +10,6 @@ def count_merchants(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Merchant)) or 0)
 
 
-def get_merchant(session: Session, merchant_id: str) -> Merchant | None:
-    return session.scalars(select(Merchant).where(Merchant.id == merchant_id)).first()
-
-
 def find_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
     return session.scalars(
         select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))

@@ -25,10 +25,6 @@ app.add_typer(merchants_app, name="merchants")
 app.add_typer(simulator_app, name="simulator")
 
 
-def _settings(**overrides: object) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-
-
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

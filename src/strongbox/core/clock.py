@@ -55,18 +55,12 @@ def to_unix(value: datetime) -> int:
     return int(value.timestamp())
 
 
-def ensure_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 __all__ = [
     "Clock",
     "FrozenClock",
     "SystemClock",
-    "ensure_utc",
     "get_clock",
     "set_clock",
-    "timedelta",
     "to_unix",
     "utcnow",
 ]

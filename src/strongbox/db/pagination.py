@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from strongbox.core.errors import InvalidRequestError, ResourceMissingError
-
-
-class Pageable(Protocol):
-    seq: InstrumentedAttribute[int] | int
-    id: InstrumentedAttribute[str] | str
-    merchant_id: InstrumentedAttribute[str] | str
-    created: InstrumentedAttribute[datetime] | datetime
-
 
 M = TypeVar("M")
 

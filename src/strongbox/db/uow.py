@@ -9,13 +9,11 @@ and written to the outbox in the same transaction, so a write happens completely
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from strongbox.db.engine import WriteGate, is_sqlite
@@ -119,35 +117,3 @@ class Database:
         """A read-only unit of work for service read methods; it is never committed."""
         with self.read() as session:
             yield UnitOfWork(session, None, self.clock)
-
-    def run(self, fn: Callable[[UnitOfWork], T], *, retries: int = 3) -> T:
-        """Run ``fn`` in a unit of work and commit, retrying serialization failures."""
-        attempt = 0
-        while True:
-            try:
-                with self.unit_of_work() as uow:
-                    result = fn(uow)
-                    uow.commit()
-                    return result
-            except (OperationalError, DBAPIError) as exc:
-                attempt += 1
-                if attempt > retries or not is_retryable_db_error(exc):
-                    raise
-                time.sleep(0.01 * 2**attempt)
-
-
-def is_retryable_db_error(exc: BaseException) -> bool:
-    """Serialization failures, deadlocks and SQLite busy errors may be retried."""
-    orig = getattr(exc, "orig", None)
-    sqlstate = getattr(orig, "sqlstate", None)
-    if sqlstate in {"40001", "40P01"}:
-        return True
-    text = str(orig or exc).lower()
-    return "database is locked" in text or "database is busy" in text
-
-
-def is_unique_violation(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) == "23505":
-        return True
-    return "unique constraint" in str(orig or exc).lower()

@@ -158,7 +158,6 @@ class PaymentsConfig:
     gateway_retries: int = 2
     retry_initial_seconds: float = 0.05
     retry_max_seconds: float = 1.0
-    public_url: str = "http://127.0.0.1:8080"
 
 
 class PaymentsService:

@@ -30,7 +30,6 @@ class Loop(threading.Thread):
         self.min_pause = min_pause
         self._stop_event = threading.Event()
         self._wake = threading.Event()
-        self.runs = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -46,7 +45,6 @@ class Loop(threading.Thread):
             except Exception:
                 log.exception("background loop %s failed", self.name)
                 did = 0
-            self.runs += 1
             if self.min_pause and self._stop_event.wait(self.min_pause):
                 break
             if did:

@@ -20,7 +20,6 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 class ListEventsParams(ListParams):
     type: str | None = Field(default=None, max_length=100)
     types: list[str] | None = Field(default=None, max_length=20)
-    delivery_success: bool | None = None
 
 
 @router.get("", summary="List events", openapi_extra=query_doc(ListEventsParams))
