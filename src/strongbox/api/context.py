@@ -65,8 +65,7 @@ class Caller:
 def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller:
     rt = get_runtime(request)
     raw = _raw_key(request)
-    with rt.db.read() as session:
-        auth_ctx = auth.authenticate(session, raw, rt.key_cache)
+    auth_ctx = auth.authenticate(rt.db.read, raw, rt.key_cache)
     rt.rate_limiter.check(auth_ctx.key_id)
     if auth_ctx.kind != "secret" and not allow_publishable:
         raise PermissionError_(

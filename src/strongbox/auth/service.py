@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -105,18 +107,24 @@ class KeyCache:
             self._data.clear()
 
 
-def authenticate(session: Session, raw_key: str, cache: KeyCache | None = None) -> AuthContext:
+def authenticate(
+    open_session: Callable[[], AbstractContextManager[Session]],
+    raw_key: str,
+    cache: KeyCache | None = None,
+) -> AuthContext:
+    """Resolve a raw key; a database session is opened only when the cache cannot answer."""
     if not raw_key.startswith(("sk_", "pk_", "rk_")) or len(raw_key) > 200:
         raise AuthenticationError(_invalid_key_message(raw_key))
     digest = hash_key(raw_key)
     if cache is not None and (ctx := cache.get(digest)) is not None:
         return ctx
-    key = repository.find_key_by_hash(session, digest)
-    if key is None:
-        raise AuthenticationError(_invalid_key_message(raw_key))
-    ctx = AuthContext(
-        merchant_id=key.merchant_id, key_id=key.id, kind=key.kind, livemode=key.livemode
-    )
+    with open_session() as session:
+        key = repository.find_key_by_hash(session, digest)
+        if key is None:
+            raise AuthenticationError(_invalid_key_message(raw_key))
+        ctx = AuthContext(
+            merchant_id=key.merchant_id, key_id=key.id, kind=key.kind, livemode=key.livemode
+        )
     if cache is not None:
         cache.put(digest, ctx)
     return ctx
