@@ -207,6 +207,14 @@ class PaymentsService:
     ) -> None:
         self._event(uow, ctx, type_, "payment_intent", pi.id, render_intent(None, pi), previous)
 
+    @staticmethod
+    def _require_transition(pi: PaymentIntent, trigger: Trigger) -> Status:
+        """The status ``trigger`` leads to, or Stripe's unexpected-state error."""
+        try:
+            return next_status(Status(pi.status), trigger)
+        except IllegalTransition as exc:
+            raise UnexpectedStateError(str(exc), payment_intent=render_intent(None, pi)) from None
+
     def _set_status(
         self,
         uow: UnitOfWork,
@@ -217,10 +225,7 @@ class PaymentsService:
         attempt_id: str | None = None,
     ) -> Status:
         current = Status(pi.status)
-        try:
-            new = next_status(current, trigger)
-        except IllegalTransition as exc:
-            raise UnexpectedStateError(str(exc), payment_intent=render_intent(None, pi)) from None
+        new = self._require_transition(pi, trigger)
         if new != current:
             pi.status = new.value
             uow.session.add(
@@ -695,10 +700,7 @@ class PaymentsService:
                 f"This PaymentIntent has a {pi.pending_operation} in progress; try again shortly.",
                 payment_intent=render_intent(None, pi),
             )
-        status = Status(pi.status)
-        if status not in (S.REQUIRES_PAYMENT_METHOD, S.REQUIRES_CONFIRMATION):
-            # Raises the Stripe-worded unexpected-state error.
-            self._set_status(uow, ctx, pi, Trigger.CONFIRM, "api.confirm")
+        self._require_transition(pi, Trigger.CONFIRM)
         pm: PaymentMethod | None = None
         if p.payment_method:
             pm = self.resolve_payment_method(uow, ctx, p.payment_method)
@@ -834,8 +836,7 @@ class PaymentsService:
     ) -> Step:
         pi = self._require_intent(uow, ctx, intent_id, lock=True)
         self._check_no_operation(pi, Trigger.CAPTURE)
-        if Status(pi.status) != S.REQUIRES_CAPTURE:
-            self._set_status(uow, ctx, pi, Trigger.CAPTURE, "api.capture")
+        self._require_transition(pi, Trigger.CAPTURE)
         amount = pi.amount_capturable
         if p.amount_to_capture is not None:
             currency = parse_currency(pi.currency)
