@@ -70,6 +70,17 @@ class LiveServer:
         self.thread.join(10)
 
 
+# Stripe's PaymentIntent statuses, written out independently of strongbox.payments.state.
+STRIPE_STATUSES = {
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "requires_capture",
+    "canceled",
+    "succeeded",
+}
+
 ERROR_TYPES = {"api_error", "card_error", "idempotency_error", "invalid_request_error"}
 
 

@@ -9,17 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from strongbox.runtime import Runtime
-from support import error_of
-
-STRIPE_STATUSES = {
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-    "requires_capture",
-    "canceled",
-    "succeeded",
-}
+from support import STRIPE_STATUSES, error_of
 
 
 def create(api: TestClient, **params: str) -> dict[str, Any]:

@@ -114,3 +114,18 @@ def test_glob_subscriptions(api: TestClient, runtime: Runtime, pattern: str) -> 
     runtime.dispatcher.subscribe(pattern, lambda _u, e: got.append(e.type))
     api.post("/v1/payment_intents", data=PAY)
     assert "payment_intent.succeeded" in got
+
+
+def test_consumers_record_each_event_once(api: TestClient, runtime: Runtime) -> None:
+    from strongbox.events.repository import mark_processed
+
+    api.post("/v1/customers", data={"name": "A"})
+    event_id = api.get("/v1/events").json()["data"][0]["id"]
+    with runtime.db.unit_of_work() as uow:
+        now = uow.clock.now()
+        assert mark_processed(uow.session, "webhooks", event_id, now) is True
+        assert mark_processed(uow.session, "webhooks", event_id, now) is False
+        assert mark_processed(uow.session, "ledger", event_id, now) is True  # per consumer
+        uow.commit()
+    with runtime.db.unit_of_work() as uow:
+        assert mark_processed(uow.session, "webhooks", event_id, uow.clock.now()) is False

@@ -19,17 +19,8 @@ from hypothesis import strategies as st
 from strongbox.connectors.simulator.engine import ChargeStatus
 from strongbox.payments import repository
 from strongbox.runtime import Runtime
-from support import Merchant
+from support import STRIPE_STATUSES, Merchant
 
-STRIPE_STATUSES = {
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-    "requires_capture",
-    "canceled",
-    "succeeded",
-}
 METHODS = [
     "pm_card_visa",
     "pm_card_mastercard",

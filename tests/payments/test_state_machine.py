@@ -17,19 +17,10 @@ from strongbox.payments.state import (
     can,
     next_status,
 )
+from support import STRIPE_STATUSES
 
 S = Status
 T = Trigger
-
-STRIPE_STATUSES = {
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-    "requires_capture",
-    "canceled",
-    "succeeded",
-}
 
 # Every legal move, written out independently of the table under test.
 EXPECTED: dict[tuple[Status, Trigger], Status] = {
