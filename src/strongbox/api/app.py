@@ -12,7 +12,6 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -176,12 +175,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")
     def healthz() -> Response:
-        try:
-            with runtime.db.read() as session:
-                session.execute(text("SELECT 1"))
-            db_ok = True
-        except Exception:  # noqa: BLE001 - any database failure means "not ready"
-            db_ok = False
+        db_ok = runtime.db.ping()
         body: dict[str, Any] = {
             "status": "ok" if db_ok else "degraded",
             "database": runtime.db.engine.dialect.name if db_ok else "unreachable",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from strongbox.db.engine import WriteGate, is_sqlite
@@ -111,6 +111,15 @@ class Database:
                 yield session
             finally:
                 session.rollback()
+
+    def ping(self) -> bool:
+        """True if the database answers a trivial query."""
+        try:
+            with self.read() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return False
+        return True
 
     @contextmanager
     def reader(self) -> Iterator[UnitOfWork]:
