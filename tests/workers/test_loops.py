@@ -52,3 +52,32 @@ def test_min_pause_bounds_how_often_a_busy_loop_runs() -> None:
     loop.join(2)
     assert not loop.is_alive()
     assert 3 <= len(calls) <= 12  # about 10 passes in 0.5 s, not thousands
+
+
+def test_the_reaper_loop_removes_keys_older_than_the_ttl(api: TestClient, runtime: Runtime) -> None:
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from strongbox.idempotency.models import IdempotencyKey
+
+    api.post("/v1/customers", data={"name": "old"}, headers={"Idempotency-Key": "old"})
+    api.post("/v1/customers", data={"name": "new"}, headers={"Idempotency-Key": "new"})
+    with runtime.db.unit_of_work() as uow:
+        uow.session.execute(
+            sa.update(IdempotencyKey)
+            .where(IdempotencyKey.key == "old")
+            .values(created=uow.clock.now() - timedelta(hours=25))
+        )
+        uow.commit()
+
+    def keys() -> set[str]:
+        with runtime.db.read() as s:
+            return set(s.scalars(sa.select(IdempotencyKey.key)))
+
+    workers = build_workers(runtime)
+    workers.start()
+    try:
+        assert _until(lambda: keys() == {"new"})
+    finally:
+        workers.stop()
