@@ -129,3 +129,30 @@ def test_consumers_record_each_event_once(api: TestClient, runtime: Runtime) -> 
         uow.commit()
     with runtime.db.unit_of_work() as uow:
         assert mark_processed(uow.session, "webhooks", event_id, uow.clock.now()) is False
+
+
+def test_internal_events_reach_subscribers_but_not_the_outbox(
+    runtime: Runtime, merchant: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from strongbox.events.types import RequestContext
+
+    seen: list[str] = []
+    runtime.dispatcher.subscribe("strongbox.*", lambda _uow, e: seen.append(e.type))
+    event = DomainEvent(
+        id="evt_internal_1",
+        type="strongbox.test.happened",
+        merchant_id=merchant.id,
+        resource_type="test",
+        resource_id="x_1",
+        object={"id": "x_1"},
+        created=datetime.now(UTC),
+        context=RequestContext(merchant_id=merchant.id, actor="system:test"),
+        internal=True,
+    )
+    with runtime.db.unit_of_work() as uow:
+        uow.raise_event(event)
+        uow.commit()
+    assert seen == ["strongbox.test.happened"]
+    assert _count(runtime, OutboxEvent) == 0

@@ -48,6 +48,8 @@ class EventDispatcher:
             uow.flush()  # subscribers see every row written so far in this transaction
         for handler in matching:
             handler(uow, event)
+        if event.internal:
+            return
         uow.session.add(
             OutboxEvent(
                 id=event.id,

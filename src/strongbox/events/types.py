@@ -25,7 +25,12 @@ class RequestContext:
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
     """``type`` uses Stripe's names (``payment_intent.succeeded``); ``data`` is the object
-    as the API renders it, after the change, plus the attributes it had before."""
+    as the API renders it, after the change, plus the attributes it had before.
+
+    ``internal`` events (types prefixed ``strongbox.``, such as ``strongbox.vault.detokenized``
+    or ``strongbox.key.rotated``) run the in-transaction subscribers (the audit log) but are
+    not written to the outbox: they never reach ``/v1/events``, webhooks or the bus.
+    """
 
     id: str
     type: str
@@ -37,6 +42,7 @@ class DomainEvent:
     context: RequestContext
     previous_attributes: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    internal: bool = False
 
     def stripe_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"object": self.object}
