@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import strongbox.audit.models
 import strongbox.auth.models
 import strongbox.events.models
 import strongbox.idempotency.models

@@ -1,0 +1,130 @@
+"""The stored tree: perfect-subtree nodes in a node store, proofs read O(log n) nodes.
+
+One code path for every store: ``StoredTree`` appends leaf hashes through a
+``CompactRange`` (writing each completed perfect subtree to the store) and builds roots and
+proofs from ``merkle.inclusion_ranges`` / ``consistency_ranges`` split into perfect nodes
+(``merkle.perfect_nodes``), fetched in one batch. ``DbNodeStore`` keeps nodes in
+``audit_nodes`` (level 0 on ``audit_entries``); ``ArrayNodeStore`` keeps them in one
+``bytearray`` per level (benchmarks build 10M-leaf trees in it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from strongbox.audit import merkle
+from strongbox.audit.models import AuditEntry, AuditNode
+
+Key = tuple[int, int]  # (level, index)
+
+
+class NodeStore(Protocol):
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]: ...
+
+    def put_many(self, nodes: list[tuple[int, int, bytes]]) -> None: ...
+
+
+class MissingNodeError(LookupError):
+    """A node the tree needs is absent from the store (the store was tampered with)."""
+
+
+def pack(hashes: list[bytes]) -> bytes:
+    return b"".join(hashes)
+
+
+def unpack(blob: bytes) -> list[bytes]:
+    return [blob[i : i + 32] for i in range(0, len(blob), 32)]
+
+
+class StoredTree:
+    def __init__(self, store: NodeStore) -> None:
+        self.store = store
+
+    def _fetch(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        parts = [merkle.perfect_nodes(lo, hi) for lo, hi in ranges]
+        wanted = {k for ks in parts for k in ks}
+        got = self.store.get_many(wanted)
+        if len(got) != len(wanted):
+            missing = min(wanted - set(got))
+            raise MissingNodeError(f"node {missing} is missing from the audit tree")
+        return [merkle.fold_right([got[k] for k in ks]) for ks in parts]
+
+    def root(self, size: int) -> bytes:
+        if size == 0:
+            return merkle.EMPTY_ROOT
+        return self._fetch([(0, size)])[0]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return self._fetch(merkle.inclusion_ranges(index, size))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return self._fetch(merkle.consistency_ranges(old_size, new_size))
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self._fetch([(index, index + 1)])[0]
+
+
+class ArrayNodeStore:
+    """All nodes in memory, one contiguous ``bytearray`` of 32-byte slots per level."""
+
+    def __init__(self) -> None:
+        self.levels: list[bytearray] = []
+
+    def put_many(self, nodes: list[tuple[int, int, bytes]]) -> None:
+        for level, idx, h in nodes:
+            while len(self.levels) <= level:
+                self.levels.append(bytearray())
+            arr = self.levels[level]
+            if len(arr) != idx * 32:
+                raise ValueError("nodes must be appended in order")
+            arr += h
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        out: dict[Key, bytes] = {}
+        for level, idx in keys:
+            if level < len(self.levels):
+                arr = self.levels[level]
+                off = idx * 32
+                if off + 32 <= len(arr):
+                    out[(level, idx)] = bytes(arr[off : off + 32])
+        return out
+
+
+class DbNodeStore:
+    """Nodes in the database: level 0 from ``audit_entries.leaf_hash`` (or ``audit_nodes``
+    once archived), levels >= 1 from ``audit_nodes``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def put_many(self, nodes: list[tuple[int, int, bytes]]) -> None:
+        rows = [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes if lv >= 1]
+        if rows:
+            self.session.execute(insert(AuditNode), rows)
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        keys = list(keys)
+        out: dict[Key, bytes] = {}
+        leaves = [i for lv, i in keys if lv == 0]
+        if leaves:
+            for idx, h in self.session.execute(
+                select(AuditEntry.leaf_index, AuditEntry.leaf_hash).where(
+                    AuditEntry.leaf_index.in_(leaves)
+                )
+            ):
+                if idx is not None and h is not None:
+                    out[(0, int(idx))] = bytes(h)
+        rest = [k for k in keys if k not in out]
+        for chunk_start in range(0, len(rest), 500):
+            chunk = rest[chunk_start : chunk_start + 500]
+            for level, idx, h in self.session.execute(
+                select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(
+                    tuple_(AuditNode.level, AuditNode.idx).in_(chunk)
+                )
+            ):
+                out[(int(level), int(idx))] = bytes(h)
+        return out
