@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from strongbox.audit import service as audit_service
+from strongbox.audit.tasks import AuditLog, build_audit_log
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.service import KeyCache
 from strongbox.connectors.registry import ConnectorRegistry
@@ -41,6 +43,7 @@ class Runtime:
     key_cache: KeyCache
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
+    audit: AuditLog
 
     def close(self) -> None:
         self.connectors.close()
@@ -66,7 +69,9 @@ def build_runtime(
     clock: Clock | None = None,
     migrate: bool = True,
     simulator: SimulatorEngine | None = None,
+    audit: bool = True,
 ) -> Runtime:
+    """``audit=False`` leaves out the audit subscriber (benchmarks measure its cost)."""
     clock = clock or SystemClock()
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
@@ -75,6 +80,19 @@ def build_runtime(
     if migrate:
         upgrade(engine)
     dispatcher = EventDispatcher()
+    # Audit log: one entry per domain event, in the event's transaction.
+    audit_log = build_audit_log(
+        settings.data_dir,
+        signing_key=(
+            settings.audit_signing_key.get_secret_value() if settings.audit_signing_key else None
+        ),
+        signing_key_file=settings.audit_signing_key_file,
+        heads_file=settings.audit_heads_file,
+        archive_dir=settings.audit_archive_dir,
+        retention_days=settings.audit_retention_days,
+    )
+    if audit:
+        dispatcher.subscribe("*", audit_service.record_event, name="audit")
     db = Database(engine, clock, dispatcher)
     connectors = ConnectorRegistry()
     engine_sim: SimulatorEngine | None = None
@@ -112,4 +130,5 @@ def build_runtime(
         key_cache=KeyCache(),
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.redis_url),
         simulator=engine_sim,
+        audit=audit_log,
     )

@@ -117,6 +117,9 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     for module in (payment_intents, refunds, customers, payment_methods, events):
         app.include_router(module.router)
+    from strongbox.api.routers import audit as audit_router
+
+    app.include_router(audit_router.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

@@ -23,6 +23,9 @@ simulator_app = typer.Typer(help="The built-in gateway simulator.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(simulator_app, name="simulator")
+from strongbox.cli.audit import audit_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
 
 
 def _setup_logging(level: str) -> None:

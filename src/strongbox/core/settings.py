@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +48,20 @@ class Settings(BaseSettings):
         default=None, description="Redis for shared state (rate limits) across processes."
     )
     log_level: str = Field(default="INFO")
+    # --- audit log (issue 5) ---
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 key for tree heads: PEM (PKCS#8) or base64 of a 32-byte seed.",
+    )
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="Key file used (created 0600 on first start) when no key is set."
+    )
+    audit_heads_file: Path | None = Field(
+        default=None, description="External append-only JSONL of signed tree heads."
+    )
+    audit_head_interval_seconds: float = Field(default=60.0, gt=0)
+    audit_retention_days: int = Field(default=400, ge=365)
+    audit_archive_dir: Path | None = Field(default=None)
 
     @property
     def pool_size(self) -> int:

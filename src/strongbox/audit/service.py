@@ -1,0 +1,273 @@
+"""Recording, integrating and reading audit entries.
+
+Writes: ``record`` (and ``record_event``, the ``"*"`` subscriber) add an ``audit_entries``
+row in the caller's unit of work, so the entry commits with the change it records. Writers
+touch no shared row: many transactions can append at once.
+
+Sequencing: ``integrate`` (run by the audit worker loop and before every signed head) locks
+the one ``audit_tree`` row, takes committed entries that have no tree index yet in write
+order (``seq``), gives them the next indexes, computes their leaves (RFC 8785 canonical JSON,
+``sequence`` included) and leaf hashes, appends them to the stored compact range and writes
+the completed subtree nodes. Indexes are contiguous and a verifier recomputes the tree by
+reading entries in ``leaf_index`` order. On PostgreSQL an entry whose transaction commits
+late is simply integrated in a later batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import rfc8785
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from strongbox.audit import merkle
+from strongbox.audit.models import AuditEntry, AuditTree
+from strongbox.audit.tree import DbNodeStore, StoredTree, pack, unpack
+from strongbox.core.ids import new_id
+from strongbox.db.uow import UnitOfWork
+from strongbox.events.types import DomainEvent, RequestContext
+
+SYSTEM_ACTOR = "system"
+OUTCOMES = frozenset({"success", "failure", "denied"})
+LEAF_FIELDS = (
+    "sequence",
+    "id",
+    "time",
+    "actor",
+    "action",
+    "resource_type",
+    "resource_id",
+    "merchant_id",
+    "request_id",
+    "source_ip",
+    "outcome",
+    "before_digest",
+    "after_digest",
+    "event_id",
+)
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 canonical JSON."""
+    return rfc8785.dumps(obj)
+
+
+def digest(obj: Any) -> str:
+    """SHA-256 (hex) of an object's canonical JSON; values outside RFC 8785's domain
+    (integers beyond 2**53, non-finite floats) fall back to sorted-key JSON."""
+    try:
+        data = rfc8785.dumps(obj)
+    except rfc8785.CanonicalizationError:
+        data = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.sha256(data).hexdigest()
+
+
+def format_time(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def leaf_of(row: Any, sequence: int) -> dict[str, Any]:
+    """The leaf object of an entry row (ORM object or row with the same attributes)."""
+    return {
+        "sequence": sequence,
+        "id": row.id,
+        "time": format_time(row.created),
+        "actor": row.actor,
+        "action": row.action,
+        "resource_type": row.resource_type,
+        "resource_id": row.resource_id,
+        "merchant_id": row.merchant_id,
+        "request_id": row.request_id,
+        "source_ip": row.source_ip,
+        "outcome": row.outcome,
+        "before_digest": row.before_digest,
+        "after_digest": row.after_digest,
+        "event_id": row.event_id,
+    }
+
+
+def leaf_bytes(row: Any, sequence: int) -> bytes:
+    return canonical(leaf_of(row, sequence))
+
+
+def record(
+    uow: UnitOfWork,
+    *,
+    action: str,
+    actor: str = SYSTEM_ACTOR,
+    merchant_id: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    request_id: str | None = None,
+    source_ip: str | None = None,
+    outcome: str = "success",
+    before: Any = None,
+    after: Any = None,
+    event_id: str | None = None,
+) -> AuditEntry:
+    """Add an audit entry to this unit of work (for edges that change things without a
+    domain event, e.g. CLI configuration). ``before``/``after`` are stored only as digests."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}")
+    if not action or len(action) > 100:
+        raise ValueError("action must be 1-100 characters")
+    entry = AuditEntry(
+        id=new_id("audit_entry"),
+        leaf_index=None,
+        leaf_hash=None,
+        created=uow.clock.now(),
+        merchant_id=merchant_id or None,
+        actor=actor[:200],
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        request_id=request_id,
+        source_ip=source_ip,
+        outcome=outcome,
+        before_digest=None if before is None else digest(before),
+        after_digest=None if after is None else digest(after),
+        event_id=event_id,
+    )
+    uow.session.add(entry)
+    return entry
+
+
+def record_event(uow: UnitOfWork, event: DomainEvent) -> None:
+    """The ``"*"`` subscriber: one entry per domain event, in the event's transaction."""
+    ctx: RequestContext = event.context
+    outcome = str(event.extra.get("outcome", "success"))
+    record(
+        uow,
+        action=event.type,
+        actor=ctx.actor,
+        merchant_id=event.merchant_id or ctx.merchant_id,
+        resource_type=event.resource_type,
+        resource_id=event.resource_id,
+        request_id=ctx.request_id,
+        source_ip=ctx.source_ip,
+        outcome=outcome if outcome in OUTCOMES else "failure",
+        before=event.previous_attributes,
+        after=event.object,
+        event_id=event.id,
+    )
+
+
+# --- the tree state ---------------------------------------------------------------------
+
+
+def _lock_tree(uow: UnitOfWork) -> AuditTree:
+    """The tree row, locked until commit (created on first use)."""
+    session = uow.session
+    stmt = select(AuditTree).where(AuditTree.id == 1)
+    if uow.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(
+            pg_insert(AuditTree)
+            .values(id=1, size=0, compact=b"", updated=uow.clock.now())
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        stmt = stmt.with_for_update()
+    tree = session.scalars(stmt).first()
+    if tree is None:  # SQLite: the write gate already serializes writers
+        tree = AuditTree(id=1, size=0, compact=b"", updated=uow.clock.now())
+        session.add(tree)
+        session.flush()
+    return tree
+
+
+@dataclass(frozen=True, slots=True)
+class TreeState:
+    size: int
+    compact: merkle.CompactRange
+
+    @property
+    def root(self) -> bytes:
+        return self.compact.root()
+
+
+def tree_state(session: Session) -> TreeState:
+    row = session.scalars(select(AuditTree).where(AuditTree.id == 1)).first()
+    if row is None:
+        return TreeState(0, merkle.CompactRange())
+    return TreeState(row.size, merkle.CompactRange.from_hashes(row.size, unpack(row.compact)))
+
+
+_PENDING_COLUMNS = (
+    AuditEntry.seq,
+    AuditEntry.id,
+    AuditEntry.created,
+    AuditEntry.actor,
+    AuditEntry.action,
+    AuditEntry.resource_type,
+    AuditEntry.resource_id,
+    AuditEntry.merchant_id,
+    AuditEntry.request_id,
+    AuditEntry.source_ip,
+    AuditEntry.outcome,
+    AuditEntry.before_digest,
+    AuditEntry.after_digest,
+    AuditEntry.event_id,
+)
+
+
+def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
+    """Give up to ``batch`` committed, unsequenced entries their tree indexes. Returns how
+    many were integrated (the caller commits)."""
+    tree = _lock_tree(uow)
+    session = uow.session
+    rows = session.execute(
+        select(*_PENDING_COLUMNS)
+        .where(AuditEntry.leaf_index.is_(None))
+        .order_by(AuditEntry.seq)
+        .limit(batch)
+    ).all()
+    if not rows:
+        return 0
+    cr = merkle.CompactRange.from_hashes(tree.size, unpack(tree.compact))
+    updates: list[dict[str, Any]] = []
+    nodes: list[tuple[int, int, bytes]] = []
+    for row in rows:
+        index = cr.size
+        h = merkle.leaf_hash(leaf_bytes(row, index))
+        nodes.extend(cr.append(h))
+        updates.append({"seq": row.seq, "leaf_index": index, "leaf_hash": h})
+    session.execute(update(AuditEntry), updates)
+    DbNodeStore(session).put_many(nodes)
+    tree.size = cr.size
+    tree.compact = pack(cr.hashes)
+    tree.updated = uow.clock.now()
+    session.flush()
+    return len(rows)
+
+
+def integrate_all(db: Any, *, batch: int = 5000) -> int:
+    """Integrate every committed entry, one committed batch at a time (edges only)."""
+    total = 0
+    while True:
+        with db.unit_of_work() as uow:
+            n = integrate(uow, batch=batch)
+            uow.commit()
+        total += n
+        if n < batch:
+            return total
+
+
+def pending_count(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.leaf_index.is_(None))
+        )
+        or 0
+    )
+
+
+def stored_tree(session: Session) -> StoredTree:
+    return StoredTree(DbNodeStore(session))
