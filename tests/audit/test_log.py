@@ -58,7 +58,8 @@ def test_every_event_of_a_payment_leaves_an_entry_in_its_transaction(
         assert row.resource_type == "payment_intent"
         assert row.resource_id == pi["id"]
         assert row.actor.startswith("api_key:key_")
-        assert row.request_id and row.request_id.startswith("req_")
+        assert row.request_id
+        assert row.request_id.startswith("req_")
         assert row.source_ip == "testclient"
         assert row.outcome == "success"
         assert row.after_digest == service.digest(ev.data["object"])
@@ -99,8 +100,10 @@ def test_internal_events_and_explicit_records(runtime: Runtime, merchant: Mercha
         "10.0.0.1",
         "api_key:key_x",
     )
-    assert b.merchant_id is None and b.actor == "cli"
-    assert b.before_digest == service.digest({"a": 1}) and b.after_digest is None
+    assert b.merchant_id is None
+    assert b.actor == "cli"
+    assert b.before_digest == service.digest({"a": 1})
+    assert b.after_digest is None
     with runtime.db.unit_of_work() as uow, pytest.raises(ValueError, match="outcome"):
         service.record(uow, action="x", outcome="maybe")
 
@@ -130,7 +133,8 @@ def test_heads_are_signed_stored_and_appended_to_the_external_file(
 ) -> None:
     pay(api)
     head = runtime.audit.sign(runtime.db)
-    assert head is not None and head.signature_valid()
+    assert head is not None
+    assert head.signature_valid()
     assert runtime.audit.sign(runtime.db) is None  # the tree did not grow
     forced = runtime.audit.sign(runtime.db, force=True)
     assert forced is not None
@@ -140,7 +144,8 @@ def test_heads_are_signed_stored_and_appended_to_the_external_file(
     r = api.get("/v1/audit/tree_head")
     assert r.status_code == 200
     body = r.json()
-    assert body["tree_size"] == head.tree_size and body["public_key"] == head.public_key
+    assert body["tree_size"] == head.tree_size
+    assert body["public_key"] == head.public_key
     assert base64.b64decode(body["public_key"]) == runtime.audit.signer.public_raw
     # A tampered head fails its signature.
     bad = TreeHead.from_dict({**body, "tree_size": body["tree_size"] + 1})
@@ -193,11 +198,14 @@ def test_events_api_lists_only_the_merchants_entries_with_filters(
     assert r.status_code == 200
     runtime.audit.integrate(runtime.db)
     mine = api.get("/v1/audit/events").json()
-    assert mine["object"] == "list" and mine["url"] == "/v1/audit/events"
-    assert mine["data"] and all(e["merchant"] == merchant.id for e in mine["data"])
+    assert mine["object"] == "list"
+    assert mine["url"] == "/v1/audit/events"
+    assert mine["data"]
+    assert all(e["merchant"] == merchant.id for e in mine["data"])
     assert all(e["resource"]["id"] == pi["id"] for e in mine["data"])
     first = mine["data"][0]
-    assert first["object"] == "audit_event" and isinstance(first["sequence"], int)
+    assert first["object"] == "audit_event"
+    assert isinstance(first["sequence"], int)
     assert len(first["leaf_hash"]) == 64
     theirs = client.get("/v1/audit/events", headers=other.headers).json()["data"]
     assert {e["id"] for e in theirs}.isdisjoint({e["id"] for e in mine["data"]})
@@ -215,7 +223,8 @@ def test_events_api_lists_only_the_merchants_entries_with_filters(
     assert api.get("/v1/audit/events", params={"created[gte]": t}).json()["data"]
     assert not api.get("/v1/audit/events", params={"created[gt]": t + 100}).json()["data"]
     page = api.get("/v1/audit/events", params={"limit": 1}).json()
-    assert page["has_more"] is True and len(page["data"]) == 1
+    assert page["has_more"] is True
+    assert len(page["data"]) == 1
     nxt = api.get(
         "/v1/audit/events", params={"limit": 1, "starting_after": page["data"][0]["id"]}
     ).json()
@@ -247,7 +256,8 @@ def test_inclusion_and_consistency_proofs_over_the_api(
             assert error_of(r, 404)["param"] == "index"  # others' leaves: hashes only
             continue
         body = r.json()
-        assert body["tree_size"] == head.tree_size and body["root_hash"] == head.root_hash
+        assert body["tree_size"] == head.tree_size
+        assert body["root_hash"] == head.root_hash
         assert body["tree_head"]["signature"] == head.signature
         proof = [bytes.fromhex(h) for h in body["audit_path"]]
         assert merkle.verify_inclusion(body["leaf"].encode(), idx, head.tree_size, proof, root)
@@ -259,7 +269,8 @@ def test_inclusion_and_consistency_proofs_over_the_api(
         "/v1/audit/proofs/consistency",
         params={"first": small.tree_size, "second": head.tree_size},
     ).json()
-    assert c["first_root_hash"] == small.root_hash and c["second_root_hash"] == head.root_hash
+    assert c["first_root_hash"] == small.root_hash
+    assert c["second_root_hash"] == head.root_hash
     assert merkle.verify_consistency(
         small.tree_size,
         head.tree_size,
@@ -285,9 +296,9 @@ def test_inclusion_and_consistency_proofs_over_the_api(
         ({"first": 1, "second": n + 1}, "second"),
         ({"first": 1}, "second"),
     ]:
-        assert error_of(api.get("/v1/audit/proofs/consistency", params=params), 400)[
-            "param"
-        ] == param
+        assert (
+            error_of(api.get("/v1/audit/proofs/consistency", params=params), 400)["param"] == param
+        )
     error_of(client.get("/v1/audit/events", headers={"Authorization": "Bearer sk_test_x"}), 401)
 
 
@@ -303,7 +314,8 @@ def test_the_worker_loops_integrate_and_sign(runtime: Runtime, api: TestClient) 
         from strongbox.audit.heads import latest_head
 
         head = latest_head(s)
-        assert head is not None and head.tree_size == len(entries(runtime))
+        assert head is not None
+        assert head.tree_size == len(entries(runtime))
         assert s.scalar(select(func.count()).select_from(AuditEntry)) == head.tree_size
 
 
