@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 from hypothesis import given, settings
@@ -150,12 +151,28 @@ def test_bad_arguments() -> None:
 def test_compact_range_and_stored_tree_match_the_definition(
     leaves: list[bytes], data: st.DataObject
 ) -> None:
-    store = ArrayNodeStore()
+    # One leaf at a time (append) ...
     cr = merkle.CompactRange()
+    made: set[tuple[int, int, bytes]] = set()
     for i, d in enumerate(leaves):
         h = merkle.leaf_hash(d)
-        store.put_many([(0, i, h), *cr.append(h)])
+        made |= {(0, i, h), *cr.append(h)}
         assert cr.root() == merkle.root(leaves[: i + 1]) == _mth(leaves[: i + 1])
+    # ... and in random batches (extend, the integrator's path) build the same tree.
+    store = ArrayNodeStore()
+    batched = merkle.CompactRange()
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, len(leaves) - 1) if len(leaves) > 1 else st.nothing()))
+    )
+    bounds = [0, *cuts, len(leaves)]
+    made_b: set[tuple[int, int, bytes]] = set()
+    for lo, hi in itertools.pairwise(bounds):
+        runs = batched.extend([merkle.leaf_hash(d) for d in leaves[lo:hi]])
+        made_b |= {(lv, first + j, h) for lv, first, hs in runs for j, h in enumerate(hs)}
+        store.put_runs(runs)
+        assert batched.root() == _mth(leaves[:hi])
+    assert (batched.size, batched.hashes) == (cr.size, cr.hashes)
+    assert made_b == made
     tree = StoredTree(store)
     n = len(leaves)
     size = data.draw(st.integers(1, n))

@@ -231,6 +231,45 @@ class CompactRange:
         self.size += 1
         return made
 
+    def extend(self, leaf_hashes: list[bytes]) -> list[tuple[int, int, list[bytes]]]:
+        """Append many leaf hashes at once, a level at a time (the fast path of ``append``).
+
+        Returns the new nodes as runs ``(level, first_index, hashes)``: level 0 is the leaves
+        themselves, then every perfect subtree the batch completed.
+        """
+        if not leaf_hashes:
+            return []
+        old = self.size
+        by_level: dict[int, bytes] = {}
+        bits = [lv for lv in range(old.bit_length()) if old >> lv & 1]
+        for lv, h in zip(reversed(bits), self.hashes, strict=True):
+            by_level[lv] = h
+        sha = _sha256
+        runs: list[tuple[int, int, list[bytes]]] = [(0, old, list(leaf_hashes))]
+        cur = list(leaf_hashes)
+        start = old
+        level = 0
+        while cur:
+            if start & 1:  # pair the compact range's node at this level with the first new one
+                cur.insert(0, by_level.pop(level))
+                start -= 1
+            if len(cur) & 1:
+                by_level[level] = cur.pop()
+            else:
+                by_level.pop(level, None)
+            if not cur:
+                break
+            parents = [
+                sha(b"\x01" + a + b).digest() for a, b in zip(cur[0::2], cur[1::2], strict=False)
+            ]
+            level += 1
+            start >>= 1
+            runs.append((level, start, parents))
+            cur = list(parents)
+        self.size = old + len(leaf_hashes)
+        self.hashes = [by_level[lv] for lv in sorted(by_level, reverse=True)]
+        return runs
+
     def root(self) -> bytes:
         return fold_right(self.hashes) if self.hashes else EMPTY_ROOT
 

@@ -232,15 +232,16 @@ def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     if not rows:
         return 0
     cr = merkle.CompactRange.from_hashes(tree.size, unpack(tree.compact))
-    updates: list[dict[str, Any]] = []
-    nodes: list[tuple[int, int, bytes]] = []
-    for row in rows:
-        index = cr.size
-        h = merkle.leaf_hash(leaf_bytes(row, index))
-        nodes.extend(cr.append(h))
-        updates.append({"seq": row.seq, "leaf_index": index, "leaf_hash": h})
-    session.execute(update(AuditEntry), updates)
-    DbNodeStore(session).put_many(nodes)
+    first = cr.size
+    hashes = [merkle.leaf_hash(leaf_bytes(row, first + i)) for i, row in enumerate(rows)]
+    session.execute(
+        update(AuditEntry),
+        [
+            {"seq": row.seq, "leaf_index": first + i, "leaf_hash": h}
+            for i, (row, h) in enumerate(zip(rows, hashes, strict=True))
+        ],
+    )
+    DbNodeStore(session).put_runs(cr.extend(hashes))
     tree.size = cr.size
     tree.compact = pack(cr.hashes)
     tree.updated = uow.clock.now()

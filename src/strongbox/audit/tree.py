@@ -25,7 +25,9 @@ Key = tuple[int, int]  # (level, index)
 class NodeStore(Protocol):
     def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]: ...
 
-    def put_many(self, nodes: list[tuple[int, int, bytes]]) -> None: ...
+    def put_runs(self, runs: list[tuple[int, int, list[bytes]]]) -> None:
+        """Store runs ``(level, first_index, hashes)`` as ``CompactRange.extend`` returns."""
+        ...
 
 
 class MissingNodeError(LookupError):
@@ -74,14 +76,17 @@ class ArrayNodeStore:
     def __init__(self) -> None:
         self.levels: list[bytearray] = []
 
-    def put_many(self, nodes: list[tuple[int, int, bytes]]) -> None:
-        for level, idx, h in nodes:
+    def put_runs(self, runs: list[tuple[int, int, list[bytes]]]) -> None:
+        for level, first, hashes in runs:
             while len(self.levels) <= level:
                 self.levels.append(bytearray())
             arr = self.levels[level]
-            if len(arr) != idx * 32:
+            if len(arr) != first * 32:
                 raise ValueError("nodes must be appended in order")
-            arr += h
+            arr += b"".join(hashes)
+
+    def append_leaves(self, cr: merkle.CompactRange, leaf_hashes: list[bytes]) -> None:
+        self.put_runs(cr.extend(leaf_hashes))
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]:
         out: dict[Key, bytes] = {}
@@ -101,8 +106,14 @@ class DbNodeStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def put_many(self, nodes: list[tuple[int, int, bytes]]) -> None:
-        rows = [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes if lv >= 1]
+    def put_runs(self, runs: list[tuple[int, int, list[bytes]]]) -> None:
+        """Levels >= 1 (level 0 lives on the entries)."""
+        rows = [
+            {"level": lv, "idx": first + j, "hash": h}
+            for lv, first, hashes in runs
+            if lv >= 1
+            for j, h in enumerate(hashes)
+        ]
         if rows:
             self.session.execute(insert(AuditNode), rows)
 
