@@ -16,6 +16,7 @@ late is simply integrated in a later batch.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,18 +53,47 @@ LEAF_FIELDS = (
 )
 
 
+_MAX_SAFE_INT = 2**53 - 1
+_SORT = orjson.OPT_SORT_KEYS
+
+
+def _orjson_safe(obj: Any) -> bool:
+    """True if orjson's sorted, compact output of ``obj`` is exactly its RFC 8785 form:
+    ASCII keys (so code-point order is UTF-16 order), strings, booleans, null and integers
+    within +-(2**53 - 1) (JSON numbers print alike), no floats. orjson escapes strings as
+    ECMAScript's JSON.stringify does (tested against rfc8785 with hypothesis)."""
+    t = type(obj)
+    if t is str or obj is None or t is bool:
+        return True
+    if t is int:
+        return -_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT
+    if t is dict:
+        return all(type(k) is str and k.isascii() and _orjson_safe(v) for k, v in obj.items())
+    if t is list:
+        return all(_orjson_safe(v) for v in obj)
+    return False
+
+
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 canonical JSON."""
+    """RFC 8785 canonical JSON: the ``rfc8785`` package, or orjson where its output is
+    provably identical (about 20 times faster)."""
+    if _orjson_safe(obj):
+        try:
+            return orjson.dumps(obj, option=_SORT)
+        except orjson.JSONEncodeError:  # e.g. a lone surrogate: let rfc8785 decide
+            pass
     return rfc8785.dumps(obj)
 
 
 def digest(obj: Any) -> str:
     """SHA-256 (hex) of an object's canonical JSON; values outside RFC 8785's domain
-    (integers beyond 2**53, non-finite floats) fall back to sorted-key JSON."""
+    (integers beyond 2**53, non-finite floats, lone surrogates) fall back to sorted-key
+    JSON from the standard library."""
     try:
-        data = rfc8785.dumps(obj)
+        data = canonical(obj)
     except rfc8785.CanonicalizationError:
-        data = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+        data = text.encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()
 
 
