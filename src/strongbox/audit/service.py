@@ -66,7 +66,7 @@ def _orjson_safe(obj: Any) -> bool:
     if t is str or obj is None or t is bool:
         return True
     if t is int:
-        return -_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT
+        return bool(-_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT)
     if t is dict:
         return all(type(k) is str and k.isascii() and _orjson_safe(v) for k, v in obj.items())
     if t is list:
