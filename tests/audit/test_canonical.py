@@ -59,3 +59,23 @@ def test_digest_outside_rfc8785_domain_still_works() -> None:
     assert d == service.digest({"n": 2**64})
     assert service.digest({"a": 1}) == hashlib.sha256(b'{"a":1}').hexdigest()
     assert len(service.digest({"s": "\ud800", "f": float("nan")})) == 64
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {k: st.one_of(st.none(), st.text()) for k in service.LEAF_FIELDS if k != "sequence"}
+    ),
+    st.integers(0, 2**53 - 1),
+)
+def test_leaf_bytes_are_rfc8785(fields: dict[str, Any], sequence: int) -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    row = SimpleNamespace(**{**fields, "created": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)})
+    leaf = service.leaf_of(row, sequence)
+    try:
+        expected = rfc8785.dumps(leaf)
+    except rfc8785.CanonicalizationError:
+        return
+    assert service.leaf_bytes(row, sequence) == expected

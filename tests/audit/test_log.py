@@ -328,4 +328,16 @@ def test_clock_moves_entries_times(runtime: Runtime) -> None:
     with runtime.db.unit_of_work() as uow:
         e = service.record(uow, action="x.y")
         uow.commit()
-    assert abs(e.created - runtime.db.clock.now()) < timedelta(seconds=5)
+    assert abs(e["created"] - runtime.db.clock.now()) < timedelta(seconds=5)
+    assert entries(runtime)[0].id == e["id"]
+
+
+def test_entries_recorded_in_a_rolled_back_unit_of_work_vanish(runtime: Runtime) -> None:
+    with runtime.db.unit_of_work() as uow:
+        service.record(uow, action="x.y")
+        service.flush_pending(uow.session)
+        uow.rollback()
+    with runtime.db.unit_of_work() as uow:
+        service.record(uow, action="x.z")
+        # not committed: the with-block rolls back
+    assert entries(runtime) == []

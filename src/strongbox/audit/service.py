@@ -19,11 +19,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import rfc8785
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle
@@ -124,7 +124,28 @@ def leaf_of(row: Any, sequence: int) -> dict[str, Any]:
 
 
 def leaf_bytes(row: Any, sequence: int) -> bytes:
-    return canonical(leaf_of(row, sequence))
+    """The leaf's RFC 8785 bytes. Its keys are fixed ASCII and its values strings, null or
+    an index below 2**53, all in orjson's exact domain, so no type walk is needed."""
+    leaf = leaf_of(row, sequence)
+    try:
+        return orjson.dumps(leaf, option=_SORT)
+    except orjson.JSONEncodeError:
+        return rfc8785.dumps(leaf)
+
+
+_PENDING_KEY = "strongbox.audit.pending"
+_TABLE = cast(Table, AuditEntry.__table__)
+
+
+def _insert_pending(session: Session) -> None:
+    rows = session.info.pop(_PENDING_KEY, None)
+    if rows:
+        session.execute(insert(_TABLE), rows)
+
+
+def flush_pending(session: Session) -> None:
+    """Insert the entries recorded so far in this session (done at commit anyway)."""
+    _insert_pending(session)
 
 
 def record(
@@ -141,32 +162,43 @@ def record(
     before: Any = None,
     after: Any = None,
     event_id: str | None = None,
-) -> AuditEntry:
-    """Add an audit entry to this unit of work (for edges that change things without a
-    domain event, e.g. CLI configuration). ``before``/``after`` are stored only as digests."""
+) -> dict[str, Any]:
+    """Add an audit entry to this unit of work (also for edges that change things without a
+    domain event, e.g. CLI configuration). ``before``/``after`` are stored only as digests.
+
+    Entries are buffered on the session and inserted with one multi-row statement just
+    before the unit of work commits (a ``before_commit`` hook), so they commit with the
+    change or not at all. Returns the entry's column values.
+    """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}")
     if not action or len(action) > 100:
         raise ValueError("action must be 1-100 characters")
-    entry = AuditEntry(
-        id=new_id("audit_entry"),
-        leaf_index=None,
-        leaf_hash=None,
-        created=uow.clock.now(),
-        merchant_id=merchant_id or None,
-        actor=actor[:200],
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        request_id=request_id,
-        source_ip=source_ip,
-        outcome=outcome,
-        before_digest=None if before is None else digest(before),
-        after_digest=None if after is None else digest(after),
-        event_id=event_id,
-    )
-    uow.session.add(entry)
-    return entry
+    row: dict[str, Any] = {
+        "id": new_id("audit_entry"),
+        "leaf_index": None,
+        "leaf_hash": None,
+        "created": uow.clock.now(),
+        "merchant_id": merchant_id or None,
+        "actor": actor[:200],
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "request_id": request_id,
+        "source_ip": source_ip,
+        "outcome": outcome,
+        "before_digest": None if before is None else digest(before),
+        "after_digest": None if after is None else digest(after),
+        "event_id": event_id,
+    }
+    session = uow.session
+    pending = session.info.get(_PENDING_KEY)
+    if pending is None:
+        pending = session.info[_PENDING_KEY] = []
+        if not event.contains(session, "before_commit", _insert_pending):
+            event.listen(session, "before_commit", _insert_pending)
+    pending.append(row)
+    return row
 
 
 def record_event(uow: UnitOfWork, event: DomainEvent) -> None:
@@ -253,6 +285,7 @@ def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     many were integrated (the caller commits)."""
     tree = _lock_tree(uow)
     session = uow.session
+    flush_pending(session)
     rows = session.execute(
         select(*_PENDING_COLUMNS)
         .where(AuditEntry.leaf_index.is_(None))
@@ -265,9 +298,11 @@ def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     first = cr.size
     hashes = [merkle.leaf_hash(leaf_bytes(row, first + i)) for i, row in enumerate(rows)]
     session.execute(
-        update(AuditEntry),
+        update(_TABLE)
+        .where(_TABLE.c.seq == bindparam("b_seq"))
+        .values(leaf_index=bindparam("b_index"), leaf_hash=bindparam("b_hash")),
         [
-            {"seq": row.seq, "leaf_index": first + i, "leaf_hash": h}
+            {"b_seq": row.seq, "b_index": first + i, "b_hash": h}
             for i, (row, h) in enumerate(zip(rows, hashes, strict=True))
         ],
     )

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle, service
@@ -186,7 +186,7 @@ class AuditLog:
             raise AuditStateError(f"audit index {cr.size} is missing; run verify")
         os.replace(tmp, path)
         for i in range(0, len(nodes), 1000):
-            session.execute(insert(AuditNode), nodes[i : i + 1000])
+            session.execute(insert(cast(Table, AuditNode.__table__)), nodes[i : i + 1000])
         arch = AuditArchive(
             first_index=start,
             end_index=end,

@@ -11,9 +11,9 @@ proofs from ``merkle.inclusion_ranges`` / ``consistency_ranges`` split into perf
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle
@@ -115,7 +115,7 @@ class DbNodeStore:
             for j, h in enumerate(hashes)
         ]
         if rows:
-            self.session.execute(insert(AuditNode), rows)
+            self.session.execute(insert(cast(Table, AuditNode.__table__)), rows)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]:
         keys = list(keys)
