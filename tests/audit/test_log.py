@@ -306,7 +306,7 @@ def test_the_worker_loops_integrate_and_sign(runtime: Runtime, api: TestClient) 
     from strongbox.workers.audit import audit_loops
 
     pay(api)
-    integrate, sign = audit_loops(runtime)
+    integrate, sign, retention = audit_loops(runtime)
     assert integrate.fn() == 0  # fewer than a batch: nothing left waiting
     assert entries(runtime)[0].leaf_index == 0
     sign.fn()
@@ -317,6 +317,8 @@ def test_the_worker_loops_integrate_and_sign(runtime: Runtime, api: TestClient) 
         assert head is not None
         assert head.tree_size == len(entries(runtime))
         assert s.scalar(select(func.count()).select_from(AuditEntry)) == head.tree_size
+    assert retention.fn() == 0  # nothing is 400 days old
+    assert len(entries(runtime)) == head.tree_size
 
 
 def test_retention_rejects_less_than_a_year(settings: Settings) -> None:

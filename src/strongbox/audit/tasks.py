@@ -198,6 +198,14 @@ class AuditLog:
             until=cutoff,
         )
         session.add(arch)
+        service.record(
+            uow,
+            action="strongbox.audit.archived",
+            actor="system:retention",
+            resource_type="audit_archive",
+            resource_id=f"{start}-{end}",
+            after={"first_index": start, "end_index": end, "sha256": arch.sha256},
+        )
         session.execute(
             delete(AuditEntry).where(AuditEntry.leaf_index >= start, AuditEntry.leaf_index < end)
         )

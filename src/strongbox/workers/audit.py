@@ -26,8 +26,13 @@ def audit_loops(rt: Runtime) -> list[Loop]:
         rt.audit.sign(rt.db)
         return 0
 
+    def retention() -> int:
+        rt.audit.archive(rt.db)
+        return 0
+
     interval = min(rt.settings.worker_interval_seconds, 0.5)
     return [
         Loop("audit-integrate", integrate, interval, min_pause=0.02),
         Loop("audit-heads", sign, rt.settings.audit_head_interval_seconds),
+        Loop("audit-retention", retention, 24 * 3600.0),
     ]
