@@ -62,16 +62,28 @@ def _orjson_safe(obj: Any) -> bool:
     ASCII keys (so code-point order is UTF-16 order), strings, booleans, null and integers
     within +-(2**53 - 1) (JSON numbers print alike), no floats. orjson escapes strings as
     ECMAScript's JSON.stringify does (tested against rfc8785 with hypothesis)."""
-    t = type(obj)
-    if t is str or obj is None or t is bool:
-        return True
-    if t is int:
-        return bool(-_MAX_SAFE_INT <= obj <= _MAX_SAFE_INT)
-    if t is dict:
-        return all(type(k) is str and k.isascii() and _orjson_safe(v) for k, v in obj.items())
-    if t is list:
-        return all(_orjson_safe(v) for v in obj)
-    return False
+    stack = [obj]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        o = pop()
+        t = type(o)
+        if t is str or o is None or t is bool:
+            continue
+        if t is dict:
+            try:
+                if not "".join(o).isascii():
+                    return False
+            except TypeError:  # a non-string key
+                return False
+            push(o.values())
+        elif t is list:
+            push(o)
+        elif t is int:
+            if not -_MAX_SAFE_INT <= o <= _MAX_SAFE_INT:
+                return False
+        else:
+            return False
+    return True
 
 
 def canonical(obj: Any) -> bytes:
