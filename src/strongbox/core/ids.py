@@ -22,6 +22,8 @@ PREFIXES = {
     "idempotency_key": "idk",
     "request": "req",
     "status_change": "psh",
+    "ledger_account": "la",
+    "balance_transaction": "txn",
 }
 
 

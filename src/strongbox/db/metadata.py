@@ -5,6 +5,7 @@ from __future__ import annotations
 import strongbox.auth.models
 import strongbox.events.models
 import strongbox.idempotency.models
+import strongbox.ledger.models
 import strongbox.payments.models  # noqa: F401
 from strongbox.db.base import Base
 
