@@ -24,6 +24,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(simulator_app, name="simulator")
 
+from strongbox.cli.ledger import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(

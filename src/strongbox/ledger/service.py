@@ -25,10 +25,12 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from strongbox.core.errors import LedgerError, ResourceMissingError
 from strongbox.core.ids import new_id
+from strongbox.db.pagination import Page, PageRequest, paginate
 from strongbox.db.uow import UnitOfWork
 from strongbox.ledger.models import (
     CREDITS_MUST_NOT_EXCEED_DEBITS,
@@ -150,6 +152,26 @@ class Transfer:
             created=m["created"],
         )
 
+    @classmethod
+    def from_model(cls, m: LedgerTransfer) -> Transfer:
+        return cls(
+            id=m.id,
+            txn_id=m.txn_id,
+            merchant_id=m.merchant_id,
+            debit_account_id=m.debit_account_id,
+            credit_account_id=m.credit_account_id,
+            amount=m.amount,
+            currency=m.currency,
+            kind=m.kind,
+            pending_id=m.pending_id,
+            timeout_at=m.timeout_at,
+            code=m.code,
+            source=m.source,
+            linked=bool(m.linked),
+            metadata=dict(m.metadata_ or {}),
+            created=m.created,
+        )
+
     def row(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -191,7 +213,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + size]
 
 
-def _columns() -> list[Any]:
+def transfer_columns() -> list[Any]:
     t = TRANSFERS.c
     return [
         t.id,
@@ -395,7 +417,7 @@ class LedgerService:
 
     def get_transfer(self, uow: UnitOfWork, merchant_id: str, transfer_id: str) -> Transfer:
         row = uow.session.execute(
-            select(*_columns()).where(
+            select(*transfer_columns()).where(
                 LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id == transfer_id
             )
         ).first()
@@ -410,7 +432,7 @@ class LedgerService:
         id_list = list(dict.fromkeys(ids))
         for chunk in _chunks(id_list):
             rows = session.execute(
-                select(*_columns()).where(
+                select(*transfer_columns()).where(
                     LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id.in_(chunk)
                 )
             )
@@ -426,7 +448,10 @@ class LedgerService:
         reqs: Sequence[TransferRequest],
         *,
         allow_reserved: bool = False,
+        invalid: dict[int, LedgerError] | None = None,
     ) -> list[TransferResult]:
+        """Apply a batch; ``invalid`` holds items that failed validation at the edge (by
+        index): they fail their linked chain like any other failing transfer."""
         if len(reqs) > MAX_BATCH:
             raise _err(
                 "too_many_transfers",
@@ -466,7 +491,7 @@ class LedgerService:
         # 4. Apply chain by chain.
         results: list[TransferResult] = [TransferResult(index=i) for i in range(len(reqs))]
         for chain in _chains(reqs):
-            self._apply_chain(b, reqs, chain, results, allow_reserved)
+            self._apply_chain(b, reqs, chain, results, allow_reserved, invalid or {})
         # 5. Write.
         if b.new:
             session.execute(insert(TRANSFERS), [tr.row() for tr in b.new])
@@ -587,6 +612,7 @@ class LedgerService:
         chain: list[int],
         results: list[TransferResult],
         allow_reserved: bool,
+        invalid: dict[int, LedgerError],
     ) -> None:
         journal: list[tuple[str, tuple[int, int, int, int]]] = []
         created: list[Transfer] = []
@@ -603,6 +629,8 @@ class LedgerService:
                         "with a transfer that is not linked.",
                         "linked",
                     )
+                if i in invalid:
+                    raise invalid[i]
                 tr, replayed = self._apply_one(b, reqs[i], journal, allow_reserved)
             except LedgerError as exc:
                 failed_at, error = i, exc
@@ -896,6 +924,59 @@ class LedgerService:
             bal.add(*delta)
         b.deltas.setdefault(acct.id, Balance()).add(*delta)
         journal.append((acct.id, delta))
+
+    def create_transfers_retrying(
+        self,
+        uow: UnitOfWork,
+        merchant_id: str,
+        reqs: Sequence[TransferRequest],
+        *,
+        invalid: dict[int, LedgerError] | None = None,
+        attempts: int = 3,
+    ) -> list[TransferResult]:
+        """``create_transfers`` in a savepoint, re-run when a concurrent writer got there
+        first (same id, same pending transfer: unique violation), a deadlock was broken, or
+        the database's balance trigger refused: the re-run sees the committed rows and
+        answers with a replay or a proper error."""
+        for attempt in range(attempts):
+            try:
+                with uow.session.begin_nested():
+                    return self.create_transfers(uow, merchant_id, reqs, invalid=invalid)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+                retry = isinstance(exc, IntegrityError) or code in ("40P01", "40001")
+                if not retry or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def list_accounts(
+        self, session: Session, merchant_id: str, page: PageRequest, currency: str | None
+    ) -> Page[LedgerAccount]:
+        conds = [LedgerAccount.currency == currency.lower()] if currency else []
+        return paginate(session, LedgerAccount, merchant_id, page, conds)
+
+    def list_transfers(
+        self,
+        session: Session,
+        merchant_id: str,
+        page: PageRequest,
+        *,
+        account: str | None = None,
+        source: str | None = None,
+        created: dict[str, int] | None = None,
+    ) -> Page[Transfer]:
+        conds: list[Any] = []
+        if account:
+            conds.append(
+                or_(
+                    LedgerTransfer.debit_account_id == account,
+                    LedgerTransfer.credit_account_id == account,
+                )
+            )
+        if source:
+            conds.append(LedgerTransfer.source == source)
+        got = paginate(session, LedgerTransfer, merchant_id, page, conds, created=created)
+        return Page(data=[Transfer.from_model(m) for m in got.data], has_more=got.has_more)
 
     # ------------------------------------------------------------------ expiry
 

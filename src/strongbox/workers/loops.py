@@ -99,4 +99,12 @@ def build_workers(rt: Runtime) -> Workers:
         return 0 if n < 1000 else n
 
     reaper = Loop("idempotency-reaper", reap, 60.0)
-    return Workers([relay, recovery, reaper])
+
+    def expire_ledger() -> int:
+        with rt.db.unit_of_work() as uow:
+            n = rt.ledger.expire_due(uow)
+            uow.commit()
+        return n
+
+    ledger_expiry = Loop("ledger-expiry", expire_ledger, s.ledger_expiry_interval_seconds)
+    return Workers([relay, recovery, reaper, ledger_expiry])
