@@ -303,9 +303,8 @@ class LedgerService:
             "created": uow.clock.now(),
         }
         ins = pg_insert if uow.dialect == "postgresql" else sqlite_insert
-        stmt = ins(ACCOUNTS).values(**values).on_conflict_do_nothing()
-        result = uow.session.execute(stmt)
-        if getattr(result, "rowcount", 0) == 1:
+        stmt = ins(ACCOUNTS).values(**values).on_conflict_do_nothing().returning(ACCOUNTS.c.id)
+        if uow.session.execute(stmt).first() is not None:
             uow.session.execute(
                 insert(SLOTS),
                 [
