@@ -154,30 +154,39 @@ def verify_ledger(session: Session, report: Report | None = None) -> Report:
                         f"{name} is {h} in the balance slots but {w} from the transfers",
                     )
                 )
-        dp, dpo, cp, cpo = want
         if min(want) < 0:
             problems.append(Problem("balances", acct, "a recomputed total is negative"))
         flags = accounts[acct].flags
-        if flags == DEBITS_MUST_NOT_EXCEED_CREDITS and dp + dpo > cpo:
-            problems.append(Problem("flags", acct, "debits exceed credits"))
-        if flags == CREDITS_MUST_NOT_EXCEED_DEBITS and cp + cpo > dpo:
-            problems.append(Problem("flags", acct, "credits exceed debits"))
-    # Debits equal credits, per currency.
-    per_currency: dict[str, Sums] = defaultdict(lambda: [0, 0, 0, 0])
-    for acct, sums in recomputed.items():
-        if acct in accounts:
-            cur = per_currency[accounts[acct].currency]
-            for i in range(4):
-                cur[i] += sums[i]
-    for currency, (dp, dpo, cp, cpo) in sorted(per_currency.items()):
-        if dpo != cpo:
-            problems.append(
-                Problem("double_entry", currency, f"posted debits {dpo} != posted credits {cpo}")
-            )
-        if dp != cp:
-            problems.append(
-                Problem("double_entry", currency, f"pending debits {dp} != pending credits {cp}")
-            )
+        for origin, (dp, dpo, cp, cpo) in (("transfers", want), ("balance slots", have)):
+            if flags == DEBITS_MUST_NOT_EXCEED_CREDITS and dp + dpo > cpo:
+                problems.append(Problem("flags", acct, f"debits exceed credits ({origin})"))
+            if flags == CREDITS_MUST_NOT_EXCEED_DEBITS and cp + cpo > dpo:
+                problems.append(Problem("flags", acct, f"credits exceed debits ({origin})"))
+    # Debits equal credits, per currency: as the transfers say, and as the slots hold.
+    for origin, source in (("transfers", recomputed), ("balance slots", stored)):
+        per_currency: dict[str, Sums] = defaultdict(lambda: [0, 0, 0, 0])
+        for acct, sums in source.items():
+            if acct in accounts:
+                cur = per_currency[accounts[acct].currency]
+                for i in range(4):
+                    cur[i] += sums[i]
+        for currency, (dp, dpo, cp, cpo) in sorted(per_currency.items()):
+            if dpo != cpo:
+                problems.append(
+                    Problem(
+                        "double_entry",
+                        currency,
+                        f"posted debits {dpo} != posted credits {cpo} ({origin})",
+                    )
+                )
+            if dp != cp:
+                problems.append(
+                    Problem(
+                        "double_entry",
+                        currency,
+                        f"pending debits {dp} != pending credits {cp} ({origin})",
+                    )
+                )
     # Every transfer's accounts, currency and pending transfer.
     t = TRANSFERS.c
     d = ACCOUNTS.alias("d")
