@@ -22,14 +22,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, tuple_, update
+import orjson
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from strongbox.core.errors import LedgerError, ResourceMissingError
-from strongbox.core.ids import new_id
+from strongbox.core.ids import new_id, new_ids
 from strongbox.db.pagination import Page, PageRequest, paginate
 from strongbox.db.uow import UnitOfWork
 from strongbox.ledger.models import (
@@ -234,6 +247,14 @@ def transfer_columns() -> list[Any]:
     ]
 
 
+def _in(session: Session, column: Any, values: list[str]) -> list[Any]:
+    """``column IN values`` as few conditions as the dialect allows: one array parameter on
+    PostgreSQL (hashed, whatever the length), chunks of IN lists on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return [column == any_(bindparam("vals", values, type_=ARRAY(String)))]
+    return [column.in_(chunk) for chunk in _chunks(values)]
+
+
 def _account_info(a: Any) -> AccountInfo:
     return AccountInfo(a.id, a.merchant_id, a.purpose, a.currency, a.flags, a.slots)
 
@@ -265,6 +286,12 @@ class _Batch:
         self.deltas: dict[str, Balance] = {}  # per account, this batch's changes
         self.new: list[Transfer] = []
         self.slot_of: dict[str, int] = {}  # the slot each account's changes go to
+        self._txn_ids: list[str] = []
+
+    def txn_id(self) -> str:
+        if not self._txn_ids:
+            self._txn_ids = new_ids("balance_transaction", 256)
+        return self._txn_ids.pop()
 
 
 class LedgerService:
@@ -429,11 +456,11 @@ class LedgerService:
     ) -> dict[str, Transfer]:
         out: dict[str, Transfer] = {}
         id_list = list(dict.fromkeys(ids))
-        for chunk in _chunks(id_list):
+        if not id_list:
+            return out
+        for cond in _in(session, LedgerTransfer.id, id_list):
             rows = session.execute(
-                select(*transfer_columns()).where(
-                    LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id.in_(chunk)
-                )
+                select(*transfer_columns()).where(LedgerTransfer.merchant_id == merchant_id, cond)
             )
             for r in rows:
                 t = Transfer.from_row(r)
@@ -448,9 +475,15 @@ class LedgerService:
         *,
         allow_reserved: bool = False,
         invalid: dict[int, LedgerError] | None = None,
+        known: dict[str, Transfer] | None = None,
+        accounts: Iterable[AccountInfo] | None = None,
     ) -> list[TransferResult]:
         """Apply a batch; ``invalid`` holds items that failed validation at the edge (by
-        index): they fail their linked chain like any other failing transfer."""
+        index): they fail their linked chain like any other failing transfer.
+
+        ``known`` and ``accounts`` let a caller that already read them (the posting rules)
+        skip the lookups: ``known`` must hold every stored transfer the batch names (by id or
+        pending id), ``accounts`` every account it names."""
         if len(reqs) > MAX_BATCH:
             raise _err(
                 "too_many_transfers",
@@ -460,31 +493,39 @@ class LedgerService:
         session = uow.session
         b = _Batch(session, merchant_id, uow.clock.now())
         # 1. Transfers named by the batch (idempotency) and the pending transfers it resolves.
-        pending_ids = [r.pending_id for r in reqs if r.pending_id]
-        b.transfers = self.find_transfers(session, merchant_id, [r.id for r in reqs] + pending_ids)
+        pending_ids = list(dict.fromkeys(r.pending_id for r in reqs if r.pending_id))
+        if known is not None:
+            b.transfers = dict(known)
+        else:
+            b.transfers = self.find_transfers(
+                session, merchant_id, [r.id for r in reqs] + pending_ids
+            )
         t = TRANSFERS.c
-        for chunk in _chunks(list(dict.fromkeys(pending_ids))):
-            for pid, kind in session.execute(
-                select(t.pending_id, t.kind).where(
-                    t.merchant_id == merchant_id, t.pending_id.in_(chunk)
-                )
-            ):
-                b.resolved[pid] = kind
+        if pending_ids:
+            for cond in _in(session, t.pending_id, pending_ids):
+                for pid, kind in session.execute(
+                    select(t.pending_id, t.kind).where(t.merchant_id == merchant_id, cond)
+                ):
+                    b.resolved[pid] = kind
         # 2. Accounts.
-        acct_ids: set[str] = set()
-        for r in reqs:
-            for a in (r.debit_account_id, r.credit_account_id):
-                if a:
-                    acct_ids.add(a)
-        for tr in b.transfers.values():
-            acct_ids.add(tr.debit_account_id)
-            acct_ids.add(tr.credit_account_id)
-        a_cols = ACCOUNTS.c
-        for chunk in _chunks(sorted(acct_ids)):
-            for arow in session.execute(
-                select(ACCOUNTS).where(a_cols.merchant_id == merchant_id, a_cols.id.in_(chunk))
-            ):
-                b.accounts[arow.id] = _account_info(arow)
+        if accounts is not None:
+            b.accounts = {a.id: a for a in accounts if a.merchant_id == merchant_id}
+        else:
+            acct_ids: set[str] = set()
+            for r in reqs:
+                if r.debit_account_id:
+                    acct_ids.add(r.debit_account_id)
+                if r.credit_account_id:
+                    acct_ids.add(r.credit_account_id)
+            for tr in b.transfers.values():
+                acct_ids.add(tr.debit_account_id)
+                acct_ids.add(tr.credit_account_id)
+            a_cols = ACCOUNTS.c
+            for cond in _in(session, a_cols.id, sorted(acct_ids)):
+                for arow in session.execute(
+                    select(ACCOUNTS).where(a_cols.merchant_id == merchant_id, cond)
+                ):
+                    b.accounts[arow.id] = _account_info(arow)
         # 3. Row locks, all in one ordered statement; sums of the constrained accounts.
         self._lock(uow, b, reqs)
         # 4. Apply chain by chain.
@@ -493,7 +534,7 @@ class LedgerService:
             self._apply_chain(b, reqs, chain, results, allow_reserved, invalid or {})
         # 5. Write.
         if b.new:
-            session.execute(insert(TRANSFERS), [tr.row() for tr in b.new])
+            self._insert_transfers(uow, b.new)
             self._write_slots(uow, b)
         return results
 
@@ -529,7 +570,11 @@ class LedgerService:
             a: 0 if a in constrained else self._rng.randrange(b.accounts[a].slots) for a in touched
         }
         s = SLOTS.c
-        if uow.dialect == "postgresql" and touched:
+        if uow.dialect == "postgresql" and constrained:
+            # Lock the constrained accounts' slots and the chosen slot of every other account
+            # touched, in one statement ordered by (account, slot): two batches take their
+            # locks in the same order, so they cannot deadlock. Without a constrained account
+            # no lock is needed up front: the slot updates themselves run in that order.
             conds: list[Any] = []
             if constrained:
                 conds.append(s.account_id.in_(sorted(constrained)))
@@ -566,6 +611,38 @@ class LedgerService:
         for row in rows:
             if row[0] in constrained:
                 b.balances.setdefault(row[0], Balance()).add(row[1], row[2], row[3], row[4])
+
+    @staticmethod
+    def _insert_transfers(uow: UnitOfWork, rows: list[Transfer]) -> None:
+        """Bulk insert: COPY on PostgreSQL for large batches (one statement, so the
+        statement-level check trigger runs once), executemany otherwise."""
+        if uow.dialect != "postgresql" or len(rows) < 50:
+            uow.session.execute(insert(TRANSFERS), [tr.row() for tr in rows])
+            return
+        raw = uow.session.connection().connection.driver_connection
+        assert raw is not None
+        cols = ", ".join(c.name for c in transfer_columns())
+        with raw.cursor() as cur, cur.copy(f"COPY ledger_transfers ({cols}) FROM STDIN") as copy:
+            for tr in rows:
+                copy.write_row(
+                    (
+                        tr.id,
+                        tr.txn_id,
+                        tr.merchant_id,
+                        tr.debit_account_id,
+                        tr.credit_account_id,
+                        tr.amount,
+                        tr.currency,
+                        tr.kind,
+                        tr.pending_id,
+                        tr.timeout_at,
+                        tr.code,
+                        tr.source,
+                        tr.linked,
+                        orjson.dumps(tr.metadata).decode() if tr.metadata else "{}",
+                        tr.created,
+                    )
+                )
 
     def _write_slots(self, uow: UnitOfWork, b: _Batch) -> None:
         s = SLOTS.c
@@ -780,7 +857,7 @@ class LedgerService:
         timeout_at = b.now + timedelta(seconds=r.timeout) if r.timeout else None
         return Transfer(
             id=r.id,
-            txn_id=new_id("balance_transaction"),
+            txn_id=b.txn_id(),
             merchant_id=b.merchant_id,
             debit_account_id=debit,
             credit_account_id=credit,
