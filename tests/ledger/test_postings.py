@@ -145,3 +145,17 @@ def test_a_failing_posting_aborts_the_payment_write(
     assert got["canceled_at"] is None
     assert _transfers(runtime, merchant, void_id(pi["id"])) == {}
     assert _balance(runtime, merchant, MERCHANT_PENDING) == (0, 0, 1200, 0)
+
+
+def test_merchants_cannot_resolve_the_holds_of_payments(
+    api: TestClient, runtime: Runtime, merchant: Merchant
+) -> None:
+    pi = _pay(api, 800, manual=True)
+    r = api.post(
+        "/v1/ledger/transfers",
+        data={"id": "sneaky", "type": "void_pending", "pending_id": authorization_id(pi["id"])},
+    )
+    assert error_of(r, 400)["code"] == "pending_id_reserved"
+    assert _balance(runtime, merchant, MERCHANT_PENDING) == (0, 0, 800, 0)
+    r = api.post(f"/v1/payment_intents/{pi['id']}/capture")
+    assert r.status_code == 200, r.text

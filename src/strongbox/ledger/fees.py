@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -44,11 +46,31 @@ def compute_fee(amount: int, percent_bps: int, fixed: int) -> int:
 
 
 class Fees:
-    def __init__(self, default: FeeDefault | None = None) -> None:
+    """Fee schedules, with a short in-process cache (a capture reads its fee on the payment's
+    hot path). A change made through this process applies at once; one made by another
+    process applies within ``cache_seconds``."""
+
+    def __init__(self, default: FeeDefault | None = None, cache_seconds: float = 10.0) -> None:
         self.default = default or FeeDefault()
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, str], tuple[float, tuple[int, int]]] = {}
+        self._lock = threading.Lock()
 
     def schedule_for(self, uow: UnitOfWork, merchant_id: str, currency: str) -> tuple[int, int]:
         """(percent_bps, fixed) for a currency: its own row, else the ``*`` row, else default."""
+        key = (merchant_id, currency)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = self._read(uow, merchant_id, currency)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now + self.cache_seconds, value)
+        return value
+
+    def _read(self, uow: UnitOfWork, merchant_id: str, currency: str) -> tuple[int, int]:
         rows = {
             r.currency: r
             for r in uow.session.scalars(
@@ -86,6 +108,12 @@ class Fees:
             row.fixed_amount = fixed
             row.updated = now
         uow.flush()
+
+        def forget() -> None:
+            with self._lock:
+                self._cache = {k: v for k, v in self._cache.items() if k[0] != merchant_id}
+
+        uow.after_commit(forget)
         return row
 
     def list_schedules(self, uow: UnitOfWork, merchant_id: str) -> list[FeeSchedule]:

@@ -40,7 +40,13 @@ from strongbox.ledger.models import (
     REFUNDS,
     SYSTEM_FLAGS,
 )
-from strongbox.ledger.service import RESERVED_PREFIX, LedgerService, TransferRequest
+from strongbox.ledger.service import (
+    RESERVED_PREFIX,
+    AccountInfo,
+    LedgerService,
+    Transfer,
+    TransferRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +99,26 @@ class PostingRules:
         dispatcher.subscribe("refund.updated", self.on_refund_updated, name="ledger")
         dispatcher.subscribe("refund.failed", self.on_refund_failed, name="ledger")
 
-    def _account(self, uow: UnitOfWork, merchant_id: str, purpose: str, currency: str) -> str:
+    def _account(
+        self, uow: UnitOfWork, merchant_id: str, purpose: str, currency: str
+    ) -> AccountInfo:
         flags = SYSTEM_FLAGS.get(purpose, 0)
-        return self.ledger.system_account(uow, merchant_id, purpose, currency, flags).id
+        return self.ledger.system_account(uow, merchant_id, purpose, currency, flags)
 
-    def _post(self, uow: UnitOfWork, event: DomainEvent, reqs: list[TransferRequest]) -> None:
-        results = self.ledger.create_transfers(uow, event.merchant_id, reqs, allow_reserved=True)
+    def _post(
+        self,
+        uow: UnitOfWork,
+        event: DomainEvent,
+        reqs: list[TransferRequest],
+        known: dict[str, Transfer],
+        accounts: list[AccountInfo],
+    ) -> None:
+        """Post with what the rule already read: ``known`` holds every transfer of this
+        object the rules could have written (only the rules resolve their own pending
+        transfers: reserved ids), ``accounts`` the system accounts involved."""
+        results = self.ledger.create_transfers(
+            uow, event.merchant_id, reqs, allow_reserved=True, known=known, accounts=accounts
+        )
         for res in results:
             if res.error is not None:
                 log.error(
@@ -113,7 +133,13 @@ class PostingRules:
                     "changed. Please try again or contact the operator."
                 )
 
+    def _known(self, uow: UnitOfWork, merchant_id: str, ids: list[str]) -> dict[str, Transfer]:
+        return self.ledger.find_transfers(uow.session, merchant_id, ids)
+
     # ---- payment intents
+
+    def _intent_ids(self, pi_id: str) -> list[str]:
+        return [authorization_id(pi_id), capture_id(pi_id), fee_id(pi_id), void_id(pi_id)]
 
     def on_authorized(self, uow: UnitOfWork, event: DomainEvent) -> None:
         pi: dict[str, Any] = event.object
@@ -122,22 +148,20 @@ class PostingRules:
             return
         cur = str(pi["currency"]).lower()
         m = event.merchant_id
-        self._post(
-            uow,
-            event,
-            [
-                TransferRequest(
-                    id=authorization_id(pi["id"]),
-                    kind=KIND_PENDING,
-                    debit_account_id=self._account(uow, m, GATEWAY_RECEIVABLE, cur),
-                    credit_account_id=self._account(uow, m, MERCHANT_PENDING, cur),
-                    amount=amount,
-                    currency=cur,
-                    code=CODE_AUTHORIZATION,
-                    source=pi["id"],
-                )
-            ],
+        receivable = self._account(uow, m, GATEWAY_RECEIVABLE, cur)
+        pending = self._account(uow, m, MERCHANT_PENDING, cur)
+        req = TransferRequest(
+            id=authorization_id(pi["id"]),
+            kind=KIND_PENDING,
+            debit_account_id=receivable.id,
+            credit_account_id=pending.id,
+            amount=amount,
+            currency=cur,
+            code=CODE_AUTHORIZATION,
+            source=pi["id"],
         )
+        known = self._known(uow, m, self._intent_ids(pi["id"]))
+        self._post(uow, event, [req], known, [receivable, pending])
 
     def on_succeeded(self, uow: UnitOfWork, event: DomainEvent) -> None:
         pi: dict[str, Any] = event.object
@@ -148,14 +172,16 @@ class PostingRules:
         m = event.merchant_id
         receivable = self._account(uow, m, GATEWAY_RECEIVABLE, cur)
         pending = self._account(uow, m, MERCHANT_PENDING, cur)
+        fees = self._account(uow, m, FEES, cur)
+        known = self._known(uow, m, self._intent_ids(pi["id"]))
         auth = authorization_id(pi["id"])
-        has_auth = bool(self.ledger.find_transfers(uow.session, m, [auth]))
+        has_auth = auth in known
         fee = self.fees.fee_for(uow, m, cur, received)
         capture = TransferRequest(
             id=capture_id(pi["id"]),
             kind=KIND_POST if has_auth else KIND_POSTED,
-            debit_account_id=receivable,
-            credit_account_id=pending,
+            debit_account_id=receivable.id,
+            credit_account_id=pending.id,
             amount=received,
             currency=cur,
             pending_id=auth if has_auth else None,
@@ -168,88 +194,82 @@ class PostingRules:
             reqs.append(
                 TransferRequest(
                     id=fee_id(pi["id"]),
-                    debit_account_id=pending,
-                    credit_account_id=self._account(uow, m, FEES, cur),
+                    debit_account_id=pending.id,
+                    credit_account_id=fees.id,
                     amount=fee,
                     currency=cur,
                     code=CODE_FEE,
                     source=pi["id"],
                 )
             )
-        self._post(uow, event, reqs)
+        self._post(uow, event, reqs, known, [receivable, pending, fees])
 
     def on_canceled(self, uow: UnitOfWork, event: DomainEvent) -> None:
         pi: dict[str, Any] = event.object
+        m = event.merchant_id
+        known = self._known(uow, m, self._intent_ids(pi["id"]))
         auth = authorization_id(pi["id"])
-        if not self.ledger.find_transfers(uow.session, event.merchant_id, [auth]):
+        if auth not in known:
             return  # canceled before any authorization: no money moved
-        self._post(
-            uow,
-            event,
-            [
-                TransferRequest(
-                    id=void_id(pi["id"]),
-                    kind=KIND_VOID,
-                    pending_id=auth,
-                    code=CODE_AUTHORIZATION,
-                    source=pi["id"],
-                )
-            ],
+        cur = known[auth].currency
+        req = TransferRequest(
+            id=void_id(pi["id"]),
+            kind=KIND_VOID,
+            pending_id=auth,
+            code=CODE_AUTHORIZATION,
+            source=pi["id"],
         )
+        accounts = [
+            self._account(uow, m, GATEWAY_RECEIVABLE, cur),
+            self._account(uow, m, MERCHANT_PENDING, cur),
+        ]
+        self._post(uow, event, [req], known, accounts)
 
     # ---- refunds
+
+    def _refund_ids(self, re_id: str) -> list[str]:
+        return [refund_id(re_id), refund_post_id(re_id), refund_void_id(re_id)]
+
+    def _refund_accounts(self, uow: UnitOfWork, m: str, cur: str) -> list[AccountInfo]:
+        return [self._account(uow, m, MERCHANT_PENDING, cur), self._account(uow, m, REFUNDS, cur)]
 
     def on_refund_created(self, uow: UnitOfWork, event: DomainEvent) -> None:
         refund: dict[str, Any] = event.object
         cur = str(refund["currency"]).lower()
         m = event.merchant_id
-        self._post(
-            uow,
-            event,
-            [
-                TransferRequest(
-                    id=refund_id(refund["id"]),
-                    kind=KIND_PENDING,
-                    debit_account_id=self._account(uow, m, MERCHANT_PENDING, cur),
-                    credit_account_id=self._account(uow, m, REFUNDS, cur),
-                    amount=int(refund["amount"]),
-                    currency=cur,
-                    code=CODE_REFUND,
-                    source=refund["id"],
-                )
-            ],
+        accounts = self._refund_accounts(uow, m, cur)
+        req = TransferRequest(
+            id=refund_id(refund["id"]),
+            kind=KIND_PENDING,
+            debit_account_id=accounts[0].id,
+            credit_account_id=accounts[1].id,
+            amount=int(refund["amount"]),
+            currency=cur,
+            code=CODE_REFUND,
+            source=refund["id"],
         )
+        self._post(uow, event, [req], self._known(uow, m, self._refund_ids(refund["id"])), accounts)
+
+    def _resolve_refund(self, uow: UnitOfWork, event: DomainEvent, kind: str, tid: str) -> None:
+        refund: dict[str, Any] = event.object
+        m = event.merchant_id
+        cur = str(refund["currency"]).lower()
+        req = TransferRequest(
+            id=tid,
+            kind=kind,
+            pending_id=refund_id(refund["id"]),
+            code=CODE_REFUND,
+            source=refund["id"],
+        )
+        known = self._known(uow, m, self._refund_ids(refund["id"]))
+        self._post(uow, event, [req], known, self._refund_accounts(uow, m, cur))
 
     def on_refund_updated(self, uow: UnitOfWork, event: DomainEvent) -> None:
         refund: dict[str, Any] = event.object
         if refund.get("status") != "succeeded":
             return  # a metadata update of a pending refund moves no money
-        self._post(
-            uow,
-            event,
-            [
-                TransferRequest(
-                    id=refund_post_id(refund["id"]),
-                    kind=KIND_POST,
-                    pending_id=refund_id(refund["id"]),
-                    code=CODE_REFUND,
-                    source=refund["id"],
-                )
-            ],
-        )
+        self._resolve_refund(uow, event, KIND_POST, refund_post_id(refund["id"]))
 
     def on_refund_failed(self, uow: UnitOfWork, event: DomainEvent) -> None:
         refund: dict[str, Any] = event.object
-        self._post(
-            uow,
-            event,
-            [
-                TransferRequest(
-                    id=refund_void_id(refund["id"]),
-                    kind=KIND_VOID,
-                    pending_id=refund_id(refund["id"]),
-                    code=CODE_REFUND,
-                    source=refund["id"],
-                )
-            ],
-        )
+        self._resolve_refund(uow, event, KIND_VOID, refund_void_id(refund["id"]))

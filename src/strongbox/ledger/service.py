@@ -287,10 +287,11 @@ class _Batch:
         self.new: list[Transfer] = []
         self.slot_of: dict[str, int] = {}  # the slot each account's changes go to
         self._txn_ids: list[str] = []
+        self.batch_size = 1
 
     def txn_id(self) -> str:
         if not self._txn_ids:
-            self._txn_ids = new_ids("balance_transaction", 256)
+            self._txn_ids = new_ids("balance_transaction", self.batch_size)
         return self._txn_ids.pop()
 
 
@@ -483,7 +484,8 @@ class LedgerService:
 
         ``known`` and ``accounts`` let a caller that already read them (the posting rules)
         skip the lookups: ``known`` must hold every stored transfer the batch names (by id or
-        pending id), ``accounts`` every account it names."""
+        pending id) and every stored resolution of those pending transfers; ``accounts``
+        every account the batch names."""
         if len(reqs) > MAX_BATCH:
             raise _err(
                 "too_many_transfers",
@@ -492,6 +494,7 @@ class LedgerService:
             )
         session = uow.session
         b = _Batch(session, merchant_id, uow.clock.now())
+        b.batch_size = max(1, len(reqs))
         # 1. Transfers named by the batch (idempotency) and the pending transfers it resolves.
         pending_ids = list(dict.fromkeys(r.pending_id for r in reqs if r.pending_id))
         if known is not None:
@@ -501,7 +504,11 @@ class LedgerService:
                 session, merchant_id, [r.id for r in reqs] + pending_ids
             )
         t = TRANSFERS.c
-        if pending_ids:
+        if known is not None:
+            for tr in known.values():
+                if tr.pending_id:
+                    b.resolved[tr.pending_id] = tr.kind
+        elif pending_ids:
             for cond in _in(session, t.pending_id, pending_ids):
                 for pid, kind in session.execute(
                     select(t.pending_id, t.kind).where(t.merchant_id == merchant_id, cond)
@@ -776,7 +783,13 @@ class LedgerService:
                     f"No such pending transfer: '{r.pending_id}'",
                     "pending_id",
                 )
-        elif r.pending_id:
+        if r.pending_id and not allow_reserved and r.pending_id.startswith(RESERVED_PREFIX):
+            raise _err(
+                "pending_id_reserved",
+                "Pending transfers of payments are posted and voided by Strongbox itself.",
+                "pending_id",
+            )
+        if r.kind not in (KIND_POST, KIND_VOID, KIND_EXPIRE) and r.pending_id:
             raise _err(
                 "pending_id_must_be_zero",
                 "Only post_pending and void_pending transfers name a pending transfer.",
