@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongbox.audit import service as audit_service
@@ -26,6 +26,9 @@ from strongbox.db.migrate import upgrade
 from strongbox.db.uow import Database
 from strongbox.events.bus import InMemoryBus, make_bus
 from strongbox.events.dispatcher import EventDispatcher
+from strongbox.ledger.fees import FeeDefault, Fees, parse_fixed
+from strongbox.ledger.handlers import PostingRules
+from strongbox.ledger.service import LedgerService
 from strongbox.payments.cards import TestCardSource
 from strongbox.payments.service import PaymentsConfig, PaymentsService
 
@@ -44,6 +47,8 @@ class Runtime:
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
     audit: AuditLog
+    ledger: LedgerService = field(default_factory=LedgerService)
+    fees: Fees = field(default_factory=Fees)
 
     def close(self) -> None:
         self.connectors.close()
@@ -120,6 +125,10 @@ def build_runtime(
         ),
     )
     bus = make_bus(None)
+    # Ledger: posting rules subscribe to payment events (payments never imports the ledger).
+    ledger = LedgerService()
+    fees = Fees(FeeDefault(settings.ledger_fee_bps, parse_fixed(settings.ledger_fee_fixed)))
+    PostingRules(ledger, fees).register(dispatcher)
     return Runtime(
         settings=settings,
         db=db,
@@ -131,4 +140,6 @@ def build_runtime(
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.redis_url),
         simulator=engine_sim,
         audit=audit_log,
+        ledger=ledger,
+        fees=fees,
     )

@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strongbox import __version__
 from strongbox.api.context import request_id
 from strongbox.api.responses import dumps, error_response, json_response
+from strongbox.api.routers import balance as balance_router
 from strongbox.api.routers import customers, events, payment_intents, payment_methods, refunds
+from strongbox.api.routers import ledger as ledger_router
 from strongbox.core import metrics
 from strongbox.core.errors import (
     InvalidRequestError,
@@ -120,6 +122,8 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     from strongbox.api.routers import audit as audit_router
 
     app.include_router(audit_router.router)
+    app.include_router(balance_router.router)
+    app.include_router(ledger_router.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

@@ -27,6 +27,10 @@ from strongbox.cli.audit import audit_app  # noqa: E402
 
 app.add_typer(audit_app, name="audit")
 
+from strongbox.cli.ledger import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(

@@ -141,3 +141,14 @@ def param_path(loc: tuple[str | int, ...] | list[str | int]) -> str:
         return ""
     head, *rest = loc
     return str(head) + "".join(f"[{part}]" for part in rest)
+
+
+class LedgerError(InvalidRequestError):
+    """A transfer or account the ledger refuses; ``code`` names the rule (TigerBeetle's names:
+    ``exceeds_credits``, ``pending_transfer_already_posted``, ``exists_with_different_amount``…)."""
+
+
+class LedgerInvariantError(ApiError):
+    """A posting rule could not post a payment's transfers: the payment write is aborted."""
+
+    default_code = "ledger_posting_failed"

@@ -23,6 +23,8 @@ PREFIXES = {
     "request": "req",
     "status_change": "psh",
     "audit_entry": "aud",
+    "ledger_account": "la",
+    "balance_transaction": "txn",
 }
 
 
@@ -45,3 +47,22 @@ def new_id(kind: str) -> str:
 
 def has_prefix(value: str, kind: str) -> bool:
     return value.startswith(PREFIXES[kind] + "_")
+
+
+# Bytes 0..247 map to base62 digits without bias (248 = 4 x 62); 248..255 are dropped.
+_B62_TABLE = bytes(ord(_ALPHABET[b % 62]) if b < 248 else 0 for b in range(256))
+_B62_DROP = bytes(range(248, 256))
+
+
+def new_ids(kind: str, n: int) -> list[str]:
+    """``n`` new ids at once (one CSPRNG read, C-speed base62), for bulk writes."""
+    need = n * _LENGTH
+    digits = b""
+    while len(digits) < need:
+        # 248/256 of the bytes survive; ask for a little more than needed.
+        digits += secrets.token_bytes((need - len(digits)) * 9 // 8 + 16).translate(
+            _B62_TABLE, _B62_DROP
+        )
+    text = digits.decode("ascii")
+    prefix = PREFIXES[kind] + "_"
+    return [prefix + text[i * _LENGTH : (i + 1) * _LENGTH] for i in range(n)]

@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     audit_head_interval_seconds: float = Field(default=60.0, gt=0)
     audit_retention_days: int = Field(default=400, ge=365)
     audit_archive_dir: Path | None = Field(default=None)
+    ledger_fee_bps: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Default processing fee, in basis points of each capture (ledger).",
+    )
+    ledger_fee_fixed: str = Field(
+        default="",
+        pattern=r"^([A-Za-z]{3}=[0-9]{1,9})?(,[A-Za-z]{3}=[0-9]{1,9})*$",
+        description="Default fixed fee per capture, per currency: 'usd=30,eur=25'.",
+    )
+    ledger_expiry_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often expired pending ledger transfers are voided."
+    )
 
     @property
     def pool_size(self) -> int:

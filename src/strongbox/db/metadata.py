@@ -6,6 +6,7 @@ import strongbox.audit.models
 import strongbox.auth.models
 import strongbox.events.models
 import strongbox.idempotency.models
+import strongbox.ledger.models
 import strongbox.payments.models  # noqa: F401
 from strongbox.db.base import Base
 

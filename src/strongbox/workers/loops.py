@@ -99,6 +99,16 @@ def build_workers(rt: Runtime) -> Workers:
         return 0 if n < 1000 else n
 
     reaper = Loop("idempotency-reaper", reap, 60.0)
+    loops = [relay, recovery, reaper]
     from strongbox.workers.audit import audit_loops
 
-    return Workers([relay, recovery, reaper, *audit_loops(rt)])
+    loops += audit_loops(rt)
+
+    def expire_ledger() -> int:
+        with rt.db.unit_of_work() as uow:
+            n = rt.ledger.expire_due(uow)
+            uow.commit()
+        return n
+
+    loops.append(Loop("ledger-expiry", expire_ledger, s.ledger_expiry_interval_seconds))
+    return Workers(loops)

@@ -1,0 +1,66 @@
+"""Stripe's ``/v1/balance`` and ``/v1/balance_transactions``, derived from the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from strongbox.api.context import authenticate, params_of
+from strongbox.api.responses import dumps, json_response
+from strongbox.api.routers.common import page_of, query_doc
+from strongbox.core.params import validate_params
+from strongbox.ledger import reports
+from strongbox.ledger.schemas import ListBalanceTransactionsParams
+from strongbox.payments.schemas import RetrieveParams, render_list
+
+router = APIRouter(tags=["balance"])
+
+
+@router.get("/v1/balance", summary="Retrieve the balance", openapi_extra=query_doc(RetrieveParams))
+def retrieve_balance(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    validate_params(RetrieveParams, params)
+    with caller.runtime.db.read() as session:
+        body = reports.balance(session, caller.runtime.ledger, caller.ctx.merchant_id)
+    body["livemode"] = caller.ctx.livemode
+    return json_response(200, dumps(body))
+
+
+@router.get(
+    "/v1/balance_transactions",
+    summary="List balance transactions",
+    openapi_extra=query_doc(ListBalanceTransactionsParams),
+)
+def list_balance_transactions(
+    request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListBalanceTransactionsParams, params)
+    with caller.runtime.db.read() as session:
+        page = reports.list_balance_transactions(
+            session, caller.ctx.merchant_id, page_of(p), type_=p.type, source=p.source
+        )
+        body = render_list(
+            "/v1/balance_transactions",
+            [reports.render_balance_transaction(b) for b in page.data],
+            page.has_more,
+        )
+    return json_response(200, dumps(body))
+
+
+@router.get(
+    "/v1/balance_transactions/{txn_id}",
+    summary="Retrieve a balance transaction",
+    openapi_extra=query_doc(RetrieveParams),
+)
+def retrieve_balance_transaction(
+    txn_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    validate_params(RetrieveParams, params)
+    with caller.runtime.db.read() as session:
+        b = reports.retrieve_balance_transaction(session, caller.ctx.merchant_id, txn_id)
+        body = reports.render_balance_transaction(b)
+    return json_response(200, dumps(body))

@@ -1,0 +1,1 @@
+"""Double-entry ledger: accounts, two-phase transfers, balances, posting rules, verification."""

@@ -1,0 +1,241 @@
+"""Stripe's ``/v1/balance`` and ``/v1/balance_transactions``, derived from the ledger.
+
+The balance is the merchant's accounts' balances: ``pending`` from ``merchant_pending``
+(captured, not settled), ``available`` from ``merchant_available``; both are posted credits
+minus posted and pending debits, so a refund in flight already counts against them.
+
+A balance transaction is a posted transfer into or out of one of those two accounts, except
+fee transfers: a capture's fee is shown on its ``charge`` transaction as ``fee`` and
+``fee_details``, as Stripe does. Its id is the transfer's ``txn_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from strongbox.core.clock import to_unix
+from strongbox.core.errors import ResourceMissingError
+from strongbox.db.pagination import Page, PageRequest
+from strongbox.ledger.handlers import CODE_CHARGE, CODE_FEE, CODE_REFUND
+from strongbox.ledger.models import (
+    KIND_POST,
+    KIND_POSTED,
+    MERCHANT_AVAILABLE,
+    MERCHANT_BALANCE_PURPOSES,
+    MERCHANT_PENDING,
+)
+from strongbox.ledger.service import ACCOUNTS, TRANSFERS, LedgerService, Transfer, transfer_columns
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceTxn:
+    transfer: Transfer
+    amount: int  # signed, from the merchant's side
+    status: str  # pending | available
+    fee: int
+
+
+def balance(session: Session, ledger: LedgerService, merchant_id: str) -> dict[str, Any]:
+    accts = list(
+        session.execute(
+            select(ACCOUNTS.c.id, ACCOUNTS.c.purpose, ACCOUNTS.c.currency).where(
+                ACCOUNTS.c.merchant_id == merchant_id,
+                ACCOUNTS.c.purpose.in_(MERCHANT_BALANCE_PURPOSES),
+            )
+        )
+    )
+    sums = ledger.balances(session, merchant_id, [a.id for a in accts])
+    available: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    for a in accts:
+        b = sums[a.id]
+        amount = b.credits_posted - b.debits_posted - b.debits_pending
+        target = available if a.purpose == MERCHANT_AVAILABLE else pending
+        target[a.currency] = target.get(a.currency, 0) + amount
+    currencies = sorted(set(available) | set(pending))
+
+    def entries(values: dict[str, int]) -> list[dict[str, Any]]:
+        return [
+            {"amount": values.get(c, 0), "currency": c, "source_types": {"card": values.get(c, 0)}}
+            for c in currencies
+        ]
+
+    return {
+        "object": "balance",
+        "available": entries(available),
+        "pending": entries(pending),
+        "livemode": False,
+    }
+
+
+def _merchant_accounts(session: Session, merchant_id: str) -> dict[str, str]:
+    return {
+        r.id: r.purpose
+        for r in session.execute(
+            select(ACCOUNTS.c.id, ACCOUNTS.c.purpose).where(
+                ACCOUNTS.c.merchant_id == merchant_id,
+                ACCOUNTS.c.purpose.in_(MERCHANT_BALANCE_PURPOSES),
+            )
+        )
+    }
+
+
+def _conditions(merchant_id: str, accounts: dict[str, str]) -> list[Any]:
+    ids = list(accounts)
+    return [
+        TRANSFERS.c.merchant_id == merchant_id,
+        TRANSFERS.c.kind.in_([KIND_POSTED, KIND_POST]),
+        TRANSFERS.c.code != CODE_FEE,
+        or_(TRANSFERS.c.debit_account_id.in_(ids), TRANSFERS.c.credit_account_id.in_(ids)),
+    ]
+
+
+def _to_txns(
+    session: Session, merchant_id: str, accounts: dict[str, str], rows: list[Transfer]
+) -> list[BalanceTxn]:
+    charge_sources = [t.source for t in rows if t.code == CODE_CHARGE and t.source]
+    fees: dict[str, int] = {}
+    if charge_sources:
+        for src, amount in session.execute(
+            select(TRANSFERS.c.source, TRANSFERS.c.amount).where(
+                TRANSFERS.c.merchant_id == merchant_id,
+                TRANSFERS.c.code == CODE_FEE,
+                TRANSFERS.c.source.in_(charge_sources),
+            )
+        ):
+            fees[src] = fees.get(src, 0) + amount
+    out = []
+    for t in rows:
+        if t.credit_account_id in accounts:
+            amount, purpose = t.amount, accounts[t.credit_account_id]
+        else:
+            amount, purpose = -t.amount, accounts[t.debit_account_id]
+        out.append(
+            BalanceTxn(
+                transfer=t,
+                amount=amount,
+                status="pending" if purpose == MERCHANT_PENDING else "available",
+                fee=fees.get(t.source or "", 0) if t.code == CODE_CHARGE else 0,
+            )
+        )
+    return out
+
+
+def list_balance_transactions(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    *,
+    type_: str | None = None,
+    source: str | None = None,
+) -> Page[BalanceTxn]:
+    accounts = _merchant_accounts(session, merchant_id)
+    if not accounts:
+        if page.starting_after or page.ending_before:
+            cursor = page.starting_after or page.ending_before
+            param = "starting_after" if page.starting_after else "ending_before"
+            raise ResourceMissingError(f"No such balance transaction: '{cursor}'", param=param)
+        return Page(data=[], has_more=False)
+    conds = _conditions(merchant_id, accounts)
+    if type_ is not None:
+        code = {"charge": CODE_CHARGE, "refund": CODE_REFUND}.get(type_)
+        if code is None:  # adjustment: anything the posting rules did not write
+            conds.append(TRANSFERS.c.code.not_in([CODE_CHARGE, CODE_REFUND]))
+        else:
+            conds.append(TRANSFERS.c.code == code)
+    if source is not None:
+        conds.append(TRANSFERS.c.source == source)
+    cursor_id = page.starting_after or page.ending_before
+    if cursor_id:
+        seq = session.scalar(
+            select(TRANSFERS.c.seq).where(
+                TRANSFERS.c.merchant_id == merchant_id, TRANSFERS.c.txn_id == cursor_id
+            )
+        )
+        if seq is None:
+            param = "starting_after" if page.starting_after else "ending_before"
+            raise ResourceMissingError(f"No such balance transaction: '{cursor_id}'", param=param)
+        conds.append(TRANSFERS.c.seq < seq if page.starting_after else TRANSFERS.c.seq > seq)
+    order = TRANSFERS.c.seq.asc() if page.ending_before else TRANSFERS.c.seq.desc()
+    rows = [
+        Transfer.from_row(r)
+        for r in session.execute(
+            select(*transfer_columns()).where(and_(*conds)).order_by(order).limit(page.limit + 1)
+        )
+    ]
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if page.ending_before:
+        rows.reverse()
+    return Page(data=_to_txns(session, merchant_id, accounts, rows), has_more=has_more)
+
+
+def retrieve_balance_transaction(session: Session, merchant_id: str, txn_id: str) -> BalanceTxn:
+    accounts = _merchant_accounts(session, merchant_id)
+    row = None
+    if accounts:
+        row = session.execute(
+            select(*transfer_columns()).where(
+                *_conditions(merchant_id, accounts), TRANSFERS.c.txn_id == txn_id
+            )
+        ).first()
+    if row is None:
+        raise ResourceMissingError(f"No such balance transaction: '{txn_id}'", param="id")
+    return _to_txns(session, merchant_id, accounts, [Transfer.from_row(row)])[0]
+
+
+def _type_of(t: Transfer) -> str:
+    if t.code == CODE_CHARGE:
+        return "charge"
+    if t.code == CODE_REFUND:
+        return "refund"
+    return "adjustment"
+
+
+def render_balance_transaction(b: BalanceTxn) -> dict[str, Any]:
+    t = b.transfer
+    kind = _type_of(t)
+    created = to_unix(t.created)
+    return {
+        "id": t.txn_id,
+        "object": "balance_transaction",
+        "amount": b.amount,
+        "available_on": created,
+        "created": created,
+        "currency": t.currency,
+        "description": t.metadata.get("description") if t.metadata else None,
+        "exchange_rate": None,
+        "fee": b.fee,
+        "fee_details": (
+            [
+                {
+                    "amount": b.fee,
+                    "application": None,
+                    "currency": t.currency,
+                    "description": "Strongbox processing fees",
+                    "type": "stripe_fee",
+                }
+            ]
+            if b.fee
+            else []
+        ),
+        "net": b.amount - b.fee,
+        "reporting_category": kind,
+        "source": t.source,
+        "status": b.status,
+        "type": kind,
+        "ledger_transfer": t.id,
+    }
+
+
+__all__ = [
+    "BalanceTxn",
+    "balance",
+    "list_balance_transactions",
+    "render_balance_transaction",
+    "retrieve_balance_transaction",
+]
