@@ -118,6 +118,12 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     for module in (payment_intents, refunds, customers, payment_methods, events):
         app.include_router(module.router)
 
+    # Hosted card fields and the origins allowed to embed them.
+    from strongbox.api.routers import elements, merchant_origins
+
+    app.include_router(merchant_origins.router)
+    app.include_router(elements.router)
+
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router
         from strongbox.workers.recovery import complete_action

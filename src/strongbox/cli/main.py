@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from strongbox.cli.origins import origins_app
 from strongbox.core.settings import Settings
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ simulator_app = typer.Typer(help="The built-in gateway simulator.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(simulator_app, name="simulator")
+merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
 
 
 def _setup_logging(level: str) -> None:
