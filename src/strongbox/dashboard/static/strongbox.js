@@ -1,7 +1,8 @@
 /* strongbox.js: mounts Strongbox's hosted card fields in a merchant page.
  *
  *   <script src="https://STRONGBOX/elements/strongbox.js"></script>
- *   var card = Strongbox("pk_test_…").card({ onChange: function (state) { … } });
+ *   var card = Strongbox("pk_test_…").card({ onReady, onPaymentMethod, onError, height,
+ *                                            loadTimeoutMs });
  *   card.mount("#card-element");
  *   card.createPaymentMethod().then(function (pm) { … pm.id … }, function (error) { … });
  *
@@ -60,7 +61,7 @@
             message: "The card form could not be loaded: check the publishable key and that " +
               "this page's origin is registered with Strongbox." });
         }
-      }, LOAD_TIMEOUT_MS);
+      }, self._options.loadTimeoutMs || LOAD_TIMEOUT_MS);
     });
     window.addEventListener("message", this._onMessage);
     container.appendChild(frame);
