@@ -236,9 +236,8 @@ def test_a_typed_card_becomes_a_payment_the_merchant_server_confirms(
 
         # The card went only to Strongbox, never to the merchant's server.
         card_posts = [r for r in requests if PAN in r[2]]
-        assert [(m, u) for m, u, _ in card_posts] == [
-            ("POST", live_server.url + "/v1/payment_methods")
-        ]
+        tokenize = ("POST", live_server.url + "/v1/payment_methods")
+        assert [(m, u) for m, u, _ in card_posts] == [tokenize]
         assert not any(PAN in u for _, u, _ in requests)
         assert site.received
         assert not any(PAN.encode() in raw for raw in site.received)
