@@ -18,14 +18,17 @@ from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.core.clock import Clock, SystemClock
+from strongbox.core.sealing import Sealer
 from strongbox.core.settings import Settings
 from strongbox.db.engine import make_engine
 from strongbox.db.migrate import upgrade
 from strongbox.db.uow import Database
 from strongbox.events.bus import InMemoryBus, make_bus
 from strongbox.events.dispatcher import EventDispatcher
-from strongbox.payments.cards import TestCardSource
+from strongbox.payments.cards import TestCardSource, VaultCardSource
+from strongbox.payments.models import PII_OPENER
 from strongbox.payments.service import PaymentsConfig, PaymentsService
+from strongbox.vault.setup import Vault, build_vault
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,12 @@ class Runtime:
     key_cache: KeyCache
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
+    # The card vault (keys, tokenization, PII) and the Sealer other domains store secrets with.
+    vault: Vault
+    sealer: Sealer
 
     def close(self) -> None:
+        self.vault.close()
         self.connectors.close()
         self.bus.close()
         self.db.engine.dispose()
@@ -93,13 +100,17 @@ def build_runtime(
         )
         sim = engine_sim
         connectors.register("simulator", lambda: SimulatorConnector(sim))
+    vault = build_vault(settings, db)
+    for maker in (db.sessionmaker, db.read_sessionmaker):
+        maker.configure(info={PII_OPENER: vault.service.open_pii})
     payments = PaymentsService(
         connectors,
-        TestCardSource(),
+        VaultCardSource(vault.service, TestCardSource()),
         PaymentsConfig(
             default_connector="simulator",
             gateway_retries=settings.gateway_retries,
         ),
+        vault=vault.service,
     )
     bus = make_bus(None)
     return Runtime(
@@ -112,4 +123,6 @@ def build_runtime(
         key_cache=KeyCache(),
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.redis_url),
         simulator=engine_sim,
+        vault=vault,
+        sealer=vault.sealer,
     )

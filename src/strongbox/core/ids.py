@@ -23,6 +23,10 @@ PREFIXES = {
     "request": "req",
     "status_change": "psh",
     "merchant_origin": "mo",
+    # vault
+    "vault_card": "vtok",
+    "vault_cvc": "vcvc",
+    "subject_key": "vsk",
 }
 
 

@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("kek_version", sa.Integer(), nullable=False),
-        sa.Column("wrapped_key", sa.LargeBinary(), nullable=False),
+        sa.Column("wrapped_key", sa.LargeBinary(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
@@ -113,6 +113,7 @@ def upgrade() -> None:
             "ix_customers_email_index", ["merchant_id", "email_index"], unique=False
         )
     with op.batch_alter_table("payment_methods", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("card_cvc_check", sa.String(length=16), nullable=True))
         batch_op.create_index(
             "ix_payment_methods_fingerprint", ["merchant_id", "fingerprint"], unique=False
         )
@@ -121,6 +122,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("payment_methods", schema=None) as batch_op:
         batch_op.drop_index("ix_payment_methods_fingerprint")
+        batch_op.drop_column("card_cvc_check")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_email_index")
         batch_op.drop_column("email_index")
