@@ -94,9 +94,7 @@ def test_cvc_past_its_ttl_is_not_used_and_is_reaped(
     ctx = RequestContext(merchant_id=merchant.id, actor="test")
     with runtime.db.unit_of_work() as uow:
         token = runtime.payments.retrieve_payment_method(uow, ctx, pm_id).card_source[6:]
-        card = runtime.vault.service.detokenize(
-            uow, ctx, merchant.id, pm_id, token, purpose="test"
-        )
+        card = runtime.vault.service.detokenize(uow, ctx, merchant.id, pm_id, token, purpose="test")
         assert card.cvc is None
         assert card.number.reveal() == "378282246310005"
     destroyed = record_committed_events(runtime, "strongbox.vault.cvc_destroyed")

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     pkcs11_module: str = Field(default="/usr/lib/softhsm/libsofthsm2.so")
     pkcs11_token_label: str = Field(default="strongbox")
     pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the token.")
+    pkcs11_key_label_prefix: str = Field(
+        default="strongbox-kek-", description="Label prefix of the KEKs in the token."
+    )
     key_cryptoperiod_days: int = Field(
         default=90, ge=1, le=3650, description="Keys older than this are reported overdue."
     )

@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -212,23 +213,24 @@ class Pkcs11KeyProvider:
 
     name = "pkcs11"
 
-    def __init__(self, module: str, token_label: str, pin: Secret[str]) -> None:
+    def __init__(
+        self,
+        module: str,
+        token_label: str,
+        pin: Secret[str],
+        label_prefix: str = KEK_LABEL_PREFIX,
+    ) -> None:
         import pkcs11
 
         self._pkcs11 = pkcs11
         self.module = module
         self.token_label = token_label
-        try:
-            lib = pkcs11.lib(module)
-            token = lib.get_token(token_label=token_label)
-            self._session = token.open(rw=True, user_pin=pin.reveal())
-        except (pkcs11.PKCS11Error, RuntimeError, OSError) as exc:
-            raise KeyProviderError(
-                f"The PKCS#11 token could not be opened ({type(exc).__name__}).",
-                code="vault_unavailable",
-            ) from None
-        self._lock = threading.Lock()
+        self.label_prefix = label_prefix
+        self._shared = _open_shared(module, token_label, pin)
+        self._session = self._shared.session
+        self._lock = self._shared.lock
         self._keks: dict[str, Any] = {}
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"Pkcs11KeyProvider(module={self.module!r}, token={self.token_label!r})"
@@ -258,7 +260,7 @@ class Pkcs11KeyProvider:
 
     def create_kek(self, version: int) -> str:
         p = self._pkcs11
-        label = _label(version)
+        label = f"{self.label_prefix}{version}"
         with self._lock:
             if self._find(label) is None:
                 self._keks[label] = self._session.generate_key(
@@ -344,5 +346,54 @@ class Pkcs11KeyProvider:
     def close(self) -> None:
         with self._lock:
             self._keks.clear()
-            with contextlib.suppress(Exception):
-                self._session.close()
+            if self._closed:
+                return
+            self._closed = True
+        _release_shared(self._shared)
+
+
+@dataclass
+class _SharedSession:
+    """PKCS#11 login state is per process, and closing a logged-in session logs every
+    session out: providers in one process share one session, reference-counted."""
+
+    key: tuple[str, str]
+    session: Any
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    refs: int = 0
+
+
+_SHARED: dict[tuple[str, str], _SharedSession] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _open_shared(module: str, token_label: str, pin: Secret[str]) -> _SharedSession:
+    import pkcs11
+
+    key = (module, token_label)
+    with _SHARED_LOCK:
+        shared = _SHARED.get(key)
+        if shared is None:
+            try:
+                lib = pkcs11.lib(module)
+                token = lib.get_token(token_label=token_label)
+                session = token.open(rw=True, user_pin=pin.reveal())
+            except (pkcs11.PKCS11Error, RuntimeError, OSError) as exc:
+                raise KeyProviderError(
+                    f"The PKCS#11 token could not be opened ({type(exc).__name__}).",
+                    code="vault_unavailable",
+                ) from None
+            shared = _SharedSession(key, session)
+            _SHARED[key] = shared
+        shared.refs += 1
+        return shared
+
+
+def _release_shared(shared: _SharedSession) -> None:
+    with _SHARED_LOCK:
+        shared.refs -= 1
+        if shared.refs > 0:
+            return
+        _SHARED.pop(shared.key, None)
+        with shared.lock, contextlib.suppress(Exception):
+            shared.session.close()

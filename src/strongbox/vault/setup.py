@@ -43,6 +43,7 @@ def make_provider(settings: Settings) -> KeyProvider:
             settings.pkcs11_module,
             settings.pkcs11_token_label,
             Secret(settings.pkcs11_pin.get_secret_value()),
+            settings.pkcs11_key_label_prefix,
         )
     master = settings.master_key
     return LocalKeyProvider(
