@@ -92,3 +92,34 @@ def provider(
         p = pkcs11_provider(request.getfixturevalue("softhsm"))
     yield p
     p.close()
+
+
+@pytest.fixture
+def vault_runtime(
+    provider_kind: str, settings: Any, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A runtime on each key provider (and each database backend)."""
+    from dataclasses import replace
+
+    from strongbox.runtime import build_runtime
+
+    update: dict[str, Any] = {"key_provider": provider_kind}
+    if provider_kind == "pkcs11":
+        hsm = request.getfixturevalue("softhsm")
+        update.update(
+            pkcs11_module=hsm["module"],
+            pkcs11_token_label=hsm["token"],
+            pkcs11_pin=hsm["pin"],
+            pkcs11_key_label_prefix=f"rt-{uuid.uuid4().hex[:12]}-",
+        )
+    s = settings.model_copy(update=update)
+    if provider_kind == "pkcs11":
+        from pydantic import SecretStr
+
+        s = s.model_copy(update={"pkcs11_pin": SecretStr(hsm["pin"])})
+    rt = build_runtime(s)
+    rt.payments.config = replace(
+        rt.payments.config, retry_initial_seconds=0.001, retry_max_seconds=0.01
+    )
+    yield rt
+    rt.close()

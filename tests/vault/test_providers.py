@@ -147,7 +147,7 @@ def test_pkcs11_kek_is_generated_in_the_token_and_not_extractable(softhsm: dict[
         assert key[Attribute.TOKEN] is True
         assert key[Attribute.NEVER_EXTRACTABLE] is True
         with pytest.raises(pkcs11.PKCS11Error):
-            key[Attribute.VALUE]  # noqa: B018 - reading it must fail
+            key[Attribute.VALUE]  # reading it must fail
     provider.close()
 
 
