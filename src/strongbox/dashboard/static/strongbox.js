@@ -52,7 +52,7 @@
     frame.setAttribute("referrerpolicy", "no-referrer");
     frame.style.border = "0";
     frame.style.width = "100%";
-    frame.style.height = (this._options.height || 190) + "px";
+    frame.style.height = (this._options.height || 220) + "px";
     var self = this;
     frame.addEventListener("load", function () {
       window.setTimeout(function () {
