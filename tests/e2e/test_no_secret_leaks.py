@@ -500,11 +500,11 @@ def test_no_pan_cvc_or_secret_key_anywhere(
             text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
             found.scan_text(where, text, sk, cvc_tokens=True)
     assert cells > 200
+    files = sorted(p for p in settings.data_dir.rglob("*") if p.is_file())
+    for path in files:
+        found.scan_bytes(f"file {path.name}", path.read_bytes(), sk)
     if runtime.db.is_sqlite:
-        files = sorted(p for p in settings.data_dir.rglob("*") if p.is_file())
         assert any(p.name.endswith("-wal") for p in files), files
-        for path in files:
-            found.scan_bytes(f"file {path.name}", path.read_bytes(), sk)
     else:
         assert settings.database_url
         dump = _pg_dump(settings.database_url)
