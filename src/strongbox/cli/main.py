@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from strongbox.cli.keys import keys_app
 from strongbox.cli.origins import origins_app
 from strongbox.core.settings import Settings
 
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(simulator_app, name="simulator")
 merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
+app.add_typer(keys_app, name="keys")  # vault keys
 
 
 def _setup_logging(level: str) -> None:
