@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from strongbox.core.ids import new_id
 from strongbox.core.secret import Secret
 from strongbox.events.types import RequestContext
 from strongbox.runtime import Runtime, build_runtime
@@ -28,7 +29,7 @@ def store_cards(rt: Runtime, n: int) -> list[tuple[str, str]]:
     out = []
     with rt.db.unit_of_work() as uow:
         for i in range(n):
-            pm_id = f"pm_test{i}"
+            pm_id = new_id("payment_method")
             token = rt.vault.service.tokenize(
                 uow, MERCHANT, pm_id, Secret(f"42424242424242{i:02d}"), Secret("123")
             )

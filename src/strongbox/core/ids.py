@@ -24,8 +24,6 @@ PREFIXES = {
     "status_change": "psh",
     "merchant_origin": "mo",
     # vault
-    "vault_card": "vtok",
-    "vault_cvc": "vcvc",
     "subject_key": "vsk",
 }
 

@@ -71,24 +71,31 @@ def display_brand(brand: str) -> str:
     return _DISPLAY.get(brand, "other")
 
 
+# The ranges as 8-digit integer bounds, bucketed by the first digit.
+_BUCKETS: dict[str, list[tuple[int, int, Brand]]] = {}
+for _low, _high, _brand in _RANGES:
+    _BUCKETS.setdefault(_low[0], []).append(
+        (int(_low.ljust(8, "0")), int(_high.ljust(8, "9")), _brand)
+    )
+
+
 def brand_of(pan: str) -> Brand:
-    for low, high, brand in _RANGES:
-        head = pan[: len(low)]
-        if len(head) == len(low) and low <= head <= high:
+    head = int(pan[:8].ljust(8, "0"))
+    for low, high, brand in _BUCKETS.get(pan[:1], ()):
+        if low <= head <= high:
             return brand
     return UNKNOWN
 
 
+# Each digit doubled, with the digits of the result summed (Luhn): as a translation table.
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
 def luhn_ok(pan: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(pan)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    """Luhn check of an ASCII-digit string (byte sums minus 48 per digit, in C)."""
+    rev = pan[::-1]
+    total = sum(rev[0::2].encode()) + sum(rev[1::2].translate(_DOUBLED).encode())
+    return (total - 48 * len(pan)) % 10 == 0
 
 
 # Issuer country and funding for well-known BINs, including Stripe's public test cards.

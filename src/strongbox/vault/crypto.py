@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 
@@ -46,4 +45,5 @@ def derive(key: bytes, info: bytes) -> bytes:
 
 
 def mac(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
+    """HMAC-SHA256 (the one-shot C implementation)."""
+    return hmac.digest(key, message, "sha256")

@@ -13,10 +13,10 @@ import struct
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from strongbox.core.errors import InvalidRequestError
@@ -27,6 +27,18 @@ from strongbox.events.types import DomainEvent, RequestContext
 from strongbox.vault import crypto
 from strongbox.vault.keys import DATA, SEAL, KeyManager, record_aad, subject_aad
 from strongbox.vault.models import SubjectKey, VaultCard, VaultCvc
+
+
+@dataclass(frozen=True, slots=True)
+class SealedCard:
+    """Rows ready to insert: only ciphertext and ids (no plaintext)."""
+
+    token: str
+    card: dict[str, Any]
+    cvc: dict[str, Any] | None
+
+    def __repr__(self) -> str:
+        return f"SealedCard(token={self.token!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,59 @@ class VaultService:
         digest = crypto.mac(key, pan.reveal().encode())
         return base64.urlsafe_b64encode(digest).decode()[:16]
 
+    def seal_card(
+        self,
+        session: Session,
+        merchant_id: str,
+        payment_method_id: str,
+        pan: Secret[str],
+        cvc: Secret[str] | None,
+        now: datetime,
+    ) -> SealedCard:
+        """The vault rows for a card (PAN, and the CVC separately), encrypted; not stored."""
+        key = self.keys.active(session, DATA)
+        # One vault record per payment method: the token is derived from its (random) id;
+        # lookups are by merchant and payment method anyway.
+        token = "vtok_" + payment_method_id.partition("_")[2]
+        card = {
+            "id": token,
+            "merchant_id": merchant_id,
+            "payment_method_id": payment_method_id,
+            "key_version": key.version,
+            "ciphertext": crypto.encrypt(
+                key.aead,
+                pan.reveal().encode(),
+                record_aad(merchant_id, payment_method_id, key.version, "card"),
+            ),
+            "created": now,
+        }
+        cvc_row = None
+        if cvc is not None:
+            cvc_row = {
+                # One CVC per card: its id is derived from the token (1:1).
+                "id": "vcvc_" + token.removeprefix("vtok_"),
+                "merchant_id": merchant_id,
+                "payment_method_id": payment_method_id,
+                "key_version": key.version,
+                "ciphertext": crypto.encrypt(
+                    key.aead,
+                    cvc.reveal().encode(),
+                    record_aad(merchant_id, payment_method_id, key.version, "cvc"),
+                ),
+                "created": now,
+                "expires_at": now + self.cvc_ttl,
+            }
+        return SealedCard(token, card, cvc_row)
+
+    def store(self, session: Session, sealed: list[SealedCard]) -> None:
+        """Insert sealed cards in the caller's transaction (one statement per table)."""
+        if not sealed:
+            return
+        session.execute(insert(VaultCard), [s.card for s in sealed])
+        cvcs = [s.cvc for s in sealed if s.cvc is not None]
+        if cvcs:
+            session.execute(insert(VaultCvc), cvcs)
+
     def tokenize(
         self,
         uow: UnitOfWork,
@@ -88,40 +153,11 @@ class VaultService:
         cvc: Secret[str] | None,
     ) -> str:
         """Store the PAN (and the CVC, separately and briefly); return the vault token."""
-        key = self.keys.active(uow.session, DATA)
-        now = uow.clock.now()
-        token = new_id("vault_card")
-        uow.session.add(
-            VaultCard(
-                id=token,
-                merchant_id=merchant_id,
-                payment_method_id=payment_method_id,
-                key_version=key.version,
-                ciphertext=crypto.encrypt(
-                    key.aead,
-                    pan.reveal().encode(),
-                    record_aad(merchant_id, payment_method_id, key.version, "card"),
-                ),
-                created=now,
-            )
+        sealed = self.seal_card(
+            uow.session, merchant_id, payment_method_id, pan, cvc, uow.clock.now()
         )
-        if cvc is not None:
-            uow.session.add(
-                VaultCvc(
-                    id=new_id("vault_cvc"),
-                    merchant_id=merchant_id,
-                    payment_method_id=payment_method_id,
-                    key_version=key.version,
-                    ciphertext=crypto.encrypt(
-                        key.aead,
-                        cvc.reveal().encode(),
-                        record_aad(merchant_id, payment_method_id, key.version, "cvc"),
-                    ),
-                    created=now,
-                    expires_at=now + self.cvc_ttl,
-                )
-            )
-        return token
+        self.store(uow.session, [sealed])
+        return sealed.token
 
     def detokenize(
         self,
