@@ -65,8 +65,15 @@ class VaultCardSource:
         if not pm.card_source.startswith(VAULT_PREFIX):
             return self.fallback.card_data(uow, ctx, pm)
         token = pm.card_source[len(VAULT_PREFIX) :]
+        # A CVC is held only until the first authorization, while the check is "unchecked".
         card = self.vault.detokenize(
-            uow, ctx, pm.merchant_id, pm.id, token, purpose="authorization"
+            uow,
+            ctx,
+            pm.merchant_id,
+            pm.id,
+            token,
+            purpose="authorization",
+            with_cvc=pm.card_cvc_check == "unchecked",
         )
         return CardData(
             number=card.number,

@@ -1270,16 +1270,18 @@ class PaymentsService:
         if self.vault is None or not pi.payment_method_id:
             return
         pm = repo.get_payment_method(uow.session, pi.merchant_id, pi.payment_method_id)
-        if pm is None or not pm.card_source.startswith(VAULT_PREFIX):
+        # A CVC row exists only while the check is "unchecked" (set when one was given).
+        if pm is None or pm.card_cvc_check != "unchecked":
             return
-        self.vault.destroy_cvc(uow, ctx, pm.merchant_id, pm.id)
-        if pm.card_cvc_check == "unchecked":
-            if attempt.decline_code == "incorrect_cvc":
-                pm.card_cvc_check = "fail"
-            elif attempt.status in ("succeeded", "requires_action"):
-                pm.card_cvc_check = "pass"
-            else:
-                pm.card_cvc_check = "unavailable"
+        destroyed = self.vault.destroy_cvc(uow, ctx, pm.merchant_id, pm.id)
+        if not destroyed:  # its TTL ran out first: no CVC went to the gateway
+            pm.card_cvc_check = "unavailable"
+        elif attempt.decline_code == "incorrect_cvc":
+            pm.card_cvc_check = "fail"
+        elif attempt.status in ("succeeded", "requires_action"):
+            pm.card_cvc_check = "pass"
+        else:
+            pm.card_cvc_check = "unavailable"
         uow.flush()
 
     def _close(self, uow: UnitOfWork, attempt: PaymentAttempt, status: str) -> None:

@@ -168,7 +168,9 @@ class VaultService:
         token: str,
         *,
         purpose: str,
+        with_cvc: bool = True,
     ) -> Detokenized:
+        """The PAN (and the CVC while it is held, if ``with_cvc``) as ``Secret`` values."""
         session = uow.session
         card = session.scalars(
             select(VaultCard).where(
@@ -190,13 +192,17 @@ class VaultService:
             record_aad(merchant_id, payment_method_id, card.key_version, "card"),
         ).decode()
         cvc: Secret[str] | None = None
-        row = session.scalars(
-            select(VaultCvc).where(
-                VaultCvc.merchant_id == merchant_id,
-                VaultCvc.payment_method_id == payment_method_id,
-                VaultCvc.expires_at > uow.clock.now(),
-            )
-        ).first()
+        row = (
+            session.scalars(
+                select(VaultCvc).where(
+                    VaultCvc.merchant_id == merchant_id,
+                    VaultCvc.payment_method_id == payment_method_id,
+                    VaultCvc.expires_at > uow.clock.now(),
+                )
+            ).first()
+            if with_cvc
+            else None
+        )
         if row is not None:
             ck = self.keys.key(session, DATA, row.key_version)
             cvc = Secret(
