@@ -21,7 +21,10 @@ end
 local key = nil
 local run_id = nil
 local path = "/v1/payment_intents"
-local body = "amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true"
+-- $STRONGBOX_BENCH_PM: the payment method to confirm with (default pm_card_visa; a vaulted pm_…
+-- for benchmarks/vault_payments.sh).
+local body = "amount=2000&currency=usd&payment_method="
+   .. (os.getenv("STRONGBOX_BENCH_PM") or "pm_card_visa") .. "&confirm=true"
 
 function init(args)
    key = args[1] or os.getenv("STRONGBOX_BENCH_KEY")

@@ -20,6 +20,7 @@ from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.core.clock import Clock, SystemClock
+from strongbox.core.sealing import Sealer
 from strongbox.core.settings import Settings
 from strongbox.db.engine import make_engine
 from strongbox.db.migrate import upgrade
@@ -29,8 +30,10 @@ from strongbox.events.dispatcher import EventDispatcher
 from strongbox.ledger.fees import FeeDefault, Fees, parse_fixed
 from strongbox.ledger.handlers import PostingRules
 from strongbox.ledger.service import LedgerService
-from strongbox.payments.cards import TestCardSource
+from strongbox.payments.cards import TestCardSource, VaultCardSource
+from strongbox.payments.models import PII_OPENER
 from strongbox.payments.service import PaymentsConfig, PaymentsService
+from strongbox.vault.setup import Vault, build_vault
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +50,14 @@ class Runtime:
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
     audit: AuditLog
+    # The card vault (keys, tokenization, PII) and the Sealer other domains store secrets with.
+    vault: Vault
+    sealer: Sealer
     ledger: LedgerService = field(default_factory=LedgerService)
     fees: Fees = field(default_factory=Fees)
 
     def close(self) -> None:
+        self.vault.close()
         self.connectors.close()
         self.bus.close()
         self.db.engine.dispose()
@@ -116,13 +123,17 @@ def build_runtime(
         )
         sim = engine_sim
         connectors.register("simulator", lambda: SimulatorConnector(sim))
+    vault = build_vault(settings, db)
+    for maker in (db.sessionmaker, db.read_sessionmaker):
+        maker.configure(info={PII_OPENER: vault.service.open_pii})
     payments = PaymentsService(
         connectors,
-        TestCardSource(),
+        VaultCardSource(vault.service, TestCardSource()),
         PaymentsConfig(
             default_connector="simulator",
             gateway_retries=settings.gateway_retries,
         ),
+        vault=vault.service,
     )
     bus = make_bus(None)
     # Ledger: posting rules subscribe to payment events (payments never imports the ledger).
@@ -142,4 +153,6 @@ def build_runtime(
         audit=audit_log,
         ledger=ledger,
         fees=fees,
+        vault=vault,
+        sealer=vault.sealer,
     )

@@ -125,6 +125,17 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     app.include_router(balance_router.router)
     app.include_router(ledger_router.router)
 
+    # Hosted card fields and the origins allowed to embed them.
+    from strongbox.api.routers import elements, merchant_origins
+
+    app.include_router(merchant_origins.router)
+    app.include_router(elements.router)
+
+    # Vault: key cryptoperiod health.
+    from strongbox.api.routers import keys_health
+
+    app.include_router(keys_health.router)
+
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router
         from strongbox.workers.recovery import complete_action

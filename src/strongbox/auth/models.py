@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from strongbox.db.base import Base, seq_column
@@ -32,3 +32,19 @@ class ApiKey(Base):
     redacted: Mapped[str] = mapped_column(String(40))  # e.g. sk_test_…a1B2
     created: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class MerchantOrigin(Base):
+    """A web origin (``scheme://host[:port]``) allowed to embed the hosted card fields."""
+
+    __tablename__ = "merchant_origins"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "origin"),
+        Index("ix_merchant_origins_merchant_seq", "merchant_id", "seq"),
+    )
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64), ForeignKey("merchants.id"))
+    origin: Mapped[str] = mapped_column(String(300))
+    created: Mapped[datetime]

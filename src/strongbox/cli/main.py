@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from strongbox.cli.keys import keys_app
+from strongbox.cli.origins import origins_app
 from strongbox.core.settings import Settings
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.add_typer(audit_app, name="audit")
 from strongbox.cli.ledger import ledger_app  # noqa: E402
 
 app.add_typer(ledger_app, name="ledger")
+merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
+app.add_typer(keys_app, name="keys")  # vault keys
 
 
 def _setup_logging(level: str) -> None:

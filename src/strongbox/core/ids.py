@@ -25,6 +25,9 @@ PREFIXES = {
     "audit_entry": "aud",
     "ledger_account": "la",
     "balance_transaction": "txn",
+    "merchant_origin": "mo",
+    # vault
+    "subject_key": "vsk",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,6 +76,31 @@ class Settings(BaseSettings):
     )
     ledger_expiry_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often expired pending ledger transfers are voided."
+    )
+    # -- vault (docs/vault.md)
+    key_provider: Literal["local", "pkcs11"] = Field(
+        default="local", description="Where key-encryption keys live: local keyring or PKCS#11."
+    )
+    master_key: SecretStr | None = Field(
+        default=None, description="Local KEK (32 bytes, base64 or hex) instead of a keyring file."
+    )
+    keyring_file: Path | None = Field(
+        default=None, description="Local keyring file; default <data_dir>/vault-keyring.json."
+    )
+    pkcs11_module: str = Field(default="/usr/lib/softhsm/libsofthsm2.so")
+    pkcs11_token_label: str = Field(default="strongbox")
+    pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the token.")
+    pkcs11_key_label_prefix: str = Field(
+        default="strongbox-kek-", description="Label prefix of the KEKs in the token."
+    )
+    key_cryptoperiod_days: int = Field(
+        default=90, ge=1, le=3650, description="Keys older than this are reported overdue."
+    )
+    key_cache_seconds: float = Field(
+        default=300.0, ge=0, le=86_400, description="How long unwrapped data keys stay cached."
+    )
+    cvc_ttl_seconds: int = Field(
+        default=3600, ge=60, le=86_400, description="CVCs unused for this long are destroyed."
     )
 
     @property

@@ -32,6 +32,8 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows (destroyed CVCs, shredded keys) are overwritten, not left in free pages.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -3,30 +3,94 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column, object_session
 
 from strongbox.db.base import Base, JSONType, seq_column
 
 Amount = BigInteger
 
 
+# ``session.info`` key of the callable that decrypts customer PII (set by the runtime to the
+# vault's ``open_pii``): ``(session, merchant_id, customer_id, blob) -> dict | None``.
+PII_OPENER = "strongbox.pii_opener"
+PII_FIELDS = ("name", "email", "phone", "address")
+
+
 class Customer(Base):
+    """A customer. Name, email, phone and address are stored only in ``pii``, encrypted under
+    the customer's own key in the vault (crypto-shredding destroys that key); ``email_index``
+    is a keyed HMAC of the normalized email for the ``email=`` list filter.
+
+    The ``legacy_*`` columns hold plaintext written before the vault existed; they are read
+    if ``pii`` is empty and cleared on the next write.
+    """
+
     __tablename__ = "customers"
-    __table_args__ = (Index("ix_customers_merchant_seq", "merchant_id", "seq"),)
+    __table_args__ = (
+        Index("ix_customers_merchant_seq", "merchant_id", "seq"),
+        Index("ix_customers_email_index", "merchant_id", "email_index"),
+    )
 
     seq: Mapped[int] = seq_column()
     id: Mapped[str] = mapped_column(String(64), unique=True)
     merchant_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str | None] = mapped_column(String(256))
-    email: Mapped[str | None] = mapped_column(String(512))
-    phone: Mapped[str | None] = mapped_column(String(64))
+    legacy_name: Mapped[str | None] = mapped_column("name", String(256))
+    legacy_email: Mapped[str | None] = mapped_column("email", String(512))
+    legacy_phone: Mapped[str | None] = mapped_column("phone", String(64))
     description: Mapped[str | None] = mapped_column(String(1000))
-    address: Mapped[dict[str, Any] | None]
+    legacy_address: Mapped[dict[str, Any] | None] = mapped_column("address", JSONType)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
     default_payment_method: Mapped[str | None] = mapped_column(String(64))
     created: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    pii: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    email_index: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    def pii_data(self) -> dict[str, Any]:
+        """The decrypted PII (cached per ciphertext); empty once the key was destroyed."""
+        cached: tuple[bytes | None, dict[str, Any]] | None = self.__dict__.get("_pii_cache")
+        if cached is not None and cached[0] is self.pii:
+            return cached[1]
+        blob = self.pii
+        if blob is None:
+            data: dict[str, Any] = {
+                "name": self.legacy_name,
+                "email": self.legacy_email,
+                "phone": self.legacy_phone,
+                "address": self.legacy_address,
+            }
+        else:
+            session = object_session(self)
+            opener = session.info.get(PII_OPENER) if session is not None else None
+            if opener is None:
+                raise RuntimeError("customer PII read outside a vault-enabled session")
+            data = opener(session, self.merchant_id, self.id, blob) or {}
+        self.__dict__["_pii_cache"] = (blob, data)
+        return data
+
+    def set_pii_cache(self, data: dict[str, Any]) -> None:
+        self.__dict__["_pii_cache"] = (self.pii, data)
+
+    @property
+    def name(self) -> str | None:
+        value: str | None = self.pii_data().get("name")
+        return value
+
+    @property
+    def email(self) -> str | None:
+        value: str | None = self.pii_data().get("email")
+        return value
+
+    @property
+    def phone(self) -> str | None:
+        value: str | None = self.pii_data().get("phone")
+        return value
+
+    @property
+    def address(self) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.pii_data().get("address")
+        return value
 
 
 class PaymentMethod(Base):
@@ -34,6 +98,7 @@ class PaymentMethod(Base):
     __table_args__ = (
         Index("ix_payment_methods_merchant_seq", "merchant_id", "seq"),
         Index("ix_payment_methods_customer", "merchant_id", "customer_id"),
+        Index("ix_payment_methods_fingerprint", "merchant_id", "fingerprint"),
     )
 
     seq: Mapped[int] = seq_column()
@@ -48,6 +113,9 @@ class PaymentMethod(Base):
     card_funding: Mapped[str] = mapped_column(String(16))
     card_country: Mapped[str | None] = mapped_column(String(2))
     fingerprint: Mapped[str] = mapped_column(String(64))
+    # "unchecked" while a CVC is held for the first authorization, then "pass"/"fail";
+    # None when no CVC was given. Test payment methods render "pass".
+    card_cvc_check: Mapped[str | None] = mapped_column(String(16), default=None)
     # Where the card data lives: "test:<token>" for Stripe's test methods, or a vault token.
     card_source: Mapped[str] = mapped_column(String(128))
     billing_details: Mapped[dict[str, Any]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from strongbox.db.pagination import Page, PageRequest, paginate
@@ -159,11 +159,13 @@ def list_customers(
     page: PageRequest,
     *,
     email: str | None = None,
+    email_index: str | None = None,
     created: dict[str, int] | None = None,
 ) -> Page[Customer]:
     conds: list[Any] = [Customer.deleted_at.is_(None)]
     if email is not None:
-        conds.append(Customer.email == email)
+        # Encrypted rows match on the blind index; rows from before the vault on plaintext.
+        conds.append(or_(Customer.email_index == email_index, Customer.legacy_email == email))
     return paginate(session, Customer, merchant_id, page, conds, created=created)
 
 

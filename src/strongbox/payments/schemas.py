@@ -20,6 +20,7 @@ from strongbox.core.params import (
 )
 from strongbox.payments import repository
 from strongbox.payments.models import Customer, PaymentIntent, PaymentMethod, Refund
+from strongbox.vault.cards import display_brand
 
 CaptureMethod = Literal["automatic", "automatic_async", "manual"]
 CancellationReason = Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
@@ -162,6 +163,20 @@ class DetachPaymentMethodParams(Params):
     expand: Expand | None = None
 
 
+class CardParams(Params):
+    number: str | None = Field(default=None, max_length=40)
+    exp_month: IntParam | None = None
+    exp_year: IntParam | None = None
+    cvc: str | None = Field(default=None, max_length=8)
+
+
+class CreatePaymentMethodParams(Params):
+    type: Literal["card"] | None = None
+    card: CardParams | None = None
+    metadata: Metadata | None = None
+    expand: Expand | None = None
+
+
 class ListPaymentMethodsParams(ListParams):
     customer: str | None = None
     type: str | None = None
@@ -251,10 +266,10 @@ def render_payment_method(
             "checks": {
                 "address_line1_check": None,
                 "address_postal_code_check": None,
-                "cvc_check": "pass",
+                "cvc_check": ("pass" if pm.card_source.startswith("test:") else pm.card_cvc_check),
             },
             "country": pm.card_country,
-            "display_brand": pm.card_brand,
+            "display_brand": display_brand(pm.card_brand),
             "exp_month": pm.card_exp_month,
             "exp_year": pm.card_exp_year,
             "fingerprint": pm.fingerprint,

@@ -51,18 +51,21 @@ from strongbox.core.errors import (
     CardError,
     GatewayError,
     InvalidRequestError,
+    ParameterMissingError,
     ResourceMissingError,
     StrongboxError,
     UnexpectedStateError,
 )
 from strongbox.core.ids import new_id, random_token
 from strongbox.core.money import parse_currency, validate_amount, validate_partial_amount
+from strongbox.core.secret import Secret
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import DomainEvent, RequestContext
 from strongbox.payments import repository as repo
-from strongbox.payments.cards import CardSource
+from strongbox.payments.cards import VAULT_PREFIX, CardSource
 from strongbox.payments.models import (
+    PII_FIELDS,
     Customer,
     PaymentAttempt,
     PaymentIntent,
@@ -75,6 +78,7 @@ from strongbox.payments.schemas import (
     CapturePaymentIntentParams,
     ConfirmPaymentIntentParams,
     CreatePaymentIntentParams,
+    CreatePaymentMethodParams,
     CreateRefundParams,
     CustomerParams,
     UpdatePaymentIntentParams,
@@ -86,6 +90,8 @@ from strongbox.payments.schemas import (
 )
 from strongbox.payments.state import IllegalTransition, Status, Trigger, next_status
 from strongbox.payments.test_methods import lookup_test_card
+from strongbox.vault.cards import validate_card
+from strongbox.vault.service import VaultService, normalize_email
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +172,17 @@ class PaymentsService:
         connectors: ConnectorRegistry,
         cards: CardSource,
         config: PaymentsConfig | None = None,
+        vault: VaultService | None = None,
     ) -> None:
         self.connectors = connectors
         self.cards = cards
         self.config = config or PaymentsConfig()
+        self.vault = vault
+
+    def _vault(self) -> VaultService:
+        if self.vault is None:
+            raise RuntimeError("this PaymentsService was built without a vault")
+        return self.vault
 
     # ------------------------------------------------------------------ helpers
 
@@ -323,6 +336,76 @@ class PaymentsService:
             raise ResourceMissingError(f"No such PaymentMethod: '{pm_id}'", param=param)
         return pm_row
 
+    def create_card_payment_method(
+        self, uow: UnitOfWork, ctx: RequestContext, p: CreatePaymentMethodParams
+    ) -> PaymentMethod:
+        """Validate a card, store it in the vault and return a new ``pm_…`` (no CVC kept
+        beyond the first authorization or its TTL)."""
+        vault = self._vault()
+        if p.type is None:
+            raise ParameterMissingError("Missing required param: type.", param="type")
+        card = p.card
+        if card is None:
+            raise ParameterMissingError("Missing required param: card.", param="card")
+        for name in ("number", "exp_month", "exp_year"):
+            if getattr(card, name) is None:
+                raise ParameterMissingError(
+                    f"Missing required param: card[{name}].", param=f"card[{name}]"
+                )
+        assert card.number is not None
+        assert card.exp_month is not None
+        assert card.exp_year is not None
+        valid = validate_card(
+            Secret(card.number),
+            card.exp_month,
+            card.exp_year,
+            Secret(card.cvc) if card.cvc else None,
+            uow.clock.now(),
+        )
+        pm_id = new_id("payment_method")
+        token = vault.tokenize(uow, ctx.merchant_id, pm_id, valid.pan, valid.cvc)
+        pm = PaymentMethod(
+            id=pm_id,
+            merchant_id=ctx.merchant_id,
+            customer_id=None,
+            type="card",
+            card_brand=valid.brand.brand,
+            card_last4=valid.last4,
+            card_exp_month=valid.exp_month,
+            card_exp_year=valid.exp_year,
+            card_funding=valid.funding,
+            card_country=valid.country,
+            fingerprint=vault.fingerprint(uow.session, ctx.merchant_id, valid.pan),
+            card_cvc_check="unchecked" if valid.cvc is not None else None,
+            card_source=f"{VAULT_PREFIX}{token}",
+            billing_details={},
+            metadata_=_merge_metadata({}, p.metadata),
+            created=uow.clock.now(),
+        )
+        uow.session.add(pm)
+        uow.flush()
+        uow.raise_event(
+            DomainEvent(
+                id=new_id("event"),
+                type="strongbox.vault.tokenized",
+                merchant_id=ctx.merchant_id,
+                resource_type="payment_method",
+                resource_id=pm.id,
+                object={
+                    "object": "payment_method",
+                    "id": pm.id,
+                    "token": token,
+                    "brand": pm.card_brand,
+                    "last4": pm.card_last4,
+                    "cvc": valid.cvc is not None,
+                },
+                created=uow.clock.now(),
+                context=ctx,
+                internal=True,
+            )
+        )
+        return pm
+
     def retrieve_payment_method(
         self, uow: UnitOfWork, ctx: RequestContext, pm_id: str
     ) -> PaymentMethod:
@@ -404,17 +487,23 @@ class PaymentsService:
         cust = Customer(
             id=new_id("customer"),
             merchant_id=ctx.merchant_id,
-            name=p.name or None,
-            email=p.email or None,
-            phone=p.phone or None,
             description=p.description or None,
-            address=_address(p.address),
             metadata_=_merge_metadata({}, p.metadata),
             default_payment_method=None,
             created=now,
             deleted_at=None,
         )
         uow.session.add(cust)
+        self._write_pii(
+            uow,
+            cust,
+            {
+                "name": p.name or None,
+                "email": p.email or None,
+                "phone": p.phone or None,
+                "address": _address(p.address),
+            },
+        )
         uow.flush()
         if p.payment_method:
             pm = self.attach_payment_method(uow, ctx, p.payment_method, cust.id)
@@ -453,11 +542,16 @@ class PaymentsService:
         cust = self._require_customer(uow, ctx, customer_id, param="id")
         before = render_customer(cust, ctx.livemode)
         fields = p.model_fields_set
-        for name in ("name", "email", "phone", "description"):
+        if "description" in fields:
+            cust.description = p.description or None
+        pii = {k: cust.pii_data().get(k) for k in PII_FIELDS}
+        for name in ("name", "email", "phone"):
             if name in fields:
-                setattr(cust, name, getattr(p, name) or None)
+                pii[name] = getattr(p, name) or None
         if "address" in fields:
-            cust.address = _address(p.address)
+            pii["address"] = _address(p.address)
+        if pii != {k: cust.pii_data().get(k) for k in PII_FIELDS}:
+            self._write_pii(uow, cust, pii)
         if p.metadata is not None:
             cust.metadata_ = _merge_metadata(dict(cust.metadata_ or {}), p.metadata)
         if p.invoice_settings is not None and "default_payment_method" in (
@@ -483,6 +577,9 @@ class PaymentsService:
         cust = self._require_customer(uow, ctx, customer_id, param="id")
         before = render_customer(cust, ctx.livemode)
         cust.deleted_at = uow.clock.now()
+        # Crypto-shredding: the customer's PII key is destroyed; ledger and audit keep ids.
+        self._vault().shred_subject(uow, ctx, ctx.merchant_id, cust.id)
+        cust.email_index = None
         uow.flush()
         self._event(uow, ctx, "customer.deleted", "customer", cust.id, before)
         return cust
@@ -495,7 +592,27 @@ class PaymentsService:
         email: str | None,
         created: dict[str, int] | None,
     ) -> Page[Customer]:
-        return repo.list_customers(uow.session, ctx.merchant_id, page, email=email, created=created)
+        index = (
+            self._vault().blind_index(uow.session, ctx.merchant_id, "email", normalize_email(email))
+            if email is not None
+            else None
+        )
+        return repo.list_customers(
+            uow.session, ctx.merchant_id, page, email=email, email_index=index, created=created
+        )
+
+    def _write_pii(self, uow: UnitOfWork, cust: Customer, data: dict[str, Any]) -> None:
+        vault = self._vault()
+        cust.pii = vault.seal_pii(uow, cust.merchant_id, cust.id, data)
+        email = data.get("email")
+        cust.email_index = (
+            vault.blind_index(uow.session, cust.merchant_id, "email", normalize_email(email))
+            if email
+            else None
+        )
+        cust.legacy_name = cust.legacy_email = cust.legacy_phone = None
+        cust.legacy_address = None
+        cust.set_pii_cache(data)
 
     # ------------------------------------------------------------------ intents
 
@@ -739,7 +856,7 @@ class PaymentsService:
             raise ResourceMissingError(
                 f"No such PaymentMethod: '{pi.payment_method_id}'", param="payment_method"
             )
-        card = self.cards.card_data(uow, pm)
+        card = self.cards.card_data(uow, ctx, pm)
         connector, reason = self._route(pi)
         attempt = self._new_attempt(
             uow,
@@ -1136,13 +1253,36 @@ class PaymentsService:
         attempt.updated = uow.clock.now()
         kind = OperationKind(attempt.kind)
         if kind == OperationKind.AUTHORIZE:
-            return self._finish_authorize(uow, ctx, attempt, pi, outcome, cause)
+            step = self._finish_authorize(uow, ctx, attempt, pi, outcome, cause)
+            self._forget_cvc(uow, ctx, attempt, pi)
+            return step
         if kind == OperationKind.CAPTURE:
             return self._finish_capture(uow, ctx, attempt, pi, outcome, cause)
         if kind == OperationKind.VOID:
             return self._finish_void(uow, ctx, attempt, pi, outcome, cause)
         assert refund is not None
         return self._finish_refund(uow, ctx, attempt, pi, refund, outcome, cause)
+
+    def _forget_cvc(
+        self, uow: UnitOfWork, ctx: RequestContext, attempt: PaymentAttempt, pi: PaymentIntent
+    ) -> None:
+        """PCI DSS 3.3.1: the CVC went to the gateway once; destroy it in this transaction."""
+        if self.vault is None or not pi.payment_method_id:
+            return
+        pm = repo.get_payment_method(uow.session, pi.merchant_id, pi.payment_method_id)
+        # A CVC row exists only while the check is "unchecked" (set when one was given).
+        if pm is None or pm.card_cvc_check != "unchecked":
+            return
+        destroyed = self.vault.destroy_cvc(uow, ctx, pm.merchant_id, pm.id)
+        if not destroyed:  # its TTL ran out first: no CVC went to the gateway
+            pm.card_cvc_check = "unavailable"
+        elif attempt.decline_code == "incorrect_cvc":
+            pm.card_cvc_check = "fail"
+        elif attempt.status in ("succeeded", "requires_action"):
+            pm.card_cvc_check = "pass"
+        else:
+            pm.card_cvc_check = "unavailable"
+        uow.flush()
 
     def _close(self, uow: UnitOfWork, attempt: PaymentAttempt, status: str) -> None:
         attempt.status = status

@@ -14,6 +14,7 @@ from datetime import timedelta
 from strongbox.events.relay import relay_once
 from strongbox.idempotency import service as idem
 from strongbox.runtime import Runtime
+from strongbox.vault.tasks import vault_loop_once
 from strongbox.workers.recovery import recover_once
 
 log = logging.getLogger(__name__)
@@ -111,4 +112,12 @@ def build_workers(rt: Runtime) -> Workers:
         return n
 
     loops.append(Loop("ledger-expiry", expire_ledger, s.ledger_expiry_interval_seconds))
+    # Vault: destroy CVCs past their TTL, re-encrypt onto the active key after a rotation.
+    loops.append(
+        Loop(
+            "vault",
+            lambda: vault_loop_once(rt.db, rt.vault.service, rt.vault.keys),
+            max(interval, 5.0),
+        )
+    )
     return Workers(loops)

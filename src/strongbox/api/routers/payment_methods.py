@@ -13,6 +13,7 @@ from strongbox.core.params import validate_params
 from strongbox.payments.schemas import (
     PM_EXPANDABLE,
     AttachPaymentMethodParams,
+    CreatePaymentMethodParams,
     DetachPaymentMethodParams,
     ListPaymentMethodsParams,
     RetrieveParams,
@@ -30,6 +31,45 @@ def _render(expand: set[str], livemode: bool) -> Any:
         return render_payment_method(session, step.extra["pm"], expand, livemode)
 
     return render
+
+
+def _without_card_data(caller: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The request as the idempotency layer fingerprints it: card fields replaced by keyed
+    digests, so no unkeyed hash of a PAN or CVC is ever stored."""
+    card = params.get("card")
+    if not isinstance(card, dict):
+        return params
+    vault = caller.runtime.vault.service
+    safe = dict(card)
+    with caller.runtime.db.read() as session:
+        for name in ("number", "cvc"):
+            value = safe.get(name)
+            if isinstance(value, str | int):
+                safe[name] = vault.blind_index(
+                    session, caller.ctx.merchant_id, f"request-{name}", str(value)
+                )
+    return {**params, "card": safe}
+
+
+@router.post(
+    "",
+    summary="Create a card payment method (secret or publishable key)",
+    openapi_extra=body_doc(CreatePaymentMethodParams),
+)
+def create_payment_method(
+    request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request, allow_publishable=True)
+    p = validate_params(CreatePaymentMethodParams, params)
+    expand = check_expand(p.expand, PM_EXPANDABLE)
+    svc = caller.runtime.payments
+    req = write_request(request, _without_card_data(caller, params))
+    return run_write(
+        caller,
+        req,
+        lambda uow, ctx: Step(extra={"pm": svc.create_card_payment_method(uow, ctx, p)}),
+        _render(expand, caller.ctx.livemode),
+    )
 
 
 @router.get("", summary="List payment methods", openapi_extra=query_doc(ListPaymentMethodsParams))

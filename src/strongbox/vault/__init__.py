@@ -1,0 +1,1 @@
+"""Card and PII tokenization, envelope encryption, key providers, rotation."""
