@@ -22,6 +22,13 @@ PREFIXES = {
     "idempotency_key": "idk",
     "request": "req",
     "status_change": "psh",
+    # webhooks (issue 7)
+    "webhook_endpoint": "we",
+    "webhook_delivery": "whd",
+    "webhook_attempt": "wha",
+    "inbound_account": "iwa",
+    "inbound_event": "iwe",
+    "dispute": "dp",
 }
 
 

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         default=None, description="Redis for shared state (rate limits) across processes."
     )
     log_level: str = Field(default="INFO")
+    # webhooks (issue 7)
+    master_key: str | None = Field(
+        default=None,
+        description="Base64 of 32 bytes sealing stored secrets; default: data_dir/sealing.key.",
+    )
+    webhooks_allow_private: bool = Field(
+        default=False, description="Allow webhook deliveries to private/loopback addresses."
+    )
+    webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    webhooks_concurrency: int = Field(default=64, ge=1, le=1024)
 
     @property
     def pool_size(self) -> int:
