@@ -18,6 +18,7 @@ from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.core.clock import Clock, SystemClock
+from strongbox.core.sealing import Sealer
 from strongbox.core.settings import Settings
 from strongbox.db.engine import make_engine
 from strongbox.db.migrate import upgrade
@@ -26,6 +27,7 @@ from strongbox.events.bus import InMemoryBus, make_bus
 from strongbox.events.dispatcher import EventDispatcher
 from strongbox.payments.cards import TestCardSource
 from strongbox.payments.service import PaymentsConfig, PaymentsService
+from strongbox.webhooks.interim_sealer import AesGcmSealer
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ class Runtime:
     key_cache: KeyCache
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
+    # Seals stored secrets (webhook secrets, gateway signing keys). Interim AES-GCM sealer
+    # until the vault's envelope sealer is wired here.
+    sealer: Sealer
 
     def close(self) -> None:
         self.connectors.close()
@@ -112,4 +117,5 @@ def build_runtime(
         key_cache=KeyCache(),
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.redis_url),
         simulator=engine_sim,
+        sealer=AesGcmSealer.from_settings(settings.master_key, settings.data_dir),
     )

@@ -117,6 +117,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     for module in (payment_intents, refunds, customers, payment_methods, events):
         app.include_router(module.router)
+    from strongbox.api.routers import webhook_endpoints, webhooks_inbound  # issue 7
+
+    app.include_router(webhook_endpoints.router)
+    app.include_router(webhooks_inbound.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

@@ -40,8 +40,10 @@ def get_endpoint(
     return session.scalars(stmt).first()
 
 
-def list_endpoints(session: Session, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
-    return paginate(session, WebhookEndpoint, merchant_id, page)
+def list_endpoints(
+    session: Session, merchant_id: str, page: PageRequest, created: dict[str, int] | None = None
+) -> Page[WebhookEndpoint]:
+    return paginate(session, WebhookEndpoint, merchant_id, page, created=created)
 
 
 def enabled_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoint]:
@@ -75,19 +77,23 @@ def list_attempts(
     endpoint_id: str,
     page: PageRequest,
     event_id: str | None,
+    created: dict[str, int] | None = None,
 ) -> Page[WebhookAttempt]:
     conds: list[Any] = [WebhookAttempt.endpoint_id == endpoint_id]
     if event_id:
         conds.append(WebhookAttempt.event_id == event_id)
-    return paginate(session, WebhookAttempt, merchant_id, page, conds)
+    return paginate(session, WebhookAttempt, merchant_id, page, conds, created=created)
 
 
 def list_deliveries(
-    session: Session, merchant_id: str, endpoint_id: str, page: PageRequest
+    session: Session,
+    merchant_id: str,
+    endpoint_id: str,
+    page: PageRequest,
+    created: dict[str, int] | None = None,
 ) -> Page[WebhookDelivery]:
-    return paginate(
-        session, WebhookDelivery, merchant_id, page, [WebhookDelivery.endpoint_id == endpoint_id]
-    )
+    conds = [WebhookDelivery.endpoint_id == endpoint_id]
+    return paginate(session, WebhookDelivery, merchant_id, page, conds, created=created)
 
 
 def claim_endpoints(
@@ -230,7 +236,9 @@ def get_inbound_account(
     ).first()
 
 
-def inbound_account_for_url(session: Session, connector: str, account_id: str) -> InboundAccount | None:
+def inbound_account_for_url(
+    session: Session, connector: str, account_id: str
+) -> InboundAccount | None:
     """By the unguessable id in the inbound URL (the gateway is not a tenant caller)."""
     return session.scalars(
         select(InboundAccount).where(
@@ -240,16 +248,20 @@ def inbound_account_for_url(session: Session, connector: str, account_id: str) -
 
 
 def list_inbound_accounts(
-    session: Session, merchant_id: str, page: PageRequest
+    session: Session, merchant_id: str, page: PageRequest, created: dict[str, int] | None = None
 ) -> Page[InboundAccount]:
-    return paginate(session, InboundAccount, merchant_id, page)
+    return paginate(session, InboundAccount, merchant_id, page, created=created)
 
 
 def list_inbound_events(
-    session: Session, merchant_id: str, page: PageRequest, status: str | None
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    status: str | None,
+    created: dict[str, int] | None = None,
 ) -> Page[InboundEvent]:
     conds = [InboundEvent.status == status] if status else []
-    return paginate(session, InboundEvent, merchant_id, page, conds)
+    return paginate(session, InboundEvent, merchant_id, page, conds, created=created)
 
 
 def inbound_event_exists(session: Session, account_id: str, provider_event_id: str) -> bool:

@@ -88,7 +88,9 @@ def _check_overlap(value: int) -> int:
     return value
 
 
-EnabledEvents = Annotated[list[Annotated[str, Field(max_length=100)]], AfterValidator(_check_events)]
+EnabledEvents = Annotated[
+    list[Annotated[str, Field(max_length=100)]], AfterValidator(_check_events)
+]
 Url = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_check_url)]
 Overlap = Annotated[IntParam, AfterValidator(_check_overlap)]
 _SECRET_RE = re.compile(r"[\x21-\x7e]{8,256}")

@@ -213,22 +213,33 @@ def signing_keys(e: WebhookEndpoint, sealer: Sealer, now: datetime) -> signing.S
     return signing.SigningKeys(tuple(keys), tuple(ed))
 
 
-def list_endpoints(uow: UnitOfWork, ctx: RequestContext, page: PageRequest) -> Page[WebhookEndpoint]:
-    return repo.list_endpoints(uow.session, ctx.merchant_id, page)
+def list_endpoints(
+    uow: UnitOfWork, ctx: RequestContext, page: PageRequest, created: dict[str, int] | None
+) -> Page[WebhookEndpoint]:
+    return repo.list_endpoints(uow.session, ctx.merchant_id, page, created)
 
 
 def list_attempts(
-    uow: UnitOfWork, ctx: RequestContext, endpoint_id: str, page: PageRequest, event: str | None
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    endpoint_id: str,
+    page: PageRequest,
+    event: str | None,
+    created: dict[str, int] | None,
 ) -> Page[WebhookAttempt]:
     require_endpoint(uow, ctx, endpoint_id)
-    return repo.list_attempts(uow.session, ctx.merchant_id, endpoint_id, page, event)
+    return repo.list_attempts(uow.session, ctx.merchant_id, endpoint_id, page, event, created)
 
 
 def list_deliveries(
-    uow: UnitOfWork, ctx: RequestContext, endpoint_id: str, page: PageRequest
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    endpoint_id: str,
+    page: PageRequest,
+    created: dict[str, int] | None,
 ) -> Page[WebhookDelivery]:
     require_endpoint(uow, ctx, endpoint_id)
-    return repo.list_deliveries(uow.session, ctx.merchant_id, endpoint_id, page)
+    return repo.list_deliveries(uow.session, ctx.merchant_id, endpoint_id, page, created)
 
 
 def matches(enabled_events: Sequence[str], event_type: str) -> bool:

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from strongbox.core.secret import Secret
 
-SECRET_PREFIX = "whsec_"
-ED25519_SECRET_PREFIX = "whsk_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+ED25519_SECRET_PREFIX = "whsk_"  # noqa: S105
 ED25519_PUBLIC_PREFIX = "whpk_"
 SECRET_BYTES = 32  # the spec allows 24-64
 
@@ -46,9 +46,10 @@ def new_ed25519_key() -> tuple[Secret[bytes], str]:
 
 def public_key_of(private_raw: bytes) -> str:
     pub = Ed25519PrivateKey.from_private_bytes(private_raw).public_key()
-    return ED25519_PUBLIC_PREFIX + base64.b64encode(
-        pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    ).decode()
+    return (
+        ED25519_PUBLIC_PREFIX
+        + base64.b64encode(pub.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,4 +99,6 @@ def build_workers(rt: Runtime) -> Workers:
         return 0 if n < 1000 else n
 
     reaper = Loop("idempotency-reaper", reap, 60.0)
-    return Workers([relay, recovery, reaper])
+    from strongbox.workers.webhooks import build_webhook_loops  # issue 7
+
+    return Workers([relay, recovery, reaper, *build_webhook_loops(rt)])

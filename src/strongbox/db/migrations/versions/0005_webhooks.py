@@ -1,8 +1,8 @@
-"""webhooks
+"""webhooks (issue 7): endpoints, deliveries, attempts, inbound accounts and events, disputes
 
 Revision ID: 0005
 Revises: 0001
-Create Date: 2026-12-01 07:59:33.778346
+Create Date: 2026-12-01 08:05:11.076417
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("reason", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
-        sa.Column("created", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_disputes")),
         sa.UniqueConstraint("id", name=op.f("uq_disputes_id")),
     )
@@ -65,14 +65,10 @@ def upgrade() -> None:
         sa.Column("description", sa.String(length=1000), nullable=True),
         sa.Column("secret_sealed", sa.LargeBinary(), nullable=False),
         sa.Column("previous_secret_sealed", sa.LargeBinary(), nullable=True),
-        sa.Column(
-            "previous_secret_expires_at",
-            strongbox.db.base.UTCDateTime(timezone=True),
-            nullable=True,
-        ),
+        sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("public_key", sa.String(length=128), nullable=True),
-        sa.Column("created", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_inbound_webhook_accounts")),
         sa.UniqueConstraint("id", name=op.f("uq_inbound_webhook_accounts_id")),
     )
@@ -97,15 +93,15 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=100), nullable=False),
         sa.Column(
             "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("result", sa.String(length=200), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("claimed_until", strongbox.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("received_at", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("processed_at", strongbox.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_inbound_webhook_events")),
         sa.UniqueConstraint("account_id", "provider_event_id", name="uq_inbound_events_provider"),
         sa.UniqueConstraint("id", name=op.f("uq_inbound_webhook_events_id")),
@@ -136,8 +132,8 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Integer(), nullable=False),
         sa.Column("error", sa.String(length=200), nullable=True),
         sa.Column("response_excerpt", sa.String(length=1100), nullable=True),
-        sa.Column("next_attempt_at", strongbox.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_webhook_attempts")),
         sa.UniqueConstraint("id", name=op.f("uq_webhook_attempts_id")),
     )
@@ -165,11 +161,12 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", strongbox.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("manual", sa.Boolean(), nullable=False),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
-        sa.Column("created", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", strongbox.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
         sa.UniqueConstraint("id", name=op.f("uq_webhook_deliveries_id")),
@@ -199,12 +196,12 @@ def upgrade() -> None:
         sa.Column("description", sa.String(length=1000), nullable=True),
         sa.Column(
             "enabled_events",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column(
             "metadata",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -212,16 +209,12 @@ def upgrade() -> None:
         sa.Column("api_version", sa.String(length=32), nullable=False),
         sa.Column("secret_sealed", sa.LargeBinary(), nullable=False),
         sa.Column("previous_secret_sealed", sa.LargeBinary(), nullable=True),
-        sa.Column(
-            "previous_secret_expires_at",
-            strongbox.db.base.UTCDateTime(timezone=True),
-            nullable=True,
-        ),
+        sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ed25519_private_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("ed25519_public_key", sa.String(length=128), nullable=True),
-        sa.Column("claimed_until", strongbox.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_webhook_endpoints")),
         sa.UniqueConstraint("id", name=op.f("uq_webhook_endpoints_id")),
     )
@@ -234,7 +227,7 @@ def upgrade() -> None:
         "webhook_fanout_cursor",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("updated", strongbox.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_webhook_fanout_cursor")),
     )
     # ### end Alembic commands ###
