@@ -23,6 +23,9 @@ simulator_app = typer.Typer(help="The built-in gateway simulator.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(simulator_app, name="simulator")
+from strongbox.cli.webhooks import app as webhooks_app  # noqa: E402 - issue 7
+
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def _setup_logging(level: str) -> None:
