@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from support import error_of
 from webhook_helpers import create_endpoint
 
 from strongbox.runtime import Runtime
 from strongbox.webhooks.models import WebhookEndpoint
+from support import error_of
 
 URL = "https://hooks.example.com/strongbox"
 

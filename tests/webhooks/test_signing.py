@@ -30,7 +30,9 @@ def test_new_secret_has_the_standard_form() -> None:
 
 
 @given(
-    data=st.dictionaries(st.text(max_size=10), st.text(max_size=30) | st.integers(-(2**53), 2**53), max_size=5),
+    data=st.dictionaries(
+        st.text(max_size=10), st.text(max_size=30) | st.integers(-(2**53), 2**53), max_size=5
+    ),
     msg_id=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=40),
 )
 def test_reference_package_verifies_our_signature(data: dict[str, object], msg_id: str) -> None:
