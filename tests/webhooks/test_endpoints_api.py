@@ -120,7 +120,8 @@ def test_rotate_secret_returns_a_new_secret_and_the_overlap(api: Any) -> None:
     r = api.post(f"/v1/webhook_endpoints/{e['id']}/rotate_secret", data={"expires_in": 3600})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["secret"].startswith("whsec_") and body["secret"] != e["secret"]
+    assert body["secret"].startswith("whsec_")
+    assert body["secret"] != e["secret"]
     assert body["secret_rotation_expires_at"] >= e["created"] + 3600
     err = error_of(
         api.post(f"/v1/webhook_endpoints/{e['id']}/rotate_secret", data={"expires_in": -1}), 400

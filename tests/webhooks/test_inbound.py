@@ -120,7 +120,8 @@ def test_stripe_success_completes_a_payment_with_an_unknown_outcome(
     rt = gateway_runtime
     use_connector(rt, "stripe")
     acct = add_account(api, "stripe", signing_secret=STRIPE_SECRET, account="acct_gw")
-    assert acct["object"] == "inbound_webhook_account" and "signing_secret" not in acct
+    assert acct["object"] == "inbound_webhook_account"
+    assert "signing_secret" not in acct
     pi = unknown_outcome_payment(api, rt)
     attempt = last_attempt(rt, pi["id"])
     event = stripe_event(
@@ -135,7 +136,8 @@ def test_stripe_success_completes_a_payment_with_an_unknown_outcome(
     assert api.get(f"/v1/payment_intents/{pi['id']}").json()["status"] == "processing"
     assert process(rt) == 1
     done = api.get(f"/v1/payment_intents/{pi['id']}").json()
-    assert done["status"] == "succeeded" and done["amount_received"] == 2000
+    assert done["status"] == "succeeded"
+    assert done["amount_received"] == 2000
     events = api.get("/v1/events", params={"type": "payment_intent.succeeded"}).json()["data"]
     assert [e["data"]["object"]["id"] for e in events] == [pi["id"]]
     # The same event again is stored once; a late contradicting one changes nothing.
@@ -221,7 +223,8 @@ def test_stripe_secret_rotation_accepts_old_and_new_during_the_overlap(
     acct = add_account(api, "stripe", signing_secret=STRIPE_SECRET)
     new = "whsec_rotated_secret_2"
     r = api.post(f"/v1/webhooks/inbound_accounts/{acct['id']}", data={"signing_secret": new})
-    assert r.status_code == 200 and r.json()["secret_rotation_expires_at"] is not None
+    assert r.status_code == 200
+    assert r.json()["secret_rotation_expires_at"] is not None
     ok_old = stripe_post(client, path_of(acct), stripe_event("x.y", {}, event_id="e1"))
     ok_new = stripe_post(client, path_of(acct), stripe_event("x.y", {}, event_id="e2"), new)
     assert ok_old.status_code == ok_new.status_code == 200
@@ -338,7 +341,8 @@ def test_braintree_settlement_completes_a_capture(
     assert r.status_code == 200, r.text
     process(rt)
     done = api.get(f"/v1/payment_intents/{pi['id']}").json()
-    assert done["status"] == "succeeded" and done["amount_received"] == 10000
+    assert done["status"] == "succeeded"
+    assert done["amount_received"] == 10000
     # The same notification again is a duplicate.
     assert bt_post(client, path_of(acct), kind, ref).json()["duplicate"] is True
 
@@ -365,7 +369,8 @@ def test_braintree_dispute_opened_records_a_dispute_once(
     process(rt)
     [ev] = api.get("/v1/events", params={"type": "charge.dispute.created"}).json()["data"]
     dispute = ev["data"]["object"]
-    assert dispute["object"] == "dispute" and dispute["id"].startswith("dp_")
+    assert dispute["object"] == "dispute"
+    assert dispute["id"].startswith("dp_")
     assert dispute["payment_intent"] == pi["id"]
     assert (dispute["amount"], dispute["currency"], dispute["reason"]) == (10000, "usd", "fraud")
     assert dispute["status"] == "needs_response"

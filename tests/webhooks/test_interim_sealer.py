@@ -13,7 +13,8 @@ from strongbox.webhooks.interim_sealer import AesGcmSealer, SealingError, load_o
 def test_round_trip_and_self_describing_format() -> None:
     s = AesGcmSealer(os.urandom(32))
     sealed = s.seal(b"whsec_abc", b"acct_1|we_1|secret")
-    assert sealed[0] == 1 and len(sealed) == 1 + 12 + len(b"whsec_abc") + 16
+    assert sealed[0] == 1
+    assert len(sealed) == 1 + 12 + len(b"whsec_abc") + 16
     assert b"whsec_abc" not in sealed
     assert s.unseal(sealed, b"acct_1|we_1|secret") == b"whsec_abc"
     assert s.seal(b"x", b"a") != s.seal(b"x", b"a")  # fresh nonce each time
@@ -54,4 +55,5 @@ def test_master_key_setting_wins_and_is_validated(tmp_path: Path) -> None:
         AesGcmSealer.from_settings(base64.b64encode(b"short").decode(), tmp_path)
     with pytest.raises(ValueError, match="base64"):
         AesGcmSealer.from_settings("not base64!!", tmp_path)
-    assert "key=" in repr(s) and key.hex() not in repr(s)
+    assert "key=" in repr(s)
+    assert key.hex() not in repr(s)
