@@ -16,9 +16,6 @@ from strongbox.runtime import Runtime
 from support import LiveServer, Merchant
 from webhooks.webhook_helpers import Receiver
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "webhooks"))
-from webhook_helpers import Receiver
-
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
