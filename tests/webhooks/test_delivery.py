@@ -403,3 +403,15 @@ def test_event_body_is_the_stripe_event(api: Any, runtime: Runtime, receiver: Re
     assert body == ev
     assert body["data"]["object"]["id"] == pi["id"]
     assert verified(e["secret"], req) == body
+
+
+def test_redelivery_before_fan_out_is_not_duplicated(
+    api: Any, runtime: Runtime, receiver: Receiver
+) -> None:
+    e = create_endpoint(api, receiver.url + "/early", ["payment_intent.created"])
+    create_payment(api)
+    [event] = api.get("/v1/events").json()["data"]
+    r = api.post(f"/v1/webhook_endpoints/{e['id']}/redeliver", data={"event": event["id"]})
+    assert r.status_code == 200
+    deliver(runtime)  # fans out, then delivers
+    assert len(receiver.on("/early")) == 1

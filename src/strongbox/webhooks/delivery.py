@@ -129,6 +129,7 @@ class Deliverer:
 
     def record(self, endpoint_id: str, results: list[service.AttemptResult]) -> None:
         with self.db.unit_of_work() as uow:
+            repo.endpoints_by_id(uow.session, [endpoint_id], lock=True)  # endpoint first
             if results:
                 service.record_results(uow, results, self.rng)
             repo.release_endpoints(uow.session, [endpoint_id])

@@ -146,6 +146,18 @@ def due_deliveries(
     )
 
 
+def existing_pairs(session: Session, event_ids: list[str]) -> set[tuple[str, str]]:
+    """(endpoint, event) pairs that already have a delivery (e.g. a manual redelivery)."""
+    if not event_ids:
+        return set()
+    rows = session.execute(
+        select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(
+            WebhookDelivery.event_id.in_(event_ids)
+        )
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
 def deliveries_by_id(session: Session, ids: list[str]) -> dict[str, WebhookDelivery]:
     rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
     return {r.id: r for r in rows}
@@ -163,8 +175,14 @@ def release_endpoints(session: Session, ids: list[str]) -> None:
         )
 
 
-def endpoints_by_id(session: Session, ids: list[str]) -> dict[str, WebhookEndpoint]:
-    stmt = select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids))
+def endpoints_by_id(
+    session: Session, ids: list[str], *, lock: bool = False
+) -> dict[str, WebhookEndpoint]:
+    """Locked (PostgreSQL) in id order: endpoint before its deliveries, everywhere, so
+    the worker and the API never wait on each other in opposite orders."""
+    stmt = select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)).order_by(WebhookEndpoint.id)
+    if lock and _pg(session):
+        stmt = stmt.with_for_update()
     return {r.id: r for r in session.scalars(stmt)}
 
 

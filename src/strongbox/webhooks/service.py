@@ -312,13 +312,18 @@ def fanout_once(uow: UnitOfWork, *, batch: int = 500, grace: timedelta | None = 
     cursor = repo.lock_cursor(uow.session, now)
     events = repo.unprocessed_events(uow.session, cursor.seq, batch)
     cache: dict[str, list[WebhookEndpoint]] = {}
+    existing = repo.existing_pairs(uow.session, [ev.id for ev in events])
     made = 0
     for ev in events:
         endpoints = cache.get(ev.merchant_id)
         if endpoints is None:
             endpoints = cache[ev.merchant_id] = repo.enabled_endpoints(uow.session, ev.merchant_id)
         for e in endpoints:
-            if matches(e.enabled_events, ev.type) and ev.created >= e.created:
+            if (
+                matches(e.enabled_events, ev.type)
+                and ev.created >= e.created
+                and (e.id, ev.id) not in existing
+            ):
                 uow.session.add(_new_delivery(e, ev.id, ev.seq, ev.type, now))
                 made += 1
         events_repo.mark_processed(uow.session, repo.FANOUT_CONSUMER, ev.id, now)
@@ -361,8 +366,10 @@ def next_delay(attempts: int, rng: random.Random, retry_after: float | None) -> 
 def record_results(uow: UnitOfWork, results: list[AttemptResult], rng: random.Random) -> None:
     """Store attempts and move each delivery on: done, rescheduled, or given up."""
     now = uow.clock.now()
+    endpoints = repo.endpoints_by_id(
+        uow.session, sorted({r.endpoint_id for r in results}), lock=True
+    )
     deliveries = repo.deliveries_by_id(uow.session, [r.delivery_id for r in results])
-    endpoints = repo.endpoints_by_id(uow.session, list({r.endpoint_id for r in results}))
     for r in results:
         d = deliveries.get(r.delivery_id)
         if d is None or d.status != "pending":
