@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 
 import pytest
@@ -42,7 +41,7 @@ def test_public_addresses_are_public(addr: str) -> None:
 def fake_resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
     calls: list[str] = []
 
-    async def resolve(host: str, port: int) -> list[str]:
+    def resolve(host: str, port: int) -> list[str]:
         calls.append(host)
         if host not in table:
             raise OSError("no such host")
@@ -53,7 +52,7 @@ def fake_resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
 
 
 def target(url: str, allow: bool, table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
-    return asyncio.run(resolve_target(url, allow, fake_resolver(table)))
+    return resolve_target(url, allow, fake_resolver(table))
 
 
 @pytest.mark.parametrize("addr", ["127.0.0.1", "169.254.169.254", "fd00:ec2::254", "10.0.0.7"])
@@ -99,11 +98,11 @@ def test_dns_is_asked_once_per_target_so_rebinding_cannot_swap_the_address() -> 
     answers = iter([["93.184.216.34"], ["127.0.0.1"]])
     calls: list[str] = []
 
-    async def rebinding(host: str, port: int) -> list[str]:
+    def rebinding(host: str, port: int) -> list[str]:
         calls.append(host)
         return next(answers)
 
-    t = asyncio.run(resolve_target("https://rebind.example.com/", False, rebinding))
+    t = resolve_target("https://rebind.example.com/", False, rebinding)
     assert str(t.ip) == "93.184.216.34"
     assert calls == ["rebind.example.com"]
 

@@ -110,7 +110,11 @@ def fanout(rt: Runtime) -> int:
 def deliver(rt: Runtime, **kw: Any) -> int:
     """Fan out, then deliver everything due now, once."""
     fanout(rt)
-    return asyncio.run(deliverer(rt, **kw).run_once())
+    d = deliverer(rt, **kw)
+    try:
+        return asyncio.run(d.run_once())
+    finally:
+        d.close()
 
 
 def make_due(rt: Runtime) -> None:

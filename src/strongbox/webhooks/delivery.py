@@ -17,7 +17,9 @@ import asyncio
 import functools
 import logging
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -30,7 +32,13 @@ from strongbox.db.uow import Database
 from strongbox.events.service import render_event
 from strongbox.webhooks import repository as repo
 from strongbox.webhooks import service, signing
-from strongbox.webhooks.ssrf import DestinationRefused, Resolver, resolve_target, system_resolver
+from strongbox.webhooks.ssrf import (
+    DestinationRefused,
+    Resolver,
+    Target,
+    resolve_target,
+    system_resolver,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +100,7 @@ class Deliverer:
         config: DeliveryConfig,
         *,
         resolver: Resolver = system_resolver,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
@@ -101,6 +109,14 @@ class Deliverer:
         self.resolver = resolver
         self.transport = transport
         self.rng = rng or random.Random()
+        # HTTP runs in a bounded pool of threads, one keep-alive client each: a slow or dead
+        # endpoint holds one thread, never the event loop or the other endpoints.
+        self._pool = ThreadPoolExecutor(
+            max_workers=config.concurrency, thread_name_prefix="webhook-http"
+        )
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -135,77 +151,80 @@ class Deliverer:
             repo.release_endpoints(uow.session, [endpoint_id])
             uow.commit()
 
-    # ------------------------------------------------------------ HTTP
+    # ------------------------------------------------------------ HTTP (pool threads)
 
-    async def send(
-        self,
-        client: httpx.AsyncClient,
-        batch: Batch,
-        target_url: str,
-        host: str,
-        sni: str | None,
-        msg: Message,
-    ) -> service.AttemptResult:
+    def _client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            t = self.config.timeout_seconds
+            client = httpx.Client(
+                timeout=httpx.Timeout(t, connect=min(t, 10.0)),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+                follow_redirects=False,
+                trust_env=False,  # a proxy from the environment would bypass the SSRF check
+                transport=self.transport,
+            )
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def send(self, batch: Batch, target: Target, msg: Message) -> service.AttemptResult:
+        """One POST to the checked address (Host header and SNI: the URL's name)."""
         ts = int(time.time())
         headers = signing.headers(batch.keys, msg.msg_id, ts, msg.body)
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
-        headers["host"] = host
+        headers["host"] = target.host_header
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else None
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         status: int | None = None
         error: str | None = None
         excerpt: str | None = None
         retry_after: float | None = None
-        extensions = {"sni_hostname": sni} if sni else None
         try:
-            async with client.stream(
-                "POST", target_url, content=msg.body, headers=headers, extensions=extensions
+            with self._client().stream(
+                "POST",
+                target.connect_url,
+                content=msg.body,
+                headers=headers,
+                extensions=extensions,
             ) as resp:
                 status = resp.status_code
                 retry_after = retry_after_seconds(resp.headers.get("retry-after"), started)
                 buf = bytearray()
-                async for chunk in resp.aiter_raw():
+                for chunk in resp.iter_raw():
                     buf += chunk
                     if len(buf) >= EXCERPT_BYTES:
-                        break
+                        break  # response bodies read are capped
                 excerpt = bytes(buf[:EXCERPT_BYTES]).decode("utf-8", "replace")[:EXCERPT_CHARS]
         except httpx.TimeoutException:
             error = "timeout"
         except httpx.HTTPError as exc:
             error = f"connection error: {type(exc).__name__}"
-        latency = int((time.perf_counter() - t0) * 1000)
         return service.AttemptResult(
             delivery_id=msg.delivery_id,
             endpoint_id=batch.endpoint_id,
             status_code=status,
-            latency_ms=latency,
+            latency_ms=int((time.perf_counter() - t0) * 1000),
             error=error,
             excerpt=excerpt or None,
             retry_after=retry_after,
             started_at=started,
         )
 
-    async def deliver_batch(self, client: httpx.AsyncClient, batch: Batch) -> int:
-        """Deliver in order; stop at the first failure (the rest stay due, untouched)."""
-        results: list[service.AttemptResult] = []
+    def deliver_sync(self, batch: Batch) -> list[service.AttemptResult]:
+        """Resolve and check the host once, then deliver in order; stop at the first failure
+        (the rest stay due, untouched) or when the claim's budget is spent."""
+        if not batch.messages:
+            return []
         try:
-            if batch.messages:
-                results = await self._deliver(client, batch)
-        finally:
-            await asyncio.to_thread(self.record, batch.endpoint_id, results)
-        return sum(1 for r in results if r.succeeded)
-
-    async def _deliver(
-        self, client: httpx.AsyncClient, batch: Batch
-    ) -> list[service.AttemptResult]:
-        try:
-            target = await resolve_target(batch.url, self.config.allow_private, self.resolver)
+            target = resolve_target(batch.url, self.config.allow_private, self.resolver)
         except DestinationRefused as exc:
-            first = batch.messages[0]
             return [
                 service.AttemptResult(
-                    delivery_id=first.delivery_id,
+                    delivery_id=batch.messages[0].delivery_id,
                     endpoint_id=batch.endpoint_id,
                     status_code=None,
                     latency_ms=0,
@@ -213,36 +232,37 @@ class Deliverer:
                     started_at=datetime.now(UTC),
                 )
             ]
-        sni = target.host if target.scheme == "https" else None
         results: list[service.AttemptResult] = []
         budget = time.monotonic() + self.config.lease.total_seconds() / 2
         for msg in batch.messages:
-            r = await self.send(client, batch, target.connect_url, target.host_header, sni, msg)
+            r = self.send(batch, target, msg)
             results.append(r)
             if not r.succeeded or time.monotonic() > budget:
                 break
         return results
 
-    def client(self) -> httpx.AsyncClient:
-        t = self.config.timeout_seconds
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(t, connect=min(t, 10.0)),
-            limits=httpx.Limits(
-                max_connections=self.config.concurrency * 2,
-                max_keepalive_connections=self.config.concurrency * 2,
-            ),
-            follow_redirects=False,
-            trust_env=False,  # a proxy from the environment would bypass the SSRF check
-            transport=self.transport,
-        )
+    async def deliver_batch(self, batch: Batch) -> int:
+        loop = asyncio.get_running_loop()
+        results: list[service.AttemptResult] = []
+        try:
+            results = await loop.run_in_executor(self._pool, self.deliver_sync, batch)
+        finally:
+            await asyncio.to_thread(self.record, batch.endpoint_id, results)
+        return sum(1 for r in results if r.succeeded)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._clients_lock:
+            for c in self._clients:
+                c.close()
+            self._clients.clear()
 
     # ------------------------------------------------------------ loops
 
     async def run_once(self) -> int:
         """Claim what is due now and deliver it all (tests, CLI); returns successes."""
-        async with self.client() as client:
-            batches = await asyncio.to_thread(self.claim, self.config.concurrency, set())
-            done = await asyncio.gather(*(self.deliver_batch(client, b) for b in batches))
+        batches = await asyncio.to_thread(self.claim, self.config.concurrency, set())
+        done = await asyncio.gather(*(self.deliver_batch(b) for b in batches))
         return sum(done)
 
     def wake(self) -> None:
@@ -255,38 +275,37 @@ class Deliverer:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         inflight: dict[str, asyncio.Task[int]] = {}
-        async with self.client() as client:
-            while not stop.is_set():
-                free = self.config.concurrency - len(inflight)
-                claimed: list[Batch] = []
-                if free > 0:
-                    try:
-                        claimed = await asyncio.to_thread(self.claim, free, set(inflight))
-                    except Exception:
-                        log.exception("claiming webhook deliveries failed")
-                for b in claimed:
-                    task = asyncio.create_task(self.deliver_batch(client, b))
-                    inflight[b.endpoint_id] = task
-                    task.add_done_callback(functools.partial(self._done, inflight, b.endpoint_id))
-                if claimed and len(inflight) < self.config.concurrency:
-                    await asyncio.sleep(0)
-                    continue
-                self._wake.clear()
-                waiters: set[asyncio.Future[object]] = {
-                    asyncio.ensure_future(self._wake.wait()),
-                    asyncio.ensure_future(stop.wait()),
-                }
+        while not stop.is_set():
+            free = self.config.concurrency - len(inflight)
+            claimed: list[Batch] = []
+            if free > 0:
                 try:
-                    await asyncio.wait(
-                        waiters | set(inflight.values()),
-                        timeout=self.config.poll_seconds,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    for w in waiters:
-                        w.cancel()
-            if inflight:
-                await asyncio.wait(set(inflight.values()), timeout=self.config.timeout_seconds)
+                    claimed = await asyncio.to_thread(self.claim, free, set(inflight))
+                except Exception:
+                    log.exception("claiming webhook deliveries failed")
+            for b in claimed:
+                task = asyncio.create_task(self.deliver_batch(b))
+                inflight[b.endpoint_id] = task
+                task.add_done_callback(functools.partial(self._done, inflight, b.endpoint_id))
+            if claimed and len(inflight) < self.config.concurrency:
+                await asyncio.sleep(0)
+                continue
+            self._wake.clear()
+            waiters: set[asyncio.Future[object]] = {
+                asyncio.ensure_future(self._wake.wait()),
+                asyncio.ensure_future(stop.wait()),
+            }
+            try:
+                await asyncio.wait(
+                    waiters | set(inflight.values()),
+                    timeout=self.config.poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                for w in waiters:
+                    w.cancel()
+        if inflight:
+            await asyncio.wait(set(inflight.values()), timeout=self.config.timeout_seconds * 2)
 
     def _done(
         self, inflight: dict[str, asyncio.Task[int]], endpoint_id: str, t: asyncio.Task[int]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -94,15 +94,11 @@ def parse_url(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, host, port, path
 
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
+Resolver = Callable[[str, int], list[str]]
 
 
-async def system_resolver(host: str, port: int) -> list[str]:
-    import asyncio
-
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     return [str(info[4][0]) for info in infos]
 
 
@@ -123,7 +119,7 @@ def choose(addresses: list[str], allow_private: bool) -> IPAddress:
     return ips[0]
 
 
-async def resolve_target(url: str, allow_private: bool, resolver: Resolver) -> Target:
+def resolve_target(url: str, allow_private: bool, resolver: Resolver) -> Target:
     scheme, host, port, path = parse_url(url)
     try:
         literal: IPAddress | None = ipaddress.ip_address(host)
@@ -133,7 +129,7 @@ async def resolve_target(url: str, allow_private: bool, resolver: Resolver) -> T
         addresses = [str(literal)]
     else:
         try:
-            addresses = await resolver(host, port)
+            addresses = resolver(host, port)
         except OSError:
             raise DestinationRefused("the host did not resolve") from None
     ip = choose(addresses, allow_private)

@@ -60,7 +60,10 @@ class DeliveryLoop(Loop):
                 return
             await self.deliverer.run(self._astop)
 
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        finally:
+            self.deliverer.close()
 
 
 def build_webhook_loops(rt: Runtime) -> list[Loop]:
