@@ -417,3 +417,21 @@ def test_redelivery_before_fan_out_is_not_duplicated(
     assert r.status_code == 200
     deliver(runtime)  # fans out, then delivers
     assert len(receiver.on("/early")) == 1
+
+
+def test_a_failing_endpoint_is_backed_off_not_hammered(
+    api: Any, runtime: Runtime, receiver: Receiver
+) -> None:
+    e = create_endpoint(api, receiver.url + "/down", ["payment_intent.created"])
+    receiver.reply = lambda _p: Reply(503)
+    for _ in range(3):
+        create_payment(api)
+    deliver(runtime)
+    deliver(runtime)
+    # One attempt, not one per due event: the rest wait with the endpoint.
+    assert len(receiver.on("/down")) == 1
+    assert len(attempts(api, e["id"])) == 1
+    receiver.reply = lambda _p: Reply(200)
+    make_due(runtime)
+    deliver(runtime)
+    assert len(receiver.on("/down")) == 4

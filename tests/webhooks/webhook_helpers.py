@@ -15,7 +15,7 @@ from sqlalchemy import update
 from strongbox.runtime import Runtime
 from strongbox.webhooks import service
 from strongbox.webhooks.delivery import Deliverer, DeliveryConfig
-from strongbox.webhooks.models import WebhookDelivery
+from strongbox.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 @dataclass
@@ -125,6 +125,8 @@ def make_due(rt: Runtime) -> None:
             .where(WebhookDelivery.status == "pending")
             .values(next_attempt_at=uow.clock.now())
         )
+        # ... and end the back-off a failing endpoint is held in.
+        uow.session.execute(update(WebhookEndpoint).values(claimed_until=None))
         uow.commit()
 
 

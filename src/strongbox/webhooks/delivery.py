@@ -148,7 +148,11 @@ class Deliverer:
             repo.endpoints_by_id(uow.session, [endpoint_id], lock=True)  # endpoint first
             if results:
                 service.record_results(uow, results, self.rng)
-            repo.release_endpoints(uow.session, [endpoint_id])
+            # After a failure the endpoint's other due deliveries wait too (at least the first
+            # retry delay), so a dead endpoint is not hammered and does not crowd the others.
+            failing = bool(results) and not results[-1].succeeded
+            until = uow.clock.now() + service.RETRY_SCHEDULE[0] if failing else None
+            repo.release_endpoints(uow.session, [endpoint_id], until)
             uow.commit()
 
     # ------------------------------------------------------------ HTTP (pool threads)

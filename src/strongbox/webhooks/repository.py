@@ -168,10 +168,11 @@ def events_by_id(session: Session, ids: list[str]) -> dict[str, OutboxEvent]:
     return {r.id: r for r in rows}
 
 
-def release_endpoints(session: Session, ids: list[str]) -> None:
+def release_endpoints(session: Session, ids: list[str], until: datetime | None = None) -> None:
+    """Let workers claim the endpoints again (from ``until``, if given: a back-off)."""
     if ids:
         session.execute(
-            update(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)).values(claimed_until=None)
+            update(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)).values(claimed_until=until)
         )
 
 
