@@ -135,6 +135,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     from strongbox.api.routers import keys_health
 
     app.include_router(keys_health.router)
+    from strongbox.api.routers import webhook_endpoints, webhooks_inbound  # issue 7
+
+    app.include_router(webhook_endpoints.router)
+    app.include_router(webhooks_inbound.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

@@ -28,6 +28,13 @@ PREFIXES = {
     "merchant_origin": "mo",
     # vault
     "subject_key": "vsk",
+    # webhooks (issue 7)
+    "webhook_endpoint": "we",
+    "webhook_delivery": "whd",
+    "webhook_attempt": "wha",
+    "inbound_account": "iwa",
+    "inbound_event": "iwe",
+    "dispute": "dp",
 }
 
 

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     cvc_ttl_seconds: int = Field(
         default=3600, ge=60, le=86_400, description="CVCs unused for this long are destroyed."
     )
+    # webhooks (issue 7)
+    webhooks_allow_private: bool = Field(
+        default=False, description="Allow webhook deliveries to private/loopback addresses."
+    )
+    webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    webhooks_concurrency: int = Field(default=64, ge=1, le=1024)
 
     @property
     def pool_size(self) -> int:

@@ -8,7 +8,8 @@ import strongbox.events.models
 import strongbox.idempotency.models
 import strongbox.ledger.models
 import strongbox.payments.models
-import strongbox.vault.models  # noqa: F401
+import strongbox.vault.models
+import strongbox.webhooks.models  # noqa: F401
 from strongbox.db.base import Base
 
 target_metadata = Base.metadata

@@ -249,3 +249,27 @@ class StatusChange(Base):
     attempt_id: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     created: Mapped[datetime]
+
+
+class Dispute(Base):
+    """A dispute (chargeback) a gateway reported for a payment (issue 7: inbound webhooks)."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (
+        Index("ix_disputes_merchant_seq", "merchant_id", "seq"),
+        Index("ix_disputes_gateway", "merchant_id", "connector", "gateway_dispute_id", unique=True),
+    )
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    payment_intent_id: Mapped[str] = mapped_column(String(64))
+    charge_id: Mapped[str | None] = mapped_column(String(64))
+    connector: Mapped[str] = mapped_column(String(64))
+    gateway_dispute_id: Mapped[str] = mapped_column(String(128))
+    amount: Mapped[int] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    created: Mapped[datetime]
+    updated: Mapped[datetime]

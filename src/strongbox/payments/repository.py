@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from strongbox.db.pagination import Page, PageRequest, paginate
 from strongbox.payments.models import (
     Customer,
+    Dispute,
     PaymentAttempt,
     PaymentIntent,
     PaymentMethod,
@@ -204,3 +205,74 @@ def status_history(session: Session, merchant_id: str, intent_id: str) -> list[S
             .order_by(StatusChange.seq)
         )
     )
+
+
+def attempt_by_gateway_key(
+    session: Session, merchant_id: str, connector: str, key: str
+) -> PaymentAttempt | None:
+    stmt = select(PaymentAttempt).where(
+        PaymentAttempt.merchant_id == merchant_id,
+        PaymentAttempt.connector == connector,
+        PaymentAttempt.gateway_idempotency_key == key,
+    )
+    return session.scalars(_for_update(session, stmt)).first()
+
+
+def open_attempts_by_reference(
+    session: Session, merchant_id: str, connector: str, reference: str, kinds: tuple[str, ...]
+) -> list[PaymentAttempt]:
+    """Unfinished attempts on one gateway payment (authorize attempts learn their reference
+    from the gateway's answer, so the intent's reference is matched too)."""
+    intent_ids = select(PaymentIntent.id).where(
+        PaymentIntent.merchant_id == merchant_id,
+        PaymentIntent.connector == connector,
+        PaymentIntent.gateway_reference == reference,
+    )
+    stmt = (
+        select(PaymentAttempt)
+        .where(
+            PaymentAttempt.merchant_id == merchant_id,
+            PaymentAttempt.connector == connector,
+            PaymentAttempt.kind.in_(kinds),
+            PaymentAttempt.status.in_(("started", "unknown", "requires_action")),
+            (PaymentAttempt.gateway_reference == reference)
+            | PaymentAttempt.payment_intent_id.in_(intent_ids),
+        )
+        .order_by(PaymentAttempt.seq)
+    )
+    return list(session.scalars(stmt))
+
+
+def intent_by_reference(
+    session: Session, merchant_id: str, connector: str, reference: str
+) -> PaymentIntent | None:
+    stmt = select(PaymentIntent).where(
+        PaymentIntent.merchant_id == merchant_id,
+        PaymentIntent.connector == connector,
+        PaymentIntent.gateway_reference == reference,
+    )
+    found = session.scalars(stmt).first()
+    if found is not None:
+        return found
+    attempt = session.scalars(
+        select(PaymentAttempt).where(
+            PaymentAttempt.merchant_id == merchant_id,
+            PaymentAttempt.connector == connector,
+            PaymentAttempt.gateway_reference == reference,
+        )
+    ).first()
+    if attempt is None:
+        return None
+    return get_intent(session, merchant_id, attempt.payment_intent_id)
+
+
+def get_dispute_by_gateway_id(
+    session: Session, merchant_id: str, connector: str, dispute_id: str
+) -> Dispute | None:
+    return session.scalars(
+        select(Dispute).where(
+            Dispute.merchant_id == merchant_id,
+            Dispute.connector == connector,
+            Dispute.gateway_dispute_id == dispute_id,
+        )
+    ).first()

@@ -383,3 +383,20 @@ def render_refund(
 
 def render_list(url: str, data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     return {"object": "list", "url": url, "has_more": has_more, "data": data}
+
+
+def render_dispute(d: Any, livemode: bool = False) -> dict[str, Any]:
+    """A dispute in Stripe's shape (``object: "dispute"``)."""
+    return {
+        "id": d.id,
+        "object": "dispute",
+        "amount": d.amount,
+        "charge": d.charge_id,
+        "currency": d.currency,
+        "created": int(d.created.timestamp()),
+        "livemode": livemode,
+        "metadata": {},
+        "payment_intent": d.payment_intent_id,
+        "reason": d.reason,
+        "status": d.status,
+    }

@@ -67,12 +67,14 @@ from strongbox.payments.cards import VAULT_PREFIX, CardSource
 from strongbox.payments.models import (
     PII_FIELDS,
     Customer,
+    Dispute,
     PaymentAttempt,
     PaymentIntent,
     PaymentMethod,
     Refund,
     StatusChange,
 )
+from strongbox.payments.reports import GatewayReport, ReportKind
 from strongbox.payments.schemas import (
     CancelPaymentIntentParams,
     CapturePaymentIntentParams,
@@ -84,6 +86,7 @@ from strongbox.payments.schemas import (
     UpdatePaymentIntentParams,
     UpdateRefundParams,
     render_customer,
+    render_dispute,
     render_intent,
     render_payment_method,
     render_refund,
@@ -1708,6 +1711,122 @@ class PaymentsService:
     def history(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> list[StatusChange]:
         self._require_intent(uow, ctx, intent_id)
         return repo.status_history(uow.session, ctx.merchant_id, intent_id)
+
+    # ------------------------------------------------------------------ gateway reports
+
+    _REPORT_KINDS: dict[ReportKind, tuple[str, ...]] = {
+        ReportKind.PAYMENT_AUTHORIZED: ("authorize",),
+        ReportKind.PAYMENT_CAPTURED: ("authorize", "capture"),
+        ReportKind.PAYMENT_FAILED: ("authorize", "capture"),
+        ReportKind.PAYMENT_VOIDED: ("void",),
+        ReportKind.REFUND_SUCCEEDED: ("refund",),
+        ReportKind.REFUND_FAILED: ("refund",),
+    }
+
+    def apply_gateway_report(
+        self, uow: UnitOfWork, ctx: RequestContext, report: GatewayReport
+    ) -> str:
+        """Apply an outcome the gateway reported by itself (a verified webhook).
+
+        The report goes through ``finish`` like a direct answer: an attempt that is already
+        finished is left alone, and the state machine refuses anything out of order, so
+        duplicate and late reports are harmless. Returns a short description of the effect.
+        """
+        if report.kind == ReportKind.DISPUTE_OPENED:
+            return self._open_dispute(uow, ctx, report)
+        kinds = self._REPORT_KINDS[report.kind]
+        attempt: PaymentAttempt | None = None
+        if report.idempotency_key:
+            attempt = repo.attempt_by_gateway_key(
+                uow.session, ctx.merchant_id, report.connector, report.idempotency_key
+            )
+            if attempt is not None and attempt.kind not in kinds:
+                return f"ignored: {report.kind} does not apply to a {attempt.kind} operation"
+        if attempt is None and report.gateway_reference:
+            candidates = repo.open_attempts_by_reference(
+                uow.session, ctx.merchant_id, report.connector, report.gateway_reference, kinds
+            )
+            if report.amount is not None and kinds == ("refund",):
+                candidates = [a for a in candidates if a.amount == report.amount]
+            attempt = candidates[0] if candidates else None
+        if attempt is None:
+            return "ignored: no matching operation"
+        if attempt.status in ("succeeded", "failed"):
+            return f"ignored: {attempt.id} already {attempt.status}"
+        result = self._report_result(report, attempt)
+        if result is None:
+            return f"ignored: {report.kind} does not apply to {attempt.id}"
+        call = self.begin_lookup(uow, attempt)
+        step = self.finish(uow, ctx, call, GatewayOutcome(result=result), cause="webhook")
+        pi = step.intent
+        return f"applied to {attempt.id}: payment_intent {pi.status if pi else 'unchanged'}"
+
+    @staticmethod
+    def _report_result(report: GatewayReport, attempt: PaymentAttempt) -> OperationResult | None:
+        k = ReportKind
+        status: OperationStatus | None = None
+        if report.kind == k.PAYMENT_CAPTURED and (attempt.kind == "capture" or attempt.capture):
+            status = OperationStatus.CAPTURED
+        elif report.kind == k.PAYMENT_AUTHORIZED and not attempt.capture:
+            status = OperationStatus.AUTHORIZED
+        elif report.kind in (k.PAYMENT_FAILED, k.REFUND_FAILED):
+            status = OperationStatus.DECLINED
+        elif report.kind == k.PAYMENT_VOIDED:
+            status = OperationStatus.VOIDED
+        elif report.kind == k.REFUND_SUCCEEDED:
+            status = OperationStatus.REFUNDED
+        if status is None:
+            return None
+        return OperationResult(
+            status=status,
+            gateway_reference=attempt.gateway_reference or report.gateway_reference,
+            amount=report.amount if report.amount is not None else attempt.amount,
+            decline_code=(report.decline_code or "generic_decline")
+            if status == OperationStatus.DECLINED
+            else None,
+            message=None,
+            raw_status=report.kind.value,
+        )
+
+    def _open_dispute(self, uow: UnitOfWork, ctx: RequestContext, report: GatewayReport) -> str:
+        if not report.dispute_id or not report.gateway_reference:
+            return "ignored: dispute without id or payment reference"
+        existing = repo.get_dispute_by_gateway_id(
+            uow.session, ctx.merchant_id, report.connector, report.dispute_id
+        )
+        if existing is not None:
+            return f"ignored: dispute {existing.id} already recorded"
+        pi = repo.intent_by_reference(
+            uow.session, ctx.merchant_id, report.connector, report.gateway_reference
+        )
+        if pi is None:
+            return "ignored: no payment with that gateway reference"
+        now = uow.clock.now()
+        dispute = Dispute(
+            id=new_id("dispute"),
+            merchant_id=ctx.merchant_id,
+            payment_intent_id=pi.id,
+            charge_id=pi.latest_charge,
+            connector=report.connector,
+            gateway_dispute_id=report.dispute_id[:128],
+            amount=report.amount if report.amount is not None else pi.amount_received,
+            currency=(report.currency or pi.currency).lower()[:3],
+            reason=(report.dispute_reason or "general")[:64],
+            status="needs_response",
+            created=now,
+            updated=now,
+        )
+        uow.session.add(dispute)
+        uow.flush()
+        self._event(
+            uow,
+            ctx,
+            "charge.dispute.created",
+            "dispute",
+            dispute.id,
+            render_dispute(dispute, ctx.livemode),
+        )
+        return f"applied: dispute {dispute.id} opened on {pi.id}"
 
 
 def _merge_metadata(current: dict[str, Any], update: dict[str, str] | str | None) -> dict[str, Any]:

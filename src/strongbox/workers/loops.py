@@ -120,4 +120,7 @@ def build_workers(rt: Runtime) -> Workers:
             max(interval, 5.0),
         )
     )
+    from strongbox.workers.webhooks import build_webhook_loops  # issue 7
+
+    loops += build_webhook_loops(rt)
     return Workers(loops)

@@ -297,6 +297,10 @@ class SimulatorEngine:
         self._charges: dict[str, _Charge] = {}
         self._operations: dict[tuple[str, str], _Operation] = {}
         self._challenges: dict[str, str] = {}  # challenge reference -> charge reference
+        # Webhook listeners (``connectors.simulator.webhooks``): called with each outcome, under
+        # the engine lock, so they must only enqueue.
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._disputes: dict[str, str] = {}  # dispute reference -> charge reference
 
     # ------------------------------------------------------------------ configuration
 
@@ -365,6 +369,7 @@ class SimulatorEngine:
             self._charges.clear()
             self._operations.clear()
             self._challenges.clear()
+            self._disputes.clear()
             self._latency_ms, self._jitter_ms = self._initial_latency
 
     # ------------------------------------------------------------------ records
@@ -493,6 +498,7 @@ class SimulatorEngine:
             first_result=result,
             created_at=self._now(),
         )
+        self._notify(kind, key, charge, reference, amount, result)
 
     def _charge_for(self, merchant_id: str, reference: str) -> _Charge:
         charge = self._charges.get(reference)
@@ -804,6 +810,73 @@ class SimulatorEngine:
         first = op.first_result
         return replace(first, details={**first.details, **self._details(charge)})
 
+    # ------------------------------------------------------------------ webhooks
+
+    def add_listener(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``fn`` with an event dict for every outcome (the gateway's webhooks)."""
+        with self._lock:
+            self._listeners.append(fn)
+
+    def _notify(
+        self,
+        kind: OperationKind,
+        key: str,
+        charge: _Charge,
+        reference: str,
+        amount: int | None,
+        result: OperationResult,
+    ) -> None:
+        if not self._listeners:
+            return
+        type_ = _EVENT_TYPES.get((kind, result.status))
+        if type_ is None:
+            return
+        event = {
+            "type": type_,
+            "merchant_id": charge.merchant_id,
+            "data": {
+                "charge": charge.reference,
+                "operation": reference,
+                "idempotency_key": key,
+                "amount": amount if amount is not None else result.amount,
+                "currency": charge.currency,
+                "decline_code": result.decline_code,
+            },
+        }
+        for fn in list(self._listeners):
+            try:
+                fn(event)
+            except Exception:
+                logger.exception("simulator webhook listener failed")
+
+    def open_dispute(
+        self, reference: str, *, amount: int | None = None, reason: str = "fraudulent"
+    ) -> str:
+        """The cardholder disputes a captured payment; returns the dispute reference."""
+        with self._lock:
+            charge = self._charges.get(reference)
+            if charge is None or charge.captured_amount <= 0:
+                raise TerminalError("no captured payment to dispute", gateway_code=CODE_STATE)
+            dispute = _new_ref("dp")
+            self._disputes[dispute] = reference
+            event = {
+                "type": "dispute.opened",
+                "merchant_id": charge.merchant_id,
+                "data": {
+                    "charge": charge.reference,
+                    "dispute": dispute,
+                    "amount": amount if amount is not None else charge.captured_amount,
+                    "currency": charge.currency,
+                    "reason": reason,
+                },
+            }
+            for fn in list(self._listeners):
+                try:
+                    fn(event)
+                except Exception:
+                    logger.exception("simulator webhook listener failed")
+        return dispute
+
     # ------------------------------------------------------------------ 3DS
 
     def complete_challenge(self, reference: str, succeed: bool) -> OperationResult:
@@ -831,7 +904,16 @@ class SimulatorEngine:
                         "We are unable to authenticate your payment method. Please choose a "
                         "different payment method and try again."
                     )
-                return self._authorize_result(charge)
+                result = self._authorize_result(charge)
+                self._notify(
+                    OperationKind.AUTHORIZE,
+                    charge.authorize_key,
+                    charge,
+                    charge.reference,
+                    charge.amount,
+                    result,
+                )
+                return result
             if charge.challenge_succeeded is None:
                 raise TerminalError(
                     f"the payment is {charge.status}; its challenge can no longer complete",
@@ -843,6 +925,18 @@ class SimulatorEngine:
                     gateway_code=CODE_STATE,
                 )
             return self._authorize_result(charge)
+
+
+_EVENT_TYPES: dict[tuple[OperationKind, OperationStatus], str] = {
+    (OperationKind.AUTHORIZE, OperationStatus.AUTHORIZED): "charge.authorized",
+    (OperationKind.AUTHORIZE, OperationStatus.CAPTURED): "charge.captured",
+    (OperationKind.AUTHORIZE, OperationStatus.DECLINED): "charge.failed",
+    (OperationKind.CAPTURE, OperationStatus.CAPTURED): "charge.captured",
+    (OperationKind.CAPTURE, OperationStatus.DECLINED): "charge.failed",
+    (OperationKind.VOID, OperationStatus.VOIDED): "charge.voided",
+    (OperationKind.REFUND, OperationStatus.REFUNDED): "refund.succeeded",
+    (OperationKind.REFUND, OperationStatus.DECLINED): "refund.failed",
+}
 
 
 def _check_latency(latency_ms: int, jitter_ms: int) -> None:

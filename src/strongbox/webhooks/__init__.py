@@ -1,0 +1,2 @@
+"""Webhooks: inbound gateway events (verify, store once, process) and outbound deliveries
+(Standard Webhooks signatures, retries, SSRF protection)."""

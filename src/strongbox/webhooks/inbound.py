@@ -1,0 +1,329 @@
+"""Inbound gateway webhooks: accounts (which gateway may post, with which sealed secret),
+receiving (verify the raw body, store once), and processing (through the payments service).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from strongbox.core.errors import InvalidRequestError, ParameterMissingError, ResourceMissingError
+from strongbox.core.ids import new_id
+from strongbox.core.sealing import Sealer
+from strongbox.db.pagination import Page, PageRequest
+from strongbox.db.uow import Database, UnitOfWork
+from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.payments.reports import GatewayReport
+from strongbox.webhooks import providers
+from strongbox.webhooks import repository as repo
+from strongbox.webhooks.models import InboundAccount, InboundEvent
+from strongbox.webhooks.schemas import CreateInboundAccountParams, UpdateInboundAccountParams
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system:webhooks-inbound"
+
+
+def _aad(a: InboundAccount, purpose: str) -> bytes:
+    return f"{a.merchant_id}|{a.id}|{purpose}".encode()
+
+
+def _internal(
+    uow: UnitOfWork, ctx: RequestContext, type_: str, a: InboundAccount, extra: dict[str, Any]
+) -> None:
+    uow.raise_event(
+        DomainEvent(
+            id=new_id("event"),
+            type=type_,
+            merchant_id=a.merchant_id,
+            resource_type="inbound_webhook_account",
+            resource_id=a.id,
+            object={"id": a.id, "connector": a.connector, **extra},
+            created=uow.clock.now(),
+            context=ctx,
+            internal=True,
+        )
+    )
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def create_account(
+    uow: UnitOfWork, ctx: RequestContext, sealer: Sealer, p: CreateInboundAccountParams
+) -> InboundAccount:
+    if p.connector == "braintree":
+        if not p.public_key:
+            raise ParameterMissingError("Missing required param: public_key.", param="public_key")
+        if not p.private_key:
+            raise ParameterMissingError("Missing required param: private_key.", param="private_key")
+        if p.signing_secret:
+            raise InvalidRequestError(
+                "Braintree accounts are verified with public_key and private_key, not "
+                "signing_secret.",
+                param="signing_secret",
+            )
+        secret = p.private_key
+    else:
+        if not p.signing_secret:
+            raise ParameterMissingError(
+                "Missing required param: signing_secret.", param="signing_secret"
+            )
+        if p.public_key or p.private_key:
+            raise InvalidRequestError(
+                f"{p.connector} accounts take signing_secret only.",
+                param="public_key" if p.public_key else "private_key",
+            )
+        secret = p.signing_secret
+    now = uow.clock.now()
+    a = InboundAccount(
+        id=new_id("inbound_account"),
+        merchant_id=ctx.merchant_id,
+        connector=p.connector,
+        account=p.account,
+        description=p.description or None,
+        secret_sealed=b"",
+        previous_secret_sealed=None,
+        previous_secret_expires_at=None,
+        public_key=p.public_key,
+        created=now,
+        updated=now,
+    )
+    a.secret_sealed = sealer.seal(secret.encode(), _aad(a, "secret"))
+    uow.session.add(a)
+    uow.flush()
+    _internal(uow, ctx, "strongbox.inbound_webhook_account.created", a, {})
+    return a
+
+
+def require_account(uow: UnitOfWork, ctx: RequestContext, account_id: str) -> InboundAccount:
+    a = repo.get_inbound_account(uow.session, ctx.merchant_id, account_id)
+    if a is None:
+        raise ResourceMissingError(f"No such inbound webhook account: '{account_id}'", param="id")
+    return a
+
+
+def update_account(
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    sealer: Sealer,
+    account_id: str,
+    p: UpdateInboundAccountParams,
+) -> InboundAccount:
+    """A new secret (or private key) replaces the current one, which stays valid for
+    ``previous_secret_expires_in`` seconds: the gateway's own rotation overlap."""
+    a = require_account(uow, ctx, account_id)
+    now = uow.clock.now()
+    new_secret = p.private_key if a.connector == "braintree" else p.signing_secret
+    wrong = p.signing_secret if a.connector == "braintree" else p.private_key
+    if wrong:
+        raise InvalidRequestError(
+            "This parameter does not apply to this connector.",
+            param="signing_secret" if a.connector == "braintree" else "private_key",
+        )
+    if p.public_key is not None:
+        if a.connector != "braintree":
+            raise InvalidRequestError(
+                "This parameter does not apply to this connector.", param="public_key"
+            )
+        a.public_key = p.public_key
+    if new_secret:
+        current = sealer.unseal(a.secret_sealed, _aad(a, "secret"))
+        if p.previous_secret_expires_in > 0:
+            a.previous_secret_sealed = sealer.seal(current, _aad(a, "previous"))
+            a.previous_secret_expires_at = now + timedelta(seconds=p.previous_secret_expires_in)
+        else:
+            a.previous_secret_sealed = None
+            a.previous_secret_expires_at = None
+        a.secret_sealed = sealer.seal(new_secret.encode(), _aad(a, "secret"))
+    if p.description is not None:
+        a.description = p.description or None
+    a.updated = now
+    uow.flush()
+    _internal(
+        uow,
+        ctx,
+        "strongbox.inbound_webhook_account.updated",
+        a,
+        {"secret_rotated": bool(new_secret)},
+    )
+    return a
+
+
+def delete_account(uow: UnitOfWork, ctx: RequestContext, account_id: str) -> dict[str, Any]:
+    a = require_account(uow, ctx, account_id)
+    _internal(uow, ctx, "strongbox.inbound_webhook_account.deleted", a, {})
+    uow.session.delete(a)
+    uow.flush()
+    return {"id": account_id, "object": "inbound_webhook_account", "deleted": True}
+
+
+def list_accounts(
+    uow: UnitOfWork, ctx: RequestContext, page: PageRequest, created: dict[str, int] | None
+) -> Page[InboundAccount]:
+    return repo.list_inbound_accounts(uow.session, ctx.merchant_id, page, created)
+
+
+def list_events(
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    page: PageRequest,
+    status: str | None,
+    created: dict[str, int] | None,
+) -> Page[InboundEvent]:
+    return repo.list_inbound_events(uow.session, ctx.merchant_id, page, status, created)
+
+
+def _secrets(a: InboundAccount, sealer: Sealer, now_unix: int) -> list[str]:
+    out = [sealer.unseal(a.secret_sealed, _aad(a, "secret")).decode()]
+    if (
+        a.previous_secret_sealed is not None
+        and a.previous_secret_expires_at is not None
+        and a.previous_secret_expires_at.timestamp() > now_unix
+    ):
+        out.append(sealer.unseal(a.previous_secret_sealed, _aad(a, "previous")).decode())
+    return out
+
+
+# ---------------------------------------------------------------- receiving
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    event_id: str
+    duplicate: bool
+
+
+def receive(
+    db: Database,
+    sealer: Sealer,
+    connector: str,
+    account_id: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> Received:
+    """Verify and store one request. Raises ``InvalidRequestError`` (400) on a bad
+    signature, after recording ``strongbox.webhook.signature_invalid`` for the audit log."""
+    with db.reader() as ruow:
+        a = repo.inbound_account_for_url(ruow.session, connector, account_id)
+        if a is None:
+            raise ResourceMissingError("No such inbound webhook endpoint.")
+        now = int(ruow.clock.now().timestamp())
+        secrets = _secrets(a, sealer, now)
+        merchant_id, public_key = a.merchant_id, a.public_key
+    ctx = RequestContext(merchant_id=merchant_id, actor=f"gateway:{connector}:{account_id}")
+    try:
+        if len(body) > providers.MAX_BODY_BYTES:
+            raise providers.SignatureInvalid("body too large")
+        if connector == "stripe":
+            v = providers.verify_stripe(body, headers.get("stripe-signature"), secrets, now)
+        elif connector == "braintree":
+            v = _verify_braintree_any(body, public_key or "", secrets)
+        else:
+            v = providers.verify_simulator(body, headers, secrets, now)
+    except providers.SignatureInvalid as exc:
+        with db.unit_of_work() as uow:
+            acct = repo.get_inbound_account(uow.session, merchant_id, account_id)
+            if acct is not None:
+                _internal(
+                    uow,
+                    ctx,
+                    "strongbox.webhook.signature_invalid",
+                    acct,
+                    {"outcome": "failure", "reason": str(exc)},
+                )
+            uow.commit()
+        raise InvalidRequestError(
+            "Webhook signature verification failed.", code="webhook_signature_invalid"
+        ) from None
+    with db.unit_of_work() as uow:
+        if repo.inbound_event_exists(uow.session, account_id, v.provider_event_id):
+            return Received(event_id=v.provider_event_id, duplicate=True)
+        ev = InboundEvent(
+            id=new_id("inbound_event"),
+            merchant_id=merchant_id,
+            account_id=account_id,
+            connector=connector,
+            provider_event_id=v.provider_event_id,
+            type=v.type,
+            payload=v.payload,
+            status="pending",
+            result=None,
+            attempts=0,
+            claimed_until=None,
+            received_at=uow.clock.now(),
+            processed_at=None,
+        )
+        uow.session.add(ev)
+        try:
+            uow.commit()
+        except IntegrityError:  # the same event raced in on another connection
+            return Received(event_id=v.provider_event_id, duplicate=True)
+    return Received(event_id=v.provider_event_id, duplicate=False)
+
+
+def _verify_braintree_any(
+    body: bytes, public_key: str, private_keys: list[str]
+) -> providers.Verified:
+    last: providers.SignatureInvalid | None = None
+    for key in private_keys:
+        try:
+            return providers.verify_braintree(body, public_key, key)
+        except providers.SignatureInvalid as exc:
+            last = exc
+    raise last or providers.SignatureInvalid("no key")
+
+
+# ---------------------------------------------------------------- processing
+
+Apply = Callable[[UnitOfWork, RequestContext, GatewayReport], str]
+MAX_PROCESSING_ATTEMPTS = 5
+
+
+def process_once(db: Database, apply: Apply, *, batch: int = 100) -> int:
+    """Claim pending events (short transaction), then apply each in its own transaction."""
+    with db.unit_of_work() as uow:
+        now = uow.clock.now()
+        claimed = [
+            e.id for e in repo.claim_inbound(uow.session, now, now + timedelta(minutes=2), batch)
+        ]
+        uow.commit()
+    for event_id in claimed:
+        try:
+            with db.unit_of_work() as uow:
+                ev = repo.get_inbound_event_locked(uow.session, event_id)
+                if ev is None or ev.status != "pending":
+                    uow.commit()
+                    continue
+                ctx = RequestContext(merchant_id=ev.merchant_id, actor=SYSTEM_ACTOR)
+                report = providers.translate(ev.connector, ev.payload)
+                if report is None:
+                    ev.status, ev.result = "ignored", "ignored: not an outcome event"
+                else:
+                    result = apply(uow, ctx, report)
+                    ev.status = "ignored" if result.startswith("ignored") else "processed"
+                    ev.result = result[:200]
+                ev.attempts += 1
+                ev.processed_at = uow.clock.now()
+                ev.claimed_until = None
+                uow.commit()
+        except Exception:
+            log.exception("processing inbound webhook event %s failed", event_id)
+            _count_failure(db, event_id)
+    return len(claimed)
+
+
+def _count_failure(db: Database, event_id: str) -> None:
+    with db.unit_of_work() as uow:
+        ev = repo.get_inbound_event_locked(uow.session, event_id)
+        if ev is not None and ev.status == "pending":
+            ev.attempts += 1
+            ev.claimed_until = uow.clock.now() + timedelta(seconds=30 * ev.attempts)
+            if ev.attempts >= MAX_PROCESSING_ATTEMPTS:
+                ev.status, ev.result = "failed", "failed: processing raised repeatedly"
+        uow.commit()

@@ -1,0 +1,326 @@
+"""All webhook queries. Tenant reads filter by merchant; the worker claims are system work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from strongbox.db.pagination import Page, PageRequest, paginate
+from strongbox.events.models import OutboxEvent, ProcessedEvent
+from strongbox.webhooks.models import (
+    FanoutCursor,
+    InboundAccount,
+    InboundEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+FANOUT_CONSUMER = "webhooks.fanout"
+
+
+def _pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+def get_endpoint(
+    session: Session, merchant_id: str, endpoint_id: str, *, lock: bool = False
+) -> WebhookEndpoint | None:
+    stmt = select(WebhookEndpoint).where(
+        WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.id == endpoint_id
+    )
+    if lock and _pg(session):
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def list_endpoints(
+    session: Session, merchant_id: str, page: PageRequest, created: dict[str, int] | None = None
+) -> Page[WebhookEndpoint]:
+    return paginate(session, WebhookEndpoint, merchant_id, page, created=created)
+
+
+def enabled_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.status == "enabled")
+            .order_by(WebhookEndpoint.seq)
+        )
+    )
+
+
+# ---------------------------------------------------------------- deliveries and attempts
+
+
+def get_delivery(
+    session: Session, merchant_id: str, endpoint_id: str, event_id: str
+) -> WebhookDelivery | None:
+    return session.scalars(
+        select(WebhookDelivery).where(
+            WebhookDelivery.merchant_id == merchant_id,
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.event_id == event_id,
+        )
+    ).first()
+
+
+def list_attempts(
+    session: Session,
+    merchant_id: str,
+    endpoint_id: str,
+    page: PageRequest,
+    event_id: str | None,
+    created: dict[str, int] | None = None,
+) -> Page[WebhookAttempt]:
+    conds: list[Any] = [WebhookAttempt.endpoint_id == endpoint_id]
+    if event_id:
+        conds.append(WebhookAttempt.event_id == event_id)
+    return paginate(session, WebhookAttempt, merchant_id, page, conds, created=created)
+
+
+def list_deliveries(
+    session: Session,
+    merchant_id: str,
+    endpoint_id: str,
+    page: PageRequest,
+    created: dict[str, int] | None = None,
+) -> Page[WebhookDelivery]:
+    conds = [WebhookDelivery.endpoint_id == endpoint_id]
+    return paginate(session, WebhookDelivery, merchant_id, page, conds, created=created)
+
+
+def claim_endpoints(
+    session: Session, now: datetime, until: datetime, limit: int, exclude: set[str]
+) -> list[WebhookEndpoint]:
+    """Enabled endpoints with due deliveries that no worker holds; held until ``until``."""
+    due = exists().where(
+        WebhookDelivery.endpoint_id == WebhookEndpoint.id,
+        WebhookDelivery.status == "pending",
+        WebhookDelivery.next_attempt_at <= now,
+    )
+    stmt = (
+        select(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.status == "enabled",
+            (WebhookEndpoint.claimed_until.is_(None)) | (WebhookEndpoint.claimed_until < now),
+            due,
+        )
+        .order_by(WebhookEndpoint.claimed_until.nulls_first(), WebhookEndpoint.seq)
+        .limit(limit)
+    )
+    if exclude:
+        stmt = stmt.where(WebhookEndpoint.id.not_in(exclude))
+    if _pg(session):
+        stmt = stmt.with_for_update(skip_locked=True, of=WebhookEndpoint)
+    rows = list(session.scalars(stmt))
+    if rows:
+        session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id.in_([r.id for r in rows]))
+            .values(claimed_until=until)
+        )
+    return rows
+
+
+def due_deliveries(
+    session: Session, endpoint_id: str, now: datetime, limit: int
+) -> list[WebhookDelivery]:
+    return list(
+        session.scalars(
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .order_by(WebhookDelivery.event_seq)
+            .limit(limit)
+        )
+    )
+
+
+def existing_pairs(session: Session, event_ids: list[str]) -> set[tuple[str, str]]:
+    """(endpoint, event) pairs that already have a delivery (e.g. a manual redelivery)."""
+    if not event_ids:
+        return set()
+    rows = session.execute(
+        select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(
+            WebhookDelivery.event_id.in_(event_ids)
+        )
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
+def deliveries_by_id(session: Session, ids: list[str]) -> dict[str, WebhookDelivery]:
+    rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return {r.id: r for r in rows}
+
+
+def events_by_id(session: Session, ids: list[str]) -> dict[str, OutboxEvent]:
+    rows = session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+    return {r.id: r for r in rows}
+
+
+def release_endpoints(session: Session, ids: list[str], until: datetime | None = None) -> None:
+    """Let workers claim the endpoints again (from ``until``, if given: a back-off)."""
+    if ids:
+        session.execute(
+            update(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)).values(claimed_until=until)
+        )
+
+
+def endpoints_by_id(
+    session: Session, ids: list[str], *, lock: bool = False
+) -> dict[str, WebhookEndpoint]:
+    """Locked (PostgreSQL) in id order: endpoint before its deliveries, everywhere, so
+    the worker and the API never wait on each other in opposite orders."""
+    stmt = select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)).order_by(WebhookEndpoint.id)
+    if lock and _pg(session):
+        stmt = stmt.with_for_update()
+    return {r.id: r for r in session.scalars(stmt)}
+
+
+# ---------------------------------------------------------------- fan-out
+
+
+def lock_cursor(session: Session, now: datetime) -> FanoutCursor:
+    """The fan-out cursor, locked (PostgreSQL) so one fan-out runs at a time."""
+    stmt = select(FanoutCursor).where(FanoutCursor.name == "default")
+    if _pg(session):
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).first()
+    if row is None:
+        if _pg(session):
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            session.execute(
+                pg_insert(FanoutCursor)
+                .values(name="default", seq=0, updated=now)
+                .on_conflict_do_nothing()
+            )
+        else:
+            session.add(FanoutCursor(name="default", seq=0, updated=now))
+        session.flush()
+        row = session.scalars(stmt).one()
+    return row
+
+
+def unprocessed_events(session: Session, after_seq: int, limit: int) -> list[OutboxEvent]:
+    done = exists().where(
+        ProcessedEvent.consumer == FANOUT_CONSUMER, ProcessedEvent.event_id == OutboxEvent.id
+    )
+    return list(
+        session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.seq > after_seq, ~done)
+            .order_by(OutboxEvent.seq)
+            .limit(limit)
+        )
+    )
+
+
+def safe_cursor(session: Session, after_seq: int, older_than: datetime) -> int:
+    """The highest seq such that every event up to it is processed and old enough that no
+    transaction still in flight can commit an event below it."""
+    done = exists().where(
+        ProcessedEvent.consumer == FANOUT_CONSUMER, ProcessedEvent.event_id == OutboxEvent.id
+    )
+    first_open = session.scalar(
+        select(func.min(OutboxEvent.seq)).where(OutboxEvent.seq > after_seq, ~done)
+    )
+    conds: list[Any] = [OutboxEvent.seq > after_seq, OutboxEvent.created < older_than]
+    if first_open is not None:
+        conds.append(OutboxEvent.seq < first_open)
+    top = session.scalar(select(func.max(OutboxEvent.seq)).where(*conds))
+    return int(top) if top is not None else after_seq
+
+
+# ---------------------------------------------------------------- inbound
+
+
+def get_inbound_account(
+    session: Session, merchant_id: str, account_id: str
+) -> InboundAccount | None:
+    return session.scalars(
+        select(InboundAccount).where(
+            InboundAccount.merchant_id == merchant_id, InboundAccount.id == account_id
+        )
+    ).first()
+
+
+def inbound_account_for_url(
+    session: Session, connector: str, account_id: str
+) -> InboundAccount | None:
+    """By the unguessable id in the inbound URL (the gateway is not a tenant caller)."""
+    return session.scalars(
+        select(InboundAccount).where(
+            InboundAccount.id == account_id, InboundAccount.connector == connector
+        )
+    ).first()
+
+
+def list_inbound_accounts(
+    session: Session, merchant_id: str, page: PageRequest, created: dict[str, int] | None = None
+) -> Page[InboundAccount]:
+    return paginate(session, InboundAccount, merchant_id, page, created=created)
+
+
+def list_inbound_events(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    status: str | None,
+    created: dict[str, int] | None = None,
+) -> Page[InboundEvent]:
+    conds = [InboundEvent.status == status] if status else []
+    return paginate(session, InboundEvent, merchant_id, page, conds, created=created)
+
+
+def inbound_event_exists(session: Session, account_id: str, provider_event_id: str) -> bool:
+    return (
+        session.scalar(
+            select(InboundEvent.id).where(
+                InboundEvent.account_id == account_id,
+                InboundEvent.provider_event_id == provider_event_id,
+            )
+        )
+        is not None
+    )
+
+
+def claim_inbound(
+    session: Session, now: datetime, until: datetime, limit: int
+) -> list[InboundEvent]:
+    stmt = (
+        select(InboundEvent)
+        .where(
+            InboundEvent.status == "pending",
+            (InboundEvent.claimed_until.is_(None)) | (InboundEvent.claimed_until < now),
+        )
+        .order_by(InboundEvent.seq)
+        .limit(limit)
+    )
+    if _pg(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    if rows:
+        session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id.in_([r.id for r in rows]))
+            .values(claimed_until=until)
+        )
+    return rows
+
+
+def get_inbound_event_locked(session: Session, event_id: str) -> InboundEvent | None:
+    stmt = select(InboundEvent).where(InboundEvent.id == event_id)
+    if _pg(session):
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
