@@ -49,7 +49,8 @@ def test_every_event_of_a_payment_leaves_an_entry_in_its_transaction(
 
         events = list(s.scalars(select(OutboxEvent).order_by(OutboxEvent.seq)))
         s.expunge_all()
-    rows = entries(runtime)
+    # Internal events (key operations, detokenizations) have entries of their own.
+    rows = [e for e in entries(runtime) if not e.action.startswith("strongbox.")]
     assert [e.event_id for e in rows] == [e.id for e in events]
     assert len(rows) >= 2
     for row, ev in zip(rows, events, strict=True):
