@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongbox.auth.ratelimit import RateLimiter
+from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
@@ -41,6 +42,7 @@ class Runtime:
     key_cache: KeyCache
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
+    address_limiter: RateLimiter = field(default_factory=lambda: make_address_limiter(0))
 
     def close(self) -> None:
         self.connectors.close()
@@ -112,4 +114,7 @@ def build_runtime(
         key_cache=KeyCache(),
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.redis_url),
         simulator=engine_sim,
+        address_limiter=make_address_limiter(
+            settings.rate_limit_per_address_per_second, settings.redis_url
+        ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,23 @@ class Settings(BaseSettings):
         default=None, description="Redis for shared state (rate limits) across processes."
     )
     log_level: str = Field(default="INFO")
+    # --- security (issue 8) ---
+    rate_limit_per_address_per_second: int = Field(
+        default=2000,
+        ge=0,
+        description="Requests per second per client address (moving window); 0 disables.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated proxy addresses/networks whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (client address, HSTS). Empty: trust none.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one redacted JSON object per line; text: plain."
+    )
 
     @property
     def pool_size(self) -> int:
