@@ -182,7 +182,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
                 "method is not allowed here.",
                 status=405,
             )
-            allow = ", ".join(allowed_methods(app.routes, request.scope))
+            allow = ", ".join(allowed_methods(app.routes, request.url.path))
             return error_response(err, {"Request-Id": request_id(request), "Allow": allow})
         else:
             err = InvalidRequestError(str(exc.detail), status=exc.status_code)

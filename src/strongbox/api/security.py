@@ -32,12 +32,12 @@ over TLS: the ASGI scheme is ``https``, or the peer is a trusted proxy that says
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongbox.api.responses import error_response
@@ -57,6 +57,7 @@ __all__ = [
     "accepts_publishable_key",
     "allowed_methods",
     "is_public_path",
+    "iter_routes",
 ]
 
 PUBLIC_PATHS: frozenset[str] = frozenset(
@@ -101,15 +102,28 @@ def is_public_path(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-def allowed_methods(routes: Iterable[Any], scope: Scope) -> list[str]:
-    """The methods that some route serves at the request's path (for 405 ``Allow``)."""
+def iter_routes(routes: Iterable[Any]) -> Iterator[tuple[str, frozenset[str], Any]]:
+    """``(full path, methods, endpoint)`` of every HTTP route, through included routers."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before included-router contexts: routes are flat
+        contexts: Iterable[Any] = routes
+    else:
+        contexts = iter_route_contexts(list(routes))
+    for ctx in contexts:
+        path = getattr(ctx, "path", None)
+        original = getattr(ctx, "original_route", ctx)
+        methods = getattr(original, "methods", None)
+        if isinstance(path, str) and methods:
+            yield path, frozenset(methods), getattr(original, "endpoint", None)
+
+
+def allowed_methods(routes: Iterable[Any], path: str) -> list[str]:
+    """The methods that some route serves at ``path`` (for a 405's ``Allow`` header)."""
     methods: set[str] = set()
-    for route in routes:
-        match, _ = route.matches({**scope, "method": "GET"})
-        if match == Match.NONE:
-            continue
-        route_methods = getattr(route, "methods", None)
-        if route_methods:
+    for route_path, route_methods, _ in iter_routes(routes):
+        regex, _, _ = compile_path(route_path)
+        if regex.match(path):
             methods.update(route_methods)
     if "GET" in methods:
         methods.add("HEAD")
