@@ -110,7 +110,7 @@ def write_config(path: Path, ids: dict[str, list[str]]) -> None:
         "reference": "ref",
     }
     lines: list[str] = []
-    for name, kind in params.items():
+    for kind in params.values():
         if ids.get(kind):
             lines.append(f"[dictionaries.{kind}]")
             lines.append("values = " + json.dumps(ids[kind]))

@@ -77,7 +77,8 @@ def test_redact_value_masks_sensitive_fields_and_nested_strings() -> None:
         "empty_secret": "",
     }
     out = redact_value(value)
-    assert out["cvc"] == REDACTED and out["number"] == REDACTED
+    assert out["cvc"] == REDACTED
+    assert out["number"] == REDACTED
     assert out["nested"]["note"] == f"pan {PAN_MASK}"
     assert out["nested"]["list"] == [f"sk_test_{REDACTED}", 7, None, True]
     assert out["amount"] == 2000
@@ -172,8 +173,11 @@ def test_json_formatter_redacts_message_args_and_extra_fields() -> None:
         request_id_var.reset(token)
     data = json.loads(line)
     assert data["request_id"] == "req_abc"
-    assert data["level"] == "WARNING" and data["logger"] == "strongbox.test"
-    assert VISA not in line and "123456789abc" not in line and "999" not in line
+    assert data["level"] == "WARNING"
+    assert data["logger"] == "strongbox.test"
+    assert VISA not in line
+    assert "123456789abc" not in line
+    assert "999" not in line
     assert data["card"] == {"number": REDACTED, "cvc": REDACTED}
     assert data["amount"] == 1234
     assert data["message"] == f"charge with {PAN_MASK} and sk_test_{REDACTED}"
@@ -187,12 +191,14 @@ def test_json_formatter_redacts_tracebacks() -> None:
 
         record = logging.LogRecord("t", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
     line = JsonLogFormatter().format(record)
-    assert VISA not in line and PAN_MASK in json.loads(line)["exc_info"]
+    assert VISA not in line
+    assert PAN_MASK in json.loads(line)["exc_info"]
 
 
 def test_text_formatter_and_filter_redact_too() -> None:
     text = TextLogFormatter().format(_record("key %s", "whsec_abcdefgh1234"))
-    assert "abcdefgh1234" not in text and "[-]" in text
+    assert "abcdefgh1234" not in text
+    assert "[-]" in text
     record = _record("pan %s", VISA, secret="hunter2", other=f"x {VISA}")
     assert RedactingFilter().filter(record)
     assert record.getMessage() == f"pan {PAN_MASK}"
@@ -214,4 +220,5 @@ def test_configure_logging_writes_json_lines(monkeypatch: pytest.MonkeyPatch) ->
         root.setLevel(saved[1])
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["message"] for line in lines] == [f"started sk_live_{REDACTED}"]
-    assert lines[0]["logger"] == "uvicorn.error" and lines[0]["request_id"] is None
+    assert lines[0]["logger"] == "uvicorn.error"
+    assert lines[0]["request_id"] is None

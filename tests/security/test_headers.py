@@ -74,7 +74,8 @@ def test_hsts_only_over_tls(runtime: Runtime) -> None:
     app = create_app(runtime, run_workers=False)
     with TestClient(app, base_url="https://testserver") as tls:
         hsts = tls.get("/healthz").headers["Strict-Transport-Security"]
-        assert hsts.startswith("max-age=") and int(hsts.split("=")[1].split(";")[0]) >= 31536000
+        assert hsts.startswith("max-age=")
+        assert int(hsts.split("=")[1].split(";")[0]) >= 31536000
     with TestClient(app) as plain:
         # A forwarded scheme from an untrusted peer is ignored.
         r = plain.get("/healthz", headers={"X-Forwarded-Proto": "https"})
@@ -165,7 +166,8 @@ def test_log_lines_carry_the_request_id(
     ids = [line["request_id"] for line in captured.lines]
     assert ids == [a.headers["Request-Id"], b.headers["Request-Id"], None]
     first = captured.lines[0]
-    assert "4242" not in first["message"] and "123" not in first["message"]
+    assert "4242" not in first["message"]
+    assert "123" not in first["message"]
     assert merchant.secret_key not in json.dumps(first)
 
 

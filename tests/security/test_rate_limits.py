@@ -118,7 +118,8 @@ def test_redis_shares_the_address_window() -> None:
             pytest.fail("STRONGBOX_REQUIRE_SERVICES=1 but STRONGBOX_TEST_REDIS_URL is unset")
         pytest.skip("STRONGBOX_TEST_REDIS_URL not set")
     a, b = address_limiter(3, url), address_limiter(3, url)
-    assert a.shared and b.shared
+    assert a.shared
+    assert b.shared
     addr = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex}"
     for limiter in (a, b, a):
         limiter.check(addr)
