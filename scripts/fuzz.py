@@ -15,7 +15,8 @@
    ...), when fewer than ``--min-cases`` (default 2,000) cases were generated, or when the
    server logged an error.
 
-Usage: ``scripts/fuzz [--max-examples N] [--min-cases N] [--seed N]``.
+Usage: ``scripts/fuzz [--max-examples N] [--min-cases N] [--seed N]`` (the seed defaults to a
+fixed value, or ``STRONGBOX_FUZZ_SEED``; ``--seed 0`` draws a random one).
 """
 
 from __future__ import annotations
@@ -126,7 +127,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-examples", type=int, default=25)
     ap.add_argument("--min-cases", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=int(os.environ.get("STRONGBOX_FUZZ_SEED", "20261201")),
+        help="schemathesis seed (default fixed, so a CI failure reproduces; 0 = random)",
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="strongbox-fuzz-"))
@@ -181,7 +187,7 @@ def main() -> int:
             "30",
             "--no-color",
         ]
-        if args.seed is not None:
+        if args.seed:
             command += ["--seed", str(args.seed)]
         started = time.monotonic()
         run = subprocess.run(  # noqa: S603  # nosec B603

@@ -163,6 +163,7 @@ class JsonLogFormatter(JsonFormatter):
     ) -> None:
         super().add_fields(log_record, record, message_dict)
         log_record["request_id"] = getattr(record, "request_id", None) or request_id_var.get()
+        log_record.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
 
     def process_log_record(self, log_record: dict[str, Any]) -> dict[str, Any]:
         redacted: dict[str, Any] = redact_value(log_record)
