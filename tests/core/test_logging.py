@@ -211,9 +211,13 @@ def test_configure_logging_writes_json_lines(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("sys.stderr", stream)
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
+    uvicorn = logging.getLogger("uvicorn.error")
+    uvicorn.setLevel(logging.WARNING)  # as an earlier uvicorn.Config(log_level="warning") does
     try:
         configure_logging("INFO", "json")
-        logging.getLogger("uvicorn.error").info("started %s", "sk_live_abcdefgh")
+        assert uvicorn.propagate
+        assert not uvicorn.handlers
+        uvicorn.info("started %s", "sk_live_abcdefgh")
         logging.getLogger("strongbox.x").debug("hidden")
     finally:
         root.handlers[:] = saved[0]

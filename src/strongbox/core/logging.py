@@ -213,3 +213,4 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "text"] = "json"
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # the root level decides (uvicorn.run may set its own)
