@@ -31,6 +31,7 @@ trap cleanup EXIT
 
 export STRONGBOX_DATA_DIR="$WORK/data"
 export STRONGBOX_RATE_LIMIT_PER_SECOND=${STRONGBOX_RATE_LIMIT_PER_SECOND:-1000000}
+export STRONGBOX_RATE_LIMIT_PER_ADDRESS_PER_SECOND=${STRONGBOX_RATE_LIMIT_PER_ADDRESS_PER_SECOND:-1000000}
 unset STRONGBOX_DATABASE_URL
 KEY=$(timeout 120 "$VENV/bin/strongbox" merchants create floor \
   | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["secret_key"])')

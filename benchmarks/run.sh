@@ -175,7 +175,8 @@ run_backend() {
   server_log="$RESULTS/$STAMP-$backend-server.log"
   local -a env_cmd=(env -u STRONGBOX_DATABASE_URL STRONGBOX_DATA_DIR="$dir/data"
     STRONGBOX_RUN_WORKERS="$RUN_WORKERS" STRONGBOX_LOG_LEVEL="${STRONGBOX_LOG_LEVEL:-INFO}"
-    STRONGBOX_RATE_LIMIT_PER_SECOND="$RATE_LIMIT")
+    STRONGBOX_RATE_LIMIT_PER_SECOND="$RATE_LIMIT"
+    STRONGBOX_RATE_LIMIT_PER_ADDRESS_PER_SECOND="${STRONGBOX_RATE_LIMIT_PER_ADDRESS_PER_SECOND:-$RATE_LIMIT}")
   if [[ "$backend" == postgresql ]]; then
     log "postgresql: fresh database $PG_DB on ${PG_URL#*@}"
     psql -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" \

@@ -15,6 +15,7 @@ from pathlib import Path
 from strongbox.audit import service as audit_service
 from strongbox.audit.tasks import AuditLog, build_audit_log
 from strongbox.auth.ratelimit import RateLimiter
+from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
@@ -55,6 +56,7 @@ class Runtime:
     sealer: Sealer
     ledger: LedgerService = field(default_factory=LedgerService)
     fees: Fees = field(default_factory=Fees)
+    address_limiter: RateLimiter = field(default_factory=lambda: make_address_limiter(0))
 
     def close(self) -> None:
         self.vault.close()
@@ -155,4 +157,7 @@ def build_runtime(
         fees=fees,
         vault=vault,
         sealer=vault.sealer,
+        address_limiter=make_address_limiter(
+            settings.rate_limit_per_address_per_second, settings.redis_url
+        ),
     )

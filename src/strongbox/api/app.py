@@ -19,10 +19,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongbox import __version__
 from strongbox.api.context import request_id
+from strongbox.api.openapi_doc import install_openapi
 from strongbox.api.responses import dumps, error_response, json_response
 from strongbox.api.routers import balance as balance_router
 from strongbox.api.routers import customers, events, payment_intents, payment_methods, refunds
 from strongbox.api.routers import ledger as ledger_router
+from strongbox.api.security import (
+    GuardMiddleware,
+    SecurityHeadersMiddleware,
+    TrustedProxies,
+    allowed_methods,
+)
 from strongbox.core import metrics
 from strongbox.core.errors import (
     InvalidRequestError,
@@ -31,6 +38,7 @@ from strongbox.core.errors import (
     unexpected_error,
 )
 from strongbox.core.ids import new_id
+from strongbox.core.logging import request_id_var
 from strongbox.events.types import API_VERSION
 from strongbox.runtime import Runtime
 
@@ -58,6 +66,7 @@ class ObserveMiddleware:
             return
         rid = new_id("request")
         scope.setdefault("state", {})["request_id"] = rid
+        rid_token = request_id_var.set(rid)
         start = time.perf_counter()
         status = 500
 
@@ -84,6 +93,7 @@ class ObserveMiddleware:
             method = scope.get("method", "")
             metrics.HTTP_REQUESTS.labels(method, path, str(status)).inc()
             metrics.HTTP_LATENCY.labels(method, path).observe(time.perf_counter() - start)
+            request_id_var.reset(rid_token)
 
 
 def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
@@ -153,7 +163,16 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             tags=["simulator"],
         )
 
+    proxies = TrustedProxies(runtime.settings.trusted_proxies)
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        limiter=lambda: runtime.address_limiter,
+        proxies=proxies,
+    )
     app.add_middleware(ObserveMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, proxies=proxies)
+    install_openapi(app)
 
     @app.exception_handler(StrongboxError)
     async def strongbox_error(request: Request, exc: StrongboxError) -> Response:
@@ -185,6 +204,8 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
                 "method is not allowed here.",
                 status=405,
             )
+            allow = ", ".join(allowed_methods(app.routes, request.url.path))
+            return error_response(err, {"Request-Id": request_id(request), "Allow": allow})
         else:
             err = InvalidRequestError(str(exc.detail), status=exc.status_code)
         return error_response(err, {"Request-Id": request_id(request)})

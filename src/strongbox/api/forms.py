@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from strongbox.core.errors import InvalidRequestError
+from strongbox.core.params import IndexedList
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -157,7 +158,7 @@ def _finalize(node: Any) -> Any:
             if isinstance(child, dict):
                 node[key] = _finalize(child)
         if node and node.keys() == {str(i) for i in range(len(node))}:
-            return [node[str(i)] for i in range(len(node))]
+            return IndexedList(node[str(i)] for i in range(len(node)))
     return node
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -39,10 +38,11 @@ from strongbox.cli.webhooks import app as webhooks_app  # noqa: E402 - issue 7
 app.add_typer(webhooks_app, name="webhooks")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _setup_logging(level: str, fmt: Literal["json", "text"] = "json") -> None:
+    """JSON lines (or plain text) on stderr, redacted, with the request id (core/logging.py)."""
+    from strongbox.core.logging import configure_logging
+
+    configure_logging(level, fmt)
 
 
 @app.command()
@@ -70,7 +70,7 @@ def serve(
     from strongbox.runtime import build_runtime
 
     settings = Settings()
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     if "STRONGBOX_PUBLIC_URL" not in os.environ:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     rt = build_runtime(settings)
@@ -110,6 +110,8 @@ def serve(
             workers=processes,
             log_level=settings.log_level.lower(),
             access_log=False,
+            log_config=None,  # keep the redacting JSON handler of _setup_logging
+            proxy_headers=False,  # client address / scheme: STRONGBOX_TRUSTED_PROXIES
         )
         return
     uvicorn.run(
@@ -118,6 +120,8 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # keep the redacting JSON handler of _setup_logging
+        proxy_headers=False,  # client address / scheme: STRONGBOX_TRUSTED_PROXIES
     )
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "Description",
     "Expand",
     "IdString",
+    "IndexedList",
     "IntParam",
     "Limit",
     "ListParams",
@@ -122,6 +123,11 @@ class Params(BaseModel):
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class IndexedList(list[Any]):
+    """A list the form parser built from dense index keys (``a[0]=x&a[1]=y``), as opposed to
+    ``a[]=x`` appends or JSON arrays: for objects whose keys may be digits (metadata)."""
 
 
 def invalid_param(
@@ -234,14 +240,18 @@ def _check_metadata_value(value: str) -> str:
             f"passed in a value that is {len(value)} characters long ({{param}}).",
             code="parameter_invalid_string_length",
         )
+    if "\r" in value or "\n" in value:
+        # Metadata is echoed into webhooks, exports and logs: no line breaks to forge lines.
+        raise invalid_param("Metadata values may not contain line breaks ({param}).")
     return value
 
 
 def _prepare_metadata(value: Any) -> Any:
     if value == "":
         return {}
-    if isinstance(value, list):
+    if isinstance(value, IndexedList):
         # The form parser turns metadata[0]=a&metadata[1]=b into a list; keys are indexes.
+        # Any other list (metadata[]=a, JSON [..]) is not metadata.
         value = {str(index): item for index, item in enumerate(value)}
     if not isinstance(value, dict):
         return value  # the dict schema reports "must be an object"
@@ -264,6 +274,8 @@ def _prepare_metadata(value: Any) -> Any:
             )
         if "[" in key or "]" in key:
             raise invalid_param("Metadata keys may not contain square brackets.")
+        if "\r" in key or "\n" in key:
+            raise invalid_param("Metadata keys may not contain line breaks.")
     return {key: _metadata_value(item) for key, item in value.items()}
 
 

@@ -108,6 +108,23 @@ class Settings(BaseSettings):
     )
     webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
     webhooks_concurrency: int = Field(default=64, ge=1, le=1024)
+    # --- security (issue 8) ---
+    rate_limit_per_address_per_second: int = Field(
+        default=2000,
+        ge=0,
+        description="Requests per second per client address (moving window); 0 disables.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated proxy addresses/networks whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (client address, HSTS). Empty: trust none.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one redacted JSON object per line; text: plain."
+    )
 
     @property
     def pool_size(self) -> int:

@@ -1,0 +1,305 @@
+"""HTTP-level security controls: security headers, the body-size limit, per-address rate
+limits, client addresses behind trusted proxies, and which routes take no API key.
+
+Middleware order (outermost first), as ``api/app.py`` installs it::
+
+    SecurityHeadersMiddleware -> ObserveMiddleware (request id, metrics) -> GuardMiddleware
+    (body limit, per-address rate limit) -> routes
+
+so that every response, the guards' 413 and 429 included, carries the security headers and a
+``Request-Id``.
+
+Routes
+------
+Every route authenticates with an API key (``api.context.authenticate``) unless its path is in
+``PUBLIC_PATHS`` / ``PUBLIC_PREFIXES``. ``tests/security/test_auth_matrix.py`` walks
+``app.routes`` and fails for any other route that answers without a valid secret key. A route
+that also accepts publishable keys marks its endpoint with ``@accepts_publishable_key`` and
+calls ``authenticate(request, allow_publishable=True)``; the same test checks both agree.
+
+Headers
+-------
+``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer`` on every response.
+A ``Content-Security-Policy`` unless the route set its own: ``HTML_CSP`` for HTML,
+``API_CSP`` for everything else, both with ``frame-ancestors 'none'`` (plus
+``X-Frame-Options: DENY``). A route that must be framed (hosted card fields) sets its own
+``Content-Security-Policy`` with the ``frame-ancestors`` it needs; the middleware then leaves
+CSP and ``X-Frame-Options`` alone. ``Strict-Transport-Security`` only on requests that came
+over TLS: the ASGI scheme is ``https``, or the peer is a trusted proxy that says
+``X-Forwarded-Proto: https``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from strongbox.api.responses import error_response
+from strongbox.auth.ratelimit import RateLimiter
+from strongbox.core.errors import InvalidRequestError, RateLimitError
+
+__all__ = [
+    "API_CSP",
+    "DOCS_CSP",
+    "HTML_CSP",
+    "PUBLIC_PATHS",
+    "PUBLIC_PREFIXES",
+    "BodyTooLargeError",
+    "GuardMiddleware",
+    "SecurityHeadersMiddleware",
+    "TrustedProxies",
+    "accepts_publishable_key",
+    "allowed_methods",
+    "is_public_path",
+    "iter_routes",
+]
+
+PUBLIC_PATHS: frozenset[str] = frozenset(
+    {"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+)
+"""Paths that take no API key: health, metrics, the API description and its viewer."""
+PUBLIC_PREFIXES: tuple[str, ...] = ("/simulator/",)
+"""Path prefixes that take no API key: the simulator's 3DS challenge pages (a test gateway's
+pages, opened by the customer's browser). Add the hosted card page and inbound webhooks
+(authenticated by signature) here when they land."""
+RATE_LIMIT_EXEMPT: frozenset[str] = frozenset({"/healthz", "/metrics"})
+"""Monitoring probes are not counted against the per-address limit."""
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+HTML_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_CSP = (
+    # Swagger UI: FastAPI's page loads its bundle from jsDelivr and starts it inline.
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+HSTS_MAX_AGE = 63_072_000  # two years, as recommended for preload lists
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def accepts_publishable_key(endpoint: F) -> F:
+    """Declare that a route accepts publishable keys (``pk_…``) as well as secret keys.
+
+    The route must also call ``authenticate(request, allow_publishable=True)``;
+    ``tests/security/test_auth_matrix.py`` checks that the two agree.
+    """
+    endpoint.__strongbox_publishable__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def is_public_path(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def iter_routes(routes: Iterable[Any]) -> Iterator[tuple[str, frozenset[str], Any]]:
+    """``(full path, methods, endpoint)`` of every HTTP route, through included routers."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before included-router contexts: routes are flat
+        contexts: Iterable[Any] = routes
+    else:
+        contexts = iter_route_contexts(list(routes))
+    for ctx in contexts:
+        path = getattr(ctx, "path", None)
+        original = getattr(ctx, "original_route", ctx)
+        methods = getattr(original, "methods", None)
+        if isinstance(path, str) and methods:
+            yield path, frozenset(methods), getattr(original, "endpoint", None)
+
+
+def allowed_methods(routes: Iterable[Any], path: str) -> list[str]:
+    """The methods that some route serves at ``path`` (for a 405's ``Allow`` header)."""
+    methods: set[str] = set()
+    for route_path, route_methods, _ in iter_routes(routes):
+        regex, _, _ = compile_path(route_path)
+        if regex.match(path):
+            methods.update(route_methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+# ---------------------------------------------------------------------- client addresses
+
+
+class TrustedProxies:
+    """Which peers may tell us the client's address and scheme (``X-Forwarded-For/-Proto``).
+
+    ``spec`` is a comma-separated list of IP addresses or networks; empty trusts nobody, so the
+    address is the TCP peer's and headers are ignored (nobody can spoof their way around the
+    per-address limit). Behind a proxy, the client is the right-most ``X-Forwarded-For``
+    entry that is not itself a trusted proxy.
+    """
+
+    def __init__(self, spec: str = "") -> None:
+        self.networks = [
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in spec.split(",")
+            if part.strip()
+        ]
+
+    def trusts(self, address: str | None) -> bool:
+        if not address or not self.networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def client_address(self, scope: Scope) -> str:
+        client = scope.get("client")
+        peer = str(client[0]) if client else "unknown"
+        if not self.trusts(peer):
+            return peer
+        forwarded = Headers(scope=scope).get("x-forwarded-for", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return hop[:64]
+        return peer
+
+    def is_tls(self, scope: Scope) -> bool:
+        if scope.get("scheme") in ("https", "wss"):
+            return True
+        client = scope.get("client")
+        if client and self.trusts(str(client[0])):
+            proto = Headers(scope=scope).get("x-forwarded-proto", "")
+            return proto.split(",")[-1].strip().lower() == "https"
+        return False
+
+
+# ---------------------------------------------------------------------- middleware
+
+
+class BodyTooLargeError(InvalidRequestError):
+    status = 413
+    default_code = "request_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body too large: at most {limit} bytes are accepted.")
+
+
+class GuardMiddleware:
+    """Refuses oversized bodies (413) and requests over the per-address limit (429).
+
+    The body limit is enforced on the declared ``Content-Length`` before anything is read, and
+    on the bytes actually received (chunked bodies), so no route ever buffers more.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        limiter: Callable[[], RateLimiter],
+        proxies: TrustedProxies,
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        address = self.proxies.client_address(scope)
+        scope.setdefault("state", {})["client_address"] = address
+        if scope.get("path") not in RATE_LIMIT_EXEMPT:
+            limiter = self.limiter()
+            try:
+                if limiter.shared:  # a Redis round trip: keep it off the event loop
+                    await anyio.to_thread.run_sync(limiter.check, address)
+                else:
+                    limiter.check(address)
+            except RateLimitError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+
+        limit = self.max_body_bytes
+        declared = Headers(scope=scope).get("content-length", "").strip()
+        if (
+            declared.isascii()
+            and declared.isdigit()
+            and (len(declared) > 18 or int(declared) > limit)
+        ):
+            await error_response(BodyTooLargeError(limit))(scope, receive, send)
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLargeError(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLargeError as exc:
+            if started:
+                raise
+            await error_response(exc)(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers described in the module docstring to every response."""
+
+    def __init__(self, app: ASGIApp, *, proxies: TrustedProxies) -> None:
+        self.app = app
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tls = self.proxies.is_tls(scope)
+        path = scope.get("path", "")
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if "referrer-policy" not in headers:
+                    headers["Referrer-Policy"] = "no-referrer"
+                if "content-security-policy" not in headers:
+                    media = headers.get("content-type", "").split(";")[0].strip().lower()
+                    if path == "/docs":
+                        policy = DOCS_CSP
+                    elif media == "text/html":
+                        policy = HTML_CSP
+                    else:
+                        policy = API_CSP
+                    headers["Content-Security-Policy"] = policy
+                    headers["X-Frame-Options"] = "DENY"
+                if path.startswith("/v1/") and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+                if tls:
+                    headers["Strict-Transport-Security"] = (
+                        f"max-age={HSTS_MAX_AGE}; includeSubDomains"
+                    )
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
