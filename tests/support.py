@@ -103,3 +103,20 @@ def error_of(r: Any, status: int | None = None, *, type_: str | None = None) -> 
     if type_ is not None:
         assert err["type"] == type_, err
     return err
+
+
+def drop_startup_audit_entries(runtime: Runtime) -> None:
+    """Drop the audit entries of the vault's start-up keys (tests that count from zero)."""
+    import sqlalchemy as sa
+
+    from strongbox.audit.models import AuditEntry
+
+    with runtime.db.unit_of_work() as uow:
+        integrated = uow.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.leaf_index.is_not(None))
+        )
+        assert integrated == 0, "the audit log was integrated before the test started"
+        uow.session.execute(sa.delete(AuditEntry).where(AuditEntry.action.like("strongbox.key.%")))
+        uow.commit()

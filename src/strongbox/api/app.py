@@ -169,6 +169,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         max_body_bytes=runtime.settings.max_body_bytes,
         limiter=lambda: runtime.address_limiter,
         proxies=proxies,
+        path_limits={"/v1/ledger/transfers/batch": ledger_router.MAX_BATCH_BODY_BYTES},
     )
     app.add_middleware(ObserveMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, proxies=proxies)
