@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from strongbox.audit import service
+from strongbox.audit.models import AuditEntry
 from strongbox.core.settings import Settings, normalize_database_url
 from strongbox.runtime import Runtime, build_runtime
 
@@ -38,11 +39,66 @@ def fresh_pg(url: str, name: str) -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
+def plain_inserts(rt: Runtime, seconds: float, writers: int, batch: int) -> float:
+    """Baseline: the same rows, same threads and batches, inserted into a plain copy of the
+    table (no tree, no digests, no ids): rows per second."""
+    md = sa.MetaData()
+    plain = sa.Table(
+        "bench_plain",
+        md,
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        *[
+            sa.Column(c.name, c.type, nullable=True)
+            for c in AuditEntry.__table__.columns
+            if c.name != "seq"
+        ],
+    )
+    md.create_all(rt.db.engine)
+    stop = threading.Event()
+    done = [0] * writers
+    now = rt.db.clock.now()
+
+    def writer(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            rows = []
+            for _ in range(batch):
+                rows.append(
+                    {
+                        "id": f"aud_{k}_{i}",
+                        "created": now,
+                        "merchant_id": "acct_bench",
+                        "actor": "api_key:key_bench",
+                        "action": "payment_intent.succeeded",
+                        "resource_type": "payment_intent",
+                        "resource_id": f"pi_{k}_{i}",
+                        "request_id": f"req_{k}_{i}",
+                        "source_ip": "127.0.0.1",
+                        "outcome": "success",
+                    }
+                )
+                i += 1
+            with rt.db.unit_of_work() as uow:
+                uow.session.execute(sa.insert(plain), rows)
+                uow.commit()
+            done[k] += batch
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - t0)
+
+
 def run(rt: Runtime, seconds: float, writers: int, batch: int) -> dict[str, Any]:
     stop = threading.Event()
     written = [0] * writers
     integrated = [0]
-    drained = threading.Event()
+    writers_done = threading.Event()
 
     def writer(k: int) -> None:
         i = 0
@@ -71,8 +127,7 @@ def run(rt: Runtime, seconds: float, writers: int, batch: int) -> dict[str, Any]
                 uow.commit()
             integrated[0] += n
             if n == 0:
-                if stop.is_set() and integrated[0] >= sum(written):
-                    drained.set()
+                if writers_done.is_set() and integrated[0] >= sum(written):
                     return
                 time.sleep(0.02)
 
@@ -86,6 +141,7 @@ def run(rt: Runtime, seconds: float, writers: int, batch: int) -> dict[str, Any]
     stop.set()
     for t in threads:
         t.join()
+    writers_done.set()
     t_written = time.perf_counter() - t0
     integ.join()
     t_all = time.perf_counter() - t0
@@ -139,6 +195,7 @@ def main() -> None:
                 )
                 rt = build_runtime(settings)
                 try:
+                    base = plain_inserts(rt, args.seconds, args.writers, batch)
                     r = run(rt, args.seconds, args.writers, batch)
                 finally:
                     rt.close()
@@ -146,6 +203,7 @@ def main() -> None:
                 f"{backend:10} writers={args.writers} entries/tx={batch:<4} "
                 f"entries={r['entries']:>7}  written/s={r['written_per_s']:>8.0f}  "
                 f"written+integrated/s={r['end_to_end_per_s']:>8.0f}  "
+                f"plain inserts/s={base:>8.0f} (ratio {r['end_to_end_per_s'] / base:.2f})  "
                 f"verify={r['verify_s']:.2f}s  db inclusion proof median "
                 f"{r['db_inclusion_ms_median']:.2f} ms p99 {r['db_inclusion_ms_p99']:.2f} ms",
                 flush=True,

@@ -343,4 +343,9 @@ def test_entries_recorded_in_a_rolled_back_unit_of_work_vanish(runtime: Runtime)
     with runtime.db.unit_of_work() as uow:
         service.record(uow, action="x.z")
         # not committed: the with-block rolls back
-    assert entries(runtime) == []
+    with runtime.db.unit_of_work() as uow:  # rolled back, then the session commits again
+        service.record(uow, action="x.w")
+        uow.rollback()
+        service.record(uow, action="x.kept")
+        uow.commit()
+    assert [e.action for e in entries(runtime)] == ["x.kept"]

@@ -212,6 +212,23 @@ def test_a_forged_head_is_rejected(
     assert "bad signature" in r.output
 
 
+def test_archive_command_with_nothing_old_enough(
+    log: Runtime, cli_env: dict[str, str | None]
+) -> None:
+    r = cli(cli_env, "archive")
+    assert r.exit_code == 0, r.output
+    assert "nothing to archive" in r.output
+
+
+def test_audit_off_records_nothing(settings: Settings) -> None:
+    rt = build_runtime(settings, audit=False)
+    try:
+        fill(rt, 0)
+        assert not any(name == "audit" for _p, name, _h in rt.dispatcher._handlers)
+    finally:
+        rt.close()
+
+
 def test_head_command_signs_on_demand(runtime: Runtime, cli_env: dict[str, str | None]) -> None:
     r = cli(cli_env, "head")
     assert r.exit_code == 0, r.output

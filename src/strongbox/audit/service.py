@@ -155,6 +155,10 @@ def _insert_pending(session: Session) -> None:
         session.execute(insert(_TABLE), rows)
 
 
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
 def flush_pending(session: Session) -> None:
     """Insert the entries recorded so far in this session (done at commit anyway)."""
     _insert_pending(session)
@@ -209,6 +213,9 @@ def record(
         pending = session.info[_PENDING_KEY] = []
         if not event.contains(session, "before_commit", _insert_pending):
             event.listen(session, "before_commit", _insert_pending)
+            event.listen(session, "after_rollback", _drop_pending)
+        session.connection()  # begin the transaction now, so that a rollback ends it
+
     pending.append(row)
     return row
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, cast
 
-from sqlalchemy import Table, insert, select, tuple_
+from sqlalchemy import Table, insert, text
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle
-from strongbox.audit.models import AuditEntry, AuditNode
+from strongbox.audit.models import AuditNode
 
 Key = tuple[int, int]  # (level, index)
 
@@ -118,24 +118,32 @@ class DbNodeStore:
             self.session.execute(insert(cast(Table, AuditNode.__table__)), rows)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]:
-        keys = list(keys)
+        # Plain text SQL with one placeholder per key: building SQLAlchemy expressions for a
+        # few dozen keys costs far more than the queries (primary key / unique index).
+        by_level: dict[int, list[int]] = {}
+        for level, idx in keys:
+            by_level.setdefault(int(level), []).append(int(idx))
         out: dict[Key, bytes] = {}
-        leaves = [i for lv, i in keys if lv == 0]
+        leaves = by_level.pop(0, [])
         if leaves:
-            for idx, h in self.session.execute(
-                select(AuditEntry.leaf_index, AuditEntry.leaf_hash).where(
-                    AuditEntry.leaf_index.in_(leaves)
-                )
-            ):
-                if idx is not None and h is not None:
+            params = {f"i{n}": i for n, i in enumerate(leaves)}
+            marks = ",".join(f":{k}" for k in params)
+            sql = f"SELECT leaf_index, leaf_hash FROM audit_entries WHERE leaf_index IN ({marks})"  # noqa: S608 (placeholders only)
+            for idx, h in self.session.execute(text(sql), params):
+                if h is not None:
                     out[(0, int(idx))] = bytes(h)
-        rest = [k for k in keys if k not in out]
-        for chunk_start in range(0, len(rest), 500):
-            chunk = rest[chunk_start : chunk_start + 500]
-            for level, idx, h in self.session.execute(
-                select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(
-                    tuple_(AuditNode.level, AuditNode.idx).in_(chunk)
-                )
-            ):
+            missing = [i for i in leaves if (0, i) not in out]  # archived leaves
+            if missing:
+                by_level[0] = missing
+        if by_level:
+            params = {}
+            parts = []
+            for lv, idxs in by_level.items():
+                params[f"l{lv}"] = lv
+                marks = ",".join(f":n{lv}_{n}" for n in range(len(idxs)))
+                params.update({f"n{lv}_{n}": i for n, i in enumerate(idxs)})
+                parts.append(f"(level = :l{lv} AND idx IN ({marks}))")
+            sql = "SELECT level, idx, hash FROM audit_nodes WHERE " + " OR ".join(parts)  # noqa: S608 (placeholders only)
+            for level, idx, h in self.session.execute(text(sql), params):
                 out[(int(level), int(idx))] = bytes(h)
         return out
