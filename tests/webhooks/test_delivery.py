@@ -119,7 +119,8 @@ def test_failures_are_retried_on_the_schedule_and_recorded(
     assert a["number"] == 1
     assert len(a["response_excerpt"]) == 1000  # capped
     delay = a["next_attempt_at"] - before
-    assert 4.5 <= delay <= 8  # 5 s +- 10 % jitter (plus the time the delivery took)
+    # 5 s +- 10 % jitter, plus the time the delivery took, minus up to 1 s of rounding
+    assert 3.5 <= delay <= 8
     assert deliver(runtime) == 0  # not due yet
     make_due(runtime)
     receiver.reply = lambda _p: Reply(204, b"")
