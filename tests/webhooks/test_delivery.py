@@ -119,7 +119,8 @@ def test_failures_are_retried_on_the_schedule_and_recorded(
     assert a["number"] == 1
     assert len(a["response_excerpt"]) == 1000  # capped
     delay = a["next_attempt_at"] - before
-    assert 4 <= delay <= 6.5  # 5 s +- 10 % jitter
+    # 5 s +- 10 % jitter, plus the time the delivery took, minus up to 1 s of rounding
+    assert 3.5 <= delay <= 8
     assert deliver(runtime) == 0  # not due yet
     make_due(runtime)
     receiver.reply = lambda _p: Reply(204, b"")
@@ -342,7 +343,7 @@ def test_a_slow_or_dead_endpoint_does_not_delay_the_others(
     slow = create_endpoint(api, receiver.url + "/slow", ["payment_intent.created"])
     create_endpoint(api, f"http://127.0.0.1:{free_port()}/dead", ["payment_intent.created"])
     fast = create_endpoint(api, receiver.url + "/fast", ["payment_intent.created"])
-    receiver.reply = lambda p: Reply(200, delay=2.0) if p == "/slow" else Reply(200)
+    receiver.reply = lambda p: Reply(200, delay=3.0) if p == "/slow" else Reply(200)
     w = deliverer(runtime, timeout_seconds=10.0)
     stop: asyncio.Event | None = None
     loop_ready = threading.Event()
@@ -368,7 +369,7 @@ def test_a_slow_or_dead_endpoint_does_not_delay_the_others(
             time.sleep(0.01)
         fast_done = time.monotonic() - start
         assert len(receiver.on("/fast")) == 3
-        assert fast_done < 1.5  # the slow endpoint holds each request for 2 s
+        assert fast_done < 2.5  # the slow endpoint holds each request for 3 s
         assert len(receiver.on("/slow")) <= 1
     finally:
         assert stop is not None
