@@ -18,6 +18,7 @@ from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.core.clock import Clock, SystemClock
+from strongbox.core.sealing import Sealer
 from strongbox.core.settings import Settings
 from strongbox.db.engine import make_engine
 from strongbox.db.migrate import upgrade
@@ -26,6 +27,8 @@ from strongbox.events.bus import InMemoryBus, make_bus
 from strongbox.events.dispatcher import EventDispatcher
 from strongbox.payments.cards import TestCardSource
 from strongbox.payments.service import PaymentsConfig, PaymentsService
+from strongbox.routing.health import BreakerSettings, ConnectorHealth
+from strongbox.routing.service import RoutingService
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ class Runtime:
     key_cache: KeyCache
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
+    sealer: Sealer
+    routing: RoutingService
+    health: ConnectorHealth
 
     def close(self) -> None:
         self.connectors.close()
@@ -93,6 +99,19 @@ def build_runtime(
         )
         sim = engine_sim
         connectors.register("simulator", lambda: SimulatorConnector(sim))
+    register_gateway_connectors(connectors, settings)
+    sealer = make_interim_sealer(settings)
+    health = ConnectorHealth(
+        BreakerSettings(
+            fail_max=settings.circuit_fail_max,
+            reset_seconds=settings.circuit_reset_seconds,
+            window=settings.circuit_window,
+            error_rate=settings.circuit_error_rate,
+            min_calls=settings.circuit_min_calls,
+        ),
+        settings.redis_url,
+    )
+    routing = RoutingService(connectors, sealer, health, default_connector="simulator")
     payments = PaymentsService(
         connectors,
         TestCardSource(),
@@ -100,6 +119,8 @@ def build_runtime(
             default_connector="simulator",
             gateway_retries=settings.gateway_retries,
         ),
+        routing=routing,
+        health=health,
     )
     bus = make_bus(None)
     return Runtime(
@@ -112,4 +133,27 @@ def build_runtime(
         key_cache=KeyCache(),
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.redis_url),
         simulator=engine_sim,
+        sealer=sealer,
+        routing=routing,
+        health=health,
+    )
+
+
+def make_interim_sealer(settings: Settings) -> Sealer:
+    """The interim AES-GCM sealer; the vault's sealer replaces it when the vault lands."""
+    from strongbox.connectors.interim_sealer import InterimSealer
+
+    return InterimSealer.from_environment(settings.data_dir, settings.master_key)
+
+
+def register_gateway_connectors(connectors: ConnectorRegistry, settings: Settings) -> None:
+    """The real gateways. Stateless: one instance each, credentials come per request."""
+    from strongbox.connectors.stripe import StripeConnector
+
+    connect = settings.gateway_connect_timeout_seconds
+    read = settings.gateway_timeout_seconds
+    stripe_base = settings.stripe_api_base
+    connectors.register(
+        "stripe",
+        lambda: StripeConnector(stripe_base, connect_timeout=connect, read_timeout=read),
     )

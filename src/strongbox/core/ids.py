@@ -22,6 +22,7 @@ PREFIXES = {
     "idempotency_key": "idk",
     "request": "req",
     "status_change": "psh",
+    "connector_account": "mca",
 }
 
 

@@ -48,6 +48,23 @@ class Settings(BaseSettings):
         default=None, description="Redis for shared state (rate limits) across processes."
     )
     log_level: str = Field(default="INFO")
+    # -- connectors, routing, resilience (issue 6)
+    master_key: str | None = Field(
+        default=None,
+        description="32-byte key (hex/base64) sealing connector credentials; "
+        "default: a 0600 sealing.key file in data_dir.",
+    )
+    gateway_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    stripe_api_base: str = Field(default="https://api.stripe.com")
+    braintree_environment: str = Field(
+        default="sandbox", description="Braintree environment: sandbox, production, or a URL."
+    )
+    adyen_checkout_base: str = Field(default="https://checkout-test.adyen.com/v71")
+    circuit_fail_max: int = Field(default=5, ge=1, le=1000)
+    circuit_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    circuit_error_rate: float = Field(default=0.5, gt=0, le=1)
+    circuit_min_calls: int = Field(default=10, ge=1, le=10_000)
+    circuit_window: int = Field(default=50, ge=1, le=10_000)
 
     @property
     def pool_size(self) -> int:
