@@ -117,6 +117,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     for module in (payment_intents, refunds, customers, payment_methods, events):
         app.include_router(module.router)
+    from strongbox.api.routers import connector_accounts, routing  # issue 6
+
+    for extension in (connector_accounts, routing):
+        app.include_router(extension.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router
