@@ -1208,6 +1208,7 @@ class PaymentsService:
                 wait=wait_exponential_jitter(
                     multiplier=self.config.retry_initial_seconds,
                     max=self.config.retry_max_seconds,
+                    jitter=self.config.retry_initial_seconds,  # tenacity's default is 1 s
                 ),
                 reraise=True,
             ):
