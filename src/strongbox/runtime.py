@@ -148,6 +148,7 @@ def make_interim_sealer(settings: Settings) -> Sealer:
 
 def register_gateway_connectors(connectors: ConnectorRegistry, settings: Settings) -> None:
     """The real gateways. Stateless: one instance each, credentials come per request."""
+    from strongbox.connectors.braintree import BraintreeConnector, parse_environment
     from strongbox.connectors.stripe import StripeConnector
 
     connect = settings.gateway_connect_timeout_seconds
@@ -156,4 +157,10 @@ def register_gateway_connectors(connectors: ConnectorRegistry, settings: Setting
     connectors.register(
         "stripe",
         lambda: StripeConnector(stripe_base, connect_timeout=connect, read_timeout=read),
+    )
+    bt_environment = settings.braintree_environment
+    parse_environment(bt_environment)  # a bad setting fails at start, not at the first payment
+    connectors.register(
+        "braintree",
+        lambda: BraintreeConnector(bt_environment, connect_timeout=connect, read_timeout=read),
     )

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from conformance_harness import ConnectorHarness, FaultKind, RecordedOperation
 
+from connectors.fakes.braintree_fake import BraintreeFake
 from connectors.fakes.stripe_fake import StripeFake, engine_ref
 from strongbox.connectors.base import (
     AuthorizeRequest,
@@ -27,13 +28,14 @@ from strongbox.connectors.base import (
     StatusRequest,
     VoidRequest,
 )
+from strongbox.connectors.braintree import BraintreeConnector
 from strongbox.connectors.simulator import SimulatorConnector, SimulatorEngine
 from strongbox.connectors.simulator.engine import OperationRecord
 from strongbox.connectors.simulator.http import BackgroundServer, HttpSimulatorConnector
 from strongbox.connectors.stripe import StripeConnector
 from strongbox.core.secret import Secret
 
-HARNESSES = ["simulator_inprocess", "simulator_http", "stripe"]
+HARNESSES = ["simulator_inprocess", "simulator_http", "stripe", "braintree"]
 
 # Short client timeouts keep the timeout tests quick; the server holds "hung" requests for
 # longer than the client waits.
@@ -231,6 +233,49 @@ def stripe_harness(
         Credentials(secrets={"api_key": Secret("sk_test_conformance")}),
     )
     harness = FakeGatewayHarness("stripe", fake.engine, connector)
+    yield harness
+    harness.close()
+
+
+class BraintreeHarness(FakeGatewayHarness):
+    """Braintree does not know our idempotency keys: the fake maps its own back to them."""
+
+    def __init__(self, fake: BraintreeFake, connector: Connector) -> None:
+        super().__init__("braintree", fake.engine, connector)
+        fake.reset()
+        self.fake = fake
+
+    def operations(self) -> list[RecordedOperation]:
+        keys = self.fake.engine_keys
+        return [
+            dataclasses.replace(
+                op, idempotency_key=keys.get(op.idempotency_key, op.idempotency_key)
+            )
+            for op in super().operations()
+        ]
+
+
+@pytest.fixture(scope="session")
+def braintree_fake_server() -> Iterator[tuple[BraintreeFake, BackgroundServer]]:
+    engine = SimulatorEngine()
+    fake = BraintreeFake(engine, "merchant_conf", "public_conf", "private_conf")
+    with BackgroundServer(engine, app=fake.app) as server:
+        yield fake, server
+
+
+@pytest.fixture
+def braintree_harness(
+    braintree_fake_server: tuple[BraintreeFake, BackgroundServer],
+) -> Iterator[BraintreeHarness]:
+    fake, server = braintree_fake_server
+    connector = WithCredentials(
+        BraintreeConnector(server.url, connect_timeout=CLIENT_TIMEOUT, read_timeout=CLIENT_TIMEOUT),
+        Credentials(
+            secrets={"private_key": Secret("private_conf")},
+            settings={"merchant_id": "merchant_conf", "public_key": "public_conf"},
+        ),
+    )
+    harness = BraintreeHarness(fake, connector)
     yield harness
     harness.close()
 

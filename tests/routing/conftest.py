@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from connectors.fakes.braintree_fake import BraintreeFake
 from connectors.fakes.stripe_fake import StripeFake
+from strongbox.connectors.braintree import BraintreeConnector
 from strongbox.connectors.simulator import SimulatorConnector, SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.connectors.stripe import StripeConnector
@@ -48,5 +50,27 @@ def stripe(runtime: Runtime, stripe_server: tuple[StripeFake, BackgroundServer])
     url = server.url
     runtime.connectors.register(
         "stripe", lambda: StripeConnector(url, connect_timeout=1.0, read_timeout=1.0)
+    )
+    return fake
+
+
+@pytest.fixture(scope="session")
+def braintree_server() -> Iterator[tuple[BraintreeFake, BackgroundServer]]:
+    engine = SimulatorEngine()
+    fake = BraintreeFake(engine, "bt_merchant", "bt_public", "bt_private_key_value")
+    with BackgroundServer(engine, app=fake.app) as server:
+        yield fake, server
+
+
+@pytest.fixture
+def braintree(
+    runtime: Runtime, braintree_server: tuple[BraintreeFake, BackgroundServer]
+) -> BraintreeFake:
+    fake, server = braintree_server
+    fake.engine.reset()
+    fake.reset()
+    url = server.url
+    runtime.connectors.register(
+        "braintree", lambda: BraintreeConnector(url, connect_timeout=1.0, read_timeout=1.0)
     )
     return fake

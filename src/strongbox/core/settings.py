@@ -59,7 +59,6 @@ class Settings(BaseSettings):
     braintree_environment: str = Field(
         default="sandbox", description="Braintree environment: sandbox, production, or a URL."
     )
-    adyen_checkout_base: str = Field(default="https://checkout-test.adyen.com/v71")
     circuit_fail_max: int = Field(default=5, ge=1, le=1000)
     circuit_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
     circuit_error_rate: float = Field(default=0.5, gt=0, le=1)
