@@ -8,7 +8,16 @@ from typing import Any
 from fastapi.testclient import TestClient
 from routing_helpers import add_account, attempts, confirm, set_routing
 
-from strongbox.connectors.base import OperationKind
+from strongbox.connectors.base import (
+    OperationKind,
+    OperationResult,
+    RetryableError,
+    StatusRequest,
+)
+from strongbox.connectors.simulator import SimulatorConnector
+from strongbox.core.params import validate_params
+from strongbox.events.types import RequestContext
+from strongbox.payments.schemas import CreatePaymentIntentParams
 from strongbox.runtime import Runtime
 from strongbox.workers.recovery import recover_once
 from support import Merchant, error_of
@@ -108,3 +117,44 @@ def test_open_circuit_routes_straight_to_the_next_connector(
     metrics = api.get("/metrics").text
     assert f'strongbox_circuit_state{{merchant="{merchant.id}",target="{a}"}} 2.0' in metrics
     assert "strongbox_failovers_total" in metrics
+
+
+class FlakyLookups(SimulatorConnector):
+    """Status lookups fail (the gateway's API is down) while ``down`` is set."""
+
+    down = True
+
+    def get_status(self, request: StatusRequest) -> OperationResult:
+        if FlakyLookups.down:
+            raise RetryableError("lookup API unavailable")
+        return super().get_status(request)
+
+
+def test_a_failed_lookup_neither_fails_over_nor_fails_the_payment(
+    api: TestClient, runtime: Runtime, merchant: Merchant, gateways: Any
+) -> None:
+    two_gateways(api)
+    ctx = RequestContext(merchant_id=merchant.id, actor="test")
+    params = validate_params(
+        CreatePaymentIntentParams,
+        {"amount": 2000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True},
+    )
+    with runtime.db.unit_of_work() as uow:
+        step = runtime.payments.create_intent(uow, ctx, params)
+        uow.commit()
+    assert step.call is not None
+    runtime.payments.execute(step.call)  # charged at A; the process dies before recording it
+    engine_a = gateways.a
+    runtime.connectors.register("sim_a", lambda: FlakyLookups(engine_a))
+    FlakyLookups.down = True
+    assert recover_once(runtime, min_age=timedelta(0)) == 1
+    pi_id = step.call.request.payment_id  # type: ignore[union-attr]
+    assert api.get(f"/v1/payment_intents/{pi_id}").json()["status"] == "processing"
+    assert gateways.b.operations() == []  # no failover on a failed lookup
+    [attempt] = attempts(api, pi_id)
+    assert attempt["status"] == "unknown"
+    FlakyLookups.down = False
+    assert recover_once(runtime, min_age=timedelta(0)) == 1
+    assert api.get(f"/v1/payment_intents/{pi_id}").json()["status"] == "succeeded"
+    assert charged(engine_a, pi_id) == 2000
+    assert gateways.b.operations() == []

@@ -146,6 +146,7 @@ class GatewayOutcome:
     result: OperationResult | None = None
     error: ConnectorError | None = None
     seconds: float = 0.0
+    from_lookup: bool = False  # a status lookup's outcome, not the operation's own
 
 
 @dataclass(slots=True)
@@ -1190,7 +1191,7 @@ class PaymentsService:
                 return connector.void(req)
             return connector.refund(req)
 
-        outcome = GatewayOutcome()
+        outcome = GatewayOutcome(from_lookup=call.is_lookup)
         health = self.health
         if health is not None and not call.is_lookup:
             # Lookups bypass the breaker: recovery must be able to ask at any time.
@@ -1357,6 +1358,11 @@ class PaymentsService:
                 return Step(intent=pi)  # stays processing until the recovery worker resolves it
             if in_action:
                 return Step(intent=pi)  # lookup failed; try again later
+            if outcome.from_lookup:
+                # The lookup failed, not the authorization: it may have charged. Ask again later.
+                attempt.status = "unknown"
+                uow.flush()
+                return Step(intent=pi)
             if isinstance(outcome.error, RetryableError) and attempt.status == "started":
                 failover = self._failover(uow, ctx, attempt, pi, outcome.error)
                 if failover is not None:
