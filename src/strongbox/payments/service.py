@@ -89,7 +89,7 @@ from strongbox.payments.schemas import (
 )
 from strongbox.payments.state import IllegalTransition, Status, Trigger, next_status
 from strongbox.payments.test_methods import lookup_test_card
-from strongbox.routing.engine import PaymentFacts
+from strongbox.routing.engine import PaymentFacts, RoutingDecision
 from strongbox.routing.health import FAILOVERS, CircuitOpenError, ConnectorHealth
 from strongbox.routing.service import Route, RoutingService
 
@@ -855,8 +855,6 @@ class PaymentsService:
     def _route_payment(self, uow: UnitOfWork, pi: PaymentIntent, pm: PaymentMethod) -> Route:
         """The first connector for this payment, with the whole ranked decision."""
         if self.routing is None:
-            from strongbox.routing.engine import RoutingDecision
-
             decision = RoutingDecision(ranked=(), rule="none", reason="default connector")
             return Route(self.config.default_connector, None, decision, 0, ())
         facts = PaymentFacts(
