@@ -128,6 +128,7 @@ class CompiledRule:
 class CompiledConfig:
     rules: tuple[CompiledRule, ...]
     default: CompiledTarget | None
+    connector_ids: tuple[str, ...] = ()  # every account the configuration names, sorted
 
 
 def _target(t: Target) -> CompiledTarget:
@@ -159,4 +160,5 @@ def compile_config(config: RoutingConfigIn) -> CompiledConfig:
             for r in config.rules
         ),
         default=_target(config.default) if config.default is not None else None,
+        connector_ids=tuple(sorted(config.connector_ids())),
     )

@@ -389,9 +389,7 @@ class RoutingService:
             )
             return [Route(self.default_connector, None, decision, 0, ())]
         compiled = self._compiled_for(row)
-        accounts = repo.accounts_by_id(
-            session, merchant_id, sorted(RoutingConfigIn.model_validate(row.config).connector_ids())
-        )
+        accounts = repo.accounts_by_id(session, merchant_id, list(compiled.connector_ids))
         names = set(self.connectors.names())
         candidates = {
             a.id: Candidate(
