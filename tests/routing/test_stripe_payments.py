@@ -34,8 +34,7 @@ def test_charge_capture_and_refund_through_stripe(api: TestClient, stripe: Strip
     charge = next(iter(stripe.engine.charges()))
     assert auth["gateway_reference"] == pi_id(charge.reference)
     # Stripe saw our attempt-derived idempotency key and the merchant's own API key.
-    create = next(h for h in stripe.seen_headers if h["idempotency-key"].startswith("strongbox-"))
-    assert create["idempotency-key"] == f"strongbox-{auth['id']}"
+    [create] = [h for h in stripe.seen_headers if h["idempotency-key"] == f"strongbox-{auth['id']}"]
     assert create["authorization"] == f"Bearer {KEY}"
     assert charge.merchant_id == "acct_merchantone0000000001"
 
