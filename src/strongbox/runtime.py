@@ -34,6 +34,8 @@ from strongbox.ledger.service import LedgerService
 from strongbox.payments.cards import TestCardSource, VaultCardSource
 from strongbox.payments.models import PII_OPENER
 from strongbox.payments.service import PaymentsConfig, PaymentsService
+from strongbox.routing.health import BreakerSettings, ConnectorHealth
+from strongbox.routing.service import RoutingService
 from strongbox.vault.setup import Vault, build_vault
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,9 @@ class Runtime:
     # The card vault (keys, tokenization, PII) and the Sealer other domains store secrets with.
     vault: Vault
     sealer: Sealer
+    # Connector accounts, routing and circuit breakers (issue 6).
+    routing: RoutingService
+    health: ConnectorHealth
     ledger: LedgerService = field(default_factory=LedgerService)
     fees: Fees = field(default_factory=Fees)
     address_limiter: RateLimiter = field(default_factory=lambda: make_address_limiter(0))
@@ -128,6 +133,19 @@ def build_runtime(
     vault = build_vault(settings, db)
     for maker in (db.sessionmaker, db.read_sessionmaker):
         maker.configure(info={PII_OPENER: vault.service.open_pii})
+    register_gateway_connectors(connectors, settings)
+    sealer = vault.sealer
+    health = ConnectorHealth(
+        BreakerSettings(
+            fail_max=settings.circuit_fail_max,
+            reset_seconds=settings.circuit_reset_seconds,
+            window=settings.circuit_window,
+            error_rate=settings.circuit_error_rate,
+            min_calls=settings.circuit_min_calls,
+        ),
+        settings.redis_url,
+    )
+    routing = RoutingService(connectors, sealer, health, default_connector="simulator")
     payments = PaymentsService(
         connectors,
         VaultCardSource(vault.service, TestCardSource()),
@@ -136,6 +154,8 @@ def build_runtime(
             gateway_retries=settings.gateway_retries,
         ),
         vault=vault.service,
+        routing=routing,
+        health=health,
     )
     bus = make_bus(None)
     # Ledger: posting rules subscribe to payment events (payments never imports the ledger).
@@ -156,8 +176,30 @@ def build_runtime(
         ledger=ledger,
         fees=fees,
         vault=vault,
-        sealer=vault.sealer,
+        sealer=sealer,
         address_limiter=make_address_limiter(
             settings.rate_limit_per_address_per_second, settings.redis_url
         ),
+        routing=routing,
+        health=health,
+    )
+
+
+def register_gateway_connectors(connectors: ConnectorRegistry, settings: Settings) -> None:
+    """The real gateways. Stateless: one instance each, credentials come per request."""
+    from strongbox.connectors.braintree import BraintreeConnector, parse_environment
+    from strongbox.connectors.stripe import StripeConnector
+
+    connect = settings.gateway_connect_timeout_seconds
+    read = settings.gateway_timeout_seconds
+    stripe_base = settings.stripe_api_base
+    connectors.register(
+        "stripe",
+        lambda: StripeConnector(stripe_base, connect_timeout=connect, read_timeout=read),
+    )
+    bt_environment = settings.braintree_environment
+    parse_environment(bt_environment)  # a bad setting fails at start, not at the first payment
+    connectors.register(
+        "braintree",
+        lambda: BraintreeConnector(bt_environment, connect_timeout=connect, read_timeout=read),
     )

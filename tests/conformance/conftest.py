@@ -7,18 +7,35 @@ connector, write that fixture here and append its name.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from conformance_harness import ConnectorHarness, FaultKind, RecordedOperation
 
-from strongbox.connectors.base import Connector, OperationKind, OperationStatus
+from connectors.fakes.braintree_fake import BraintreeFake
+from connectors.fakes.stripe_fake import StripeFake, engine_ref
+from strongbox.connectors.base import (
+    AuthorizeRequest,
+    CaptureRequest,
+    Connector,
+    Credentials,
+    OperationKind,
+    OperationResult,
+    OperationStatus,
+    RefundRequest,
+    StatusRequest,
+    VoidRequest,
+)
+from strongbox.connectors.braintree import BraintreeConnector
 from strongbox.connectors.simulator import SimulatorConnector, SimulatorEngine
 from strongbox.connectors.simulator.engine import OperationRecord
 from strongbox.connectors.simulator.http import BackgroundServer, HttpSimulatorConnector
+from strongbox.connectors.stripe import StripeConnector
+from strongbox.core.secret import Secret
 
-HARNESSES = ["simulator_inprocess", "simulator_http"]
+HARNESSES = ["simulator_inprocess", "simulator_http", "stripe", "braintree"]
 
 # Short client timeouts keep the timeout tests quick; the server holds "hung" requests for
 # longer than the client waits.
@@ -133,6 +150,132 @@ def simulator_http_harness(
     simulator_http_server: BackgroundServer,
 ) -> Iterator[HttpSimulatorHarness]:
     harness = HttpSimulatorHarness(simulator_http_server.url)
+    yield harness
+    harness.close()
+
+
+class WithCredentials(Connector):
+    """Adds a connector account's credentials to every request, as the payments service does."""
+
+    def __init__(self, inner: Connector, credentials: Credentials) -> None:
+        self.inner = inner
+        self.credentials = credentials
+        self.name = inner.name
+        self.capabilities = inner.capabilities
+
+    def authorize(self, request: AuthorizeRequest) -> OperationResult:
+        return self.inner.authorize(dataclasses.replace(request, credentials=self.credentials))
+
+    def capture(self, request: CaptureRequest) -> OperationResult:
+        return self.inner.capture(dataclasses.replace(request, credentials=self.credentials))
+
+    def void(self, request: VoidRequest) -> OperationResult:
+        return self.inner.void(dataclasses.replace(request, credentials=self.credentials))
+
+    def refund(self, request: RefundRequest) -> OperationResult:
+        return self.inner.refund(dataclasses.replace(request, credentials=self.credentials))
+
+    def get_status(self, request: StatusRequest) -> OperationResult:
+        return self.inner.get_status(dataclasses.replace(request, credentials=self.credentials))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FakeGatewayHarness:
+    """A real connector against a local fake of its gateway's HTTP API (``connectors.fakes``).
+
+    The fake's engine is in this process, so faults and challenges go straight to it."""
+
+    def __init__(self, name: str, engine: SimulatorEngine, connector: Connector) -> None:
+        self.name = name
+        self.engine = engine
+        self.connector = connector
+        engine.reset()
+        engine.hang_seconds = HANG_MS / 1000
+
+    def inject_fault(
+        self, fault: FaultKind, *, operations: set[OperationKind] | None = None, count: int = 1
+    ) -> None:
+        self.engine.inject(fault, operations=operations, count=count)
+
+    def clear_faults(self) -> None:
+        self.engine.clear_faults()
+
+    def complete_challenge(self, reference: str, succeed: bool) -> None:
+        charge = self.engine.charge(engine_ref(reference))
+        assert charge is not None
+        assert charge.challenge_reference is not None
+        self.engine.complete_challenge(charge.challenge_reference, succeed)
+
+    def operations(self) -> list[RecordedOperation]:
+        return [_recorded(op) for op in self.engine.operations()]
+
+    def close(self) -> None:
+        self.connector.close()
+
+
+@pytest.fixture(scope="session")
+def stripe_fake_server() -> Iterator[tuple[StripeFake, BackgroundServer]]:
+    engine = SimulatorEngine()
+    fake = StripeFake(engine)
+    with BackgroundServer(engine, app=fake.app) as server:
+        yield fake, server
+
+
+@pytest.fixture
+def stripe_harness(
+    stripe_fake_server: tuple[StripeFake, BackgroundServer],
+) -> Iterator[FakeGatewayHarness]:
+    fake, server = stripe_fake_server
+    connector = WithCredentials(
+        StripeConnector(server.url, connect_timeout=CLIENT_TIMEOUT, read_timeout=CLIENT_TIMEOUT),
+        Credentials(secrets={"api_key": Secret("sk_test_conformance")}),
+    )
+    harness = FakeGatewayHarness("stripe", fake.engine, connector)
+    yield harness
+    harness.close()
+
+
+class BraintreeHarness(FakeGatewayHarness):
+    """Braintree does not know our idempotency keys: the fake maps its own back to them."""
+
+    def __init__(self, fake: BraintreeFake, connector: Connector) -> None:
+        super().__init__("braintree", fake.engine, connector)
+        fake.reset()
+        self.fake = fake
+
+    def operations(self) -> list[RecordedOperation]:
+        keys = self.fake.engine_keys
+        return [
+            dataclasses.replace(
+                op, idempotency_key=keys.get(op.idempotency_key, op.idempotency_key)
+            )
+            for op in super().operations()
+        ]
+
+
+@pytest.fixture(scope="session")
+def braintree_fake_server() -> Iterator[tuple[BraintreeFake, BackgroundServer]]:
+    engine = SimulatorEngine()
+    fake = BraintreeFake(engine, "merchant_conf", "public_conf", "private_conf")
+    with BackgroundServer(engine, app=fake.app) as server:
+        yield fake, server
+
+
+@pytest.fixture
+def braintree_harness(
+    braintree_fake_server: tuple[BraintreeFake, BackgroundServer],
+) -> Iterator[BraintreeHarness]:
+    fake, server = braintree_fake_server
+    connector = WithCredentials(
+        BraintreeConnector(server.url, connect_timeout=CLIENT_TIMEOUT, read_timeout=CLIENT_TIMEOUT),
+        Credentials(
+            secrets={"private_key": Secret("private_conf")},
+            settings={"merchant_id": "merchant_conf", "public_key": "public_conf"},
+        ),
+    )
+    harness = BraintreeHarness(fake, connector)
     yield harness
     harness.close()
 

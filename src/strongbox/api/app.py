@@ -149,6 +149,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     app.include_router(webhook_endpoints.router)
     app.include_router(webhooks_inbound.router)
+    from strongbox.api.routers import connector_accounts, routing  # issue 6
+
+    for extension in (connector_accounts, routing):
+        app.include_router(extension.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

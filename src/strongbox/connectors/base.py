@@ -18,12 +18,19 @@ Outcomes are split three ways (the error taxonomy):
   request as seen by the gateway).
 
 Gateway statuses map conservatively: anything a connector does not recognise is ``PENDING``.
+
+Credentials (API keys, merchant accounts) travel in each request as ``Credentials``: the
+payments service unseals the merchant's connector account for one call. A connector declares
+the credential fields it needs in ``credential_fields`` (secret) and ``setting_fields``
+(plain, e.g. an Adyen merchant account name), so connector accounts can be validated
+without knowing the connector.
 """
 
 from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +70,40 @@ class OperationStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """A merchant's credentials for one connector account, for one call.
+
+    ``secrets`` are revealed only by the connector building its request; ``settings`` are
+    plain configuration values (account names, regions). The repr shows field names only.
+    """
+
+    secrets: Mapping[str, Secret[str]] = field(default_factory=dict)
+    settings: Mapping[str, str] = field(default_factory=dict)
+    account_id: str | None = None
+
+    def secret(self, name: str) -> str:
+        value = self.secrets.get(name)
+        if value is None:
+            raise TerminalError(f"the connector account has no {name!r} credential")
+        return value.reveal()
+
+    def setting(self, name: str, default: str | None = None) -> str:
+        value = self.settings.get(name, default)
+        if value is None:
+            raise TerminalError(f"the connector account has no {name!r} setting")
+        return value
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(account_id={self.account_id!r}, secrets={sorted(self.secrets)!r}, "
+            f"settings={sorted(self.settings)!r})"
+        )
+
+
+NO_CREDENTIALS = Credentials()
+
+
+@dataclass(frozen=True, slots=True)
 class CardData:
     """Detokenized card data for one gateway call."""
 
@@ -89,6 +130,7 @@ class AuthorizeRequest:
     return_url: str | None = None
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    credentials: Credentials = NO_CREDENTIALS
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +140,7 @@ class CaptureRequest:
     amount: int
     currency: str
     merchant_id: str
+    credentials: Credentials = NO_CREDENTIALS
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +148,7 @@ class VoidRequest:
     idempotency_key: str
     gateway_reference: str
     merchant_id: str
+    credentials: Credentials = NO_CREDENTIALS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +159,7 @@ class RefundRequest:
     currency: str
     merchant_id: str
     reason: str | None = None
+    credentials: Credentials = NO_CREDENTIALS
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +170,7 @@ class StatusRequest:
     idempotency_key: str
     merchant_id: str
     gateway_reference: str | None = None
+    credentials: Credentials = NO_CREDENTIALS
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +220,12 @@ class Connector(ABC):
 
     name: str
     capabilities: Capability
+    #: Secret credential fields a connector account must provide (e.g. ``api_key``).
+    credential_fields: tuple[str, ...] = ()
+    #: Plain settings a connector account may provide (e.g. ``merchant_account``).
+    setting_fields: tuple[str, ...] = ()
+    #: Of ``setting_fields``, the ones an account must provide.
+    required_settings: tuple[str, ...] = ()
 
     @abstractmethod
     def authorize(self, request: AuthorizeRequest) -> OperationResult: ...

@@ -35,6 +35,7 @@ PREFIXES = {
     "inbound_account": "iwa",
     "inbound_event": "iwe",
     "dispute": "dp",
+    "connector_account": "mca",
 }
 
 

@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one redacted JSON object per line; text: plain."
     )
+    # -- connectors, routing, resilience (issue 6)
+    gateway_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    stripe_api_base: str = Field(default="https://api.stripe.com")
+    braintree_environment: str = Field(
+        default="sandbox", description="Braintree environment: sandbox, production, or a URL."
+    )
+    circuit_fail_max: int = Field(default=5, ge=1, le=1000)
+    circuit_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    circuit_error_rate: float = Field(default=0.5, gt=0, le=1)
+    circuit_min_calls: int = Field(default=10, ge=1, le=10_000)
+    circuit_window: int = Field(default=50, ge=1, le=10_000)
 
     @property
     def pool_size(self) -> int:

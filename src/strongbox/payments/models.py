@@ -166,6 +166,8 @@ class PaymentIntent(Base):
     next_action: Mapped[dict[str, Any] | None]
     latest_charge: Mapped[str | None] = mapped_column(String(64))
     connector: Mapped[str | None] = mapped_column(String(64))
+    # The connector account (``mca_…``) that holds the payment, when routing picked one.
+    connector_account_id: Mapped[str | None] = mapped_column(String(64), default=None)
     gateway_reference: Mapped[str | None] = mapped_column(String(128))
     # The gateway operation in flight (authorize|capture|void), if any: at most one at a time.
     pending_operation: Mapped[str | None] = mapped_column(String(16))
@@ -203,6 +205,9 @@ class PaymentAttempt(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(500))
     routing_reason: Mapped[str | None] = mapped_column(String(200))
+    # Routing, recorded per attempt: connector account, rule, ranking and position in it.
+    connector_account_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    routing: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     # The gateway's reference for a customer action (3DS challenge), while one is open.
     action_reference: Mapped[str | None] = mapped_column(String(128), index=True)
     lookups: Mapped[int] = mapped_column(Integer, default=0)

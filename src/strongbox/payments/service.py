@@ -18,16 +18,19 @@ Services never commit; the edge does.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import object_session
 from tenacity import (
     RetryError,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -93,6 +96,9 @@ from strongbox.payments.schemas import (
 )
 from strongbox.payments.state import IllegalTransition, Status, Trigger, next_status
 from strongbox.payments.test_methods import lookup_test_card
+from strongbox.routing.engine import PaymentFacts, RoutingDecision
+from strongbox.routing.health import FAILOVERS, CircuitOpenError, ConnectorHealth
+from strongbox.routing.service import Route, RoutingService
 from strongbox.vault.cards import validate_card
 from strongbox.vault.service import VaultService, normalize_email
 
@@ -137,6 +143,7 @@ class GatewayCall:
     connector: str
     kind: OperationKind
     request: AuthorizeRequest | CaptureRequest | VoidRequest | RefundRequest | StatusRequest
+    connector_account_id: str | None = None
 
     @property
     def is_lookup(self) -> bool:
@@ -148,6 +155,7 @@ class GatewayOutcome:
     result: OperationResult | None = None
     error: ConnectorError | None = None
     seconds: float = 0.0
+    from_lookup: bool = False  # a status lookup's outcome, not the operation's own
 
 
 @dataclass(slots=True)
@@ -176,11 +184,16 @@ class PaymentsService:
         cards: CardSource,
         config: PaymentsConfig | None = None,
         vault: VaultService | None = None,
+        *,
+        routing: RoutingService | None = None,
+        health: ConnectorHealth | None = None,
     ) -> None:
         self.connectors = connectors
         self.cards = cards
         self.config = config or PaymentsConfig()
         self.vault = vault
+        self.routing = routing
+        self.health = health
 
     def _vault(self) -> VaultService:
         if self.vault is None:
@@ -275,10 +288,6 @@ class PaymentsService:
         if cust is None:
             raise ResourceMissingError(f"No such customer: '{customer_id}'", param=param)
         return cust
-
-    def _route(self, pi: PaymentIntent) -> tuple[str, str]:
-        """The connector for this payment and why (routing proper arrives with issue 6)."""
-        return self.config.default_connector, "default connector"
 
     # ------------------------------------------------------------------ validation
 
@@ -860,7 +869,8 @@ class PaymentsService:
                 f"No such PaymentMethod: '{pi.payment_method_id}'", param="payment_method"
             )
         card = self.cards.card_data(uow, ctx, pm)
-        connector, reason = self._route(pi)
+        route = self._route_payment(uow, pi, pm)
+        connector, reason = route.connector, route.reason
         attempt = self._new_attempt(
             uow,
             ctx,
@@ -872,7 +882,7 @@ class PaymentsService:
             reason=reason,
         )
         attempt.charge_id = new_id("charge")
-        pi.connector = connector
+        self._record_route(attempt, pi, route)
         pi.last_payment_error = None
         pi.next_action = None
         pi.pending_operation = OperationKind.AUTHORIZE.value
@@ -927,6 +937,9 @@ class PaymentsService:
             error_code=None,
             error_message=None,
             routing_reason=reason,
+            connector_account_id=(
+                pi.connector_account_id if kind != OperationKind.AUTHORIZE else None
+            ),
             action_reference=None,
             lookups=0,
             created=now,
@@ -941,13 +954,111 @@ class PaymentsService:
         attempt: PaymentAttempt,
         request: AuthorizeRequest | CaptureRequest | VoidRequest | RefundRequest | StatusRequest,
     ) -> GatewayCall:
+        if attempt.connector_account_id and self.routing is not None:
+            session = object_session(attempt)
+            assert session is not None
+            creds = self.routing.credentials(
+                session, attempt.merchant_id, attempt.connector_account_id
+            )
+            request = dataclasses.replace(request, credentials=creds)
         return GatewayCall(
             attempt_id=attempt.id,
             merchant_id=attempt.merchant_id,
             connector=attempt.connector,
             kind=OperationKind(attempt.kind),
             request=request,
+            connector_account_id=attempt.connector_account_id,
         )
+
+    # ---- routing and failover (issue 6)
+
+    def _route_payment(self, uow: UnitOfWork, pi: PaymentIntent, pm: PaymentMethod) -> Route:
+        """The first connector for this payment, with the whole ranked decision."""
+        if self.routing is None:
+            decision = RoutingDecision(ranked=(), rule="none", reason="default connector")
+            return Route(self.config.default_connector, None, decision, 0, ())
+        facts = PaymentFacts(
+            payment_id=pi.id,
+            amount=pi.amount,
+            currency=pi.currency,
+            brand=pm.card_brand,
+            card_country=pm.card_country,
+            metadata={str(k): str(v) for k, v in (pi.metadata_ or {}).items()},
+            manual_capture=pi.capture_method == "manual",
+        )
+        return self.routing.route(uow.session, pi.merchant_id, facts)[0]
+
+    def _record_route(self, attempt: PaymentAttempt, pi: PaymentIntent, route: Route) -> None:
+        attempt.connector_account_id = route.account_id
+        attempt.routing = {
+            **route.decision.as_record(route.position),
+            "connectors": list(route.connectors),
+        }
+        pi.connector = route.connector
+        pi.connector_account_id = route.account_id
+
+    def _failover(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt: PaymentAttempt,
+        pi: PaymentIntent,
+        error: RetryableError,
+    ) -> Step | None:
+        """After a retryable error (nothing was charged) or an open circuit: a NEW attempt on
+        the next connector of the ranking, with its own idempotency key. Never called for a
+        decline or an unknown outcome, so a payment is charged at most once."""
+        record = attempt.routing or {}
+        ranked = [str(a) for a in record.get("ranked") or []]
+        connectors = [str(c) for c in record.get("connectors") or []]
+        position = int(record.get("position") or 0) + 1
+        if position >= len(ranked) or len(connectors) != len(ranked) or not pi.payment_method_id:
+            return None
+        pm = repo.get_payment_method(uow.session, pi.merchant_id, pi.payment_method_id)
+        if pm is None:
+            return None
+        self._technical_error(attempt, error, pi)  # records the error on the old attempt
+        self._close(uow, attempt, "failed")
+        account, connector = ranked[position], connectors[position]
+        why = "circuit open" if isinstance(error, CircuitOpenError) else "retryable error"
+        previous = attempt.connector_account_id or attempt.connector
+        reason = f"failover #{position + 1} to {account} after {why} on {previous}"
+        new = self._new_attempt(
+            uow,
+            ctx,
+            pi,
+            OperationKind.AUTHORIZE,
+            connector,
+            pi.amount,
+            capture=attempt.capture,
+            reason=reason[:200],
+        )
+        new.charge_id = new_id("charge")
+        new.connector_account_id = account
+        new.routing = {
+            **record,
+            "position": position,
+            "failover_from": attempt.id,
+            "reason": reason,
+        }
+        pi.connector = connector
+        pi.connector_account_id = account
+        pi.updated = uow.clock.now()
+        uow.flush()
+        FAILOVERS.labels(attempt.connector, connector, why).inc()
+        request = AuthorizeRequest(
+            idempotency_key=new.gateway_idempotency_key,
+            amount=pi.amount,
+            currency=pi.currency,
+            capture=new.capture,
+            card=self.cards.card_data(uow, ctx, pm),
+            merchant_id=pi.merchant_id,
+            payment_id=pi.id,
+            return_url=pi.return_url,
+            description=pi.description,
+            metadata=dict(pi.metadata_ or {}),
+        )
+        return Step(intent=pi, call=self._call(new, request))
 
     # ---- capture
 
@@ -1198,14 +1309,25 @@ class PaymentsService:
                 return connector.void(req)
             return connector.refund(req)
 
-        outcome = GatewayOutcome()
+        outcome = GatewayOutcome(from_lookup=call.is_lookup)
+        health = self.health
+        if health is not None and not call.is_lookup:
+            # Lookups bypass the breaker: recovery must be able to ask at any time.
+            guarded = once
+            target = call.connector_account_id or call.connector
+
+            def once() -> OperationResult:
+                return health.call(call.merchant_id, target, guarded)
+
         try:
             for attempt in Retrying(
-                retry=retry_if_exception_type(RetryableError),
+                retry=retry_if_exception_type(RetryableError)
+                & retry_if_not_exception_type(CircuitOpenError),
                 stop=stop_after_attempt(self.config.gateway_retries + 1),
                 wait=wait_exponential_jitter(
                     multiplier=self.config.retry_initial_seconds,
                     max=self.config.retry_max_seconds,
+                    jitter=self.config.retry_initial_seconds,  # tenacity's default is 1 s
                 ),
                 reraise=True,
             ):
@@ -1377,6 +1499,15 @@ class PaymentsService:
                 return Step(intent=pi)  # stays processing until the recovery worker resolves it
             if in_action:
                 return Step(intent=pi)  # lookup failed; try again later
+            if outcome.from_lookup:
+                # The lookup failed, not the authorization: it may have charged. Ask again later.
+                attempt.status = "unknown"
+                uow.flush()
+                return Step(intent=pi)
+            if isinstance(outcome.error, RetryableError) and attempt.status == "started":
+                failover = self._failover(uow, ctx, attempt, pi, outcome.error)
+                if failover is not None:
+                    return failover
             err = self._technical_error(attempt, outcome.error, pi)
             self._close(uow, attempt, "failed")
             pi.pending_operation = None

@@ -215,6 +215,8 @@ def payment_intent_history(intent_id: str, request: Request) -> Response:
                     "decline_code": a.decline_code,
                     "error_code": a.error_code,
                     "routing_reason": a.routing_reason,
+                    "connector_account": a.connector_account_id,
+                    "routing": a.routing,
                     "created": int(a.created.timestamp()),
                 }
                 for a in attempts

@@ -1,0 +1,408 @@
+"""Stripe PaymentIntents API (https://docs.stripe.com/api/payment_intents), over httpx.
+
+Wire format: form-encoded POST bodies with bracketed keys (``payment_method_data[card][number]``),
+``Authorization: Bearer sk_…``, an ``Idempotency-Key`` header on every POST (our attempt's key,
+so a retry replays Stripe's stored result and never charges twice), JSON responses, errors as
+``{"error": {"type", "code", "decline_code", "message", "payment_intent"}}``.
+
+Operations
+----------
+* authorize: ``POST /v1/payment_intents`` with ``confirm=true`` and ``capture_method``
+  ``automatic`` or ``manual``; card data as ``payment_method_data``. Our idempotency key and
+  payment id go into ``metadata`` so the status lookup can find the PaymentIntent.
+* capture: ``POST /v1/payment_intents/{id}/capture`` (``amount_to_capture``);
+  void: ``POST /v1/payment_intents/{id}/cancel``; refund: ``POST /v1/refunds``.
+* status: by reference ``GET /v1/payment_intents/{id}``; an authorization whose answer was lost
+  has no reference yet, so it is found with ``GET /v1/payment_intents/search`` on
+  ``metadata['strongbox_idempotency_key']``; refunds by listing the PaymentIntent's refunds.
+  Stripe's search index can lag up to a minute: the recovery worker looks up only attempts
+  older than ``STRONGBOX_RECOVERY_AFTER_SECONDS`` (30 s by default, keep it ≥ 60 s with Stripe).
+
+Errors
+------
+* no connection / connect timeout, 429, 503 (unless ``Stripe-Should-Retry: false``):
+  ``RetryableError`` (Stripe did not process the request);
+* read timeout or a dropped connection after sending, 409 (the key is in use by a request
+  still executing), 500/502/504: ``UnknownOutcomeError`` for POSTs (Stripe may have executed
+  it; a 500 is stored on the key), ``RetryableError`` for GETs (lookups change nothing);
+* 402 ``card_error``: a ``DECLINED`` result with Stripe's decline code;
+* other 4xx (invalid request, authentication, idempotency_error): ``TerminalError``.
+
+Status mapping (conservative): ``requires_capture`` → AUTHORIZED, ``succeeded`` → CAPTURED,
+``requires_action`` → REQUIRES_ACTION, ``canceled`` → VOIDED (refused captures stay as they
+were), ``requires_payment_method`` with ``last_payment_error`` → DECLINED, anything else
+(``processing``, unknown words) → PENDING.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from strongbox.connectors.base import (
+    AuthorizeRequest,
+    Capability,
+    CaptureRequest,
+    Connector,
+    Credentials,
+    NextAction,
+    OperationKind,
+    OperationResult,
+    OperationStatus,
+    RefundRequest,
+    RetryableError,
+    StatusRequest,
+    TerminalError,
+    UnknownOutcomeError,
+    VoidRequest,
+)
+
+DEFAULT_BASE_URL = "https://api.stripe.com"
+KEY_METADATA = "strongbox_idempotency_key"
+PAYMENT_METADATA = "strongbox_payment_id"
+
+_PI_STATUS = {
+    "requires_capture": OperationStatus.AUTHORIZED,
+    "succeeded": OperationStatus.CAPTURED,
+    "requires_action": OperationStatus.REQUIRES_ACTION,
+    "canceled": OperationStatus.VOIDED,
+}
+_REFUND_STATUS = {
+    "succeeded": OperationStatus.REFUNDED,
+    "pending": OperationStatus.PENDING,
+    "requires_action": OperationStatus.PENDING,
+    "failed": OperationStatus.DECLINED,
+    "canceled": OperationStatus.DECLINED,
+}
+
+
+class StripeConnector(Connector):
+    name = "stripe"
+    capabilities = (
+        Capability.MANUAL_CAPTURE
+        | Capability.PARTIAL_CAPTURE
+        | Capability.VOID
+        | Capability.REFUND
+        | Capability.PARTIAL_REFUND
+        | Capability.MULTIPLE_REFUNDS
+        | Capability.THREE_DS
+        | Capability.STATUS_LOOKUP
+    )
+    credential_fields = ("api_key",)
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+            ),
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": "strongbox-stripe-connector", "Stripe-Version": "2024-06-20"},
+        )
+
+    def __repr__(self) -> str:
+        return f"StripeConnector(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------------ operations
+
+    def authorize(self, request: AuthorizeRequest) -> OperationResult:
+        card = request.card
+        form: dict[str, str] = {
+            "amount": str(request.amount),
+            "currency": request.currency.lower(),
+            "confirm": "true",
+            "capture_method": "automatic" if request.capture else "manual",
+            "payment_method_types[]": "card",
+            "payment_method_data[type]": "card",
+            "payment_method_data[card][number]": card.number.reveal(),
+            "payment_method_data[card][exp_month]": str(card.exp_month),
+            "payment_method_data[card][exp_year]": str(card.exp_year),
+            f"metadata[{KEY_METADATA}]": request.idempotency_key,
+            f"metadata[{PAYMENT_METADATA}]": request.payment_id,
+        }
+        if card.cvc is not None:
+            form["payment_method_data[card][cvc]"] = card.cvc.reveal()
+        if card.holder_name:
+            form["payment_method_data[billing_details][name]"] = card.holder_name
+        if request.return_url:
+            form["return_url"] = request.return_url
+        if request.description:
+            form["description"] = request.description
+        for key, value in request.metadata.items():
+            if key not in (KEY_METADATA, PAYMENT_METADATA):
+                form[f"metadata[{key}]"] = value
+        body = self._post(
+            "/v1/payment_intents", form, request.idempotency_key, request.credentials, decline=True
+        )
+        return self._intent_result(body)
+
+    def capture(self, request: CaptureRequest) -> OperationResult:
+        body = self._post(
+            f"/v1/payment_intents/{_path(request.gateway_reference)}/capture",
+            {"amount_to_capture": str(request.amount)},
+            request.idempotency_key,
+            request.credentials,
+        )
+        return self._intent_result(body)
+
+    def void(self, request: VoidRequest) -> OperationResult:
+        body = self._post(
+            f"/v1/payment_intents/{_path(request.gateway_reference)}/cancel",
+            {},
+            request.idempotency_key,
+            request.credentials,
+        )
+        return self._intent_result(body)
+
+    def refund(self, request: RefundRequest) -> OperationResult:
+        form = {
+            "payment_intent": request.gateway_reference,
+            "amount": str(request.amount),
+            f"metadata[{KEY_METADATA}]": request.idempotency_key,
+        }
+        if request.reason in ("duplicate", "fraudulent", "requested_by_customer"):
+            form["reason"] = request.reason
+        body = self._post("/v1/refunds", form, request.idempotency_key, request.credentials)
+        return self._refund_result(body, request.gateway_reference)
+
+    def get_status(self, request: StatusRequest) -> OperationResult:
+        creds = request.credentials
+        ref = request.gateway_reference
+        not_found = OperationResult(
+            status=OperationStatus.NOT_FOUND, gateway_reference=ref, raw_status="not_found"
+        )
+        if request.kind is OperationKind.AUTHORIZE:
+            intent = self._find_intent(request.idempotency_key, creds)
+            return not_found if intent is None else self._intent_result(intent)
+        if not ref:
+            return not_found
+        if request.kind is OperationKind.REFUND:
+            listing = self._get("/v1/refunds", {"payment_intent": ref, "limit": "100"}, creds)
+            for item in listing.get("data") or []:
+                if (item.get("metadata") or {}).get(KEY_METADATA) == request.idempotency_key:
+                    return self._refund_result(item, ref)
+            return not_found
+        intent = self._get(f"/v1/payment_intents/{_path(ref)}", None, creds, missing_ok=True)
+        if not intent:
+            return not_found
+        status = intent.get("status")
+        if request.kind is OperationKind.CAPTURE and status == "succeeded":
+            return self._intent_result(intent)
+        if request.kind is OperationKind.VOID and status == "canceled":
+            return self._intent_result(intent)
+        if status == "processing":
+            return self._intent_result(intent)  # PENDING: ask again later
+        return not_found
+
+    # ------------------------------------------------------------------ mapping
+
+    def _find_intent(self, key: str, creds: Credentials) -> dict[str, Any] | None:
+        escaped = key.replace("\\", "\\\\").replace("'", "\\'")
+        found = self._get(
+            "/v1/payment_intents/search",
+            {"query": f"metadata['{KEY_METADATA}']:'{escaped}'", "limit": "10"},
+            creds,
+        )
+        data = found.get("data") or []
+        matches = [d for d in data if (d.get("metadata") or {}).get(KEY_METADATA) == key]
+        return matches[0] if matches else None
+
+    @staticmethod
+    def _intent_result(intent: dict[str, Any]) -> OperationResult:
+        raw = str(intent.get("status") or "")
+        ref = intent.get("id") if isinstance(intent.get("id"), str) else None
+        amount = _int(intent.get("amount"))
+        error = intent.get("last_payment_error") or None
+        if raw == "requires_payment_method" and isinstance(error, dict):
+            return _decline(error, ref, amount, raw)
+        status = _PI_STATUS.get(raw, OperationStatus.PENDING)
+        if status is OperationStatus.CAPTURED:
+            amount = _int(intent.get("amount_received"), amount)
+        next_action = None
+        if status is OperationStatus.REQUIRES_ACTION:
+            action = intent.get("next_action") or {}
+            url = ((action.get("redirect_to_url") or {}).get("url")) if action else None
+            if not isinstance(url, str) or ref is None:
+                status = OperationStatus.PENDING  # an action we cannot hand to the customer
+            else:
+                next_action = NextAction(redirect_url=url, reference=ref)
+        return OperationResult(
+            status=status,
+            gateway_reference=ref,
+            amount=amount,
+            next_action=next_action,
+            raw_status=raw or None,
+            network_transaction_id=intent.get("latest_charge")
+            if isinstance(intent.get("latest_charge"), str)
+            else None,
+        )
+
+    @staticmethod
+    def _refund_result(refund: dict[str, Any], payment_ref: str) -> OperationResult:
+        raw = str(refund.get("status") or "")
+        status = _REFUND_STATUS.get(raw, OperationStatus.PENDING)
+        return OperationResult(
+            status=status,
+            gateway_reference=payment_ref,
+            amount=_int(refund.get("amount")),
+            decline_code=str(refund.get("failure_reason") or "refund_failed")
+            if status is OperationStatus.DECLINED
+            else None,
+            message="The refund failed at Stripe." if status is OperationStatus.DECLINED else None,
+            raw_status=raw or None,
+            details={"refund": refund.get("id")},
+        )
+
+    # ------------------------------------------------------------------ transport
+
+    def _headers(self, creds: Credentials, key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {creds.secret('api_key')}"}
+        account = creds.settings.get("stripe_account")
+        if account:
+            headers["Stripe-Account"] = account
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    def _post(
+        self,
+        path: str,
+        form: dict[str, str],
+        key: str,
+        creds: Credentials,
+        *,
+        decline: bool = False,
+    ) -> dict[str, Any]:
+        try:
+            response = self._client.post(path, data=form, headers=self._headers(creds, key))
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise RetryableError(
+                f"could not connect to Stripe ({type(exc).__name__}); nothing was sent",
+                gateway_code="connect_error",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise UnknownOutcomeError(
+                f"no response from Stripe in time ({type(exc).__name__})", gateway_code="timeout"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UnknownOutcomeError(
+                f"the connection to Stripe failed after sending ({type(exc).__name__})",
+                gateway_code="network_error",
+            ) from exc
+        body = _json(response)
+        if response.status_code == 402 and decline:
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            assert isinstance(error, dict)
+            intent = (
+                error.get("payment_intent") if isinstance(error.get("payment_intent"), dict) else {}
+            )
+            assert isinstance(intent, dict)
+            ref = intent.get("id") if isinstance(intent.get("id"), str) else None
+            return {
+                "id": ref,
+                "status": "requires_payment_method",
+                "amount": intent.get("amount"),
+                "last_payment_error": error,
+            }
+        self._raise_for_status(response, body, sent=True)
+        return body
+
+    def _get(
+        self,
+        path: str,
+        params: dict[str, str] | None,
+        creds: Credentials,
+        *,
+        missing_ok: bool = False,
+    ) -> dict[str, Any]:
+        try:
+            response = self._client.get(path, params=params, headers=self._headers(creds))
+        except httpx.HTTPError as exc:
+            raise RetryableError(
+                f"Stripe lookup failed ({type(exc).__name__})", gateway_code="network_error"
+            ) from exc
+        body = _json(response)
+        if missing_ok and response.status_code == 404:
+            return {}
+        self._raise_for_status(response, body, sent=False)
+        return body
+
+    @staticmethod
+    def _raise_for_status(response: httpx.Response, body: dict[str, Any], *, sent: bool) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            if not body:
+                raise (UnknownOutcomeError if sent else RetryableError)(
+                    "Stripe answered with an unreadable body", gateway_code="bad_response"
+                )
+            return
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        assert isinstance(error, dict)
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+        type_ = error.get("type") if isinstance(error.get("type"), str) else None
+        message = f"Stripe answered HTTP {status}"
+        if isinstance(error.get("message"), str):
+            message = f"{message}: {error['message']}"
+        gateway_code = code or type_ or f"http_{status}"
+        should_retry = response.headers.get("Stripe-Should-Retry")
+        if status == 429 or (status == 503 and should_retry != "false"):
+            raise RetryableError(message, gateway_code=gateway_code)
+        if status == 409 or status >= 500 or status < 400:
+            raise (UnknownOutcomeError if sent else RetryableError)(
+                message, gateway_code=gateway_code
+            )
+        if status in (401, 403):
+            raise TerminalError(
+                f"Stripe refused the credentials (HTTP {status})", gateway_code="authentication"
+            )
+        raise TerminalError(message, gateway_code=gateway_code)
+
+
+def _decline(
+    error: dict[str, Any], ref: str | None, amount: int | None, raw: str
+) -> OperationResult:
+    code = error.get("decline_code") or error.get("code") or "generic_decline"
+    if code == "card_declined":
+        code = "generic_decline"
+    message = error.get("message") if isinstance(error.get("message"), str) else None
+    return OperationResult(
+        status=OperationStatus.DECLINED,
+        gateway_reference=ref,
+        amount=amount,
+        decline_code=str(code),
+        message=message or "Your card was declined.",
+        raw_status=raw,
+        details={"code": error.get("code")},
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _path(reference: str) -> str:
+    if not reference or "/" in reference or "?" in reference:
+        raise TerminalError("invalid gateway reference", gateway_code="invalid_reference")
+    return reference

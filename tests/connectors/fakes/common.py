@@ -1,0 +1,40 @@
+"""Shared plumbing for the gateway fakes: one ``SimulatorEngine`` plays the card network
+(test cards, 3DS, idempotency, the gateway's own record of charges); each fake translates
+one gateway's documented wire format onto it. Faults follow the simulator's semantics:
+``error_5xx`` refuses before processing, ``timeout`` hangs without processing, and
+``drop_response`` processes, then answers too late."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from starlette.responses import Response
+
+from strongbox.connectors.base import OperationKind
+from strongbox.connectors.simulator.engine import SimulatorEngine
+
+Refusal = Callable[[], Response]
+
+
+async def with_faults(
+    engine: SimulatorEngine,
+    kind: OperationKind,
+    process: Callable[[], Awaitable[Response]],
+    *,
+    refuse_5xx: Refusal,
+    timeout_response: Refusal,
+) -> Response:
+    latency = engine.sample_latency()
+    if latency > 0:
+        await asyncio.sleep(latency)
+    fault = engine.take_fault(kind)
+    if fault == "error_5xx":
+        return refuse_5xx()
+    if fault == "timeout":
+        await asyncio.sleep(engine.hang_seconds)
+        return timeout_response()
+    response = await process()
+    if fault == "drop_response":
+        await asyncio.sleep(engine.hang_seconds)
+    return response
