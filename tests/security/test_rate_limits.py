@@ -1,4 +1,7 @@
-"""Per-address rate limits (every request, before routing) next to the per-key limits."""
+"""Per-address rate limits (every request, before routing) next to the per-key limits.
+
+Limits in these tests count per minute (``window_seconds=60``) so that a slow, loaded machine
+cannot let the window slide between requests."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ def _client(runtime: Runtime, address: str) -> TestClient:
 def test_per_address_limit_is_a_429_with_retry_after(
     runtime: Runtime, merchant: Merchant, snapshot: Callable[[], Any]
 ) -> None:
-    runtime.address_limiter = address_limiter(3)
+    runtime.address_limiter = address_limiter(3, window_seconds=60)
     runtime.rate_limiter = RateLimiter(0)
     b = make_merchant(runtime, "B")
     a_client = _client(runtime, "198.51.100.1")
@@ -54,7 +57,7 @@ def test_per_address_limit_is_a_429_with_retry_after(
 
 
 def test_unauthenticated_key_guessing_is_limited(runtime: Runtime) -> None:
-    runtime.address_limiter = address_limiter(5)
+    runtime.address_limiter = address_limiter(5, window_seconds=60)
     c = _client(runtime, "203.0.113.9")
     codes = [
         c.get(
@@ -68,7 +71,7 @@ def test_unauthenticated_key_guessing_is_limited(runtime: Runtime) -> None:
 def test_forwarded_for_counts_only_behind_a_trusted_proxy(
     runtime: Runtime, merchant: Merchant
 ) -> None:
-    runtime.address_limiter = address_limiter(2)
+    runtime.address_limiter = address_limiter(2, window_seconds=60)
     runtime.settings = runtime.settings.model_copy(update={"trusted_proxies": "10.0.0.1"})
     proxy = _client(runtime, "10.0.0.1")
     for client_ip in ("192.0.2.1", "192.0.2.2"):
@@ -117,7 +120,7 @@ def test_redis_shares_the_address_window() -> None:
         if os.environ.get("STRONGBOX_REQUIRE_SERVICES") == "1":
             pytest.fail("STRONGBOX_REQUIRE_SERVICES=1 but STRONGBOX_TEST_REDIS_URL is unset")
         pytest.skip("STRONGBOX_TEST_REDIS_URL not set")
-    a, b = address_limiter(3, url), address_limiter(3, url)
+    a, b = address_limiter(3, url, window_seconds=60), address_limiter(3, url, window_seconds=60)
     assert a.shared
     assert b.shared
     addr = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex}"

@@ -258,6 +258,10 @@ def _form_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
             if _is_type(prop, "object"):
                 encoding[name] = {"style": "deepObject", "explode": True}
     out = {**schema, "properties": renamed}
+    if encoding:
+        # Bracketed names (metadata[k]=v) are how object parameters travel in a form: a
+        # "metadata[0]" property is the same bytes on the wire as metadata={"0": ...}.
+        out["patternProperties"] = {"\\[": {}}
     if required:
         out["required"] = required
     return out, encoding

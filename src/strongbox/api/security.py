@@ -143,11 +143,16 @@ class TrustedProxies:
     """
 
     def __init__(self, spec: str = "") -> None:
-        self.networks = [
-            ipaddress.ip_network(part.strip(), strict=False)
-            for part in spec.split(",")
-            if part.strip()
-        ]
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"STRONGBOX_TRUSTED_PROXIES: {part!r} is not an IP address or network"
+                ) from None
 
     def trusts(self, address: str | None) -> bool:
         if not address or not self.networks:

@@ -23,12 +23,14 @@ class RateLimiter:
         *,
         namespace: str = "strongbox",
         subject: str = "Too many requests",
+        window_seconds: int = 1,
     ) -> None:
+        """``per_second`` requests per ``window_seconds`` (1: per second, as configured)."""
         self.per_second = per_second
         self.shared = bool(redis_url)
         self._namespace = namespace
         self._subject = subject
-        self._item = RateLimitItemPerSecond(max(per_second, 1))
+        self._item = RateLimitItemPerSecond(max(per_second, 1), max(window_seconds, 1))
         backend = storage.storage_from_string(redis_url) if redis_url else storage.MemoryStorage()
         self._limiter = strategies.MovingWindowRateLimiter(backend)
 
@@ -50,11 +52,14 @@ class RateLimiter:
         )
 
 
-def address_limiter(per_second: int, redis_url: str | None = None) -> RateLimiter:
+def address_limiter(
+    per_second: int, redis_url: str | None = None, *, window_seconds: int = 1
+) -> RateLimiter:
     """The per-client-address limiter (its own Redis namespace)."""
     return RateLimiter(
         per_second,
         redis_url,
         namespace="strongbox-addr",
         subject="Too many requests from your address",
+        window_seconds=window_seconds,
     )
