@@ -64,10 +64,11 @@ PUBLIC_PATHS: frozenset[str] = frozenset(
     {"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
 )
 """Paths that take no API key: health, metrics, the API description and its viewer."""
-PUBLIC_PREFIXES: tuple[str, ...] = ("/simulator/",)
+PUBLIC_PREFIXES: tuple[str, ...] = ("/simulator/", "/elements/", "/v1/webhooks/inbound/")
 """Path prefixes that take no API key: the simulator's 3DS challenge pages (a test gateway's
-pages, opened by the customer's browser). Add the hosted card page and inbound webhooks
-(authenticated by signature) here when they land."""
+pages, opened by the customer's browser), the hosted card page and its script (they check the
+publishable key in the query themselves), and inbound gateway webhooks (authenticated by the
+gateway's signature over the raw body)."""
 RATE_LIMIT_EXEMPT: frozenset[str] = frozenset({"/healthz", "/metrics"})
 """Monitoring probes are not counted against the per-address limit."""
 

@@ -9,6 +9,7 @@ from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
 from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import body_doc, page_of, query_doc, write_request
+from strongbox.api.security import accepts_publishable_key
 from strongbox.core.params import validate_params
 from strongbox.payments.schemas import (
     PM_EXPANDABLE,
@@ -56,6 +57,7 @@ def _without_card_data(caller: Any, params: dict[str, Any]) -> dict[str, Any]:
     summary="Create a card payment method (secret or publishable key)",
     openapi_extra=body_doc(CreatePaymentMethodParams),
 )
+@accepts_publishable_key
 def create_payment_method(
     request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
