@@ -301,6 +301,13 @@ class LedgerService:
     def __init__(self) -> None:
         self._system_accounts: dict[tuple[str, str, str], AccountInfo] = {}
         self._rng = random.Random()  # slot choice, not security
+        self._accounts: dict[tuple[str, str], AccountInfo] = {}
+
+    def _remember(self, infos: list[AccountInfo]) -> None:
+        if len(self._accounts) > 100_000:
+            self._accounts.clear()
+        for info in infos:
+            self._accounts[(info.merchant_id, info.id)] = info
 
     # ------------------------------------------------------------------ accounts
 
@@ -527,12 +534,26 @@ class LedgerService:
             for tr in b.transfers.values():
                 acct_ids.add(tr.debit_account_id)
                 acct_ids.add(tr.credit_account_id)
+            # Accounts never change identity, currency or flag, and are never deleted: once
+            # seen committed, they are cached (per process) for good.
+            missing = []
+            for acct_id in sorted(acct_ids):
+                hit = self._accounts.get((merchant_id, acct_id))
+                if hit is not None:
+                    b.accounts[acct_id] = hit
+                else:
+                    missing.append(acct_id)
             a_cols = ACCOUNTS.c
-            for cond in _in(session, a_cols.id, sorted(acct_ids)):
+            read: list[AccountInfo] = []
+            for cond in _in(session, a_cols.id, missing) if missing else []:
                 for arow in session.execute(
                     select(ACCOUNTS).where(a_cols.merchant_id == merchant_id, cond)
                 ):
-                    b.accounts[arow.id] = _account_info(arow)
+                    info = _account_info(arow)
+                    b.accounts[info.id] = info
+                    read.append(info)
+            if read:
+                uow.after_commit(lambda: self._remember(read))
         # 3. Row locks, all in one ordered statement; sums of the constrained accounts.
         self._lock(uow, b, reqs)
         # 4. Apply chain by chain.
