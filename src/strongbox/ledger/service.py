@@ -29,9 +29,11 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    func,
     insert,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -466,6 +468,24 @@ class LedgerService:
         id_list = list(dict.fromkeys(ids))
         if not id_list:
             return out
+        if session.get_bind().dialect.name == "postgresql" and len(id_list) > 1:
+            # One index probe per id (a LATERAL join on the unique index), whatever the
+            # table's statistics say: right after a bulk load they can be stale enough for
+            # the planner to scan every row of the merchant once per id.
+            x = (
+                func.unnest(bindparam("vals", id_list, type_=ARRAY(String)))
+                .table_valued("id")
+                .render_derived()
+            )
+            lat = (
+                select(*transfer_columns())
+                .where(LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id == x.c.id)
+                .lateral("t")
+            )
+            for r in session.execute(select(lat).select_from(x).join(lat, true())):
+                t = Transfer.from_row(r)
+                out[t.id] = t
+            return out
         for cond in _in(session, LedgerTransfer.id, id_list):
             rows = session.execute(
                 select(*transfer_columns()).where(LedgerTransfer.merchant_id == merchant_id, cond)
@@ -515,6 +535,19 @@ class LedgerService:
             for tr in known.values():
                 if tr.pending_id:
                     b.resolved[tr.pending_id] = tr.kind
+        elif pending_ids and uow.dialect == "postgresql":
+            x = (
+                func.unnest(bindparam("pids", pending_ids, type_=ARRAY(String)))
+                .table_valued("pid")
+                .render_derived()
+            )
+            lat = (
+                select(t.pending_id, t.kind)
+                .where(t.merchant_id == merchant_id, t.pending_id == x.c.pid)
+                .lateral("r")
+            )
+            for pid, kind in session.execute(select(lat).select_from(x).join(lat, true())):
+                b.resolved[pid] = kind
         elif pending_ids:
             for cond in _in(session, t.pending_id, pending_ids):
                 for pid, kind in session.execute(
