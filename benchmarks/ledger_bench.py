@@ -3,7 +3,8 @@ account against spread accounts; django-hordak posting the same transfers on the
 PostgreSQL server; and the ledger's share of the in-process payments path.
 
     .venv/bin/pip install -e '.[bench]'       # django-hordak and Django (which uses psycopg 3)
-    .venv/bin/python benchmarks/ledger_bench.py [--seconds 4] [--only pg,sqlite,hot,hordak,payments]
+    .venv/bin/python benchmarks/ledger_bench.py [--seconds 3] [--batches 4]
+        [--only pg,sqlite,hot,hordak,payments]
 
 Every figure is measured in the same run as its baseline and reported as a ratio too: the
 machine is shared and noisy. Databases ``ledger_bench`` and ``ledger_bench_hordak`` are
@@ -311,8 +312,8 @@ def section_payments(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--only", default="pg,sqlite,hot,hordak,payments")
     args = parser.parse_args()
     only = set(args.only.split(","))

@@ -29,9 +29,11 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    func,
     insert,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -301,6 +303,13 @@ class LedgerService:
     def __init__(self) -> None:
         self._system_accounts: dict[tuple[str, str, str], AccountInfo] = {}
         self._rng = random.Random()  # slot choice, not security
+        self._accounts: dict[tuple[str, str], AccountInfo] = {}
+
+    def _remember(self, infos: list[AccountInfo]) -> None:
+        if len(self._accounts) > 100_000:
+            self._accounts.clear()
+        for info in infos:
+            self._accounts[(info.merchant_id, info.id)] = info
 
     # ------------------------------------------------------------------ accounts
 
@@ -459,6 +468,24 @@ class LedgerService:
         id_list = list(dict.fromkeys(ids))
         if not id_list:
             return out
+        if session.get_bind().dialect.name == "postgresql" and len(id_list) > 1:
+            # One index probe per id (a LATERAL join on the unique index), whatever the
+            # table's statistics say: right after a bulk load they can be stale enough for
+            # the planner to scan every row of the merchant once per id.
+            x = (
+                func.unnest(bindparam("vals", id_list, type_=ARRAY(String)))
+                .table_valued("id")
+                .render_derived()
+            )
+            lat = (
+                select(*transfer_columns())
+                .where(LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id == x.c.id)
+                .lateral("t")
+            )
+            for r in session.execute(select(lat).select_from(x).join(lat, true())):
+                t = Transfer.from_row(r)
+                out[t.id] = t
+            return out
         for cond in _in(session, LedgerTransfer.id, id_list):
             rows = session.execute(
                 select(*transfer_columns()).where(LedgerTransfer.merchant_id == merchant_id, cond)
@@ -508,6 +535,19 @@ class LedgerService:
             for tr in known.values():
                 if tr.pending_id:
                     b.resolved[tr.pending_id] = tr.kind
+        elif pending_ids and uow.dialect == "postgresql":
+            x = (
+                func.unnest(bindparam("pids", pending_ids, type_=ARRAY(String)))
+                .table_valued("pid")
+                .render_derived()
+            )
+            lat = (
+                select(t.pending_id, t.kind)
+                .where(t.merchant_id == merchant_id, t.pending_id == x.c.pid)
+                .lateral("r")
+            )
+            for pid, kind in session.execute(select(lat).select_from(x).join(lat, true())):
+                b.resolved[pid] = kind
         elif pending_ids:
             for cond in _in(session, t.pending_id, pending_ids):
                 for pid, kind in session.execute(
@@ -527,12 +567,26 @@ class LedgerService:
             for tr in b.transfers.values():
                 acct_ids.add(tr.debit_account_id)
                 acct_ids.add(tr.credit_account_id)
+            # Accounts never change identity, currency or flag, and are never deleted: once
+            # seen committed, they are cached (per process) for good.
+            missing = []
+            for acct_id in sorted(acct_ids):
+                hit = self._accounts.get((merchant_id, acct_id))
+                if hit is not None:
+                    b.accounts[acct_id] = hit
+                else:
+                    missing.append(acct_id)
             a_cols = ACCOUNTS.c
-            for cond in _in(session, a_cols.id, sorted(acct_ids)):
+            read: list[AccountInfo] = []
+            for cond in _in(session, a_cols.id, missing) if missing else []:
                 for arow in session.execute(
                     select(ACCOUNTS).where(a_cols.merchant_id == merchant_id, cond)
                 ):
-                    b.accounts[arow.id] = _account_info(arow)
+                    info = _account_info(arow)
+                    b.accounts[info.id] = info
+                    read.append(info)
+            if read:
+                uow.after_commit(lambda: self._remember(read))
         # 3. Row locks, all in one ordered statement; sums of the constrained accounts.
         self._lock(uow, b, reqs)
         # 4. Apply chain by chain.
