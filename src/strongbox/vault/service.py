@@ -29,7 +29,7 @@ from strongbox.vault.keys import DATA, SEAL, KeyManager, record_aad, subject_aad
 from strongbox.vault.models import SubjectKey, VaultCard, VaultCvc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per tokenization, on the hot path
 class SealedCard:
     """Rows ready to insert: only ciphertext and ids (no plaintext)."""
 
