@@ -1391,17 +1391,19 @@ class PaymentsService:
     def _forget_cvc(
         self, uow: UnitOfWork, ctx: RequestContext, attempt: PaymentAttempt, pi: PaymentIntent
     ) -> None:
-        """PCI DSS 3.3.1: the CVC went to the gateway once; destroy it in this transaction."""
+        """PCI DSS 3.3.1: the CVC went to the gateway once; destroy it in this transaction.
+
+        One DELETE (usually matching nothing: only a first authorization has a CVC); the
+        payment method is loaded only when a CVC was destroyed, to record the check.
+        """
         if self.vault is None or not pi.payment_method_id:
             return
+        if not self.vault.destroy_cvc(uow, ctx, pi.merchant_id, pi.payment_method_id):
+            return
         pm = repo.get_payment_method(uow.session, pi.merchant_id, pi.payment_method_id)
-        # A CVC row exists only while the check is "unchecked" (set when one was given).
         if pm is None or pm.card_cvc_check != "unchecked":
             return
-        destroyed = self.vault.destroy_cvc(uow, ctx, pm.merchant_id, pm.id)
-        if not destroyed:  # its TTL ran out first: no CVC went to the gateway
-            pm.card_cvc_check = "unavailable"
-        elif attempt.decline_code == "incorrect_cvc":
+        if attempt.decline_code == "incorrect_cvc":
             pm.card_cvc_check = "fail"
         elif attempt.status in ("succeeded", "requires_action"):
             pm.card_cvc_check = "pass"

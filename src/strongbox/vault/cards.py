@@ -133,7 +133,7 @@ def bin_info(pan: str) -> tuple[str | None, str]:
     return None, "unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per tokenization, on the hot path
 class ValidCard:
     """A card that passed every check. ``pan`` and ``cvc`` stay ``Secret``."""
 

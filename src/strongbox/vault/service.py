@@ -29,7 +29,7 @@ from strongbox.vault.keys import DATA, SEAL, KeyManager, record_aad, subject_aad
 from strongbox.vault.models import SubjectKey, VaultCard, VaultCvc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per tokenization, on the hot path
 class SealedCard:
     """Rows ready to insert: only ciphertext and ids (no plaintext)."""
 
@@ -172,8 +172,8 @@ class VaultService:
     ) -> Detokenized:
         """The PAN (and the CVC while it is held, if ``with_cvc``) as ``Secret`` values."""
         session = uow.session
-        card = session.scalars(
-            select(VaultCard).where(
+        card = session.execute(
+            select(VaultCard.key_version, VaultCard.ciphertext).where(
                 VaultCard.merchant_id == merchant_id,
                 VaultCard.id == token,
                 VaultCard.payment_method_id == payment_method_id,
@@ -193,8 +193,8 @@ class VaultService:
         ).decode()
         cvc: Secret[str] | None = None
         row = (
-            session.scalars(
-                select(VaultCvc).where(
+            session.execute(
+                select(VaultCvc.key_version, VaultCvc.ciphertext).where(
                     VaultCvc.merchant_id == merchant_id,
                     VaultCvc.payment_method_id == payment_method_id,
                     VaultCvc.expires_at > uow.clock.now(),
