@@ -128,7 +128,7 @@ class DbNodeStore:
         if leaves:
             params = {f"i{n}": i for n, i in enumerate(leaves)}
             marks = ",".join(f":{k}" for k in params)
-            sql = f"SELECT leaf_index, leaf_hash FROM audit_entries WHERE leaf_index IN ({marks})"  # noqa: S608 (placeholders only)
+            sql = f"SELECT leaf_index, leaf_hash FROM audit_entries WHERE leaf_index IN ({marks})"  # noqa: S608  # nosec B608 - placeholders only
             for idx, h in self.session.execute(text(sql), params):
                 if h is not None:
                     out[(0, int(idx))] = bytes(h)
@@ -143,7 +143,7 @@ class DbNodeStore:
                 marks = ",".join(f":n{lv}_{n}" for n in range(len(idxs)))
                 params.update({f"n{lv}_{n}": i for n, i in enumerate(idxs)})
                 parts.append(f"(level = :l{lv} AND idx IN ({marks}))")
-            sql = "SELECT level, idx, hash FROM audit_nodes WHERE " + " OR ".join(parts)  # noqa: S608 (placeholders only)
+            sql = "SELECT level, idx, hash FROM audit_nodes WHERE " + " OR ".join(parts)  # noqa: S608  # nosec B608 - placeholders only
             for level, idx, h in self.session.execute(text(sql), params):
                 out[(int(level), int(idx))] = bytes(h)
         return out

@@ -1,4 +1,3 @@
-# ruff: noqa: S608  (trigger DDL built from constants, no input)
 """ledger: accounts, balance slots, transfers, fee schedules; append-only triggers
 
 Revision ID: 0003
@@ -348,30 +347,30 @@ SQLITE_TRIGGERS = [
     WHEN NEW.debits_pending <> 0 OR NEW.debits_posted <> 0 OR NEW.credits_pending <> 0
       OR NEW.credits_posted <> 0
     BEGIN {_refuse("balance slots start at zero")} END""",
-    f"""CREATE TRIGGER ledger_slots_debit_limit AFTER UPDATE ON ledger_balance_slots
+    """CREATE TRIGGER ledger_slots_debit_limit AFTER UPDATE ON ledger_balance_slots
     WHEN (SELECT flags FROM ledger_accounts WHERE id = NEW.account_id) = 1
      AND (SELECT sum(debits_pending) + sum(debits_posted) - sum(credits_posted)
           FROM ledger_balance_slots WHERE account_id = NEW.account_id) > 0
-    BEGIN {_refuse("debits would exceed credits")} END""",
-    f"""CREATE TRIGGER ledger_slots_credit_limit AFTER UPDATE ON ledger_balance_slots
+    BEGIN SELECT RAISE(ABORT, 'ledger: debits would exceed credits'); END""",
+    """CREATE TRIGGER ledger_slots_credit_limit AFTER UPDATE ON ledger_balance_slots
     WHEN (SELECT flags FROM ledger_accounts WHERE id = NEW.account_id) = 2
      AND (SELECT sum(credits_pending) + sum(credits_posted) - sum(debits_posted)
           FROM ledger_balance_slots WHERE account_id = NEW.account_id) > 0
-    BEGIN {_refuse("credits would exceed debits")} END""",
-    f"""CREATE TRIGGER ledger_transfers_accounts BEFORE INSERT ON ledger_transfers
+    BEGIN SELECT RAISE(ABORT, 'ledger: credits would exceed debits'); END""",
+    """CREATE TRIGGER ledger_transfers_accounts BEFORE INSERT ON ledger_transfers
     WHEN NOT EXISTS (SELECT 1 FROM ledger_accounts WHERE id = NEW.debit_account_id
                      AND currency = NEW.currency AND merchant_id = NEW.merchant_id)
       OR NOT EXISTS (SELECT 1 FROM ledger_accounts WHERE id = NEW.credit_account_id
                      AND currency = NEW.currency AND merchant_id = NEW.merchant_id)
-    BEGIN {_refuse("a transfer''s accounts must exist, belong to its merchant and have its currency")} END""",
-    f"""CREATE TRIGGER ledger_transfers_resolution BEFORE INSERT ON ledger_transfers
+    BEGIN SELECT RAISE(ABORT, 'ledger: a transfer''s accounts must exist, belong to its merchant and have its currency'); END""",
+    """CREATE TRIGGER ledger_transfers_resolution BEFORE INSERT ON ledger_transfers
     WHEN NEW.pending_id IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM ledger_transfers p
         WHERE p.merchant_id = NEW.merchant_id AND p.id = NEW.pending_id AND p.kind = 'pending'
           AND p.debit_account_id = NEW.debit_account_id
           AND p.credit_account_id = NEW.credit_account_id AND p.currency = NEW.currency
           AND NEW.amount <= p.amount AND (NEW.kind = 'post' OR NEW.amount = p.amount))
-    BEGIN {_refuse("a post, void or expiry must match its pending transfer")} END""",
+    BEGIN SELECT RAISE(ABORT, 'ledger: a post, void or expiry must match its pending transfer'); END""",
 ]
 
 SQLITE_TRIGGER_NAMES = [
