@@ -22,7 +22,7 @@ from strongbox.core.errors import InvalidRequestError, ResourceMissingError
 from strongbox.core.ids import new_id
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
-from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.events.types import RequestContext, raise_event
 
 MAX_ORIGINS_PER_MERCHANT: Final = 100
 MAX_ORIGIN_LENGTH: Final = 300
@@ -104,19 +104,7 @@ def render_origin(o: MerchantOrigin, livemode: bool = False) -> dict[str, Any]:
 
 
 def _event(uow: UnitOfWork, ctx: RequestContext, type_: str, o: MerchantOrigin) -> None:
-    uow.raise_event(
-        DomainEvent(
-            id=new_id("event"),
-            type=type_,
-            merchant_id=ctx.merchant_id,
-            resource_type="merchant_origin",
-            resource_id=o.id,
-            object=render_origin(o, ctx.livemode),
-            created=uow.clock.now(),
-            context=ctx,
-            internal=True,
-        )
-    )
+    raise_event(uow, ctx, type_, "merchant_origin", o.id, render_origin(o, ctx.livemode))
 
 
 def add_origin(uow: UnitOfWork, ctx: RequestContext, origin: str) -> MerchantOrigin:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from strongbox.core.ids import new_id
+
+if TYPE_CHECKING:
+    from strongbox.db.uow import UnitOfWork
 
 API_VERSION = "2024-06-20"
+INTERNAL_PREFIX = "strongbox."
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +55,34 @@ class DomainEvent:
         if self.previous_attributes:
             data["previous_attributes"] = self.previous_attributes
         return data
+
+
+def raise_event(
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    type_: str,
+    resource_type: str,
+    resource_id: str,
+    obj: dict[str, Any],
+    *,
+    merchant_id: str | None = None,
+    previous: dict[str, Any] | None = None,
+) -> DomainEvent:
+    """Build a domain event for a change made by ``ctx`` and raise it in ``uow``.
+
+    Types prefixed ``strongbox.`` are internal (audit only, never in the outbox).
+    """
+    event = DomainEvent(
+        id=new_id("event"),
+        type=type_,
+        merchant_id=merchant_id or ctx.merchant_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        object=obj,
+        created=uow.clock.now(),
+        context=ctx,
+        previous_attributes=previous,
+        internal=type_.startswith(INTERNAL_PREFIX),
+    )
+    uow.raise_event(event)
+    return event

@@ -64,7 +64,7 @@ from strongbox.core.money import parse_currency, validate_amount, validate_parti
 from strongbox.core.secret import Secret
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
-from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments import repository as repo
 from strongbox.payments.cards import VAULT_PREFIX, CardSource
 from strongbox.payments.models import (
@@ -212,19 +212,7 @@ class PaymentsService:
         obj: dict[str, Any],
         previous: dict[str, Any] | None = None,
     ) -> None:
-        uow.raise_event(
-            DomainEvent(
-                id=new_id("event"),
-                type=type_,
-                merchant_id=ctx.merchant_id,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                object=obj,
-                created=uow.clock.now(),
-                context=ctx,
-                previous_attributes=previous,
-            )
-        )
+        raise_event(uow, ctx, type_, resource_type, resource_id, obj, previous=previous)
 
     def _intent_event(
         self,
@@ -396,25 +384,20 @@ class PaymentsService:
         )
         uow.session.add(pm)
         uow.flush()
-        uow.raise_event(
-            DomainEvent(
-                id=new_id("event"),
-                type="strongbox.vault.tokenized",
-                merchant_id=ctx.merchant_id,
-                resource_type="payment_method",
-                resource_id=pm.id,
-                object={
-                    "object": "payment_method",
-                    "id": pm.id,
-                    "token": token,
-                    "brand": pm.card_brand,
-                    "last4": pm.card_last4,
-                    "cvc": valid.cvc is not None,
-                },
-                created=uow.clock.now(),
-                context=ctx,
-                internal=True,
-            )
+        self._event(
+            uow,
+            ctx,
+            "strongbox.vault.tokenized",
+            "payment_method",
+            pm.id,
+            {
+                "object": "payment_method",
+                "id": pm.id,
+                "token": token,
+                "brand": pm.card_brand,
+                "last4": pm.card_last4,
+                "cvc": valid.cvc is not None,
+            },
         )
         return pm
 

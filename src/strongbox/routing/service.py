@@ -24,7 +24,7 @@ from strongbox.core.sealing import Sealer
 from strongbox.core.secret import Secret
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
-from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.events.types import RequestContext, raise_event
 from strongbox.routing import repository as repo
 from strongbox.routing.config import CompiledConfig, RoutingConfigIn, compile_config
 from strongbox.routing.engine import Candidate, PaymentFacts, RoutingDecision, decide
@@ -100,19 +100,7 @@ class RoutingService:
     def _event(
         self, uow: UnitOfWork, ctx: RequestContext, type_: str, rtype: str, rid: str, obj: Any
     ) -> None:
-        uow.raise_event(
-            DomainEvent(
-                id=new_id("event"),
-                type=type_,
-                merchant_id=ctx.merchant_id,
-                resource_type=rtype,
-                resource_id=rid,
-                object=obj,
-                created=uow.clock.now(),
-                context=ctx,
-                internal=True,
-            )
-        )
+        raise_event(uow, ctx, type_, rtype, rid, obj)
 
     # ------------------------------------------------------------------ accounts
 

@@ -26,9 +26,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from strongbox.core.ids import new_id
 from strongbox.db.uow import UnitOfWork
-from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.events.types import RequestContext, raise_event
 from strongbox.vault import crypto
 from strongbox.vault.models import (
     DataKey,
@@ -92,19 +91,8 @@ def system_context(actor: str) -> RequestContext:
 def key_event(
     uow: UnitOfWork, ctx: RequestContext, type_: str, resource_id: str, data: dict[str, Any]
 ) -> None:
-    uow.raise_event(
-        DomainEvent(
-            id=new_id("event"),
-            type=type_,
-            merchant_id=PLATFORM,
-            resource_type="vault_key",
-            resource_id=resource_id,
-            object={"object": "vault_key", **data},
-            created=uow.clock.now(),
-            context=ctx,
-            internal=True,
-        )
-    )
+    obj = {"object": "vault_key", **data}
+    raise_event(uow, ctx, type_, "vault_key", resource_id, obj, merchant_id=PLATFORM)
 
 
 class KeyManager:

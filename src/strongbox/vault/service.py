@@ -23,7 +23,7 @@ from strongbox.core.errors import InvalidRequestError
 from strongbox.core.ids import new_id
 from strongbox.core.secret import Secret
 from strongbox.db.uow import UnitOfWork
-from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.events.types import RequestContext, raise_event
 from strongbox.vault import crypto
 from strongbox.vault.keys import DATA, SEAL, KeyManager, record_aad, subject_aad
 from strongbox.vault.models import SubjectKey, VaultCard, VaultCvc
@@ -56,19 +56,8 @@ def _event(
     resource_id: str,
     data: dict[str, Any],
 ) -> None:
-    uow.raise_event(
-        DomainEvent(
-            id=new_id("event"),
-            type=type_,
-            merchant_id=merchant_id,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            object={"object": resource_type, "id": resource_id, **data},
-            created=uow.clock.now(),
-            context=ctx,
-            internal=True,
-        )
-    )
+    obj = {"object": resource_type, "id": resource_id, **data}
+    raise_event(uow, ctx, type_, resource_type, resource_id, obj, merchant_id=merchant_id)
 
 
 def normalize_email(email: str) -> str:

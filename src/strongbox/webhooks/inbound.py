@@ -17,7 +17,7 @@ from strongbox.core.ids import new_id
 from strongbox.core.sealing import Sealer
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import Database, UnitOfWork
-from strongbox.events.types import DomainEvent, RequestContext
+from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments.reports import GatewayReport
 from strongbox.webhooks import providers
 from strongbox.webhooks import repository as repo
@@ -36,19 +36,8 @@ def _aad(a: InboundAccount, purpose: str) -> bytes:
 def _internal(
     uow: UnitOfWork, ctx: RequestContext, type_: str, a: InboundAccount, extra: dict[str, Any]
 ) -> None:
-    uow.raise_event(
-        DomainEvent(
-            id=new_id("event"),
-            type=type_,
-            merchant_id=a.merchant_id,
-            resource_type="inbound_webhook_account",
-            resource_id=a.id,
-            object={"id": a.id, "connector": a.connector, **extra},
-            created=uow.clock.now(),
-            context=ctx,
-            internal=True,
-        )
-    )
+    obj = {"id": a.id, "connector": a.connector, **extra}
+    raise_event(uow, ctx, type_, "inbound_webhook_account", a.id, obj, merchant_id=a.merchant_id)
 
 
 # ---------------------------------------------------------------- accounts

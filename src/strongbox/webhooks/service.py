@@ -23,7 +23,7 @@ from strongbox.core.secret import Secret
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.events import repository as events_repo
-from strongbox.events.types import API_VERSION, DomainEvent, RequestContext
+from strongbox.events.types import API_VERSION, RequestContext, raise_event
 from strongbox.webhooks import repository as repo
 from strongbox.webhooks import signing
 from strongbox.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -56,19 +56,8 @@ def _aad(merchant_id: str, endpoint_id: str, purpose: str) -> bytes:
 
 
 def _internal(uow: UnitOfWork, ctx: RequestContext, type_: str, e: WebhookEndpoint) -> None:
-    uow.raise_event(
-        DomainEvent(
-            id=new_id("event"),
-            type=type_,
-            merchant_id=e.merchant_id,
-            resource_type="webhook_endpoint",
-            resource_id=e.id,
-            object={"id": e.id, "url": e.url, "status": e.status},
-            created=uow.clock.now(),
-            context=ctx,
-            internal=True,
-        )
-    )
+    obj = {"id": e.id, "url": e.url, "status": e.status}
+    raise_event(uow, ctx, type_, "webhook_endpoint", e.id, obj, merchant_id=e.merchant_id)
 
 
 def require_endpoint(
@@ -431,16 +420,12 @@ def disable_endpoint(uow: UnitOfWork, e: WebhookEndpoint, reason: str) -> None:
     e.updated = uow.clock.now()
     uow.flush()
     ctx = RequestContext(merchant_id=e.merchant_id, actor=SYSTEM_ACTOR)
-    uow.raise_event(
-        DomainEvent(
-            id=new_id("event"),
-            type="webhook_endpoint.disabled",
-            merchant_id=e.merchant_id,
-            resource_type="webhook_endpoint",
-            resource_id=e.id,
-            object=render_endpoint(e),
-            created=uow.clock.now(),
-            context=ctx,
-            previous_attributes={"status": "enabled"},
-        )
+    raise_event(
+        uow,
+        ctx,
+        "webhook_endpoint.disabled",
+        "webhook_endpoint",
+        e.id,
+        render_endpoint(e),
+        previous={"status": "enabled"},
     )
