@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from routing_helpers import add_account, set_routing
 
 from strongbox.routing.models import ConnectorAccount
 from strongbox.runtime import Runtime
+from strongbox.vault.crypto import DecryptionError
 from support import Merchant, error_of
 
 SECRET = "sk_test_51Habcdefghijklmnop4242"
@@ -32,7 +34,10 @@ def test_credentials_are_sealed_and_never_returned(
     with runtime.db.reader() as uow:
         row = uow.session.query(ConnectorAccount).one()
         assert SECRET.encode() not in row.sealed_credentials
-        assert row.sealed_credentials[0] == 1  # format version byte
+        aad = f"{row.merchant_id}|{row.id}".encode()
+        assert SECRET in runtime.sealer.unseal(row.sealed_credentials, aad).decode()
+        with pytest.raises(DecryptionError):  # bound to its row
+            runtime.sealer.unseal(row.sealed_credentials, f"{row.merchant_id}|mca_other".encode())
     creds_event = [e for e in seen if e.type == "strongbox.connector_account.created"]
     assert len(creds_event) == 1
     assert creds_event[0].internal

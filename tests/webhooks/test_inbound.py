@@ -37,7 +37,9 @@ def gateway_runtime(runtime: Runtime) -> Runtime:
 
 
 def use_connector(rt: Runtime, name: str) -> None:
+    """Route payments without a routing configuration to ``name``."""
     rt.payments.config = replace(rt.payments.config, default_connector=name)
+    rt.routing.default_connector = name
 
 
 def add_account(api: Any, connector: str, **params: Any) -> dict[str, Any]:

@@ -61,15 +61,16 @@ __all__ = [
 ]
 
 PUBLIC_PATHS: frozenset[str] = frozenset(
-    {"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+    {"/healthz", "/healthz/keys", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
 )
-"""Paths that take no API key: health, metrics, the API description and its viewer."""
+"""Paths that take no API key: health (including the vault keys' cryptoperiods: versions and
+ages only, no key material), metrics, the API description and its viewer."""
 PUBLIC_PREFIXES: tuple[str, ...] = ("/simulator/", "/elements/", "/v1/webhooks/inbound/")
 """Path prefixes that take no API key: the simulator's 3DS challenge pages (a test gateway's
 pages, opened by the customer's browser), the hosted card page and its script (they check the
 publishable key in the query themselves), and inbound gateway webhooks (authenticated by the
 gateway's signature over the raw body)."""
-RATE_LIMIT_EXEMPT: frozenset[str] = frozenset({"/healthz", "/metrics"})
+RATE_LIMIT_EXEMPT: frozenset[str] = frozenset({"/healthz", "/healthz/keys", "/metrics"})
 """Monitoring probes are not counted against the per-address limit."""
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
