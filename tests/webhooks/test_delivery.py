@@ -436,3 +436,36 @@ def test_a_failing_endpoint_is_backed_off_not_hammered(
     make_due(runtime)
     deliver(runtime)
     assert len(receiver.on("/down")) == 4
+
+
+def test_redelivery_racing_the_fan_out_restarts_the_fanned_out_delivery(
+    api: Any, runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    e = create_endpoint(api, receiver.url + "/race", ["payment_intent.created"])
+    create_payment(api)
+    [event] = api.get("/v1/events").json()["data"]
+    deliver(runtime)  # fanned out and delivered once
+    assert len(receiver.on("/race")) == 1
+    # The redelivery's first look misses the row, as if the fan-out committed it just after.
+    real = service.repo.get_delivery
+    calls: list[int] = []
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return None if len(calls) == 1 else real(*args, **kwargs)
+
+    monkeypatch.setattr(service.repo, "get_delivery", late)
+    r = api.post(f"/v1/webhook_endpoints/{e['id']}/redeliver", data={"event": event["id"]})
+    assert r.status_code == 200, r.text
+    assert len(calls) == 2  # the insert met the unique key; the existing row was restarted
+    monkeypatch.undo()
+    with runtime.db.read() as s:
+        rows = [
+            (d.manual, d.status)
+            for d in s.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.endpoint_id == e["id"])
+            )
+        ]
+    assert rows == [(True, "pending")]
+    deliver(runtime)
+    assert len(receiver.on("/race")) == 2

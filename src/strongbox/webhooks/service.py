@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from strongbox.core.errors import InvalidRequestError, ResourceMissingError
 from strongbox.core.ids import new_id
@@ -252,15 +253,24 @@ def redeliver(
     now = uow.clock.now()
     d = repo.get_delivery(uow.session, ctx.merchant_id, e.id, event.id)
     if d is None:
-        d = _new_delivery(e, event.id, event.seq, event.type, now)
-        uow.session.add(d)
-    else:
-        # A redelivery starts the schedule again: attempts restart from the first.
-        d.status = "pending"
-        d.attempts = 0
-        d.next_attempt_at = now
-        d.completed_at = None
-        d.updated = now
+        try:
+            # The fan-out may insert the same (endpoint, event) delivery meanwhile: a
+            # savepoint keeps the unit of work usable when the unique key says so.
+            with uow.session.begin_nested():
+                d = _new_delivery(e, event.id, event.seq, event.type, now)
+                d.manual = True
+                uow.session.add(d)
+            return d
+        except IntegrityError:
+            d = repo.get_delivery(uow.session, ctx.merchant_id, e.id, event.id)
+            if d is None:
+                raise
+    # A redelivery starts the schedule again: attempts restart from the first.
+    d.status = "pending"
+    d.attempts = 0
+    d.next_attempt_at = now
+    d.completed_at = None
+    d.updated = now
     d.manual = True
     uow.flush()
     return d
