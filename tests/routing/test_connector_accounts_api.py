@@ -147,6 +147,10 @@ def test_routing_config_roundtrip_and_validation(api: TestClient, gateways: Any)
     assert same.json()["ranked"] == again.json()["ranked"]
     assert same.json()["rule"] == "default"
     error_of(api.post("/v1/routing/decide", json={"amount": 5}), 400)
+    # Metadata follows Stripe's rules here too (no line breaks or brackets in keys).
+    for key in ("a\nb", "a[b]"):
+        bad = {"amount": 5, "currency": "usd", "metadata": {key: "x"}}
+        assert error_of(api.post("/v1/routing/decide", json=bad), 400)["param"] == "metadata"
 
 
 def test_form_encoded_routing_config(api: TestClient, gateways: Any) -> None:

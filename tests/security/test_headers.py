@@ -127,6 +127,10 @@ def test_405_lists_the_allowed_methods(api: TestClient) -> None:
     assert {m.strip() for m in r.headers["Allow"].split(",")} == {"GET", "HEAD", "POST"}
     r = api.patch("/v1/payment_intents/pi_x/capture")
     assert r.headers["Allow"] == "POST"
+    # A path written as its own route is not an id of the route beside it ({id}: GET).
+    r = api.options("/v1/ledger/transfers/batch")
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "POST"
 
 
 class _Capture(logging.Handler):

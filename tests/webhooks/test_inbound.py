@@ -159,6 +159,12 @@ def test_stripe_success_completes_a_payment_with_an_unknown_outcome(
         ("evt_stripe_2", "ignored"),
         ("evt_stripe_1", "processed"),
     ]
+    # The created filter applies to the time an event was received.
+    recent = api.get("/v1/webhooks/inbound_events", params={"created[gte]": "1"}).json()
+    assert len(recent["data"]) == 2
+    future = api.get("/v1/webhooks/inbound_events", params={"created[gt]": "4102444800"})
+    assert future.status_code == 200
+    assert future.json()["data"] == []
 
 
 def test_stripe_failure_fails_the_payment(api: Any, client: Any, gateway_runtime: Runtime) -> None:

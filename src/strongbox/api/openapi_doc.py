@@ -168,6 +168,10 @@ def _list_of(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: ``/v1/<name>`` resources that are one object per merchant, not a collection.
+SINGLETONS = frozenset({"balance", "routing"})
+
+
 def _success_schema(path: str, method: str) -> dict[str, Any]:
     parts = path.strip("/").split("/")  # v1, resource, {id}, action
     if len(parts) < 2:
@@ -175,7 +179,7 @@ def _success_schema(path: str, method: str) -> dict[str, Any]:
     item = RESOURCES.get(parts[1], ANY_OBJECT)
     if parts[-1] == "history":
         return HISTORY
-    if len(parts) == 2 and method == "get":
+    if len(parts) == 2 and method == "get" and parts[1] not in SINGLETONS:
         return _list_of(item)
     return item
 
@@ -316,6 +320,13 @@ def _public_responses(path: str, method: str) -> dict[str, Any] | None:
                 "description": "Prometheus metrics",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             }
+        }
+    if path.startswith("/v1/webhooks/inbound/"):
+        ack = {"type": "object", "required": ["received"], "properties": {"received": {}}}
+        return {
+            "200": _json(ack, "Verified and stored (or a duplicate)"),
+            "400": _json(ERROR_REF, "Signature invalid or body malformed"),
+            "404": _json(ERROR_REF, "No such inbound webhook endpoint"),
         }
     if path.startswith("/simulator/") and method == "get":
         return {"200": _html("Challenge page"), "404": _html("No such challenge")}

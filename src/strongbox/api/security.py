@@ -121,12 +121,21 @@ def iter_routes(routes: Iterable[Any]) -> Iterator[tuple[str, frozenset[str], An
 
 
 def allowed_methods(routes: Iterable[Any], path: str) -> list[str]:
-    """The methods that some route serves at ``path`` (for a 405's ``Allow`` header)."""
+    """The methods that some route serves at ``path`` (for a 405's ``Allow`` header).
+
+    Where a route is written for exactly this path (``/v1/ledger/transfers/batch``), only such
+    routes count: the path names that resource, not an id of ``/v1/ledger/transfers/{id}``.
+    """
+    exact: set[str] = set()
     methods: set[str] = set()
     for route_path, route_methods, _ in iter_routes(routes):
         regex, _, _ = compile_path(route_path)
+        if route_path == path:
+            exact.update(route_methods)
         if regex.match(path):
             methods.update(route_methods)
+    if exact:
+        methods = exact
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

@@ -47,19 +47,22 @@ def paginate(
     conditions: list[Any] | None = None,
     *,
     created: dict[str, int] | None = None,
+    created_column: Any = None,
 ) -> Page[Any]:
+    """``created`` filters on ``created_column`` (default: the model's ``created``)."""
     conds = [model.merchant_id == merchant_id, *(conditions or [])]
+    column = model.created if created_column is None else created_column
     if created:
         # Objects show ``created`` in whole seconds (rounded down), so compare by second:
         # "> T" is ">= T+1" and "<= T" is "< T+1".
         for op, value in created.items():
             if op == "eq":
-                conds.append(model.created >= _ts(value, op))
-                conds.append(model.created < _ts(value + 1, op))
+                conds.append(column >= _ts(value, op))
+                conds.append(column < _ts(value + 1, op))
             elif op in ("gt", "gte"):
-                conds.append(model.created >= _ts(value + 1 if op == "gt" else value, op))
+                conds.append(column >= _ts(value + 1 if op == "gt" else value, op))
             else:
-                conds.append(model.created < _ts(value + 1 if op == "lte" else value, op))
+                conds.append(column < _ts(value + 1 if op == "lte" else value, op))
     cursor_id = page.starting_after or page.ending_before
     if cursor_id:
         cursor_seq = session.scalar(

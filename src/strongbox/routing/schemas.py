@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from strongbox.core.params import IdString, IntParam, ListParams, Params
+from strongbox.core.params import IdString, IntParam, ListParams, Metadata, Params
 
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -37,5 +37,5 @@ class DecideParams(Params):
     payment_id: IdString | None = None
     brand: Name | None = None
     card_country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
-    metadata: dict[Name, str] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     capture_method: Literal["automatic", "manual"] = "automatic"

@@ -280,7 +280,15 @@ def list_inbound_events(
     created: dict[str, int] | None = None,
 ) -> Page[InboundEvent]:
     conds = [InboundEvent.status == status] if status else []
-    return paginate(session, InboundEvent, merchant_id, page, conds, created=created)
+    return paginate(
+        session,
+        InboundEvent,
+        merchant_id,
+        page,
+        conds,
+        created=created,
+        created_column=InboundEvent.received_at,
+    )
 
 
 def inbound_event_exists(session: Session, account_id: str, provider_event_id: str) -> bool:
