@@ -12,7 +12,15 @@ from starlette.responses import Response
 from strongbox.api.context import Caller, authenticate, params_of
 from strongbox.api.operations import run_write
 from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
+from strongbox.api.routers.common import (
+    body_doc,
+    created_of,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+    write_request,
+)
 from strongbox.core.errors import InvalidRequestError, LedgerError, StrongboxError
 from strongbox.core.money import parse_currency
 from strongbox.core.params import validate_params
@@ -238,19 +246,20 @@ def _run_batch(caller: Caller, request: Request, params: dict[str, Any]) -> Resp
 def list_transfers(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListTransfersParams, params)
-    with caller.runtime.db.read() as session:
-        page = caller.runtime.ledger.list_transfers(
-            session,
+    ledger = caller.runtime.ledger
+    return list_response(
+        caller,
+        "/v1/ledger/transfers",
+        lambda uow: ledger.list_transfers(
+            uow.session,
             caller.ctx.merchant_id,
             page_of(p),
             account=p.account,
             source=p.source,
             created=created_of(p),
-        )
-        body = render_list(
-            "/v1/ledger/transfers", [render_transfer(t) for t in page.data], page.has_more
-        )
-    return json_response(200, dumps(body))
+        ),
+        lambda _, t: render_transfer(t),
+    )
 
 
 @router.get(
@@ -263,10 +272,11 @@ def retrieve_transfer(
 ) -> Response:
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
-    with caller.runtime.db.reader() as uow:
-        t = caller.runtime.ledger.get_transfer(uow, caller.ctx.merchant_id, transfer_id)
-        body = render_transfer(t)
-    return json_response(200, dumps(body))
+    ledger = caller.runtime.ledger
+    return read_response(
+        caller,
+        lambda uow: render_transfer(ledger.get_transfer(uow, caller.ctx.merchant_id, transfer_id)),
+    )
 
 
 # ------------------------------------------------------------------ fees
