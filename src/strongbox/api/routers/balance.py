@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
-from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import list_response, page_of, query_doc, read_response
 from strongbox.core.params import validate_params
 from strongbox.ledger import reports
@@ -22,10 +21,14 @@ router = APIRouter(tags=["balance"])
 def retrieve_balance(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
-    with caller.runtime.db.read() as session:
-        body = reports.balance(session, caller.runtime.ledger, caller.ctx.merchant_id)
-    body["livemode"] = caller.ctx.livemode
-    return json_response(200, dumps(body))
+    ledger, ctx = caller.runtime.ledger, caller.ctx
+    return read_response(
+        caller,
+        lambda uow: {
+            **reports.balance(uow.session, ledger, ctx.merchant_id),
+            "livemode": ctx.livemode,
+        },
+    )
 
 
 @router.get(

@@ -24,10 +24,11 @@ from strongbox.api.routers.common import (
 from strongbox.core.errors import InvalidRequestError, LedgerError, StrongboxError
 from strongbox.core.money import parse_currency
 from strongbox.core.params import validate_params
+from strongbox.db.pagination import Page
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
 from strongbox.ledger.fees import ANY_CURRENCY
-from strongbox.ledger.models import SYSTEM_PURPOSES
+from strongbox.ledger.models import SYSTEM_PURPOSES, LedgerAccount
 from strongbox.ledger.schemas import (
     FLAG_VALUES,
     CreateAccountParams,
@@ -38,7 +39,7 @@ from strongbox.ledger.schemas import (
     render_account,
     render_transfer,
 )
-from strongbox.ledger.service import MAX_BATCH, TransferRequest, TransferResult
+from strongbox.ledger.service import MAX_BATCH, Balance, TransferRequest, TransferResult
 from strongbox.payments.schemas import RetrieveParams, render_list
 from strongbox.payments.service import Step
 
@@ -87,13 +88,17 @@ def list_accounts(request: Request, params: dict[str, Any] = Depends(params_of))
     caller = authenticate(request)
     p = validate_params(ListAccountsParams, params)
     ledger = caller.runtime.ledger
-    with caller.runtime.db.read() as session:
-        page = ledger.list_accounts(session, caller.ctx.merchant_id, page_of(p), p.currency)
-        sums = ledger.balances(session, caller.ctx.merchant_id, [a.id for a in page.data])
-        body = render_list(
-            "/v1/ledger/accounts", [render_account(a, sums[a.id]) for a in page.data], page.has_more
-        )
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+
+    def fetch(uow: UnitOfWork) -> Page[tuple[LedgerAccount, Balance]]:
+        """The page of accounts, each with its balance (one balances query per page)."""
+        page = ledger.list_accounts(uow.session, merchant_id, page_of(p), p.currency)
+        sums = ledger.balances(uow.session, merchant_id, [a.id for a in page.data])
+        return Page([(a, sums[a.id]) for a in page.data], page.has_more)
+
+    return list_response(
+        caller, "/v1/ledger/accounts", fetch, lambda _, item: render_account(*item)
+    )
 
 
 @router.get(
@@ -107,11 +112,13 @@ def retrieve_account(
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
     ledger = caller.runtime.ledger
-    with caller.runtime.db.reader() as uow:
-        acct = ledger.get_account(uow, caller.ctx.merchant_id, account_id)
-        bal = ledger.balances(uow.session, caller.ctx.merchant_id, [acct.id])[acct.id]
-        body = render_account(acct, bal)
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+
+    def read(uow: UnitOfWork) -> dict[str, Any]:
+        acct = ledger.get_account(uow, merchant_id, account_id)
+        return render_account(acct, ledger.balances(uow.session, merchant_id, [acct.id])[acct.id])
+
+    return read_response(caller, read)
 
 
 # ------------------------------------------------------------------ transfers
