@@ -13,6 +13,7 @@ import uvicorn
 
 from strongbox.api.app import create_app
 from strongbox.auth import service as auth
+from strongbox.core.settings import Settings
 from strongbox.runtime import Runtime
 
 
@@ -105,18 +106,32 @@ def error_of(r: Any, status: int | None = None, *, type_: str | None = None) -> 
     return err
 
 
-def drop_startup_audit_entries(runtime: Runtime) -> None:
-    """Drop the audit entries of the vault's start-up keys (tests that count from zero)."""
-    import sqlalchemy as sa
+def create_vault_keys(settings: Settings) -> None:
+    """Create the vault's first keys on ``settings``' database and key provider, unaudited.
 
-    from strongbox.audit.models import AuditEntry
+    A runtime built afterwards on the same settings finds the keys and creates none, so its
+    audit log starts empty: for tests that count entries and name leaf indexes from zero.
+    (Production audits the start-up keys: ``build_runtime`` subscribes the audit log first.)
+    """
+    from strongbox.core.clock import SystemClock
+    from strongbox.db.engine import make_engine
+    from strongbox.db.migrate import upgrade
+    from strongbox.db.uow import Database
+    from strongbox.events.dispatcher import EventDispatcher
+    from strongbox.runtime import prepare_data_dir
+    from strongbox.vault.setup import build_vault
 
-    with runtime.db.unit_of_work() as uow:
-        integrated = uow.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(AuditEntry)
-            .where(AuditEntry.leaf_index.is_not(None))
-        )
-        assert integrated == 0, "the audit log was integrated before the test started"
-        uow.session.execute(sa.delete(AuditEntry).where(AuditEntry.action.like("strongbox.key.%")))
-        uow.commit()
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        prepare_data_dir(settings.data_dir)
+    engine = make_engine(url, pool_size=1)
+    upgrade(engine)
+    db = Database(engine, SystemClock(), EventDispatcher())  # no subscriber: nothing audited
+    vault = build_vault(settings, db)
+    try:
+        with db.unit_of_work() as uow:
+            assert vault.keys.initialize(uow), "the vault already had keys"
+            uow.commit()
+    finally:
+        vault.close()
+        engine.dispose()

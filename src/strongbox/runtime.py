@@ -131,6 +131,11 @@ def build_runtime(
         sim = engine_sim
         connectors.register("simulator", lambda: SimulatorConnector(sim))
     vault = build_vault(settings, db)
+    # First start: KEK 1 and the first data keys (audited); later starts check the KEK is
+    # there. The composition root owns this unit of work (the vault never commits).
+    with db.unit_of_work() as uow:
+        vault.keys.initialize(uow)
+        uow.commit()
     for maker in (db.sessionmaker, db.read_sessionmaker):
         maker.configure(info={PII_OPENER: vault.service.open_pii})
     register_gateway_connectors(connectors, settings)

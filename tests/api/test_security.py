@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
-from strongbox.api.security import TrustedProxies, allowed_methods, is_public_path
+from strongbox.api.security import (
+    TrustedProxies,
+    allowed_methods,
+    is_public_path,
+    is_public_route,
+    public_paths,
+    public_route,
+)
 
 
 def _scope(peer: str, **headers: str) -> dict[str, object]:
@@ -40,11 +48,31 @@ def test_a_bad_proxy_setting_is_a_clear_error() -> None:
 
 
 def test_public_paths_are_exact_or_prefixed() -> None:
-    assert is_public_path("/healthz")
+    assert is_public_path("/openapi.json")
     assert is_public_path("/simulator/3ds/x")
-    assert not is_public_path("/healthz/x")
+    assert not is_public_path("/openapi.json/x")
+    assert not is_public_path("/healthz")  # public by its marker, not by a list
     assert not is_public_path("/v1/customers")
     assert not is_public_path("/simulatorx")
+
+
+def test_routes_declare_themselves_public_with_the_marker() -> None:
+    def probe() -> None: ...
+
+    def private() -> None: ...
+
+    assert public_route(probe) is probe
+    assert is_public_route("/anything", probe)
+    assert not is_public_route("/anything", private)
+    assert is_public_route("/docs", private)  # FastAPI's own route, by path
+
+
+def test_the_health_and_metrics_routes_are_public_by_their_marker(
+    client: TestClient,
+) -> None:
+    public = public_paths(client.app.routes)  # type: ignore[attr-defined]
+    assert {"/healthz", "/healthz/keys", "/metrics"} <= public
+    assert "/v1/customers" not in public
 
 
 def test_allowed_methods_cover_every_route_at_a_path() -> None:

@@ -1,18 +1,20 @@
 """Audit tests start from an empty log.
 
 Building a runtime creates the vault's first keys, and every key operation is audited, so a
-fresh runtime already holds a few (not yet integrated) entries. These tests count entries and
-name indexes from zero; they drop those start-up entries before anything is integrated.
+fresh runtime would already hold a few entries. These tests count entries and name indexes
+from zero, so their runtime starts on a database whose vault keys were created beforehand,
+without the audit subscriber (``support.create_vault_keys``).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from support import drop_startup_audit_entries
+from strongbox.core.settings import Settings
+from support import create_vault_keys
 
 
-@pytest.fixture(autouse=True)
-def empty_audit_log(request: pytest.FixtureRequest) -> None:
-    if "runtime" in request.fixturenames:
-        drop_startup_audit_entries(request.getfixturevalue("runtime"))
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    create_vault_keys(settings)
+    return settings

@@ -26,7 +26,7 @@ from strongbox.cli.main import app
 from strongbox.core.clock import FrozenClock
 from strongbox.core.settings import Settings
 from strongbox.runtime import Runtime, build_runtime
-from support import LiveServer, Merchant, drop_startup_audit_entries
+from support import LiveServer, Merchant
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = AuditEntry.__table__
@@ -296,7 +296,6 @@ def test_export_checked_by_the_standalone_script(
 def clocked(settings: Settings) -> Iterator[tuple[Runtime, FrozenClock]]:
     clock = FrozenClock()
     rt = build_runtime(settings, clock=clock)
-    drop_startup_audit_entries(rt)
     yield rt, clock
     rt.close()
 

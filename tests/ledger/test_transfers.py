@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -16,52 +18,99 @@ from strongbox.ledger.models import (
     KIND_POST,
     KIND_VOID,
 )
-from strongbox.ledger.service import MAX_BATCH
+from strongbox.ledger.service import MAX_BATCH, TransferResult
 from strongbox.ledger.service import TransferRequest as T
 from strongbox.runtime import Runtime
 from support import Merchant
 
 
+def move(id_: str, debit: str, credit: str, amount: int, **kw: Any) -> T:
+    """A posted transfer in USD (``kind``, ``linked``, ``timeout`` … through ``kw``)."""
+    return T(
+        id=id_,
+        debit_account_id=debit,
+        credit_account_id=credit,
+        amount=amount,
+        currency="usd",
+        **kw,
+    )
+
+
+def hold(id_: str, debit: str, credit: str, amount: int, **kw: Any) -> T:
+    """A pending transfer in USD."""
+    return move(id_, debit, credit, amount, kind=KIND_PENDING, **kw)
+
+
+def settle(id_: str, pending_id: str, amount: int | None = None) -> T:
+    """Post a pending transfer (all of it, or ``amount``)."""
+    return T(id=id_, kind=KIND_POST, pending_id=pending_id, amount=amount)
+
+
+def void(id_: str, pending_id: str) -> T:
+    return T(id=id_, kind=KIND_VOID, pending_id=pending_id)
+
+
+@dataclass
+class Book:
+    """One merchant's ledger with three accounts: cash, sales and a wallet that may not go
+    below zero (debits must not exceed credits)."""
+
+    runtime: Runtime
+    merchant_id: str
+    cash: str
+    sales: str
+    wallet: str
+
+    def post(self, *reqs: T) -> list[TransferResult]:
+        return post(self.runtime, self.merchant_id, *reqs)
+
+    def one(self, req: T) -> TransferResult:
+        (res,) = self.post(req)
+        return res
+
+    def code(self, req: T) -> str | None:
+        return codes([self.one(req)])[0]
+
+    def balance(self, account_id: str) -> tuple[int, int, int, int]:
+        """(debits pending, debits posted, credits pending, credits posted)."""
+        return balance(self.runtime, self.merchant_id, account_id).as_tuple()
+
+    def debits_posted(self, account_id: str) -> int:
+        return balance(self.runtime, self.merchant_id, account_id).debits_posted
+
+
 @pytest.fixture
-def accts(runtime: Runtime, merchant: Merchant) -> tuple[str, str, str]:
+def book(runtime: Runtime, merchant: Merchant) -> Book:
     m = merchant.id
-    return (
-        account(runtime, m, "cash"),
-        account(runtime, m, "sales"),
-        account(runtime, m, "wallet", flags=DEBITS_MUST_NOT_EXCEED_CREDITS),
-    )
-
-
-def test_posted_transfer_moves_posted_balances(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    (res,) = post(
+    return Book(
         runtime,
-        merchant.id,
-        T(id="t1", debit_account_id=cash, credit_account_id=sales, amount=700, currency="usd"),
+        m,
+        cash=account(runtime, m, "cash"),
+        sales=account(runtime, m, "sales"),
+        wallet=account(runtime, m, "wallet", flags=DEBITS_MUST_NOT_EXCEED_CREDITS),
     )
+
+
+def test_posted_transfer_moves_posted_balances(book: Book) -> None:
+    res = book.one(move("t1", book.cash, book.sales, 700))
     assert res.ok
     assert not res.replayed
     assert res.transfer is not None
     assert res.transfer.amount == 700
-    assert balance(runtime, merchant.id, cash).as_tuple() == (0, 700, 0, 0)
-    assert balance(runtime, merchant.id, sales).as_tuple() == (0, 0, 0, 700)
+    assert book.balance(book.cash) == (0, 700, 0, 0)
+    assert book.balance(book.sales) == (0, 0, 0, 700)
 
 
-def test_exact_duplicate_returns_the_same_transfer_and_changes_nothing(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    req = T(id="dup", debit_account_id=cash, credit_account_id=sales, amount=5, currency="usd")
-    (first,) = post(runtime, merchant.id, req)
-    (again,) = post(runtime, merchant.id, req)
+def test_exact_duplicate_returns_the_same_transfer_and_changes_nothing(book: Book) -> None:
+    req = move("dup", book.cash, book.sales, 5)
+    first = book.one(req)
+    again = book.one(req)
     assert again.ok
     assert again.replayed
     assert again.transfer is not None
     assert first.transfer is not None
     assert again.transfer.txn_id == first.transfer.txn_id
-    assert balance(runtime, merchant.id, cash).debits_posted == 5
+    assert book.debits_posted(book.cash) == 5
 
 
 @pytest.mark.parametrize(
@@ -73,308 +122,131 @@ def test_exact_duplicate_returns_the_same_transfer_and_changes_nothing(
     ],
 )
 def test_same_id_with_different_fields_is_an_error(
-    runtime: Runtime,
-    merchant: Merchant,
-    accts: tuple[str, str, str],
-    change: dict[str, object],
-    code: str,
+    book: Book, change: dict[str, object], code: str
 ) -> None:
-    cash, sales, _ = accts
-    post(
-        runtime,
-        merchant.id,
-        T(id="x", debit_account_id=cash, credit_account_id=sales, amount=5, currency="usd"),
-    )
+    book.post(move("x", book.cash, book.sales, 5))
     fields: dict[str, object] = {
         "id": "x",
-        "debit_account_id": cash,
-        "credit_account_id": sales,
+        "debit_account_id": book.cash,
+        "credit_account_id": book.sales,
         "amount": 5,
         "currency": "usd",
         **change,
     }
-    (res,) = post(runtime, merchant.id, T(**fields))  # type: ignore[arg-type]
-    assert codes([res]) == [code]
-    assert balance(runtime, merchant.id, cash).debits_posted == 5
+    assert book.code(T(**fields)) == code  # type: ignore[arg-type]
+    assert book.debits_posted(book.cash) == 5
 
 
-def test_swapped_accounts_are_a_different_transfer(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    post(
-        runtime,
-        merchant.id,
-        T(id="y", debit_account_id=cash, credit_account_id=sales, amount=5, currency="usd"),
-    )
-    (res,) = post(
-        runtime,
-        merchant.id,
-        T(id="y", debit_account_id=sales, credit_account_id=cash, amount=5, currency="usd"),
-    )
-    assert codes([res]) == ["exists_with_different_debit_account"]
+def test_swapped_accounts_are_a_different_transfer(book: Book) -> None:
+    book.post(move("y", book.cash, book.sales, 5))
+    assert book.code(move("y", book.sales, book.cash, 5)) == "exists_with_different_debit_account"
 
 
-def test_pending_then_partial_post_releases_the_rest(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    m = merchant.id
-    post(
-        runtime,
-        m,
-        T(
-            id="p",
-            kind=KIND_PENDING,
-            debit_account_id=cash,
-            credit_account_id=sales,
-            amount=1000,
-            currency="usd",
-        ),
-    )
-    assert balance(runtime, m, cash).as_tuple() == (1000, 0, 0, 0)
-    (res,) = post(runtime, m, T(id="p.post", kind=KIND_POST, pending_id="p", amount=600))
+def test_pending_then_partial_post_releases_the_rest(book: Book) -> None:
+    book.post(hold("p", book.cash, book.sales, 1000))
+    assert book.balance(book.cash) == (1000, 0, 0, 0)
+    res = book.one(settle("p.post", "p", 600))
     assert res.ok, res.error
     assert res.transfer is not None
-    assert res.transfer.debit_account_id == cash
-    assert balance(runtime, m, cash).as_tuple() == (0, 600, 0, 0)
-    assert balance(runtime, m, sales).as_tuple() == (0, 0, 0, 600)
-    (again,) = post(runtime, m, T(id="p.again", kind=KIND_VOID, pending_id="p"))
-    assert codes([again]) == ["pending_transfer_already_posted"]
+    assert res.transfer.debit_account_id == book.cash
+    assert book.balance(book.cash) == (0, 600, 0, 0)
+    assert book.balance(book.sales) == (0, 0, 0, 600)
+    assert book.code(void("p.again", "p")) == "pending_transfer_already_posted"
 
 
-def test_post_more_than_pending_and_void_twice_are_refused(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    m = merchant.id
-    post(
-        runtime,
-        m,
-        T(
-            id="p",
-            kind=KIND_PENDING,
-            debit_account_id=cash,
-            credit_account_id=sales,
-            amount=100,
-            currency="usd",
-        ),
-    )
-    (too_much,) = post(runtime, m, T(id="p.post", kind=KIND_POST, pending_id="p", amount=101))
-    assert codes([too_much]) == ["exceeds_pending_transfer_amount"]
-    (void,) = post(runtime, m, T(id="p.void", kind=KIND_VOID, pending_id="p"))
-    assert void.ok
-    (again,) = post(runtime, m, T(id="p.void2", kind=KIND_VOID, pending_id="p"))
-    assert codes([again]) == ["pending_transfer_already_voided"]
-    (missing,) = post(runtime, m, T(id="q.void", kind=KIND_VOID, pending_id="nope"))
-    assert codes([missing]) == ["pending_transfer_not_found"]
-    (not_pending,) = post(runtime, m, T(id="q2.void", kind=KIND_VOID, pending_id="p.void"))
-    assert codes([not_pending]) == ["pending_transfer_not_pending"]
-    assert balance(runtime, m, cash).as_tuple() == (0, 0, 0, 0)
+def test_post_more_than_pending_and_void_twice_are_refused(book: Book) -> None:
+    book.post(hold("p", book.cash, book.sales, 100))
+    assert book.code(settle("p.post", "p", 101)) == "exceeds_pending_transfer_amount"
+    assert book.one(void("p.void", "p")).ok
+    assert book.code(void("p.void2", "p")) == "pending_transfer_already_voided"
+    assert book.code(void("q.void", "nope")) == "pending_transfer_not_found"
+    assert book.code(void("q2.void", "p.void")) == "pending_transfer_not_pending"
+    assert book.balance(book.cash) == (0, 0, 0, 0)
 
 
-def test_pending_transfers_expire(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    m = merchant.id
+def test_pending_transfers_expire(book: Book) -> None:
+    rt = book.runtime
     clock = FrozenClock()
-    runtime.db.clock = clock
-    post(
-        runtime,
-        m,
-        T(
-            id="hold",
-            kind=KIND_PENDING,
-            debit_account_id=cash,
-            credit_account_id=sales,
-            amount=50,
-            currency="usd",
-            timeout=60,
-        ),
-    )
-    with runtime.db.unit_of_work() as uow:
-        assert runtime.ledger.expire_due(uow) == 0
+    rt.db.clock = clock
+    book.post(hold("hold", book.cash, book.sales, 50, timeout=60))
+    with rt.db.unit_of_work() as uow:
+        assert rt.ledger.expire_due(uow) == 0
         uow.commit()
     clock.advance(timedelta(seconds=61))
-    (late,) = post(runtime, m, T(id="hold.post", kind=KIND_POST, pending_id="hold"))
-    assert codes([late]) == ["pending_transfer_expired"]
-    with runtime.db.unit_of_work() as uow:
-        assert runtime.ledger.expire_due(uow) == 1
+    assert book.code(settle("hold.post", "hold")) == "pending_transfer_expired"
+    with rt.db.unit_of_work() as uow:
+        assert rt.ledger.expire_due(uow) == 1
         uow.commit()
-    assert balance(runtime, m, cash).as_tuple() == (0, 0, 0, 0)
-    (after,) = post(runtime, m, T(id="hold.void", kind=KIND_VOID, pending_id="hold"))
-    assert codes([after]) == ["pending_transfer_expired"]
+    assert book.balance(book.cash) == (0, 0, 0, 0)
+    assert book.code(void("hold.void", "hold")) == "pending_transfer_expired"
 
 
-def test_debits_must_not_exceed_credits(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, _, wallet = accts
-    m = merchant.id
-    post(
-        runtime,
-        m,
-        T(id="fund", debit_account_id=cash, credit_account_id=wallet, amount=100, currency="usd"),
-    )
-    (hold,) = post(
-        runtime,
-        m,
-        T(
-            id="h",
-            kind=KIND_PENDING,
-            debit_account_id=wallet,
-            credit_account_id=cash,
-            amount=60,
-            currency="usd",
-        ),
-    )
-    assert hold.ok
+def test_debits_must_not_exceed_credits(book: Book) -> None:
+    cash, wallet = book.cash, book.wallet
+    book.post(move("fund", cash, wallet, 100))
+    assert book.one(hold("h", wallet, cash, 60)).ok
     # 60 pending + 41 > 100 credits: refused, pending debits count.
-    (over,) = post(
-        runtime,
-        m,
-        T(id="o", debit_account_id=wallet, credit_account_id=cash, amount=41, currency="usd"),
-    )
-    assert codes([over]) == ["exceeds_credits"]
-    (fits,) = post(
-        runtime,
-        m,
-        T(id="f", debit_account_id=wallet, credit_account_id=cash, amount=40, currency="usd"),
-    )
-    assert fits.ok
-    assert balance(runtime, m, wallet).as_tuple() == (60, 40, 0, 100)
+    assert book.code(move("o", wallet, cash, 41)) == "exceeds_credits"
+    assert book.one(move("f", wallet, cash, 40)).ok
+    assert book.balance(wallet) == (60, 40, 0, 100)
 
 
-def test_credits_must_not_exceed_debits(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, _, _ = accts
-    m = merchant.id
-    loan = account(runtime, m, "loan", flags=CREDITS_MUST_NOT_EXCEED_DEBITS)
-    (res,) = post(
-        runtime,
-        m,
-        T(id="c", debit_account_id=cash, credit_account_id=loan, amount=1, currency="usd"),
-    )
-    assert codes([res]) == ["exceeds_debits"]
+def test_credits_must_not_exceed_debits(book: Book) -> None:
+    loan = account(book.runtime, book.merchant_id, "loan", flags=CREDITS_MUST_NOT_EXCEED_DEBITS)
+    assert book.code(move("c", book.cash, loan, 1)) == "exceeds_debits"
 
 
-def test_linked_chain_fails_together_and_other_chains_apply(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, wallet = accts
-    m = merchant.id
-    results = post(
-        runtime,
-        m,
-        T(
-            id="a1",
-            debit_account_id=cash,
-            credit_account_id=wallet,
-            amount=10,
-            currency="usd",
-            linked=True,
-        ),
-        T(id="a2", debit_account_id=wallet, credit_account_id=sales, amount=11, currency="usd"),
-        T(id="b1", debit_account_id=cash, credit_account_id=sales, amount=3, currency="usd"),
-        T(
-            id="c1",
-            debit_account_id=cash,
-            credit_account_id=wallet,
-            amount=10,
-            currency="usd",
-            linked=True,
-        ),
-        T(id="c2", debit_account_id=wallet, credit_account_id=sales, amount=10, currency="usd"),
+def test_linked_chain_fails_together_and_other_chains_apply(book: Book) -> None:
+    cash, sales, wallet = book.cash, book.sales, book.wallet
+    results = book.post(
+        move("a1", cash, wallet, 10, linked=True),
+        move("a2", wallet, sales, 11),
+        move("b1", cash, sales, 3),
+        move("c1", cash, wallet, 10, linked=True),
+        move("c2", wallet, sales, 10),
     )
     assert codes(results) == ["linked_event_failed", "exceeds_credits", None, None, None]
-    assert balance(runtime, m, wallet).as_tuple() == (0, 10, 0, 10)
-    assert balance(runtime, m, cash).debits_posted == 13
-    with runtime.db.read() as session:
-        assert set(runtime.ledger.find_transfers(session, m, ["a1", "a2", "b1", "c1", "c2"])) == {
-            "b1",
-            "c1",
-            "c2",
-        }
+    assert book.balance(wallet) == (0, 10, 0, 10)
+    assert book.debits_posted(cash) == 13
+    rt = book.runtime
+    with rt.db.read() as session:
+        found = rt.ledger.find_transfers(session, book.merchant_id, ["a1", "a2", "b1", "c1", "c2"])
+    assert set(found) == {"b1", "c1", "c2"}
 
 
-def test_open_chain_fails(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    results = post(
-        runtime,
-        merchant.id,
-        T(
-            id="o1",
-            debit_account_id=cash,
-            credit_account_id=sales,
-            amount=1,
-            currency="usd",
-            linked=True,
-        ),
+def test_open_chain_fails(book: Book) -> None:
+    assert book.code(move("o1", book.cash, book.sales, 1, linked=True)) == (
+        "linked_event_chain_open"
     )
-    assert codes(results) == ["linked_event_chain_open"]
 
 
-def test_duplicate_inside_one_batch_is_a_replay(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    req = T(id="same", debit_account_id=cash, credit_account_id=sales, amount=9, currency="usd")
-    first, second = post(runtime, merchant.id, req, req)
+def test_duplicate_inside_one_batch_is_a_replay(book: Book) -> None:
+    req = move("same", book.cash, book.sales, 9)
+    first, second = book.post(req, req)
     assert first.ok
     assert not first.replayed
     assert second.ok
     assert second.replayed
-    assert balance(runtime, merchant.id, cash).debits_posted == 9
+    assert book.debits_posted(book.cash) == 9
 
 
-def test_pending_and_post_in_one_batch(
-    runtime: Runtime, merchant: Merchant, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    results = post(
-        runtime,
-        merchant.id,
-        T(
-            id="pp",
-            kind=KIND_PENDING,
-            debit_account_id=cash,
-            credit_account_id=sales,
-            amount=9,
-            currency="usd",
-        ),
-        T(id="pp.post", kind=KIND_POST, pending_id="pp", amount=4),
-    )
+def test_pending_and_post_in_one_batch(book: Book) -> None:
+    results = book.post(hold("pp", book.cash, book.sales, 9), settle("pp.post", "pp", 4))
     assert codes(results) == [None, None]
-    assert balance(runtime, merchant.id, cash).as_tuple() == (0, 4, 0, 0)
+    assert book.balance(book.cash) == (0, 4, 0, 0)
 
 
-def test_rules_on_accounts_and_ids(
-    runtime: Runtime, merchant: Merchant, new_merchant: object, accts: tuple[str, str, str]
-) -> None:
-    cash, sales, _ = accts
-    m = merchant.id
-    eur = account(runtime, m, "euros", currency="eur")
-    other = new_merchant("Other")  # type: ignore[operator]
-    theirs = account(runtime, other.id, "cash")
-    results = post(
-        runtime,
-        m,
-        T(id="r1", debit_account_id=cash, credit_account_id=cash, amount=1, currency="usd"),
-        T(id="r2", debit_account_id=cash, credit_account_id=eur, amount=1, currency="usd"),
-        T(id="r3", debit_account_id=cash, credit_account_id=theirs, amount=1, currency="usd"),
-        T(id="sb.mine", debit_account_id=cash, credit_account_id=sales, amount=1, currency="usd"),
-        T(
-            id="r5",
-            debit_account_id=cash,
-            credit_account_id=sales,
-            amount=1,
-            currency="usd",
-            timeout=5,
-        ),
+def test_rules_on_accounts_and_ids(book: Book, new_merchant: Any) -> None:
+    cash, sales = book.cash, book.sales
+    eur = account(book.runtime, book.merchant_id, "euros", currency="eur")
+    other = new_merchant("Other")
+    theirs = account(book.runtime, other.id, "cash")
+    results = book.post(
+        move("r1", cash, cash, 1),
+        move("r2", cash, eur, 1),
+        move("r3", cash, theirs, 1),
+        move("sb.mine", cash, sales, 1),
+        move("r5", cash, sales, 1, timeout=5),
     )
     assert codes(results) == [
         "accounts_must_be_different",
@@ -383,8 +255,8 @@ def test_rules_on_accounts_and_ids(
         "id_reserved",
         "timeout_reserved_for_pending_transfer",
     ]
-    assert balance(runtime, m, cash).as_tuple() == (0, 0, 0, 0)
-    assert balance(runtime, other.id, theirs).as_tuple() == (0, 0, 0, 0)
+    assert book.balance(cash) == (0, 0, 0, 0)
+    assert balance(book.runtime, other.id, theirs).as_tuple() == (0, 0, 0, 0)
 
 
 def test_batch_size_limit(runtime: Runtime, merchant: Merchant) -> None:

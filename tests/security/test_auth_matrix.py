@@ -1,10 +1,11 @@
 """Authentication on every endpoint, derived from the route table.
 
-Every route of the app that is not public (``api.security.PUBLIC_PATHS`` / ``PUBLIC_PREFIXES``)
-is called with no key, malformed keys, a revoked key, a publishable key and another merchant's
-secret key. A route added later is covered without touching this file; a route that must not
-take a key has to be added to the public list in ``api/security.py``, and a route that takes
-publishable keys has to say so with ``@accepts_publishable_key``.
+Every route of the app that is not public (marked ``@public_route``, or under
+``api.security.PUBLIC_PATHS`` / ``PUBLIC_PREFIXES``) is called with no key, malformed keys, a
+revoked key, a publishable key and another merchant's secret key. A route added later is
+covered without touching this file; a route that must not take a key has to declare itself
+with ``@public_route`` (GET only, and few of them), and a route that takes publishable keys
+has to say so with ``@accepts_publishable_key``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from strongbox.api.app import create_app
-from strongbox.api.security import PUBLIC_PATHS, PUBLIC_PREFIXES, is_public_path, iter_routes
+from strongbox.api.security import (
+    PUBLIC_PATHS,
+    PUBLIC_PREFIXES,
+    is_public_path,
+    is_public_route,
+    iter_routes,
+)
 from strongbox.auth.models import ApiKey
 from strongbox.auth.service import create_merchant
 from strongbox.runtime import Runtime
@@ -52,7 +59,7 @@ def _routes(runtime: Runtime) -> list[tuple[str, str, Any]]:
     app = create_app(runtime, run_workers=False)
     out = []
     for path, methods, endpoint in iter_routes(app.routes):
-        if not is_public_path(path):
+        if not is_public_route(path, endpoint):
             for method in sorted(methods - {"HEAD"}):
                 out.append((method, path, endpoint))
     return out
@@ -83,9 +90,15 @@ def routes(runtime: Runtime) -> list[tuple[str, str, Any]]:
 
 def test_the_public_list_is_small_and_explicit(runtime: Runtime) -> None:
     app = create_app(runtime, run_workers=False)
-    public = sorted({path for path, _, _ in iter_routes(app.routes) if is_public_path(path)})
-    assert set(public) <= PUBLIC_PATHS | {p for p in public if p.startswith(PUBLIC_PREFIXES)}
-    assert len(PUBLIC_PATHS) + len(PUBLIC_PREFIXES) <= 10
+    marked = {
+        (path, method)
+        for path, methods, endpoint in iter_routes(app.routes)
+        if is_public_route(path, endpoint) and not is_public_path(path)
+        for method in methods - {"HEAD"}
+    }
+    assert {method for _, method in marked} == {"GET"}  # read-only probes
+    assert {path for path, _ in marked} >= {"/healthz", "/healthz/keys", "/metrics"}
+    assert len(PUBLIC_PATHS) + len(PUBLIC_PREFIXES) + len(marked) <= 10
 
 
 def test_no_key_and_malformed_keys_are_401_everywhere(

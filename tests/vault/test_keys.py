@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from strongbox.audit.models import AuditEntry
 from strongbox.core.ids import new_id
 from strongbox.core.secret import Secret
 from strongbox.events.types import RequestContext
@@ -78,6 +79,22 @@ def test_first_start_creates_the_hierarchy(vault_runtime: Runtime) -> None:
         for r in rows:
             assert r.wrapped_key is not None
             assert len(r.wrapped_key) >= 40  # wrapped, never the raw 32 bytes
+
+
+def test_the_first_start_audits_its_keys_and_a_restart_adds_none(runtime: Runtime) -> None:
+    def key_entries() -> list[str]:
+        with runtime.db.read() as s:
+            return sorted(
+                s.scalars(
+                    select(AuditEntry.resource_id).where(
+                        AuditEntry.action == "strongbox.key.created"
+                    )
+                )
+            )
+
+    assert key_entries() == ["data_1", "kek_1", "mac_1", "seal_1"]
+    build_runtime(runtime.settings).close()
+    assert key_entries() == ["data_1", "kek_1", "mac_1", "seal_1"]
 
 
 def test_restart_reads_what_was_stored(vault_runtime: Runtime) -> None:

@@ -29,6 +29,7 @@ from strongbox.api.security import (
     SecurityHeadersMiddleware,
     TrustedProxies,
     allowed_methods,
+    public_route,
 )
 from strongbox.core import metrics
 from strongbox.core.errors import (
@@ -222,6 +223,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         return error_response(err, {"Request-Id": request_id(request)})
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database readiness")
+    @public_route
     def healthz() -> Response:
         db_ok = runtime.db.ping()
         body: dict[str, Any] = {
@@ -232,6 +234,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         return json_response(200 if db_ok else 503, dumps(body))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @public_route
     def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

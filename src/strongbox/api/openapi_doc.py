@@ -10,7 +10,7 @@ post-processes the generated document, generically for every route:
 - What the params types accept: integers are int64 (and may be JSON strings of digits),
   booleans may be the strings ``"true"``/``"false"`` in JSON, metadata values are short
   strings (JSON numbers and booleans are accepted and stored as strings).
-- Authentication: every route outside ``api.security``'s public paths requires a secret key
+- Authentication: every route but ``api.security``'s public ones requires a secret key
   (``bearer`` or ``basic``), so schemathesis also checks that unauthenticated calls fail.
 - Responses: the Stripe error envelope for the 4xx statuses the API uses, and the shape of
   the object (or list) each ``/v1`` route returns.
@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from strongbox.api.security import is_public_path
+from strongbox.api.security import is_public_path, public_paths
 
 __all__ = ["document", "install_openapi"]
 
@@ -340,8 +340,11 @@ def _public_responses(path: str, method: str) -> dict[str, Any] | None:
     return None
 
 
-def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """Post-process a FastAPI OpenAPI document in place (see the module docstring)."""
+def document(schema: dict[str, Any], public: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Post-process a FastAPI OpenAPI document in place (see the module docstring).
+
+    ``public``: paths of routes marked ``@public_route`` (``api.security.public_paths``).
+    """
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = copy.deepcopy(ERROR_SCHEMA)
     components.setdefault("securitySchemes", {}).update(
@@ -366,10 +369,10 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
             _document_query(op)
             responses: dict[str, Any] = op["responses"]
             responses.pop("422", None)  # validation errors are rendered as 400
-            public = _public_responses(path, method)
-            if is_public_path(path):
-                if public is not None:
-                    op["responses"] = public
+            public_responses = _public_responses(path, method)
+            if path in public or is_public_path(path):
+                if public_responses is not None:
+                    op["responses"] = public_responses
                 for code in ("400", "413", "429"):
                     op["responses"].setdefault(code, _json(ERROR_REF, ERROR_STATUSES[code]))
                 continue
@@ -416,7 +419,8 @@ def install_openapi(app: FastAPI) -> None:
                     version=app.version,
                     description=app.description,
                     routes=app.routes,
-                )
+                ),
+                public_paths(app.routes),
             )
         return app.openapi_schema
 

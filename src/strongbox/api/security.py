@@ -11,8 +11,10 @@ so that every response, the guards' 413 and 429 included, carries the security h
 
 Routes
 ------
-Every route authenticates with an API key (``api.context.authenticate``) unless its path is in
-``PUBLIC_PATHS`` / ``PUBLIC_PREFIXES``. ``tests/security/test_auth_matrix.py`` walks
+Every route authenticates with an API key (``api.context.authenticate``) unless its endpoint is
+marked ``@public_route`` (the health and metrics probes) or its path is in ``PUBLIC_PATHS`` /
+``PUBLIC_PREFIXES`` (routes FastAPI adds, and whole public trees); ``is_public_route`` and
+``public_paths`` answer for a route table. ``tests/security/test_auth_matrix.py`` walks
 ``app.routes`` and fails for any other route that answers without a valid secret key. A route
 that also accepts publishable keys marks its endpoint with ``@accepts_publishable_key`` and
 calls ``authenticate(request, allow_publishable=True)``; the same test checks both agree.
@@ -57,14 +59,15 @@ __all__ = [
     "accepts_publishable_key",
     "allowed_methods",
     "is_public_path",
+    "is_public_route",
     "iter_routes",
+    "public_paths",
+    "public_route",
 ]
 
-PUBLIC_PATHS: frozenset[str] = frozenset(
-    {"/healthz", "/healthz/keys", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
-)
-"""Paths that take no API key: health (including the vault keys' cryptoperiods: versions and
-ages only, no key material), metrics, the API description and its viewer."""
+PUBLIC_PATHS: frozenset[str] = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
+"""Paths that take no API key and whose endpoints FastAPI makes: the API description and its
+viewer. Our own public endpoints say so themselves with ``@public_route``."""
 PUBLIC_PREFIXES: tuple[str, ...] = ("/simulator/", "/elements/", "/v1/webhooks/inbound/")
 """Path prefixes that take no API key: the simulator's 3DS challenge pages (a test gateway's
 pages, opened by the customer's browser), the hosted card page and its script (they check the
@@ -100,8 +103,29 @@ def accepts_publishable_key(endpoint: F) -> F:
     return endpoint
 
 
+def public_route(endpoint: F) -> F:
+    """Declare that a route takes no API key (health and metrics probes: no merchant data).
+
+    ``tests/security/test_auth_matrix.py`` keeps the number of such routes small.
+    """
+    endpoint.__strongbox_public__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
 def is_public_path(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def is_public_route(path: str, endpoint: Any) -> bool:
+    """True for a route that takes no API key: marked ``@public_route``, or a public path."""
+    return getattr(endpoint, "__strongbox_public__", False) is True or is_public_path(path)
+
+
+def public_paths(routes: Iterable[Any]) -> frozenset[str]:
+    """The paths of the public routes in a route table (through included routers)."""
+    return frozenset(
+        path for path, _, endpoint in iter_routes(routes) if is_public_route(path, endpoint)
+    )
 
 
 def iter_routes(routes: Iterable[Any]) -> Iterator[tuple[str, frozenset[str], Any]]:

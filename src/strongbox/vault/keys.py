@@ -23,25 +23,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.vault import crypto
-from strongbox.vault.models import (
-    DataKey,
-    KeyEncryptionKey,
-    SubjectKey,
-    VaultCard,
-    VaultCvc,
-)
+from strongbox.vault import repository as repo
+from strongbox.vault.models import ACTIVE, RETIRED, RETIRING, DataKey, KeyEncryptionKey
 from strongbox.vault.providers import KeyProvider, KeyProviderError
 
 DATA, SEAL, MAC = "data", "seal", "mac"
 PURPOSES = (DATA, SEAL, MAC)
 ROTATED = (DATA, SEAL)
-ACTIVE, RETIRING, RETIRED = "active", "retiring", "retired"
 PLATFORM = "platform"  # merchant_id of platform-level (key) events
 # How long a process may keep using a cached "active" version after a rotation elsewhere.
 ACTIVE_TTL_SECONDS = 5.0
@@ -132,9 +125,9 @@ class KeyManager:
         session = uow.session
         if uow.dialect == "postgresql":
             # Processes starting together must not each create a first KEK.
-            session.execute(text("SELECT pg_advisory_xact_lock(72520104)"))
+            repo.lock_initialization(session)
         created = False
-        kek = self._active_kek(session)
+        kek = repo.active_kek(session)
         if kek is None:
             label = self.provider.create_kek(1)
             kek = KeyEncryptionKey(
@@ -156,19 +149,10 @@ class KeyManager:
                 code="vault_key_missing",
             )
         for purpose in PURPOSES:
-            exists = session.scalar(select(DataKey.seq).where(DataKey.purpose == purpose).limit(1))
-            if exists is None:
+            if not repo.has_data_key(session, purpose):
                 self._new_data_key(uow, ctx, kek, purpose, 1)
                 created = True
         return created
-
-    def _active_kek(self, session: Session) -> KeyEncryptionKey | None:
-        return session.scalars(
-            select(KeyEncryptionKey)
-            .where(KeyEncryptionKey.status == ACTIVE)
-            .order_by(KeyEncryptionKey.version.desc())
-            .limit(1)
-        ).first()
 
     def _new_data_key(
         self,
@@ -200,12 +184,7 @@ class KeyManager:
         hit = self._active.get(purpose)
         if hit is not None and hit[1] > now:
             return self.key(session, purpose, hit[0])
-        version = session.scalar(
-            select(DataKey.version)
-            .where(DataKey.purpose == purpose, DataKey.status == ACTIVE)
-            .order_by(DataKey.version.desc())
-            .limit(1)
-        )
+        version = repo.active_data_key_version(session, purpose)
         if version is None:
             raise KeyProviderError("The vault has no active data key.", code="vault_key_missing")
         with self._lock:
@@ -217,15 +196,13 @@ class KeyManager:
         hit = self._keys.get((purpose, version))
         if hit is not None and hit[1] > now:
             return hit[0]
-        row = session.scalars(
-            select(DataKey).where(DataKey.purpose == purpose, DataKey.version == version)
-        ).first()
+        row = repo.get_data_key(session, purpose, version)
         if row is None or row.wrapped_key is None:
             raise KeyProviderError(
                 "A data key needed to decrypt a record is not available.",
                 code="vault_key_missing",
             )
-        kek = session.get(KeyEncryptionKey, row.kek_version)
+        kek = repo.get_kek(session, row.kek_version)
         if kek is None:
             raise KeyProviderError(
                 "The key-encryption key of a data key is not recorded.",
@@ -256,19 +233,13 @@ class KeyManager:
     def rotate(self, uow: UnitOfWork, ctx: RequestContext) -> dict[str, int]:
         """New active ``data`` and ``seal`` versions; old ones become decrypt-only."""
         session = uow.session
-        kek = self._active_kek(session)
+        kek = repo.active_kek(session)
         if kek is None:
             raise KeyProviderError("The vault is not initialized.", code="vault_key_missing")
         out: dict[str, int] = {}
         for purpose in ROTATED:
-            rows = session.scalars(
-                select(DataKey)
-                .where(DataKey.purpose == purpose, DataKey.status == ACTIVE)
-                .with_for_update()
-            ).all()
-            latest = session.scalar(
-                select(func.max(DataKey.version)).where(DataKey.purpose == purpose)
-            )
+            rows = repo.data_keys_with_status(session, purpose, ACTIVE, for_update=True)
+            latest = repo.latest_data_key_version(session, purpose)
             for row in rows:
                 row.status = RETIRING
                 key_event(
@@ -283,32 +254,10 @@ class KeyManager:
 
     def remaining(self, session: Session) -> int:
         """Records still encrypted under a non-active ``data`` key version."""
-        active = self._active_version(session, DATA)
-        total = 0
-        for model in (VaultCard, VaultCvc):
-            total += (
-                session.scalar(
-                    select(func.count()).select_from(model).where(model.key_version != active)
-                )
-                or 0
-            )
-        total += (
-            session.scalar(
-                select(func.count())
-                .select_from(SubjectKey)
-                .where(SubjectKey.key_version != active, SubjectKey.wrapped_key.is_not(None))
-            )
-            or 0
-        )
-        return total
+        return repo.count_records_not_on(session, self._active_version(session, DATA))
 
     def _active_version(self, session: Session, purpose: str) -> int:
-        version = session.scalar(
-            select(DataKey.version)
-            .where(DataKey.purpose == purpose, DataKey.status == ACTIVE)
-            .order_by(DataKey.version.desc())
-            .limit(1)
-        )
+        version = repo.active_data_key_version(session, purpose)
         if version is None:
             raise KeyProviderError("The vault has no active data key.", code="vault_key_missing")
         return version
@@ -320,16 +269,10 @@ class KeyManager:
         new = self.key(session, DATA, version)
         skip = uow.dialect == "postgresql"
         done = 0
-        for model, kind in ((VaultCard, "card"), (VaultCvc, "cvc")):
+        for model, kind in repo.RECORD_MODELS:
             if done >= batch:
                 break
-            q = (
-                select(model)
-                .where(model.key_version != version)
-                .order_by(model.seq)
-                .limit(batch - done)
-            )
-            rows: Any = session.scalars(q.with_for_update(skip_locked=True) if skip else q).all()
+            rows = repo.records_not_on(session, model, version, batch - done, skip_locked=skip)
             for row in rows:
                 old = self.key(session, DATA, row.key_version)
                 plain = crypto.decrypt(
@@ -345,13 +288,7 @@ class KeyManager:
                 row.key_version = version
                 done += 1
         if done < batch:
-            q2 = (
-                select(SubjectKey)
-                .where(SubjectKey.key_version != version, SubjectKey.wrapped_key.is_not(None))
-                .order_by(SubjectKey.seq)
-                .limit(batch - done)
-            )
-            subjects = session.scalars(q2.with_for_update(skip_locked=True) if skip else q2).all()
+            subjects = repo.subject_keys_not_on(session, version, batch - done, skip_locked=skip)
             for sk in subjects:
                 assert sk.wrapped_key is not None
                 old = self.key(session, DATA, sk.key_version)
@@ -375,39 +312,14 @@ class KeyManager:
         "active" cache of every process, so no process can still be encrypting under it.
         """
         session = uow.session
-        active = session.scalars(
-            select(DataKey).where(DataKey.purpose == DATA, DataKey.status == ACTIVE)
-        ).first()
+        active = repo.first_data_key_with_status(session, DATA, ACTIVE)
         if active is None:
             return []
         if uow.clock.now() - active.created < timedelta(seconds=2 * ACTIVE_TTL_SECONDS):
             return []
         retired: list[int] = []
-        rows = session.scalars(
-            select(DataKey).where(DataKey.purpose == DATA, DataKey.status == RETIRING)
-        ).all()
-        for row in rows:
-            used = 0
-            for model in (VaultCard, VaultCvc):
-                used += (
-                    session.scalar(
-                        select(func.count())
-                        .select_from(model)
-                        .where(model.key_version == row.version)
-                    )
-                    or 0
-                )
-            used += (
-                session.scalar(
-                    select(func.count())
-                    .select_from(SubjectKey)
-                    .where(
-                        SubjectKey.key_version == row.version, SubjectKey.wrapped_key.is_not(None)
-                    )
-                )
-                or 0
-            )
-            if used:
+        for row in repo.data_keys_with_status(session, DATA, RETIRING):
+            if repo.count_records_on(session, row.version):
                 continue
             row.status = RETIRED
             row.wrapped_key = None
@@ -426,11 +338,10 @@ class KeyManager:
         The old KEK is destroyed in the provider only after the re-wrap commits.
         """
         session = uow.session
-        old = self._active_kek(session)
+        old = repo.active_kek(session)
         if old is None:
             raise KeyProviderError("The vault is not initialized.", code="vault_key_missing")
-        latest = session.scalar(select(func.max(KeyEncryptionKey.version))) or 0
-        version = latest + 1
+        version = repo.latest_kek_version(session) + 1
         label = self.provider.create_kek(version)
         new = KeyEncryptionKey(
             version=version,
@@ -441,21 +352,15 @@ class KeyManager:
             retired_at=None,
         )
         session.add(new)
-        labels = {k.version: k.label for k in session.scalars(select(KeyEncryptionKey)).all()}
-        rows = session.scalars(
-            select(DataKey).where(DataKey.wrapped_key.is_not(None)).with_for_update()
-        ).all()
+        labels = repo.kek_labels(session)
+        rows = repo.live_data_keys_for_update(session)
         for row in rows:
             assert row.wrapped_key is not None
             raw = self.provider.unwrap(labels[row.kek_version], row.wrapped_key)
             row.wrapped_key = self.provider.wrap(label, raw)
             row.kek_version = version
         retired_labels: list[str] = []
-        for kek in session.scalars(
-            select(KeyEncryptionKey).where(
-                KeyEncryptionKey.status == ACTIVE, KeyEncryptionKey.version != version
-            )
-        ).all():
+        for kek in repo.active_keks_except(session, version):
             kek.status = RETIRED
             kek.retired_at = uow.clock.now()
             if kek.label != label:
@@ -481,14 +386,8 @@ class KeyManager:
 
     def list_keys(self, session: Session, now: datetime) -> list[KeyInfo]:
         out: list[KeyInfo] = []
-        for kek in session.scalars(
-            select(KeyEncryptionKey).order_by(KeyEncryptionKey.version)
-        ).all():
-            data_keys = session.scalar(
-                select(func.count())
-                .select_from(DataKey)
-                .where(DataKey.kek_version == kek.version, DataKey.wrapped_key.is_not(None))
-            )
+        for kek in repo.all_keks(session):
+            data_keys = repo.count_live_data_keys(session, kek.version)
             out.append(
                 self._info(
                     "kek",
@@ -500,21 +399,8 @@ class KeyManager:
                     provider=kek.provider,
                 )
             )
-        counts: dict[int, int] = {}
-        for model in (VaultCard, VaultCvc):
-            for version, n in session.execute(
-                select(model.key_version, func.count()).group_by(model.key_version)
-            ).all():
-                counts[version] = counts.get(version, 0) + n
-        for version, n in session.execute(
-            select(SubjectKey.key_version, func.count())
-            .where(SubjectKey.wrapped_key.is_not(None))
-            .group_by(SubjectKey.key_version)
-        ).all():
-            counts[version] = counts.get(version, 0) + n
-        for row in session.scalars(
-            select(DataKey).order_by(DataKey.purpose, DataKey.version)
-        ).all():
+        counts = repo.record_counts_by_version(session)
+        for row in repo.all_data_keys(session):
             records = counts.get(row.version, 0) if row.purpose == DATA else None
             out.append(
                 self._info(

@@ -14,6 +14,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from strongbox.db.base import Base, seq_column
 
+# Key statuses (``KeyEncryptionKey.status``, ``DataKey.status``).
+ACTIVE, RETIRING, RETIRED = "active", "retiring", "retired"
+
 
 class KeyEncryptionKey(Base):
     """A KEK version; the key itself lives in the provider under ``label``."""

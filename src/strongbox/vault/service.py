@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from strongbox.core.errors import InvalidRequestError
@@ -25,8 +24,9 @@ from strongbox.core.secret import Secret
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.vault import crypto
+from strongbox.vault import repository as repo
 from strongbox.vault.keys import DATA, SEAL, KeyManager, record_aad, subject_aad
-from strongbox.vault.models import SubjectKey, VaultCard, VaultCvc
+from strongbox.vault.models import SubjectKey
 
 
 @dataclass(slots=True)  # not frozen: built once per tokenization, on the hot path
@@ -128,10 +128,9 @@ class VaultService:
         """Insert sealed cards in the caller's transaction (one statement per table)."""
         if not sealed:
             return
-        session.execute(insert(VaultCard), [s.card for s in sealed])
-        cvcs = [s.cvc for s in sealed if s.cvc is not None]
-        if cvcs:
-            session.execute(insert(VaultCvc), cvcs)
+        repo.insert_cards(
+            session, [s.card for s in sealed], [s.cvc for s in sealed if s.cvc is not None]
+        )
 
     def tokenize(
         self,
@@ -161,13 +160,7 @@ class VaultService:
     ) -> Detokenized:
         """The PAN (and the CVC while it is held, if ``with_cvc``) as ``Secret`` values."""
         session = uow.session
-        card = session.execute(
-            select(VaultCard.key_version, VaultCard.ciphertext).where(
-                VaultCard.merchant_id == merchant_id,
-                VaultCard.id == token,
-                VaultCard.payment_method_id == payment_method_id,
-            )
-        ).first()
+        card = repo.card_ciphertext(session, merchant_id, token, payment_method_id)
         if card is None:
             raise InvalidRequestError(
                 "This PaymentMethod's card data is not available.",
@@ -182,13 +175,7 @@ class VaultService:
         ).decode()
         cvc: Secret[str] | None = None
         row = (
-            session.execute(
-                select(VaultCvc.key_version, VaultCvc.ciphertext).where(
-                    VaultCvc.merchant_id == merchant_id,
-                    VaultCvc.payment_method_id == payment_method_id,
-                    VaultCvc.expires_at > uow.clock.now(),
-                )
-            ).first()
+            repo.live_cvc_ciphertext(session, merchant_id, payment_method_id, uow.clock.now())
             if with_cvc
             else None
         )
@@ -216,13 +203,7 @@ class VaultService:
         self, uow: UnitOfWork, ctx: RequestContext, merchant_id: str, payment_method_id: str
     ) -> int:
         """Delete the CVC of a payment method (after its first authorization)."""
-        result = uow.session.execute(
-            delete(VaultCvc).where(
-                VaultCvc.merchant_id == merchant_id,
-                VaultCvc.payment_method_id == payment_method_id,
-            )
-        )
-        n = int(getattr(result, "rowcount", 0) or 0)
+        n = repo.delete_cvcs(uow.session, merchant_id, payment_method_id)
         if n:
             _event(
                 uow,
@@ -236,30 +217,15 @@ class VaultService:
         return n
 
     def has_cvc(self, session: Session, merchant_id: str, payment_method_id: str) -> bool:
-        return (
-            session.scalar(
-                select(VaultCvc.seq)
-                .where(
-                    VaultCvc.merchant_id == merchant_id,
-                    VaultCvc.payment_method_id == payment_method_id,
-                )
-                .limit(1)
-            )
-            is not None
-        )
+        return repo.has_cvc(session, merchant_id, payment_method_id)
 
     def reap_expired_cvcs(self, uow: UnitOfWork, ctx: RequestContext, limit: int = 1000) -> int:
         """Delete CVCs past their TTL (a background loop; system work across merchants)."""
         now = uow.clock.now()
-        rows = uow.session.execute(
-            select(VaultCvc.seq, VaultCvc.merchant_id, VaultCvc.payment_method_id)
-            .where(VaultCvc.expires_at <= now)
-            .order_by(VaultCvc.expires_at)
-            .limit(limit)
-        ).all()
+        rows = repo.expired_cvcs(uow.session, now, limit)
         if not rows:
             return 0
-        uow.session.execute(delete(VaultCvc).where(VaultCvc.seq.in_([r[0] for r in rows])))
+        repo.delete_cvcs_by_seq(uow.session, [r[0] for r in rows])
         for _, merchant_id, pm_id in rows:
             _event(
                 uow,
@@ -282,11 +248,7 @@ class VaultService:
     def _read_subject_key(
         self, session: Session, merchant_id: str, subject_id: str
     ) -> tuple[SubjectKey | None, bytes | None]:
-        row = session.scalars(
-            select(SubjectKey).where(
-                SubjectKey.merchant_id == merchant_id, SubjectKey.subject_id == subject_id
-            )
-        ).first()
+        row = repo.get_subject_key(session, merchant_id, subject_id)
         if row is None or row.wrapped_key is None:
             return row, None
         dek = self.keys.key(session, DATA, row.key_version)
@@ -352,11 +314,7 @@ class VaultService:
         self, uow: UnitOfWork, ctx: RequestContext, merchant_id: str, subject_id: str
     ) -> bool:
         """Crypto-shredding: destroy the subject's key; its PII ciphertext becomes unreadable."""
-        row = uow.session.scalars(
-            select(SubjectKey).where(
-                SubjectKey.merchant_id == merchant_id, SubjectKey.subject_id == subject_id
-            )
-        ).first()
+        row = repo.get_subject_key(uow.session, merchant_id, subject_id)
         if row is None:
             row = SubjectKey(
                 id=new_id("subject_key"),

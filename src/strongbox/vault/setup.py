@@ -1,4 +1,4 @@
-"""Builds the vault from settings: provider, key manager, service, sealer."""
+"""Builds the vault from settings: provider, key manager, service, sealer (no database work)."""
 
 from __future__ import annotations
 
@@ -52,16 +52,14 @@ def make_provider(settings: Settings) -> KeyProvider:
     )
 
 
-def build_vault(settings: Settings, db: Database, *, initialize: bool = True) -> Vault:
+def build_vault(settings: Settings, db: Database) -> Vault:
+    """The vault's objects; no database work. The edge that starts an instance creates the
+    first keys in its own unit of work (``runtime.build_runtime``: ``keys.initialize``)."""
     provider = make_provider(settings)
     keys = KeyManager(
         provider,
         cryptoperiod=timedelta(days=settings.key_cryptoperiod_days),
         cache_seconds=settings.key_cache_seconds,
     )
-    if initialize:
-        with db.unit_of_work() as uow:
-            keys.initialize(uow)
-            uow.commit()
     service = VaultService(keys, cvc_ttl=timedelta(seconds=settings.cvc_ttl_seconds))
     return Vault(provider, keys, service, VaultSealer(keys, db.read))

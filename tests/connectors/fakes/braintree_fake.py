@@ -196,20 +196,23 @@ class BraintreeFake:
             return validation_error(codes.get(exc.gateway_code or "", "91500"), "base", exc.message)
 
         async def guarded(kind: OperationKind, process: Any) -> Response:
-            async def run() -> Response:
-                try:
-                    response: Response = await process()
-                except TerminalError as exc:
-                    return refused(exc)
-                return response
-
             return await with_faults(
                 engine,
                 kind,
-                run,
+                process,
                 refuse_5xx=lambda: Response("", status_code=503),
                 timeout_response=lambda: Response("", status_code=504),
+                on_terminal=refused,
             )
+
+        def sale_charge(txn_id: str) -> ChargeRecord | None:
+            """The engine's charge of one of our sales (None for credits and unknown ids)."""
+            charge = engine.charge(txn_id)
+            return charge if charge is not None and txn_id in self.sales else None
+
+        def request_key(params: dict[str, Any]) -> str:
+            """``api_request_key`` (Braintree's idempotency for settle and void), or a new one."""
+            return str(params.get("api_request_key") or uuid.uuid4().hex)
 
         @app.post(base)
         async def create(request: Request) -> Response:
@@ -310,13 +313,13 @@ class BraintreeFake:
             params = (await body_of(request)).get("transaction") or {}
 
             async def process() -> Response:
-                charge = engine.charge(txn_id)
-                if charge is None or txn_id not in self.sales:
+                charge = sale_charge(txn_id)
+                if charge is None:
                     return Response("", status_code=404)
                 amount = _minor(str(params["amount"])) if params.get("amount") else charge.amount
                 engine.process_capture(
                     CaptureRequest(
-                        idempotency_key=str(params.get("api_request_key") or uuid.uuid4().hex),
+                        idempotency_key=request_key(params),
                         gateway_reference=txn_id,
                         amount=amount,
                         currency=charge.currency,
@@ -336,11 +339,11 @@ class BraintreeFake:
             params = (await body_of(request)).get("transaction") or {}
 
             async def process() -> Response:
-                if engine.charge(txn_id) is None or txn_id not in self.sales:
+                if sale_charge(txn_id) is None:
                     return Response("", status_code=404)
                 engine.process_void(
                     VoidRequest(
-                        idempotency_key=str(params.get("api_request_key") or uuid.uuid4().hex),
+                        idempotency_key=request_key(params),
                         gateway_reference=txn_id,
                         merchant_id=self.merchant_id,
                     )
@@ -358,8 +361,8 @@ class BraintreeFake:
             params = (await body_of(request)).get("transaction") or {}
 
             async def process() -> Response:
-                charge = engine.charge(txn_id)
-                if charge is None or txn_id not in self.sales:
+                charge = sale_charge(txn_id)
+                if charge is None:
                     return Response("", status_code=404)
                 amount = _minor(str(params["amount"])) if params.get("amount") else charge.amount
                 engine_key = f"bt-{uuid.uuid4().hex}"  # refunds are not deduplicated either

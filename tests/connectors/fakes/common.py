@@ -2,7 +2,8 @@
 (test cards, 3DS, idempotency, the gateway's own record of charges); each fake translates
 one gateway's documented wire format onto it. Faults follow the simulator's semantics:
 ``error_5xx`` refuses before processing, ``timeout`` hangs without processing, and
-``drop_response`` processes, then answers too late."""
+``drop_response`` processes, then answers too late. A ``TerminalError`` the engine raises
+while processing becomes the gateway's own error response (``on_terminal``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
-from strongbox.connectors.base import OperationKind
+from strongbox.connectors.base import OperationKind, TerminalError
 from strongbox.connectors.simulator.engine import SimulatorEngine
 
 Refusal = Callable[[], Response]
@@ -24,6 +25,7 @@ async def with_faults(
     *,
     refuse_5xx: Refusal,
     timeout_response: Refusal,
+    on_terminal: Callable[[TerminalError], Response] | None = None,
 ) -> Response:
     latency = engine.sample_latency()
     if latency > 0:
@@ -34,7 +36,12 @@ async def with_faults(
     if fault == "timeout":
         await asyncio.sleep(engine.hang_seconds)
         return timeout_response()
-    response = await process()
+    try:
+        response = await process()
+    except TerminalError as exc:
+        if on_terminal is None:
+            raise
+        response = on_terminal(exc)
     if fault == "drop_response":
         await asyncio.sleep(engine.hang_seconds)
     return response

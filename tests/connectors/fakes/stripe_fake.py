@@ -50,6 +50,24 @@ def _error(status: int, type_: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def _no_such_intent(intent_id: str) -> JSONResponse:
+    return _error(
+        404,
+        "invalid_request_error",
+        f"No such payment_intent: '{intent_id}'",
+        code="resource_missing",
+    )
+
+
+def _metadata(form: dict[str, str]) -> dict[str, str]:
+    """``metadata[k]=v`` form fields as a dict."""
+    return {
+        k[len("metadata[") : -1]: v
+        for k, v in form.items()
+        if k.startswith("metadata[") and k.endswith("]")
+    }
+
+
 def pi_id(ref: str) -> str:
     return "pi_" + ref
 
@@ -123,6 +141,18 @@ class StripeFake:
         charge = self.engine.charge(engine_ref(intent_id))
         return charge if charge is not None and charge.merchant_id == account else None
 
+    def require_charge(self, account: str, intent_id: str) -> ChargeRecord:
+        charge = self.charge(account, intent_id)
+        if charge is None:
+            raise TerminalError("No such payment_intent", gateway_code="resource_missing")
+        return charge
+
+    def intent_of(self, reference: str) -> dict[str, Any]:
+        """The intent of a charge, read again after an operation changed it."""
+        charge = self.engine.charge(reference)
+        assert charge is not None
+        return self.intent(charge)
+
     # ------------------------------------------------------------------ app
 
     def _build(self) -> FastAPI:
@@ -159,19 +189,13 @@ class StripeFake:
             self.seen_headers.append(dict(request.headers))
             if not request.headers.get("idempotency-key"):
                 return _error(400, "invalid_request_error", "an Idempotency-Key is required")
-
-            async def run() -> Response:
-                try:
-                    return await process()
-                except TerminalError as exc:
-                    return terminal(exc)
-
             return await with_faults(
                 engine,
                 kind,
-                run,
+                process,
                 refuse_5xx=lambda: _error(503, "api_error", "Stripe is temporarily unavailable."),
                 timeout_response=lambda: _error(504, "api_error", "Gateway timeout."),
+                on_terminal=terminal,
             )
 
         @app.post("/v1/payment_intents")
@@ -200,11 +224,7 @@ class StripeFake:
                         "Missing or invalid parameter.",
                         code="parameter_missing",
                     )
-                metadata = {
-                    k[len("metadata[") : -1]: v
-                    for k, v in form.items()
-                    if k.startswith("metadata[") and k.endswith("]")
-                }
+                metadata = _metadata(form)
                 result = engine.process_authorize(
                     AuthorizeRequest(
                         idempotency_key=key,
@@ -258,12 +278,7 @@ class StripeFake:
                 return unauthorized()
             charge = self.charge(account, intent_id)
             if charge is None:
-                return _error(
-                    404,
-                    "invalid_request_error",
-                    f"No such payment_intent: '{intent_id}'",
-                    code="resource_missing",
-                )
+                return _no_such_intent(intent_id)
             return JSONResponse(self.intent(charge))
 
         @app.post("/v1/payment_intents/{intent_id}/capture")
@@ -275,9 +290,7 @@ class StripeFake:
             key = request.headers.get("idempotency-key", "")
 
             async def process() -> Response:
-                charge = self.charge(account, intent_id)
-                if charge is None:
-                    raise TerminalError("No such payment_intent", gateway_code="resource_missing")
+                charge = self.require_charge(account, intent_id)
                 amount = int(form.get("amount_to_capture") or charge.amount)
                 engine.process_capture(
                     CaptureRequest(
@@ -288,9 +301,7 @@ class StripeFake:
                         merchant_id=account,
                     )
                 )
-                updated = engine.charge(charge.reference)
-                assert updated is not None
-                return JSONResponse(self.intent(updated))
+                return JSONResponse(self.intent_of(charge.reference))
 
             return await guarded(OperationKind.CAPTURE, request, process)
 
@@ -302,17 +313,13 @@ class StripeFake:
             key = request.headers.get("idempotency-key", "")
 
             async def process() -> Response:
-                charge = self.charge(account, intent_id)
-                if charge is None:
-                    raise TerminalError("No such payment_intent", gateway_code="resource_missing")
+                charge = self.require_charge(account, intent_id)
                 engine.process_void(
                     VoidRequest(
                         idempotency_key=key, gateway_reference=charge.reference, merchant_id=account
                     )
                 )
-                updated = engine.charge(charge.reference)
-                assert updated is not None
-                return JSONResponse(self.intent(updated))
+                return JSONResponse(self.intent_of(charge.reference))
 
             return await guarded(OperationKind.VOID, request, process)
 
@@ -326,9 +333,7 @@ class StripeFake:
 
             async def process() -> Response:
                 intent_id = form.get("payment_intent", "")
-                charge = self.charge(account, intent_id)
-                if charge is None:
-                    raise TerminalError("No such payment_intent", gateway_code="resource_missing")
+                charge = self.require_charge(account, intent_id)
                 try:
                     amount = int(form["amount"]) if "amount" in form else charge.captured_amount
                 except ValueError:
@@ -353,11 +358,7 @@ class StripeFake:
                             "currency": charge.currency,
                             "payment_intent": intent_id,
                             "status": "succeeded",
-                            "metadata": {
-                                k[len("metadata[") : -1]: v
-                                for k, v in form.items()
-                                if k.startswith("metadata[") and k.endswith("]")
-                            },
+                            "metadata": _metadata(form),
                         },
                     )
                 return JSONResponse(obj)
@@ -371,12 +372,7 @@ class StripeFake:
                 return unauthorized()
             intent_id = request.query_params.get("payment_intent", "")
             if self.charge(account, intent_id) is None:
-                return _error(
-                    404,
-                    "invalid_request_error",
-                    f"No such payment_intent: '{intent_id}'",
-                    code="resource_missing",
-                )
+                return _no_such_intent(intent_id)
             with self._lock:
                 data = [r for r in self.refunds.values() if r["payment_intent"] == intent_id]
             return JSONResponse(

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import created_of, page_of, query_doc
+from strongbox.api.routers.common import created_of, list_response, page_of, query_doc
 from strongbox.audit import repository, service
 from strongbox.audit.heads import latest_head
 from strongbox.audit.schemas import (
@@ -25,7 +25,6 @@ from strongbox.audit.schemas import (
 )
 from strongbox.core.errors import InvalidRequestError, ResourceMissingError
 from strongbox.core.params import validate_params
-from strongbox.payments.schemas import render_list
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -34,9 +33,11 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 def list_audit_events(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListAuditEventsParams, params)
-    with caller.runtime.db.read() as session:
-        page = repository.list_entries(
-            session,
+    return list_response(
+        caller,
+        "/v1/audit/events",
+        lambda uow: repository.list_entries(
+            uow.session,
             caller.ctx.merchant_id,
             page_of(p),
             created=created_of(p),
@@ -44,9 +45,9 @@ def list_audit_events(request: Request, params: dict[str, Any] = Depends(params_
             action=p.action,
             resource=p.resource,
             resource_type=p.resource_type,
-        )
-        body = render_list("/v1/audit/events", [render_entry(e) for e in page.data], page.has_more)
-    return json_response(200, dumps(body))
+        ),
+        lambda _, e: render_entry(e),
+    )
 
 
 @router.get(

@@ -8,12 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
-from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import page_of, query_doc
+from strongbox.api.routers.common import list_response, page_of, query_doc, read_response
 from strongbox.core.params import validate_params
 from strongbox.ledger import reports
 from strongbox.ledger.schemas import ListBalanceTransactionsParams
-from strongbox.payments.schemas import RetrieveParams, render_list
+from strongbox.payments.schemas import RetrieveParams
 
 router = APIRouter(tags=["balance"])
 
@@ -22,10 +21,14 @@ router = APIRouter(tags=["balance"])
 def retrieve_balance(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
-    with caller.runtime.db.read() as session:
-        body = reports.balance(session, caller.runtime.ledger, caller.ctx.merchant_id)
-    body["livemode"] = caller.ctx.livemode
-    return json_response(200, dumps(body))
+    ledger, ctx = caller.runtime.ledger, caller.ctx
+    return read_response(
+        caller,
+        lambda uow: {
+            **reports.balance(uow.session, ledger, ctx.merchant_id),
+            "livemode": ctx.livemode,
+        },
+    )
 
 
 @router.get(
@@ -38,16 +41,15 @@ def list_balance_transactions(
 ) -> Response:
     caller = authenticate(request)
     p = validate_params(ListBalanceTransactionsParams, params)
-    with caller.runtime.db.read() as session:
-        page = reports.list_balance_transactions(
-            session, caller.ctx.merchant_id, page_of(p), type_=p.type, source=p.source
-        )
-        body = render_list(
-            "/v1/balance_transactions",
-            [reports.render_balance_transaction(b) for b in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+    return list_response(
+        caller,
+        "/v1/balance_transactions",
+        lambda uow: reports.list_balance_transactions(
+            uow.session, merchant_id, page_of(p), type_=p.type, source=p.source
+        ),
+        lambda _, b: reports.render_balance_transaction(b),
+    )
 
 
 @router.get(
@@ -60,7 +62,10 @@ def retrieve_balance_transaction(
 ) -> Response:
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
-    with caller.runtime.db.read() as session:
-        b = reports.retrieve_balance_transaction(session, caller.ctx.merchant_id, txn_id)
-        body = reports.render_balance_transaction(b)
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+    return read_response(
+        caller,
+        lambda uow: reports.render_balance_transaction(
+            reports.retrieve_balance_transaction(uow.session, merchant_id, txn_id)
+        ),
+    )

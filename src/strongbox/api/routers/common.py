@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from fastapi import Request
+from starlette.responses import Response
 
+from strongbox.api.context import Caller
 from strongbox.api.operations import WriteRequest
+from strongbox.api.responses import dumps, json_response
 from strongbox.core.errors import InvalidRequestError
 from strongbox.core.params import ListParams
-from strongbox.db.pagination import PageRequest
+from strongbox.db.pagination import Page, PageRequest
+from strongbox.db.uow import UnitOfWork
+from strongbox.payments.schemas import check_expand, render_list
+
+T = TypeVar("T")
 
 
 def search_not_supported() -> NoReturn:
@@ -33,6 +41,35 @@ def page_of(p: ListParams) -> PageRequest:
     return PageRequest(
         limit=p.limit, starting_after=p.starting_after, ending_before=p.ending_before
     )
+
+
+def list_expand(expand: list[str] | None, allowed: frozenset[str]) -> set[str]:
+    """The expansions of a list request: ``data.customer`` names ``customer`` of each item."""
+    return check_expand([e.removeprefix("data.") for e in expand or []], allowed)
+
+
+def list_response(
+    caller: Caller,
+    url: str,
+    fetch: Callable[[UnitOfWork], Page[T]],
+    render: Callable[[UnitOfWork, T], dict[str, Any]],
+) -> Response:
+    """A Stripe list (``object``, ``url``, ``has_more``, ``data``) of one page, fetched and
+    rendered in one read-only unit of work. ``fetch`` gets the page (``page_of(p)`` carries
+    ``limit``, ``starting_after``, ``ending_before``), ``render`` renders one item."""
+    with caller.runtime.db.reader() as uow:
+        page = fetch(uow)
+        body = render_list(url, [render(uow, item) for item in page.data], page.has_more)
+    return json_response(200, dumps(body))
+
+
+def read_response(caller: Caller, read: Callable[[UnitOfWork], dict[str, Any]]) -> Response:
+    """200 with the object ``read`` renders in a read-only unit of work. A retrieve's lookup
+    raises ``ResourceMissingError`` (404 ``resource_missing``) for an unknown or other
+    merchant's id before anything is rendered."""
+    with caller.runtime.db.reader() as uow:
+        body = read(uow)
+    return json_response(200, dumps(body))
 
 
 def created_of(p: ListParams) -> dict[str, int] | None:

@@ -9,10 +9,15 @@ from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
-from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, page_of, query_doc, write_request
+from strongbox.api.routers.common import (
+    body_doc,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+    write_request,
+)
 from strongbox.core.params import validate_params
-from strongbox.payments.schemas import render_list
 from strongbox.payments.service import Step
 from strongbox.routing.schemas import (
     CreateConnectorAccountParams,
@@ -68,21 +73,22 @@ def list_connector_accounts(
 ) -> Response:
     caller = authenticate(request)
     p = validate_params(ListConnectorAccountsParams, params)
-    with caller.runtime.db.reader() as uow:
-        page = caller.runtime.routing.list_accounts(uow, caller.ctx, page_of(p))
-        body = render_list(
-            "/v1/connector_accounts", [render_account(a) for a in page.data], page.has_more
-        )
-    return json_response(200, dumps(body))
+    routing = caller.runtime.routing
+    return list_response(
+        caller,
+        "/v1/connector_accounts",
+        lambda uow: routing.list_accounts(uow, caller.ctx, page_of(p)),
+        lambda _, a: render_account(a),
+    )
 
 
 @router.get("/{account_id}", summary="Retrieve a connector account (Strongbox extension)")
 def retrieve_connector_account(account_id: str, request: Request) -> Response:
     caller = authenticate(request)
-    with caller.runtime.db.reader() as uow:
-        account = caller.runtime.routing.retrieve_account(uow, caller.ctx, account_id)
-        body = render_account(account)
-    return json_response(200, dumps(body))
+    routing = caller.runtime.routing
+    return read_response(
+        caller, lambda uow: render_account(routing.retrieve_account(uow, caller.ctx, account_id))
+    )
 
 
 @router.post(

@@ -7,12 +7,14 @@ from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
-from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import (
     body_doc,
     created_of,
+    list_expand,
+    list_response,
     page_of,
     query_doc,
+    read_response,
     search_not_supported,
     write_request,
 )
@@ -23,7 +25,6 @@ from strongbox.payments.schemas import (
     RetrieveParams,
     check_expand,
     render_customer,
-    render_list,
 )
 from strongbox.payments.service import Step
 
@@ -56,17 +57,14 @@ def create_customer(request: Request, params: dict[str, Any] = Depends(params_of
 def list_customers(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListCustomersParams, params)
-    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        page = caller.runtime.payments.list_customers(
-            uow, caller.ctx, page_of(p), p.email, created_of(p)
-        )
-        body = render_list(
-            "/v1/customers",
-            [render_customer(c, caller.ctx.livemode) for c in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    list_expand(p.expand, NO_EXPAND)
+    svc = caller.runtime.payments
+    return list_response(
+        caller,
+        "/v1/customers",
+        lambda uow: svc.list_customers(uow, caller.ctx, page_of(p), p.email, created_of(p)),
+        lambda _, c: render_customer(c, caller.ctx.livemode),
+    )
 
 
 @router.get("/search", summary="Search (not supported)", include_in_schema=False)
@@ -84,10 +82,13 @@ def retrieve_customer(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     check_expand(p.expand, NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        c = caller.runtime.payments.retrieve_customer(uow, caller.ctx, customer_id)
-        body = render_customer(c, caller.ctx.livemode)
-    return json_response(200, dumps(body))
+    svc = caller.runtime.payments
+    return read_response(
+        caller,
+        lambda uow: render_customer(
+            svc.retrieve_customer(uow, caller.ctx, customer_id), caller.ctx.livemode
+        ),
+    )
 
 
 @router.post("/{customer_id}", summary="Update a customer", openapi_extra=body_doc(CustomerParams))

@@ -7,12 +7,17 @@ from pydantic import Field
 from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
-from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import created_of, page_of, query_doc
+from strongbox.api.routers.common import (
+    created_of,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+)
 from strongbox.core.errors import InvalidRequestError
 from strongbox.core.params import ListParams, validate_params
 from strongbox.events import service
-from strongbox.payments.schemas import RetrieveParams, render_list
+from strongbox.payments.schemas import RetrieveParams
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -33,14 +38,13 @@ def list_events(request: Request, params: dict[str, Any] = Depends(params_of)) -
             param="types",
         )
     types = p.types or ([p.type] if p.type else None)
-    with caller.runtime.db.read() as session:
-        page = service.list_(session, caller.ctx.merchant_id, page_of(p), types, created_of(p))
-        body = render_list(
-            "/v1/events",
-            [service.render_event(e, caller.ctx.livemode) for e in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+    return list_response(
+        caller,
+        "/v1/events",
+        lambda uow: service.list_(uow.session, merchant_id, page_of(p), types, created_of(p)),
+        lambda _, e: service.render_event(e, caller.ctx.livemode),
+    )
 
 
 @router.get("/{event_id}", summary="Retrieve an event", openapi_extra=query_doc(RetrieveParams))
@@ -49,7 +53,10 @@ def retrieve_event(
 ) -> Response:
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
-    with caller.runtime.db.read() as session:
-        event = service.retrieve(session, caller.ctx.merchant_id, event_id)
-        body = service.render_event(event, caller.ctx.livemode)
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+    return read_response(
+        caller,
+        lambda uow: service.render_event(
+            service.retrieve(uow.session, merchant_id, event_id), caller.ctx.livemode
+        ),
+    )

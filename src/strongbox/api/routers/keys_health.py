@@ -9,11 +9,13 @@ from starlette.responses import Response
 
 from strongbox.api.context import get_runtime
 from strongbox.api.responses import dumps, json_response
+from strongbox.api.security import public_route
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz/keys", summary="Vault keys past their cryptoperiod")
+@public_route  # versions and ages only: no key material, no counts
 def keys_health(request: Request) -> Response:
     rt = get_runtime(request)
     with rt.db.read() as session:

@@ -12,14 +12,23 @@ from starlette.responses import Response
 from strongbox.api.context import Caller, authenticate, params_of
 from strongbox.api.operations import run_write
 from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
+from strongbox.api.routers.common import (
+    body_doc,
+    created_of,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+    write_request,
+)
 from strongbox.core.errors import InvalidRequestError, LedgerError, StrongboxError
 from strongbox.core.money import parse_currency
 from strongbox.core.params import validate_params
+from strongbox.db.pagination import Page
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
 from strongbox.ledger.fees import ANY_CURRENCY
-from strongbox.ledger.models import SYSTEM_PURPOSES
+from strongbox.ledger.models import SYSTEM_PURPOSES, LedgerAccount
 from strongbox.ledger.schemas import (
     FLAG_VALUES,
     CreateAccountParams,
@@ -30,7 +39,7 @@ from strongbox.ledger.schemas import (
     render_account,
     render_transfer,
 )
-from strongbox.ledger.service import MAX_BATCH, TransferRequest, TransferResult
+from strongbox.ledger.service import MAX_BATCH, Balance, TransferRequest, TransferResult
 from strongbox.payments.schemas import RetrieveParams, render_list
 from strongbox.payments.service import Step
 
@@ -79,13 +88,17 @@ def list_accounts(request: Request, params: dict[str, Any] = Depends(params_of))
     caller = authenticate(request)
     p = validate_params(ListAccountsParams, params)
     ledger = caller.runtime.ledger
-    with caller.runtime.db.read() as session:
-        page = ledger.list_accounts(session, caller.ctx.merchant_id, page_of(p), p.currency)
-        sums = ledger.balances(session, caller.ctx.merchant_id, [a.id for a in page.data])
-        body = render_list(
-            "/v1/ledger/accounts", [render_account(a, sums[a.id]) for a in page.data], page.has_more
-        )
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+
+    def fetch(uow: UnitOfWork) -> Page[tuple[LedgerAccount, Balance]]:
+        """The page of accounts, each with its balance (one balances query per page)."""
+        page = ledger.list_accounts(uow.session, merchant_id, page_of(p), p.currency)
+        sums = ledger.balances(uow.session, merchant_id, [a.id for a in page.data])
+        return Page([(a, sums[a.id]) for a in page.data], page.has_more)
+
+    return list_response(
+        caller, "/v1/ledger/accounts", fetch, lambda _, item: render_account(*item)
+    )
 
 
 @router.get(
@@ -99,11 +112,13 @@ def retrieve_account(
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
     ledger = caller.runtime.ledger
-    with caller.runtime.db.reader() as uow:
-        acct = ledger.get_account(uow, caller.ctx.merchant_id, account_id)
-        bal = ledger.balances(uow.session, caller.ctx.merchant_id, [acct.id])[acct.id]
-        body = render_account(acct, bal)
-    return json_response(200, dumps(body))
+    merchant_id = caller.ctx.merchant_id
+
+    def read(uow: UnitOfWork) -> dict[str, Any]:
+        acct = ledger.get_account(uow, merchant_id, account_id)
+        return render_account(acct, ledger.balances(uow.session, merchant_id, [acct.id])[acct.id])
+
+    return read_response(caller, read)
 
 
 # ------------------------------------------------------------------ transfers
@@ -238,19 +253,20 @@ def _run_batch(caller: Caller, request: Request, params: dict[str, Any]) -> Resp
 def list_transfers(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListTransfersParams, params)
-    with caller.runtime.db.read() as session:
-        page = caller.runtime.ledger.list_transfers(
-            session,
+    ledger = caller.runtime.ledger
+    return list_response(
+        caller,
+        "/v1/ledger/transfers",
+        lambda uow: ledger.list_transfers(
+            uow.session,
             caller.ctx.merchant_id,
             page_of(p),
             account=p.account,
             source=p.source,
             created=created_of(p),
-        )
-        body = render_list(
-            "/v1/ledger/transfers", [render_transfer(t) for t in page.data], page.has_more
-        )
-    return json_response(200, dumps(body))
+        ),
+        lambda _, t: render_transfer(t),
+    )
 
 
 @router.get(
@@ -263,10 +279,11 @@ def retrieve_transfer(
 ) -> Response:
     caller = authenticate(request)
     validate_params(RetrieveParams, params)
-    with caller.runtime.db.reader() as uow:
-        t = caller.runtime.ledger.get_transfer(uow, caller.ctx.merchant_id, transfer_id)
-        body = render_transfer(t)
-    return json_response(200, dumps(body))
+    ledger = caller.runtime.ledger
+    return read_response(
+        caller,
+        lambda uow: render_transfer(ledger.get_transfer(uow, caller.ctx.merchant_id, transfer_id)),
+    )
 
 
 # ------------------------------------------------------------------ fees

@@ -13,12 +13,19 @@ from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
-from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, page_of, query_doc, write_request
+from strongbox.api.routers.common import (
+    body_doc,
+    list_expand,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+    write_request,
+)
 from strongbox.auth import origins
 from strongbox.auth.schemas import CreateMerchantOriginParams, ListMerchantOriginsParams
 from strongbox.core.params import validate_params
-from strongbox.payments.schemas import RetrieveParams, check_expand, render_list
+from strongbox.payments.schemas import RetrieveParams, check_expand
 from strongbox.payments.service import Step
 
 router = APIRouter(prefix="/v1/merchant_origins", tags=["merchant_origins"])
@@ -57,15 +64,13 @@ def list_merchant_origins(
 ) -> Response:
     caller = authenticate(request)
     p = validate_params(ListMerchantOriginsParams, params)
-    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        page = origins.list_origins(uow, caller.ctx, page_of(p))
-        body = render_list(
-            "/v1/merchant_origins",
-            [origins.render_origin(o, caller.ctx.livemode) for o in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    list_expand(p.expand, NO_EXPAND)
+    return list_response(
+        caller,
+        "/v1/merchant_origins",
+        lambda uow: origins.list_origins(uow, caller.ctx, page_of(p)),
+        lambda _, o: origins.render_origin(o, caller.ctx.livemode),
+    )
 
 
 @router.get(
@@ -77,10 +82,12 @@ def retrieve_merchant_origin(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     check_expand(p.expand, NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        row = origins.get_origin(uow, caller.ctx, origin_id)
-        body = origins.render_origin(row, caller.ctx.livemode)
-    return json_response(200, dumps(body))
+    return read_response(
+        caller,
+        lambda uow: origins.render_origin(
+            origins.get_origin(uow, caller.ctx, origin_id), caller.ctx.livemode
+        ),
+    )
 
 
 @router.delete("/{origin_id}", summary="Remove a registered origin")

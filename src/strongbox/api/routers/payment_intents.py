@@ -11,8 +11,11 @@ from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import (
     body_doc,
     created_of,
+    list_expand,
+    list_response,
     page_of,
     query_doc,
+    read_response,
     search_not_supported,
     write_request,
 )
@@ -28,7 +31,6 @@ from strongbox.payments.schemas import (
     UpdatePaymentIntentParams,
     check_expand,
     render_intent,
-    render_list,
 )
 from strongbox.payments.service import PaymentsService, Step
 
@@ -66,17 +68,14 @@ def create_payment_intent(
 def list_payment_intents(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListPaymentIntentsParams, params)
-    expand = check_expand([e.removeprefix("data.") for e in p.expand or []], INTENT_EXPANDABLE)
-    with caller.runtime.db.reader() as uow:
-        page = caller.runtime.payments.list_intents(
-            uow, caller.ctx, page_of(p), p.customer, created_of(p)
-        )
-        body = render_list(
-            "/v1/payment_intents",
-            [render_intent(uow.session, pi, expand) for pi in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    expand = list_expand(p.expand, INTENT_EXPANDABLE)
+    svc = caller.runtime.payments
+    return list_response(
+        caller,
+        "/v1/payment_intents",
+        lambda uow: svc.list_intents(uow, caller.ctx, page_of(p), p.customer, created_of(p)),
+        lambda uow, pi: render_intent(uow.session, pi, expand),
+    )
 
 
 @router.get("/search", summary="Search (not supported)", include_in_schema=False)
@@ -94,10 +93,13 @@ def retrieve_payment_intent(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     expand = check_expand(p.expand, INTENT_EXPANDABLE)
-    with caller.runtime.db.reader() as uow:
-        pi = caller.runtime.payments.retrieve_intent(uow, caller.ctx, intent_id)
-        body = render_intent(uow.session, pi, expand)
-    return json_response(200, dumps(body))
+    svc = caller.runtime.payments
+    return read_response(
+        caller,
+        lambda uow: render_intent(
+            uow.session, svc.retrieve_intent(uow, caller.ctx, intent_id), expand
+        ),
+    )
 
 
 @router.post(

@@ -7,8 +7,15 @@ from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
-from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, page_of, query_doc, write_request
+from strongbox.api.routers.common import (
+    body_doc,
+    list_expand,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+    write_request,
+)
 from strongbox.api.security import accepts_publishable_key
 from strongbox.core.params import validate_params
 from strongbox.payments.schemas import (
@@ -19,7 +26,6 @@ from strongbox.payments.schemas import (
     ListPaymentMethodsParams,
     RetrieveParams,
     check_expand,
-    render_list,
     render_payment_method,
 )
 from strongbox.payments.service import Step
@@ -78,20 +84,14 @@ def create_payment_method(
 def list_payment_methods(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListPaymentMethodsParams, params)
-    expand = check_expand([e.removeprefix("data.") for e in p.expand or []], PM_EXPANDABLE)
-    with caller.runtime.db.reader() as uow:
-        page = caller.runtime.payments.list_payment_methods(
-            uow, caller.ctx, page_of(p), p.customer, p.type
-        )
-        body = render_list(
-            "/v1/payment_methods",
-            [
-                render_payment_method(uow.session, pm, expand, caller.ctx.livemode)
-                for pm in page.data
-            ],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    expand = list_expand(p.expand, PM_EXPANDABLE)
+    svc = caller.runtime.payments
+    return list_response(
+        caller,
+        "/v1/payment_methods",
+        lambda uow: svc.list_payment_methods(uow, caller.ctx, page_of(p), p.customer, p.type),
+        lambda uow, pm: render_payment_method(uow.session, pm, expand, caller.ctx.livemode),
+    )
 
 
 @router.get(
@@ -103,10 +103,16 @@ def retrieve_payment_method(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     expand = check_expand(p.expand, PM_EXPANDABLE)
-    with caller.runtime.db.reader() as uow:
-        pm = caller.runtime.payments.retrieve_payment_method(uow, caller.ctx, pm_id)
-        body = render_payment_method(uow.session, pm, expand, caller.ctx.livemode)
-    return json_response(200, dumps(body))
+    svc = caller.runtime.payments
+    return read_response(
+        caller,
+        lambda uow: render_payment_method(
+            uow.session,
+            svc.retrieve_payment_method(uow, caller.ctx, pm_id),
+            expand,
+            caller.ctx.livemode,
+        ),
+    )
 
 
 @router.post(

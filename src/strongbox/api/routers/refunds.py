@@ -7,8 +7,16 @@ from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
-from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
+from strongbox.api.routers.common import (
+    body_doc,
+    created_of,
+    list_expand,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+    write_request,
+)
 from strongbox.core.params import validate_params
 from strongbox.payments.schemas import (
     REFUND_EXPANDABLE,
@@ -17,7 +25,6 @@ from strongbox.payments.schemas import (
     RetrieveParams,
     UpdateRefundParams,
     check_expand,
-    render_list,
     render_refund,
 )
 from strongbox.payments.service import PaymentsService, Step
@@ -52,17 +59,16 @@ def create_refund(request: Request, params: dict[str, Any] = Depends(params_of))
 def list_refunds(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListRefundsParams, params)
-    expand = check_expand([e.removeprefix("data.") for e in p.expand or []], REFUND_EXPANDABLE)
-    with caller.runtime.db.reader() as uow:
-        page = caller.runtime.payments.list_refunds(
+    expand = list_expand(p.expand, REFUND_EXPANDABLE)
+    svc = caller.runtime.payments
+    return list_response(
+        caller,
+        "/v1/refunds",
+        lambda uow: svc.list_refunds(
             uow, caller.ctx, page_of(p), p.payment_intent, p.charge, created_of(p)
-        )
-        body = render_list(
-            "/v1/refunds",
-            [render_refund(uow.session, r, expand, caller.ctx.livemode) for r in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+        ),
+        lambda uow, r: render_refund(uow.session, r, expand, caller.ctx.livemode),
+    )
 
 
 @router.get("/{refund_id}", summary="Retrieve a refund", openapi_extra=query_doc(RetrieveParams))
@@ -72,10 +78,16 @@ def retrieve_refund(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     expand = check_expand(p.expand, REFUND_EXPANDABLE)
-    with caller.runtime.db.reader() as uow:
-        r = caller.runtime.payments.retrieve_refund(uow, caller.ctx, refund_id)
-        body = render_refund(uow.session, r, expand, caller.ctx.livemode)
-    return json_response(200, dumps(body))
+    svc = caller.runtime.payments
+    return read_response(
+        caller,
+        lambda uow: render_refund(
+            uow.session,
+            svc.retrieve_refund(uow, caller.ctx, refund_id),
+            expand,
+            caller.ctx.livemode,
+        ),
+    )
 
 
 @router.post("/{refund_id}", summary="Update a refund", openapi_extra=body_doc(UpdateRefundParams))

@@ -12,10 +12,19 @@ from starlette.responses import Response
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.operations import run_write
 from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc, write_request
+from strongbox.api.routers.common import (
+    body_doc,
+    created_of,
+    list_expand,
+    list_response,
+    page_of,
+    query_doc,
+    read_response,
+    write_request,
+)
 from strongbox.core.params import Expand, ListParams, Params, validate_params
 from strongbox.core.secret import Secret
-from strongbox.payments.schemas import check_expand, render_list
+from strongbox.payments.schemas import check_expand
 from strongbox.payments.service import Step
 from strongbox.webhooks import service
 from strongbox.webhooks.schemas import (
@@ -73,15 +82,13 @@ def create_endpoint(request: Request, params: dict[str, Any] = Depends(params_of
 def list_endpoints(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(ListParams, params)
-    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        page = service.list_endpoints(uow, caller.ctx, page_of(p), created_of(p))
-        body = render_list(
-            "/v1/webhook_endpoints",
-            [render_endpoint(e, caller.ctx.livemode) for e in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    list_expand(p.expand, NO_EXPAND)
+    return list_response(
+        caller,
+        "/v1/webhook_endpoints",
+        lambda uow: service.list_endpoints(uow, caller.ctx, page_of(p), created_of(p)),
+        lambda _, e: render_endpoint(e, caller.ctx.livemode),
+    )
 
 
 @router.get("/{endpoint_id}", summary="Retrieve a webhook endpoint")
@@ -91,10 +98,12 @@ def retrieve_endpoint(
     caller = authenticate(request)
     p = validate_params(RetrieveEndpointParams, params)
     check_expand(p.expand, NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        e = service.require_endpoint(uow, caller.ctx, endpoint_id)
-        body = render_endpoint(e, caller.ctx.livemode)
-    return json_response(200, dumps(body))
+    return read_response(
+        caller,
+        lambda uow: render_endpoint(
+            service.require_endpoint(uow, caller.ctx, endpoint_id), caller.ctx.livemode
+        ),
+    )
 
 
 @router.post(
@@ -189,17 +198,15 @@ def list_attempts(
 ) -> Response:
     caller = authenticate(request)
     p = validate_params(ListAttemptsParams, params)
-    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        page = service.list_attempts(
+    list_expand(p.expand, NO_EXPAND)
+    return list_response(
+        caller,
+        f"/v1/webhook_endpoints/{endpoint_id}/attempts",
+        lambda uow: service.list_attempts(
             uow, caller.ctx, endpoint_id, page_of(p), p.event, created_of(p)
-        )
-        body = render_list(
-            f"/v1/webhook_endpoints/{endpoint_id}/attempts",
-            [render_attempt(a) for a in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+        ),
+        lambda _, a: render_attempt(a),
+    )
 
 
 @router.get(
@@ -212,12 +219,12 @@ def list_deliveries(
 ) -> Response:
     caller = authenticate(request)
     p = validate_params(ListParams, params)
-    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
-    with caller.runtime.db.reader() as uow:
-        page = service.list_deliveries(uow, caller.ctx, endpoint_id, page_of(p), created_of(p))
-        body = render_list(
-            f"/v1/webhook_endpoints/{endpoint_id}/deliveries",
-            [render_delivery(d) for d in page.data],
-            page.has_more,
-        )
-    return json_response(200, dumps(body))
+    list_expand(p.expand, NO_EXPAND)
+    return list_response(
+        caller,
+        f"/v1/webhook_endpoints/{endpoint_id}/deliveries",
+        lambda uow: service.list_deliveries(
+            uow, caller.ctx, endpoint_id, page_of(p), created_of(p)
+        ),
+        lambda _, d: render_delivery(d),
+    )
