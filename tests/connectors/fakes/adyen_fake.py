@@ -15,6 +15,7 @@ An injected outage answers ``503`` with ``Transient-Error: true``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -114,6 +115,7 @@ class AdyenFake:
         self.hmac_key = hmac_key
         self.basic_auth = basic_auth
         self.webhook_url: str | None = None
+        self.processing_seconds = 0.0  # how long a request stays "in progress" (704 tests)
         self.seen: list[tuple[str, dict[str, str], dict[str, Any]]] = []  # path, headers, body
         self._lock = threading.Lock()
         self._idem: dict[tuple[str, str], object] = {}
@@ -242,51 +244,58 @@ class AdyenFake:
                 return _error(403, "901", "Invalid Merchant Account", "security")
             key = request.headers.get("idempotency-key")
             slot = (api_key, key or "")
-            if key:
-                with self._lock:
-                    stored = self._idem.get(slot)
-                    if stored is IN_PROGRESS:
-                        return _error(
-                            409, "704", "request already processed or in progress", "validation"
-                        )
-                    if stored is not None:
-                        assert isinstance(stored, tuple)
-                        return JSONResponse(
-                            stored[1], status_code=stored[0], headers={"Idempotency-Key": key}
-                        )
-                    self._idem[slot] = IN_PROGRESS
 
             async def run() -> Response:
-                try:
-                    out = process(body, key or "")
-                except TerminalError as exc:
-                    return _error(422, exc.gateway_code or "000", exc.message, "validation")
-                if isinstance(out, JSONResponse):
-                    return out
-                response = JSONResponse(out.details["adyen"], status_code=status_code)
+                # Adyen's idempotency layer sees the request only once it arrives: an injected
+                # timeout (lost on the way) leaves no trace; a request being processed does.
                 if key:
-                    with self._lock:  # stored before the answer leaves (or is dropped)
-                        self._idem[slot] = (status_code, out.details["adyen"])
-                return response
+                    with self._lock:
+                        stored = self._idem.get(slot)
+                        if stored is IN_PROGRESS:
+                            return _error(
+                                409,
+                                "704",
+                                "request already processed or in progress",
+                                "validation",
+                            )
+                        if stored is not None:
+                            assert isinstance(stored, tuple)
+                            return JSONResponse(
+                                stored[1], status_code=stored[0], headers={"Idempotency-Key": key}
+                            )
+                        self._idem[slot] = IN_PROGRESS
+                try:
+                    if self.processing_seconds:
+                        await asyncio.sleep(self.processing_seconds)
+                    try:
+                        out = process(body, key or "")
+                    except TerminalError as exc:
+                        return _error(422, exc.gateway_code or "000", exc.message, "validation")
+                    if isinstance(out, JSONResponse):
+                        return out
+                    if key:
+                        with self._lock:  # stored before the answer leaves (or is dropped)
+                            self._idem[slot] = (status_code, out.details["adyen"])
+                    return JSONResponse(out.details["adyen"], status_code=status_code)
+                finally:
+                    if key:
+                        with self._lock:
+                            if self._idem.get(slot) is IN_PROGRESS:
+                                del self._idem[slot]
 
-            try:
-                return await with_faults(
-                    engine,
-                    kind,
-                    run,
-                    refuse_5xx=lambda: _error(
-                        503,
-                        "000",
-                        "Service unavailable",
-                        "internal",
-                        headers={"Transient-Error": "true"},
-                    ),
-                    timeout_response=lambda: _error(504, "000", "Gateway timeout", "internal"),
-                )
-            finally:
-                with self._lock:
-                    if self._idem.get(slot) is IN_PROGRESS:
-                        del self._idem[slot]
+            return await with_faults(
+                engine,
+                kind,
+                run,
+                refuse_5xx=lambda: _error(
+                    503,
+                    "000",
+                    "Service unavailable",
+                    "internal",
+                    headers={"Transient-Error": "true"},
+                ),
+                timeout_response=lambda: _error(504, "000", "Gateway timeout", "internal"),
+            )
 
         def amount_of(body: dict[str, Any]) -> tuple[int, str]:
             amount = body.get("amount")
