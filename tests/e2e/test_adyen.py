@@ -177,3 +177,30 @@ def test_lost_authorization_answer_resolved_by_the_authorisation_webhook(
     assert done["amount_received"] == 3100
     assert len([c for c in shop.engine.charges() if c.amount == 3100]) == 1  # no second charge
     assert event_types(api, pi["id"]).count("payment_intent.succeeded") == 1
+
+
+def test_adyen_connector_accounts_need_a_merchant_account(api: Any) -> None:
+    r = api.post(
+        "/v1/connector_accounts",
+        data={"connector": "adyen", "credentials[api_key]": API_KEY},
+    )
+    assert r.status_code == 400, r.text
+    assert "merchant_account" in r.json()["error"]["message"]
+    assert API_KEY not in r.text
+
+
+def test_the_fake_posts_notifications_over_http(
+    api: Any, runtime: Runtime, live_server: Any, shop: AdyenFake
+) -> None:
+    """The fake sends what it queued to a real URL, as Adyen's notification service does."""
+    pi = manual_payment(api)
+    path = shop.webhook_url
+    assert path is not None
+    shop.webhook_url = live_server.url + path
+    [answer] = shop.flush()
+    assert (answer.status_code, answer.text) == (200, "[accepted]")
+    assert shop.outbox == []
+    process_inbound(runtime)
+    events = api.get("/v1/webhooks/inbound_events").json()["data"]
+    assert [(e["type"], e["status"]) for e in events] == [("AUTHORISATION", "ignored")]
+    assert api.get(f"/v1/payment_intents/{pi['id']}").json()["status"] == "requires_capture"
