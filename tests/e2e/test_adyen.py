@@ -18,6 +18,7 @@ from strongbox.connectors.adyen import AdyenConnector
 from strongbox.connectors.base import OperationKind
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
+from strongbox.core import metrics
 from strongbox.runtime import Runtime
 from strongbox.workers.recovery import recover_once
 from strongbox.workers.webhooks import process_inbound
@@ -166,8 +167,11 @@ def test_lost_authorization_answer_resolved_by_the_authorisation_webhook(
         },
     ).json()
     assert pi["status"] == "processing", pi
-    # No status lookup at Adyen: recovery asks the connector, which says "pending".
+    # No status lookup at Adyen: recovery leaves the attempt to the webhook, and counts it.
+    waiting = metrics.AWAITING_WEBHOOK.labels("adyen", "authorize")
+    before = waiting._value.get()
     assert recover_once(runtime, min_age=timedelta(0)) == 1
+    assert waiting._value.get() == before + 1
     assert api.get(f"/v1/payment_intents/{pi['id']}").json()["status"] == "processing"
     charged = [c for c in shop.engine.charges() if c.amount == 3100]
     assert len(charged) == 1  # Adyen did charge
@@ -204,3 +208,24 @@ def test_the_fake_posts_notifications_over_http(
     events = api.get("/v1/webhooks/inbound_events").json()["data"]
     assert [(e["type"], e["status"]) for e in events] == [("AUTHORISATION", "ignored")]
     assert api.get(f"/v1/payment_intents/{pi['id']}").json()["status"] == "requires_capture"
+
+
+def test_lost_answer_of_a_declined_payment_resolved_by_a_failed_authorisation(
+    api: Any, client: Any, runtime: Runtime, shop: AdyenFake
+) -> None:
+    shop.engine.inject("drop_response", operations={OperationKind.AUTHORIZE})
+    r = api.post(
+        "/v1/payment_intents",
+        data={
+            "amount": 1800,
+            "currency": "eur",
+            "payment_method": "pm_card_chargeDeclinedInsufficientFunds",
+            "confirm": "true",
+        },
+    )
+    pi = r.json()
+    assert pi["status"] == "processing", pi
+    deliver(shop, client, runtime)  # AUTHORISATION success=false, reason "Not enough balance"
+    done = api.get(f"/v1/payment_intents/{pi['id']}").json()
+    assert done["status"] == "requires_payment_method"
+    assert done["last_payment_error"]["decline_code"] == "insufficient_funds"
