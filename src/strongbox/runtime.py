@@ -192,6 +192,7 @@ def build_runtime(
 
 def register_gateway_connectors(connectors: ConnectorRegistry, settings: Settings) -> None:
     """The real gateways. Stateless: one instance each, credentials come per request."""
+    from strongbox.connectors.adyen import AdyenConnector
     from strongbox.connectors.braintree import BraintreeConnector, parse_environment
     from strongbox.connectors.stripe import StripeConnector
 
@@ -201,6 +202,11 @@ def register_gateway_connectors(connectors: ConnectorRegistry, settings: Setting
     connectors.register(
         "stripe",
         lambda: StripeConnector(stripe_base, connect_timeout=connect, read_timeout=read),
+    )
+    adyen_base = settings.adyen_api_base
+    connectors.register(
+        "adyen",
+        lambda: AdyenConnector(adyen_base, connect_timeout=connect, read_timeout=read),
     )
     bt_environment = settings.braintree_environment
     parse_environment(bt_environment)  # a bad setting fails at start, not at the first payment

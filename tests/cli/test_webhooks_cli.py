@@ -81,3 +81,36 @@ def test_errors_are_reported_and_change_nothing(
     assert "resource_missing" in missing.output
     run(cli_env, "list", "--merchant", "acct_nope", code=2)
     assert api.get("/v1/webhook_endpoints").json()["data"] == []
+
+
+def test_add_gateway_for_adyen_with_basic_auth(
+    cli_env: dict[str, str | None], runtime: Runtime, merchant: Merchant, api: Any
+) -> None:
+    password = "notify-" + "pw" * 3  # pragma: allowlist secret
+    gw = run(
+        cli_env,
+        "add-gateway",
+        "--merchant",
+        merchant.id,
+        "adyen",
+        "--signing-secret",
+        "7E" * 32,
+        "--basic-auth-username",
+        "adyen-notify",
+        "--basic-auth-password",
+        password,
+    )
+    assert gw["url"].endswith(f"/v1/webhooks/inbound/adyen/{gw['id']}")
+    assert gw["basic_auth_username"] == "adyen-notify"
+    assert password not in json.dumps(gw)
+    bad = run(
+        cli_env,
+        "add-gateway",
+        "--merchant",
+        merchant.id,
+        "adyen",
+        "--signing-secret",
+        "xyz!" * 4,
+        code=1,
+    )
+    assert "signing_secret" in bad.output

@@ -13,6 +13,7 @@ own test cards).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -21,6 +22,7 @@ from strongbox.connectors.base import (
     CardData,
     Connector,
     OperationKind,
+    OperationResult,
     OperationStatus,
 )
 from strongbox.core.secret import Secret
@@ -42,6 +44,9 @@ class RecordedOperation:
 class ConnectorHarness(Protocol):
     name: str
     connector: Connector
+    #: True when the gateway answers modifications with "received" and reports the outcome
+    #: by webhook (Adyen); such a harness also has ``notified(key)``.
+    asynchronous: bool
 
     def inject_fault(
         self,
@@ -104,6 +109,24 @@ def authorize_request(
         return_url=return_url,
         description="conformance",
     )
+
+
+def notified(harness: ConnectorHarness, key: str) -> OperationResult | None:
+    """An asynchronous gateway's outcome for ``key``, from the webhook it sends (delivered
+    through Strongbox's inbound verification and translation), or None if it sends none."""
+    fn: Callable[[str], OperationResult | None] | None = getattr(harness, "notified", None)
+    assert fn is not None, f"{harness.name} is asynchronous but cannot deliver its webhooks"
+    return fn(key)
+
+
+def settle(harness: ConnectorHarness, result: OperationResult, key: str) -> OperationResult:
+    """The outcome once the gateway has said everything: a synchronous answer as it is; a
+    ``PENDING`` answer of an asynchronous gateway resolved by its webhook."""
+    if not harness.asynchronous or result.status is not OperationStatus.PENDING:
+        return result
+    outcome = notified(harness, key)
+    assert outcome is not None, f"{harness.name} accepted {key} but sent no notification"
+    return outcome
 
 
 def ops_for(harness: ConnectorHarness, key: str) -> list[RecordedOperation]:

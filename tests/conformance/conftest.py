@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from conformance_harness import ConnectorHarness, FaultKind, RecordedOperation
 
+from connectors.fakes.adyen_fake import AdyenFake
 from connectors.fakes.braintree_fake import BraintreeFake
 from connectors.fakes.stripe_fake import StripeFake, engine_ref
+from strongbox.connectors.adyen import AdyenConnector
 from strongbox.connectors.base import (
     AuthorizeRequest,
     CaptureRequest,
@@ -34,8 +37,10 @@ from strongbox.connectors.simulator.engine import OperationRecord
 from strongbox.connectors.simulator.http import BackgroundServer, HttpSimulatorConnector
 from strongbox.connectors.stripe import StripeConnector
 from strongbox.core.secret import Secret
+from strongbox.payments.reports import ReportKind
+from strongbox.webhooks import providers
 
-HARNESSES = ["simulator_inprocess", "simulator_http", "stripe", "braintree"]
+HARNESSES = ["simulator_inprocess", "simulator_http", "stripe", "braintree", "adyen"]
 
 # Short client timeouts keep the timeout tests quick; the server holds "hung" requests for
 # longer than the client waits.
@@ -55,6 +60,8 @@ def _recorded(op: OperationRecord) -> RecordedOperation:
 
 class InProcessSimulatorHarness:
     """The in-process simulator: faults and challenges go straight to the engine."""
+
+    asynchronous = False
 
     name = "simulator_inprocess"
 
@@ -82,6 +89,8 @@ class InProcessSimulatorHarness:
 
 class HttpSimulatorHarness:
     """The HTTP simulator: everything goes over the wire, control API and 3DS pages too."""
+
+    asynchronous = False
 
     name = "simulator_http"
 
@@ -187,6 +196,8 @@ class FakeGatewayHarness:
 
     The fake's engine is in this process, so faults and challenges go straight to it."""
 
+    asynchronous = False
+
     def __init__(self, name: str, engine: SimulatorEngine, connector: Connector) -> None:
         self.name = name
         self.engine = engine
@@ -276,6 +287,99 @@ def braintree_harness(
         ),
     )
     harness = BraintreeHarness(fake, connector)
+    yield harness
+    harness.close()
+
+
+ADYEN_API_KEY = "AQE_test_conformance"  # pragma: allowlist secret
+ADYEN_MERCHANT = "StrongboxConformanceECOM"
+ADYEN_HMAC_KEY = (
+    "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"  # pragma: allowlist secret
+)
+
+_REPORT_STATUS = {
+    ReportKind.PAYMENT_CAPTURED: OperationStatus.CAPTURED,
+    ReportKind.PAYMENT_FAILED: OperationStatus.DECLINED,
+    ReportKind.PAYMENT_VOIDED: OperationStatus.VOIDED,
+    ReportKind.VOID_FAILED: OperationStatus.DECLINED,
+    ReportKind.REFUND_SUCCEEDED: OperationStatus.REFUNDED,
+    ReportKind.REFUND_FAILED: OperationStatus.DECLINED,
+}
+
+
+class AdyenHarness(FakeGatewayHarness):
+    """Adyen answers captures, cancels and refunds with ``received``: the outcome is the
+    signed notification the fake queues, verified and translated by Strongbox's own inbound
+    code (``webhooks.providers``), as the webhook path would."""
+
+    asynchronous = True
+
+    def __init__(self, fake: AdyenFake, connector: Connector) -> None:
+        super().__init__("adyen", fake.engine, connector)
+        fake.reset()
+        self.fake = fake
+        self.outcomes: dict[str, OperationResult] = {}  # what the webhooks told us, per key
+
+    def complete_challenge(self, reference: str, succeed: bool) -> None:
+        ref = self.fake.engine_ref(reference)
+        charge = self.engine.charge(ref or "")
+        assert charge is not None
+        assert charge.challenge_reference is not None
+        self.engine.complete_challenge(charge.challenge_reference, succeed)
+
+    def notified(self, key: str) -> OperationResult | None:
+        """Deliver the fake's notifications for ``key`` (merchantReference) through the
+        provider's verification and translation; the outcome, or the one already known."""
+        items = self.fake.take(key)
+        if items:
+            verified = providers.verify_adyen(
+                self.fake.body(items), self.fake.headers(), [ADYEN_HMAC_KEY], None
+            )
+            for v in verified:
+                report = providers.translate_adyen(v.payload)
+                assert report is not None
+                assert report.idempotency_key == key
+                self.outcomes[key] = self._result(report)
+        return self.outcomes.get(key)
+
+    def _result(self, report: Any) -> OperationResult:
+        if report.kind is ReportKind.PAYMENT_AUTHORIZED:
+            charge = self.engine.charge(self.fake.engine_ref(report.gateway_reference) or "")
+            assert charge is not None
+            captured = charge.capture_requested and report.authorization_captures
+            status = OperationStatus.CAPTURED if captured else OperationStatus.AUTHORIZED
+        else:
+            status = _REPORT_STATUS[report.kind]
+        return OperationResult(
+            status=status,
+            gateway_reference=report.gateway_reference,
+            amount=report.amount,
+            decline_code=report.decline_code,
+            raw_status=report.kind.value,
+        )
+
+
+@pytest.fixture(scope="session")
+def adyen_fake_server() -> Iterator[tuple[AdyenFake, BackgroundServer]]:
+    engine = SimulatorEngine()
+    fake = AdyenFake(engine, api_keys={ADYEN_API_KEY: {ADYEN_MERCHANT}}, hmac_key=ADYEN_HMAC_KEY)
+    with BackgroundServer(engine, app=fake.app) as server:
+        yield fake, server
+
+
+@pytest.fixture
+def adyen_harness(
+    adyen_fake_server: tuple[AdyenFake, BackgroundServer],
+) -> Iterator[AdyenHarness]:
+    fake, server = adyen_fake_server
+    connector = WithCredentials(
+        AdyenConnector(server.url, connect_timeout=CLIENT_TIMEOUT, read_timeout=CLIENT_TIMEOUT),
+        Credentials(
+            secrets={"api_key": Secret(ADYEN_API_KEY)},
+            settings={"merchant_account": ADYEN_MERCHANT},
+        ),
+    )
+    harness = AdyenHarness(fake, connector)
     yield harness
     harness.close()
 

@@ -17,8 +17,8 @@ from strongbox.connectors.base import OperationKind
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.payments.models import PaymentAttempt
 from strongbox.runtime import Runtime
-from strongbox.webhooks import inbound
 from strongbox.webhooks.models import InboundEvent
+from strongbox.workers.webhooks import process_inbound
 from support import error_of
 
 STRIPE_SECRET = "whsec_test_stripe_signing_secret_1"
@@ -50,7 +50,7 @@ def add_account(api: Any, connector: str, **params: Any) -> dict[str, Any]:
 
 
 def process(rt: Runtime) -> int:
-    return inbound.process_once(rt.db, rt.payments.apply_gateway_report)
+    return process_inbound(rt)
 
 
 def last_attempt(rt: Runtime, pi_id: str) -> PaymentAttempt:

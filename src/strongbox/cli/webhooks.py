@@ -149,15 +149,26 @@ def attempts(
 @app.command("add-gateway")
 def add_gateway(
     merchant: Merchant,
-    connector: Annotated[str, typer.Argument(help="stripe, braintree or simulator")],
+    connector: Annotated[str, typer.Argument(help="stripe, braintree, adyen or simulator")],
     signing_secret: Annotated[
-        str | None, typer.Option(help="Stripe/simulator signing secret.", envvar="SIGNING_SECRET")
+        str | None,
+        typer.Option(
+            help="Stripe/simulator signing secret; Adyen: the hex HMAC key.",
+            envvar="SIGNING_SECRET",
+        ),
     ] = None,
     public_key: Annotated[str | None, typer.Option(help="Braintree public key.")] = None,
     private_key: Annotated[
         str | None, typer.Option(help="Braintree private key.", envvar="BRAINTREE_PRIVATE_KEY")
     ] = None,
     account: Annotated[str | None, typer.Option(help="The gateway's account id.")] = None,
+    basic_auth_username: Annotated[
+        str | None, typer.Option(help="Adyen: Basic auth user name of the endpoint.")
+    ] = None,
+    basic_auth_password: Annotated[
+        str | None,
+        typer.Option(help="Adyen: Basic auth password.", envvar="BASIC_AUTH_PASSWORD"),
+    ] = None,
 ) -> None:
     """Allow a gateway account to post webhooks; prints the URL to configure at the gateway."""
     from strongbox.webhooks import inbound, schemas
@@ -171,6 +182,8 @@ def add_gateway(
                 "public_key": public_key,
                 "private_key": private_key,
                 "account": account,
+                "basic_auth_username": basic_auth_username,
+                "basic_auth_password": basic_auth_password,
             },
         )
         a = inbound.create_account(uow, ctx, rt.sealer, p)

@@ -31,3 +31,9 @@ IDEMPOTENT_REPLAYS = Counter("strongbox_idempotent_replays_total", "Idempotent r
 RECOVERED_ATTEMPTS = Counter(
     "strongbox_recovered_attempts_total", "Attempts resolved by the recovery worker", ["outcome"]
 )
+AWAITING_WEBHOOK = Counter(
+    "strongbox_recovery_awaiting_webhook_total",
+    "Unfinished attempts the recovery worker left to the gateway's webhook (connectors "
+    "without a status lookup, e.g. Adyen), per pass",
+    ["connector", "operation"],
+)

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     # -- connectors, routing, resilience (issue 6)
     gateway_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     stripe_api_base: str = Field(default="https://api.stripe.com")
+    adyen_api_base: str = Field(
+        default="https://checkout-test.adyen.com/v71",
+        description="Adyen Checkout base URL (test); an account's live_url_prefix selects live.",
+    )
     braintree_environment: str = Field(
         default="sandbox", description="Braintree environment: sandbox, production, or a URL."
     )

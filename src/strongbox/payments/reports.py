@@ -18,6 +18,7 @@ class ReportKind(enum.StrEnum):
     PAYMENT_CAPTURED = "payment.captured"
     PAYMENT_FAILED = "payment.failed"
     PAYMENT_VOIDED = "payment.voided"
+    VOID_FAILED = "void.failed"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_FAILED = "refund.failed"
     DISPUTE_OPENED = "dispute.opened"
@@ -37,3 +38,6 @@ class GatewayReport:
     message: str | None = None
     dispute_id: str | None = None
     dispute_reason: str | None = None
+    # The gateway captured an authorization that asked for automatic capture (Adyen with
+    # ``captureDelayHours: 0``): PAYMENT_AUTHORIZED then means captured for such attempts.
+    authorization_captures: bool = False

@@ -1835,6 +1835,7 @@ class PaymentsService:
         ReportKind.PAYMENT_CAPTURED: ("authorize", "capture"),
         ReportKind.PAYMENT_FAILED: ("authorize", "capture"),
         ReportKind.PAYMENT_VOIDED: ("void",),
+        ReportKind.VOID_FAILED: ("void",),
         ReportKind.REFUND_SUCCEEDED: ("refund",),
         ReportKind.REFUND_FAILED: ("refund",),
     }
@@ -1885,7 +1886,9 @@ class PaymentsService:
             status = OperationStatus.CAPTURED
         elif report.kind == k.PAYMENT_AUTHORIZED and not attempt.capture:
             status = OperationStatus.AUTHORIZED
-        elif report.kind in (k.PAYMENT_FAILED, k.REFUND_FAILED):
+        elif report.kind == k.PAYMENT_AUTHORIZED and report.authorization_captures:
+            status = OperationStatus.CAPTURED
+        elif report.kind in (k.PAYMENT_FAILED, k.REFUND_FAILED, k.VOID_FAILED):
             status = OperationStatus.DECLINED
         elif report.kind == k.PAYMENT_VOIDED:
             status = OperationStatus.VOIDED

@@ -4,27 +4,29 @@ receiving (verify the raw body, store once), and processing (through the payment
 
 from __future__ import annotations
 
-import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from strongbox.core.errors import InvalidRequestError, ParameterMissingError, ResourceMissingError
+from strongbox.core.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    ParameterMissingError,
+    ResourceMissingError,
+    StrongboxError,
+)
 from strongbox.core.ids import new_id
 from strongbox.core.sealing import Sealer
 from strongbox.db.pagination import Page, PageRequest
-from strongbox.db.uow import Database, UnitOfWork
+from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments.reports import GatewayReport
 from strongbox.webhooks import providers
 from strongbox.webhooks import repository as repo
 from strongbox.webhooks.models import InboundAccount, InboundEvent
 from strongbox.webhooks.schemas import CreateInboundAccountParams, UpdateInboundAccountParams
-
-log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system:webhooks-inbound"
 
@@ -41,6 +43,33 @@ def _internal(
 
 
 # ---------------------------------------------------------------- accounts
+
+
+_HEX_KEY = re.compile(r"(?:[0-9A-Fa-f]{2}){16,128}")
+
+
+def _check_adyen(p: CreateInboundAccountParams | UpdateInboundAccountParams) -> None:
+    if p.signing_secret and not _HEX_KEY.fullmatch(p.signing_secret):
+        raise InvalidRequestError(
+            "Adyen's HMAC key (signing_secret) is hexadecimal: 32 to 256 hex digits.",
+            param="signing_secret",
+        )
+    if bool(p.basic_auth_username) != bool(p.basic_auth_password):
+        missing = "basic_auth_password" if p.basic_auth_username else "basic_auth_username"
+        raise ParameterMissingError(
+            f"Basic auth needs both basic_auth_username and basic_auth_password: give {missing}.",
+            param=missing,
+        )
+
+
+def _check_no_basic_auth(
+    connector: str, p: CreateInboundAccountParams | UpdateInboundAccountParams
+) -> None:
+    if p.basic_auth_username or p.basic_auth_password:
+        raise InvalidRequestError(
+            f"{connector} accounts take no Basic auth credentials.",
+            param="basic_auth_username" if p.basic_auth_username else "basic_auth_password",
+        )
 
 
 def create_account(
@@ -69,6 +98,10 @@ def create_account(
                 param="public_key" if p.public_key else "private_key",
             )
         secret = p.signing_secret
+    if p.connector == "adyen":
+        _check_adyen(p)
+    else:
+        _check_no_basic_auth(p.connector, p)
     now = uow.clock.now()
     a = InboundAccount(
         id=new_id("inbound_account"),
@@ -80,10 +113,16 @@ def create_account(
         previous_secret_sealed=None,
         previous_secret_expires_at=None,
         public_key=p.public_key,
+        basic_auth_username=p.basic_auth_username or None,
+        basic_auth_password_sealed=None,
         created=now,
         updated=now,
     )
     a.secret_sealed = sealer.seal(secret.encode(), _aad(a, "secret"))
+    if p.basic_auth_password:
+        a.basic_auth_password_sealed = sealer.seal(
+            p.basic_auth_password.encode(), _aad(a, "basic_auth")
+        )
     uow.session.add(a)
     uow.flush()
     _internal(uow, ctx, "strongbox.inbound_webhook_account.created", a, {})
@@ -115,6 +154,15 @@ def update_account(
             "This parameter does not apply to this connector.",
             param="signing_secret" if a.connector == "braintree" else "private_key",
         )
+    if a.connector == "adyen":
+        _check_adyen(p)
+        if p.basic_auth_username and p.basic_auth_password:
+            a.basic_auth_username = p.basic_auth_username
+            a.basic_auth_password_sealed = sealer.seal(
+                p.basic_auth_password.encode(), _aad(a, "basic_auth")
+            )
+    else:
+        _check_no_basic_auth(a.connector, p)
     if p.public_key is not None:
         if a.connector != "braintree":
             raise InvalidRequestError(
@@ -184,76 +232,110 @@ def _secrets(a: InboundAccount, sealer: Sealer, now_unix: int) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    event_id: str
-    duplicate: bool
+    event_id: str  # the first (or only) event of the request
+    duplicate: bool  # every event of the request was already stored
+    stored: int = 1  # events newly stored
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Verification failed: the failure is recorded in the unit of work; the edge commits
+    it and answers with ``error``."""
+
+    error: StrongboxError
 
 
 def receive(
-    db: Database,
+    uow: UnitOfWork,
     sealer: Sealer,
     connector: str,
     account_id: str,
     body: bytes,
     headers: dict[str, str],
-) -> Received:
-    """Verify and store one request. Raises ``InvalidRequestError`` (400) on a bad
-    signature, after recording ``strongbox.webhook.signature_invalid`` for the audit log."""
-    with db.reader() as ruow:
-        a = repo.inbound_account_for_url(ruow.session, connector, account_id)
-        if a is None:
-            raise ResourceMissingError("No such inbound webhook endpoint.")
-        now = int(ruow.clock.now().timestamp())
-        secrets = _secrets(a, sealer, now)
-        merchant_id, public_key = a.merchant_id, a.public_key
-    ctx = RequestContext(merchant_id=merchant_id, actor=f"gateway:{connector}:{account_id}")
+) -> Received | Rejected:
+    """Verify one request on its raw body and store each event once, in ``uow``.
+
+    A bad signature (or Adyen Basic auth) records ``strongbox.webhook.signature_invalid`` for
+    the audit log and returns ``Rejected`` (400; 401 for Basic auth). Nothing is committed
+    here: the edge owns the unit of work."""
+    a = repo.inbound_account_for_url(uow.session, connector, account_id)
+    if a is None:
+        raise ResourceMissingError("No such inbound webhook endpoint.")
+    now = int(uow.clock.now().timestamp())
+    ctx = RequestContext(merchant_id=a.merchant_id, actor=f"gateway:{connector}:{account_id}")
     try:
-        if len(body) > providers.MAX_BODY_BYTES:
-            raise providers.SignatureInvalid("body too large")
-        if connector == "stripe":
-            v = providers.verify_stripe(body, headers.get("stripe-signature"), secrets, now)
-        elif connector == "braintree":
-            v = _verify_braintree_any(body, public_key or "", secrets)
-        else:
-            v = providers.verify_simulator(body, headers, secrets, now)
+        verified = _verify(a, sealer, connector, body, headers, now)
     except providers.SignatureInvalid as exc:
-        with db.unit_of_work() as uow:
-            acct = repo.get_inbound_account(uow.session, merchant_id, account_id)
-            if acct is not None:
-                _internal(
-                    uow,
-                    ctx,
-                    "strongbox.webhook.signature_invalid",
-                    acct,
-                    {"outcome": "failure", "reason": str(exc)},
-                )
-            uow.commit()
-        raise InvalidRequestError(
-            "Webhook signature verification failed.", code="webhook_signature_invalid"
-        ) from None
-    with db.unit_of_work() as uow:
-        if repo.inbound_event_exists(uow.session, account_id, v.provider_event_id):
-            return Received(event_id=v.provider_event_id, duplicate=True)
-        ev = InboundEvent(
-            id=new_id("inbound_event"),
-            merchant_id=merchant_id,
-            account_id=account_id,
-            connector=connector,
-            provider_event_id=v.provider_event_id,
-            type=v.type,
-            payload=v.payload,
-            status="pending",
-            result=None,
-            attempts=0,
-            claimed_until=None,
-            received_at=uow.clock.now(),
-            processed_at=None,
+        _internal(
+            uow,
+            ctx,
+            "strongbox.webhook.signature_invalid",
+            a,
+            {"outcome": "failure", "reason": str(exc)},
         )
-        uow.session.add(ev)
-        try:
-            uow.commit()
-        except IntegrityError:  # the same event raced in on another connection
-            return Received(event_id=v.provider_event_id, duplicate=True)
-    return Received(event_id=v.provider_event_id, duplicate=False)
+        if isinstance(exc, providers.AuthenticationInvalid):
+            return Rejected(
+                AuthenticationError(
+                    "Webhook authentication failed.", code="webhook_authentication_failed"
+                )
+            )
+        return Rejected(
+            InvalidRequestError(
+                "Webhook signature verification failed.", code="webhook_signature_invalid"
+            )
+        )
+    stored = 0
+    seen: set[str] = set()
+    for v in verified:
+        if v.provider_event_id in seen or repo.inbound_event_exists(
+            uow.session, account_id, v.provider_event_id
+        ):
+            continue
+        seen.add(v.provider_event_id)
+        uow.session.add(
+            InboundEvent(
+                id=new_id("inbound_event"),
+                merchant_id=a.merchant_id,
+                account_id=account_id,
+                connector=connector,
+                provider_event_id=v.provider_event_id,
+                type=v.type,
+                payload=v.payload,
+                status="pending",
+                result=None,
+                attempts=0,
+                claimed_until=None,
+                received_at=uow.clock.now(),
+                processed_at=None,
+            )
+        )
+        stored += 1
+    uow.flush()
+    return Received(event_id=verified[0].provider_event_id, duplicate=stored == 0, stored=stored)
+
+
+def _verify(
+    a: InboundAccount,
+    sealer: Sealer,
+    connector: str,
+    body: bytes,
+    headers: dict[str, str],
+    now: int,
+) -> list[providers.Verified]:
+    if len(body) > providers.MAX_BODY_BYTES:
+        raise providers.SignatureInvalid("body too large")
+    secrets = _secrets(a, sealer, now)
+    if connector == "stripe":
+        return [providers.verify_stripe(body, headers.get("stripe-signature"), secrets, now)]
+    if connector == "braintree":
+        return [_verify_braintree_any(body, a.public_key or "", secrets)]
+    if connector == "adyen":
+        basic = None
+        if a.basic_auth_username and a.basic_auth_password_sealed is not None:
+            password = sealer.unseal(a.basic_auth_password_sealed, _aad(a, "basic_auth"))
+            basic = (a.basic_auth_username, password.decode())
+        return providers.verify_adyen(body, headers, secrets, basic)
+    return [providers.verify_simulator(body, headers, secrets, now)]
 
 
 def _verify_braintree_any(
@@ -269,50 +351,44 @@ def _verify_braintree_any(
 
 
 # ---------------------------------------------------------------- processing
+# Each function works inside the unit of work it is given; the worker
+# (``workers/webhooks.process_inbound``) opens and commits them.
 
 Apply = Callable[[UnitOfWork, RequestContext, GatewayReport], str]
 MAX_PROCESSING_ATTEMPTS = 5
 
 
-def process_once(db: Database, apply: Apply, *, batch: int = 100) -> int:
-    """Claim pending events (short transaction), then apply each in its own transaction."""
-    with db.unit_of_work() as uow:
-        now = uow.clock.now()
-        claimed = [
-            e.id for e in repo.claim_inbound(uow.session, now, now + timedelta(minutes=2), batch)
-        ]
-        uow.commit()
-    for event_id in claimed:
-        try:
-            with db.unit_of_work() as uow:
-                ev = repo.get_inbound_event_locked(uow.session, event_id)
-                if ev is None or ev.status != "pending":
-                    uow.commit()
-                    continue
-                ctx = RequestContext(merchant_id=ev.merchant_id, actor=SYSTEM_ACTOR)
-                report = providers.translate(ev.connector, ev.payload)
-                if report is None:
-                    ev.status, ev.result = "ignored", "ignored: not an outcome event"
-                else:
-                    result = apply(uow, ctx, report)
-                    ev.status = "ignored" if result.startswith("ignored") else "processed"
-                    ev.result = result[:200]
-                ev.attempts += 1
-                ev.processed_at = uow.clock.now()
-                ev.claimed_until = None
-                uow.commit()
-        except Exception:
-            log.exception("processing inbound webhook event %s failed", event_id)
-            _count_failure(db, event_id)
-    return len(claimed)
+def claim_pending(uow: UnitOfWork, *, batch: int = 100) -> list[str]:
+    """Claim pending events for two minutes; commit this short transaction on its own."""
+    now = uow.clock.now()
+    return [e.id for e in repo.claim_inbound(uow.session, now, now + timedelta(minutes=2), batch)]
 
 
-def _count_failure(db: Database, event_id: str) -> None:
-    with db.unit_of_work() as uow:
-        ev = repo.get_inbound_event_locked(uow.session, event_id)
-        if ev is not None and ev.status == "pending":
-            ev.attempts += 1
-            ev.claimed_until = uow.clock.now() + timedelta(seconds=30 * ev.attempts)
-            if ev.attempts >= MAX_PROCESSING_ATTEMPTS:
-                ev.status, ev.result = "failed", "failed: processing raised repeatedly"
-        uow.commit()
+def process_event(uow: UnitOfWork, apply: Apply, event_id: str) -> None:
+    """Apply one claimed event through the payments service (its own transaction)."""
+    ev = repo.get_inbound_event_locked(uow.session, event_id)
+    if ev is None or ev.status != "pending":
+        return
+    ctx = RequestContext(merchant_id=ev.merchant_id, actor=SYSTEM_ACTOR)
+    report = providers.translate(ev.connector, ev.payload)
+    if report is None:
+        ev.status, ev.result = "ignored", "ignored: not an outcome event"
+    else:
+        result = apply(uow, ctx, report)
+        ev.status = "ignored" if result.startswith("ignored") else "processed"
+        ev.result = result[:200]
+    ev.attempts += 1
+    ev.processed_at = uow.clock.now()
+    ev.claimed_until = None
+    uow.flush()
+
+
+def count_failure(uow: UnitOfWork, event_id: str) -> None:
+    """After ``process_event`` raised (and its transaction was rolled back)."""
+    ev = repo.get_inbound_event_locked(uow.session, event_id)
+    if ev is not None and ev.status == "pending":
+        ev.attempts += 1
+        ev.claimed_until = uow.clock.now() + timedelta(seconds=30 * ev.attempts)
+        if ev.attempts >= MAX_PROCESSING_ATTEMPTS:
+            ev.status, ev.result = "failed", "failed: processing raised repeatedly"
+        uow.flush()

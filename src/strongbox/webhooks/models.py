@@ -111,7 +111,7 @@ class InboundAccount(Base):
     seq: Mapped[int] = seq_column()
     id: Mapped[str] = mapped_column(String(64), unique=True)
     merchant_id: Mapped[str] = mapped_column(String(64))
-    connector: Mapped[str] = mapped_column(String(32))  # stripe | braintree | simulator
+    connector: Mapped[str] = mapped_column(String(32))  # stripe | braintree | adyen | simulator
     account: Mapped[str | None] = mapped_column(String(128))  # the gateway's account label
     description: Mapped[str | None] = mapped_column(String(1000))
     # Stripe/simulator: the signing secret; Braintree: the private key. Sealed.
@@ -119,6 +119,9 @@ class InboundAccount(Base):
     previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     previous_secret_expires_at: Mapped[datetime | None]
     public_key: Mapped[str | None] = mapped_column(String(128))  # Braintree public key
+    # Adyen: optional Basic auth on the endpoint (the password sealed).
+    basic_auth_username: Mapped[str | None] = mapped_column(String(128))
+    basic_auth_password_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created: Mapped[datetime]
     updated: Mapped[datetime]
 

@@ -9,6 +9,11 @@ outcomes to a ``GatewayReport``; anything else is stored and marked ignored.
 * Braintree: form fields ``bt_signature``/``bt_payload``, verified and parsed by the official
   ``braintree`` SDK (``public_key|HMAC-SHA1`` keyed by SHA-1 of the private key).
 * Simulator: Standard Webhooks headers signed with the account's ``whsec_`` secret.
+* Adyen: standard notifications, a JSON batch of ``NotificationRequestItem``s, each signed in
+  ``additionalData.hmacSignature``: base64 HMAC-SHA256, keyed by the hex HMAC key, over
+  ``pspReference:originalReference:merchantAccountCode:merchantReference:value:currency:
+  eventCode:success`` (a missing field is empty). Every item must verify (any configured key,
+  for rotation) before any is used; optional Basic auth on the endpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from strongbox.connectors.adyen.connector import decline_code_for_reason
 from strongbox.payments.reports import GatewayReport, ReportKind
 from strongbox.webhooks import signing
 
@@ -32,6 +38,10 @@ MAX_BODY_BYTES = 512 * 1024
 
 class SignatureInvalid(Exception):
     """The request is not signed by the configured gateway account."""
+
+
+class AuthenticationInvalid(SignatureInvalid):
+    """The request lacks the endpoint's Basic auth credentials (answered 401)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +322,151 @@ def translate_simulator(event: dict[str, Any]) -> GatewayReport | None:
     )
 
 
+# ---------------------------------------------------------------- Adyen
+
+ADYEN_SIGNED_FIELDS = (
+    "pspReference",
+    "originalReference",
+    "merchantAccountCode",
+    "merchantReference",
+    "value",
+    "currency",
+    "eventCode",
+    "success",
+)
+
+
+def adyen_signature(item: dict[str, Any], hmac_key_hex: str) -> str:
+    """Adyen's HMAC of one NotificationRequestItem (base64)."""
+    amount = item.get("amount") if isinstance(item.get("amount"), dict) else {}
+    assert isinstance(amount, dict)
+    values = {**item, "value": amount.get("value", ""), "currency": amount.get("currency", "")}
+    signed = ":".join(
+        "" if values.get(f) is None else str(values.get(f)) for f in ADYEN_SIGNED_FIELDS
+    )
+    try:
+        key = binascii.unhexlify(hmac_key_hex)
+    except (binascii.Error, ValueError):
+        raise SignatureInvalid("the configured HMAC key is not hex") from None
+    return base64.b64encode(hmac.new(key, signed.encode(), hashlib.sha256).digest()).decode()
+
+
+def check_basic_auth(header: str | None, expected: tuple[str, str] | None) -> None:
+    if expected is None:
+        return
+    want = "Basic " + base64.b64encode(":".join(expected).encode()).decode()
+    if not header or not hmac.compare_digest(header.strip().encode(), want.encode()):
+        raise AuthenticationInvalid("missing or wrong Basic auth credentials")
+
+
+def verify_adyen(
+    body: bytes,
+    headers: dict[str, str],
+    hmac_keys: list[str],
+    basic_auth: tuple[str, str] | None,
+) -> list[Verified]:
+    """Every item of the batch, verified; any bad item rejects the whole request (Adyen
+    retries the batch)."""
+    check_basic_auth(headers.get("authorization"), basic_auth)
+    batch = _json_object(body)
+    items = batch.get("notificationItems")
+    if not isinstance(items, list) or not items:
+        raise SignatureInvalid("no notificationItems")
+    out: list[Verified] = []
+    for wrapped in items:
+        item = wrapped.get("NotificationRequestItem") if isinstance(wrapped, dict) else None
+        if not isinstance(item, dict):
+            raise SignatureInvalid("a notification item is not a NotificationRequestItem")
+        extra = item.get("additionalData")
+        if not isinstance(extra, dict):
+            raise SignatureInvalid("a notification item has no additionalData")
+        sig = extra.get("hmacSignature")
+        if not isinstance(sig, str) or not sig:
+            raise SignatureInvalid("a notification item has no hmacSignature")
+        ok = False
+        for key in hmac_keys:
+            ok |= hmac.compare_digest(adyen_signature(item, key).encode(), sig.encode())
+        if not ok:
+            raise SignatureInvalid("a notification item's hmacSignature does not match")
+        psp, event = _str(item.get("pspReference")), _str(item.get("eventCode"))
+        success = item.get("success")
+        if psp is None or event is None or success not in ("true", "false"):
+            raise SignatureInvalid("signed item lacks pspReference, eventCode or success")
+        payload = dict(item)
+        payload["additionalData"] = {k: v for k, v in extra.items() if k != "hmacSignature"}
+        payload["live"] = batch.get("live")
+        # Adyen may deliver an item more than once: one event per psp, event code and outcome.
+        out.append(Verified(f"{psp}:{event}:{success}"[:128], event[:100], payload))
+    return out
+
+
+_ADYEN_PAYMENT_EVENTS = {
+    ("CAPTURE", "true"): ReportKind.PAYMENT_CAPTURED,
+    ("CAPTURE", "false"): ReportKind.PAYMENT_FAILED,
+    ("CAPTURE_FAILED", "true"): ReportKind.PAYMENT_FAILED,
+    ("CANCELLATION", "true"): ReportKind.PAYMENT_VOIDED,
+    ("CANCELLATION", "false"): ReportKind.VOID_FAILED,
+    ("REFUND", "true"): ReportKind.REFUND_SUCCEEDED,
+    ("REFUND", "false"): ReportKind.REFUND_FAILED,
+    ("REFUND_FAILED", "true"): ReportKind.REFUND_FAILED,
+    ("REFUNDED_REVERSED", "true"): ReportKind.REFUND_FAILED,
+}
+
+
+def translate_adyen(item: dict[str, Any]) -> GatewayReport | None:
+    """AUTHORISATION: ``merchantReference`` is our authorization's idempotency key and
+    ``pspReference`` the payment's; modifications: ``merchantReference`` is the
+    modification's key and ``originalReference`` the payment's ``pspReference``."""
+    event, success = item.get("eventCode"), item.get("success")
+    amount_obj = item.get("amount") if isinstance(item.get("amount"), dict) else {}
+    assert isinstance(amount_obj, dict)
+    amount, currency = _int(amount_obj.get("value")), _str(amount_obj.get("currency"))
+    currency = currency.lower() if currency else None
+    extra = item.get("additionalData") if isinstance(item.get("additionalData"), dict) else {}
+    assert isinstance(extra, dict)
+    key = _str(item.get("merchantReference"))
+    if event == "AUTHORISATION":
+        ok = success == "true"
+        return GatewayReport(
+            kind=ReportKind.PAYMENT_AUTHORIZED if ok else ReportKind.PAYMENT_FAILED,
+            connector="adyen",
+            idempotency_key=key,
+            gateway_reference=_str(item.get("pspReference")),
+            amount=amount,
+            currency=currency,
+            decline_code=None
+            if ok
+            else decline_code_for_reason(item.get("reason"), extra.get("refusalReasonRaw")),
+            # Strongbox asks Adyen for immediate capture (captureDelayHours 0) on automatic
+            # payments, so for those an authorisation is the capture.
+            authorization_captures=True,
+        )
+    if event in ("CHARGEBACK", "NOTIFICATION_OF_CHARGEBACK"):
+        return GatewayReport(
+            kind=ReportKind.DISPUTE_OPENED,
+            connector="adyen",
+            gateway_reference=_str(item.get("originalReference")),
+            amount=amount,
+            currency=currency,
+            dispute_id=_str(item.get("pspReference")),
+            dispute_reason=_str(item.get("reason")),
+        )
+    kind = _ADYEN_PAYMENT_EVENTS.get((str(event), str(success)))
+    if kind is None:
+        return None
+    failed = kind in (ReportKind.PAYMENT_FAILED, ReportKind.VOID_FAILED, ReportKind.REFUND_FAILED)
+    return GatewayReport(
+        kind=kind,
+        connector="adyen",
+        idempotency_key=key,
+        gateway_reference=_str(item.get("originalReference")),
+        amount=amount if event != "CANCELLATION" else None,
+        currency=currency,
+        decline_code="processing_error" if failed else None,
+        message=_str(item.get("reason")) if failed else None,
+    )
+
+
 def translate(connector: str, payload: dict[str, Any]) -> GatewayReport | None:
     if connector == "stripe":
         return translate_stripe(payload)
@@ -319,4 +474,6 @@ def translate(connector: str, payload: dict[str, Any]) -> GatewayReport | None:
         return translate_braintree(payload)
     if connector == "simulator":
         return translate_simulator(payload)
+    if connector == "adyen":
+        return translate_adyen(payload)
     return None

@@ -53,7 +53,7 @@ EVENT_TYPES = frozenset(
         "webhook_endpoint.disabled",
     }
 )
-CONNECTORS = ("stripe", "braintree", "simulator")
+CONNECTORS = ("stripe", "braintree", "adyen", "simulator")
 MAX_ROTATION_OVERLAP = 7 * 24 * 3600
 DEFAULT_ROTATION_OVERLAP = 24 * 3600
 
@@ -103,6 +103,10 @@ def _check_secret(value: str) -> str:
 
 
 SigningSecret = Annotated[str, AfterValidator(_check_secret)]
+# Basic auth user names: printable, no colon (RFC 7617).
+BasicAuthUser = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x39\x3b-\x7e]+$")
+]
 
 
 class CreateEndpointParams(Params):
@@ -139,12 +143,14 @@ class ListAttemptsParams(ListParams):
 
 
 class CreateInboundAccountParams(Params):
-    connector: Literal["stripe", "braintree", "simulator"]
+    connector: Literal["stripe", "braintree", "adyen", "simulator"]
     account: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     description: Description | None = None
-    signing_secret: SigningSecret | None = None  # stripe, simulator
+    signing_secret: SigningSecret | None = None  # stripe, simulator; adyen: the hex HMAC key
     public_key: Annotated[str, Field(min_length=1, max_length=128)] | None = None  # braintree
     private_key: SigningSecret | None = None  # braintree
+    basic_auth_username: BasicAuthUser | None = None  # adyen, optional
+    basic_auth_password: SigningSecret | None = None  # adyen, optional
     expand: Expand | None = None
 
 
@@ -153,6 +159,8 @@ class UpdateInboundAccountParams(Params):
     signing_secret: SigningSecret | None = None
     private_key: SigningSecret | None = None
     public_key: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    basic_auth_username: BasicAuthUser | None = None
+    basic_auth_password: SigningSecret | None = None
     previous_secret_expires_in: Overlap = DEFAULT_ROTATION_OVERLAP
     expand: Expand | None = None
 
@@ -225,6 +233,7 @@ def render_inbound_account(a: InboundAccount, public_url: str) -> dict[str, Any]
         "created": to_unix(a.created),
         "description": a.description,
         "public_key": a.public_key,
+        "basic_auth_username": a.basic_auth_username,
         "secret_rotation_expires_at": (
             to_unix(a.previous_secret_expires_at) if a.previous_secret_expires_at else None
         ),

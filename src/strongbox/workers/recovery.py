@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import orjson
 
+from strongbox.connectors.base import Capability
 from strongbox.core import metrics
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
@@ -81,6 +82,18 @@ def recover_once(
         calls = [(svc.begin_lookup(uow, a), a.request_idempotency_key_id) for a in attempts]
         uow.commit()
     for call, key_id in calls:
+        if not _can_look_up(rt, call.connector):
+            # No lookup API (Adyen): the attempt stays unfinished (its payment
+            # ``processing``) until the gateway's webhook resolves it; begin_lookup moved it to
+            # the back of the queue. Never NOT_FOUND, never a second request.
+            metrics.AWAITING_WEBHOOK.labels(call.connector, call.kind.value).inc()
+            log.info(
+                "attempt %s (%s %s) awaits the gateway's webhook: no status lookup",
+                call.attempt_id,
+                call.connector,
+                call.kind.value,
+            )
+            continue
         try:
             step = resolve(rt, call, key_id, "recovery")
         except Exception:
@@ -90,6 +103,13 @@ def recover_once(
         label = step.intent.status if step.intent is not None else "unknown"
         metrics.RECOVERED_ATTEMPTS.labels(label).inc()
     return len(calls)
+
+
+def _can_look_up(rt: Runtime, connector: str) -> bool:
+    try:
+        return rt.connectors.get(connector).supports(Capability.STATUS_LOOKUP)
+    except KeyError:
+        return True  # let resolve() report the missing connector as before
 
 
 def complete_action(rt: Runtime, reference: str) -> Step | None:

@@ -30,8 +30,23 @@ def fanout(rt: Runtime) -> int:
     return n
 
 
-def process_inbound(rt: Runtime) -> int:
-    return inbound.process_once(rt.db, rt.payments.apply_gateway_report)
+def process_inbound(rt: Runtime, *, batch: int = 100) -> int:
+    """Claim pending inbound events (one short transaction), then apply each in its own
+    transaction; a failure is counted in a fresh one. Returns how many were claimed."""
+    with rt.db.unit_of_work() as uow:
+        claimed = inbound.claim_pending(uow, batch=batch)
+        uow.commit()
+    for event_id in claimed:
+        try:
+            with rt.db.unit_of_work() as uow:
+                inbound.process_event(uow, rt.payments.apply_gateway_report, event_id)
+                uow.commit()
+        except Exception:
+            log.exception("processing inbound webhook event %s failed", event_id)
+            with rt.db.unit_of_work() as uow:
+                inbound.count_failure(uow, event_id)
+                uow.commit()
+    return len(claimed)
 
 
 class DeliveryLoop(Loop):
