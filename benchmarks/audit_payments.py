@@ -36,7 +36,7 @@ from audit_append import fresh_pg  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from strongbox.api.app import create_app  # noqa: E402
-from strongbox.audit import service  # noqa: E402
+from strongbox.audit import service, tasks  # noqa: E402
 from strongbox.auth import service as auth  # noqa: E402
 from strongbox.core.settings import Settings  # noqa: E402
 from strongbox.runtime import build_runtime  # noqa: E402
@@ -126,7 +126,7 @@ def one_round(backend: str, pg_url: str, audit: bool, seconds: float) -> dict[st
         pg = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
         workers.stop()
         if audit:
-            service.integrate_all(rt.db)
+            tasks.integrate_all(rt.db)
             report = rt.audit.verify(rt.db)
             assert report.ok, report.problems
             assert report.entries_checked >= 2 * (n + 30)

@@ -111,7 +111,7 @@ def build_runtime(
         retention_days=settings.audit_retention_days,
     )
     if audit:
-        dispatcher.subscribe("*", audit_service.record_event, name="audit")
+        dispatcher.subscribe("*", audit_service.record_event, name="audit", reads_db=False)
     db = Database(engine, clock, dispatcher)
     connectors = ConnectorRegistry()
     engine_sim: SimulatorEngine | None = None

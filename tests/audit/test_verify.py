@@ -224,7 +224,7 @@ def test_audit_off_records_nothing(settings: Settings) -> None:
     rt = build_runtime(settings, audit=False)
     try:
         fill(rt, 0)
-        assert not any(name == "audit" for _p, name, _h in rt.dispatcher._handlers)
+        assert not any(name == "audit" for _p, name, *_rest in rt.dispatcher._handlers)
     finally:
         rt.close()
 

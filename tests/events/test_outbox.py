@@ -40,6 +40,25 @@ def test_subscribers_run_inside_the_transaction(api: TestClient, runtime: Runtim
     assert pi["status"] == "succeeded"
 
 
+def test_a_subscriber_that_reads_nothing_does_not_flush_the_session(
+    api: TestClient, runtime: Runtime
+) -> None:
+    pending: list[tuple[str, bool]] = []
+
+    def blind(uow: UnitOfWork, event: DomainEvent) -> None:
+        pending.append((event.type, any(isinstance(o, PaymentIntent) for o in uow.session.new)))
+
+    runtime.dispatcher.subscribe("payment_intent.created", blind, reads_db=False)
+    pi = api.post("/v1/payment_intents", data=PAY).json()
+    # Only the audit log (reads_db=False too) and this subscriber match: the new intent is
+    # still unflushed when they run; it is written later in the same transaction.
+    assert pending == [("payment_intent.created", True)]
+    assert pi["status"] == "succeeded"
+    with runtime.db.read() as s:
+        stored = s.scalar(sa.select(PaymentIntent.status).where(PaymentIntent.id == pi["id"]))
+    assert stored == "succeeded"
+
+
 def test_a_failing_subscriber_rolls_back_the_whole_write(api: TestClient, runtime: Runtime) -> None:
     def failing(_uow: UnitOfWork, _event: DomainEvent) -> None:
         raise RuntimeError("ledger unavailable")

@@ -346,18 +346,6 @@ def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     return len(rows)
 
 
-def integrate_all(db: Any, *, batch: int = 5000) -> int:
-    """Integrate every committed entry, one committed batch at a time (edges only)."""
-    total = 0
-    while True:
-        with db.unit_of_work() as uow:
-            n = integrate(uow, batch=batch)
-            uow.commit()
-        total += n
-        if n < batch:
-            return total
-
-
 def pending_count(session: Session) -> int:
     return int(
         session.scalar(

@@ -30,6 +30,19 @@ from strongbox.db.uow import Database, UnitOfWork
 MIN_RETENTION_DAYS = 365  # PCI DSS 10.5.1: at least 12 months
 
 
+def integrate_all(db: Database, *, batch: int = 5000) -> int:
+    """Integrate every committed entry, one committed batch at a time (``service.integrate``
+    works inside the unit of work it is given; this loop owns the commits)."""
+    total = 0
+    while True:
+        with db.unit_of_work() as uow:
+            n = service.integrate(uow, batch=batch)
+            uow.commit()
+        total += n
+        if n < batch:
+            return total
+
+
 class AuditStateError(RuntimeError):
     """The stored log is inconsistent (e.g. an archive candidate fails its leaf hashes)."""
 
@@ -48,7 +61,7 @@ class AuditLog:
     # --- sequencing and heads ------------------------------------------------------------
 
     def integrate(self, db: Database) -> int:
-        return service.integrate_all(db)
+        return integrate_all(db)
 
     def sign(self, db: Database, *, force: bool = False) -> TreeHead | None:
         """Integrate everything committed, then sign a head (if the tree grew, or ``force``)."""

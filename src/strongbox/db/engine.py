@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def json_dumps(value: Any) -> str:
+    """JSON columns are written with orjson (several times faster than the standard library);
+    what orjson refuses (integers beyond 64 bits) falls back to ``json.dumps``."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
+
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def json_loads(data: str | bytes | bytearray | memoryview) -> Any:
+    """JSON columns are read with orjson, so every value reads as ``json.loads`` reads it:
+    text with a run of 19 digits or more (orjson turns integers beyond 64 bits into floats)
+    and what orjson refuses (NaN, lone surrogates) go to ``json.loads``."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if _LONG_DIGITS.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
 
 
 def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
@@ -21,6 +49,8 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=NullPool if ":memory:" in url else None,
+            json_serializer=json_dumps,
+            json_deserializer=json_loads,
         )
 
         @event.listens_for(engine, "connect")
@@ -52,6 +82,8 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
         max_overflow=max(4, pool_size // 4),
         pool_recycle=1800,  # instead of a ping on every checkout
         pool_timeout=30,
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
     )
 
 

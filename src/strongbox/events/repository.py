@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from strongbox.db.pagination import Page, PageRequest, paginate
@@ -67,11 +68,28 @@ def mark_published(session: Session, seqs: list[int], now: datetime) -> None:
         )
 
 
+_PROCESSED = cast(Table, ProcessedEvent.__table__)
+
+
+def _insert_processed(ins: Any) -> Any:
+    return (
+        ins(_PROCESSED)
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(_PROCESSED.c.consumer)
+    )
+
+
+# One statement per event instead of a lookup, an ORM add and a flush; built once.
+_INSERT_PROCESSED = {
+    "postgresql": _insert_processed(postgresql.insert),
+    "sqlite": _insert_processed(sqlite.insert),
+}
+
+
 def mark_processed(session: Session, consumer: str, event_id: str, now: datetime) -> bool:
-    """Record that ``consumer`` handled ``event_id``; False if it already had."""
-    exists = session.get(ProcessedEvent, (consumer, event_id))
-    if exists is not None:
-        return False
-    session.add(ProcessedEvent(consumer=consumer, event_id=event_id, processed_at=now))
-    session.flush()
-    return True
+    """Record that ``consumer`` handled ``event_id``; False if it already had (one
+    ``INSERT … ON CONFLICT DO NOTHING``, in the caller's transaction)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_PROCESSED["postgresql" if dialect == "postgresql" else "sqlite"]
+    row = {"consumer": consumer, "event_id": event_id, "processed_at": now}
+    return session.execute(stmt, row).first() is not None

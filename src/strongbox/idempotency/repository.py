@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -13,17 +14,27 @@ from strongbox.idempotency.models import IdempotencyKey
 _table: Table = IdempotencyKey.__table__  # type: ignore[assignment]
 
 
-def insert_if_absent(session: Session, row: dict[str, object]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; True if this call inserted the row."""
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
+def _insert_if_absent(ins: Any) -> Any:
+    return (
         ins(_table)
-        .values(**row)
         .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
         .returning(_table.c.id)
     )
-    return session.connection().execute(stmt).scalar() is not None
+
+
+# Built once, bound per call (building a statement costs about as much CPU as running it).
+_INSERT_IF_ABSENT = {
+    "postgresql": _insert_if_absent(postgresql.insert),
+    "sqlite": _insert_if_absent(sqlite.insert),
+}
+_UPDATE_BY_ID = update(_table).where(_table.c.id == bindparam("b_id"))
+
+
+def insert_if_absent(session: Session, row: dict[str, object]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True if this call inserted the row."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_IF_ABSENT["postgresql" if dialect == "postgresql" else "sqlite"]
+    return session.connection().execute(stmt, row).scalar() is not None
 
 
 def get_locked(session: Session, merchant_id: str, key: str) -> IdempotencyKey | None:
@@ -40,7 +51,7 @@ def get_by_id(session: Session, record_id: str) -> IdempotencyKey | None:
 
 
 def set_fields(session: Session, record_id: str, **values: object) -> None:
-    session.connection().execute(update(_table).where(_table.c.id == record_id).values(**values))
+    session.connection().execute(_UPDATE_BY_ID, {"b_id": record_id, **values})
 
 
 def delete_expired(session: Session, cutoff: datetime, lock_cutoff: datetime) -> int:

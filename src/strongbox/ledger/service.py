@@ -257,6 +257,43 @@ def _in(session: Session, column: Any, values: list[str]) -> list[Any]:
     return [column.in_(chunk) for chunk in _chunks(values)]
 
 
+def _find_pg() -> Any:
+    x = func.unnest(bindparam("vals", type_=ARRAY(String))).table_valued("id").render_derived()
+    lat = (
+        select(*transfer_columns())
+        .where(LedgerTransfer.merchant_id == bindparam("m"), LedgerTransfer.id == x.c.id)
+        .lateral("t")
+    )
+    return select(lat).select_from(x).join(lat, true())
+
+
+def _slots_update() -> Any:
+    s = SLOTS.c
+    return (
+        update(SLOTS)
+        .where(
+            and_(
+                s.merchant_id == bindparam("m"),
+                s.account_id == bindparam("a"),
+                s.slot == bindparam("s"),
+            )
+        )
+        .values(
+            debits_pending=s.debits_pending + bindparam("dp"),
+            debits_posted=s.debits_posted + bindparam("dpo"),
+            credits_pending=s.credits_pending + bindparam("cp"),
+            credits_posted=s.credits_posted + bindparam("cpo"),
+        )
+    )
+
+
+# The statements of every posting, built once (building one costs about as much CPU as
+# running it; their parameters are bound per call).
+_FIND_PG: Final = _find_pg()
+_SLOTS_UPDATE: Final = _slots_update()
+_INSERT_TRANSFERS: Final = insert(TRANSFERS)
+
+
 def _account_info(a: Any) -> AccountInfo:
     return AccountInfo(a.id, a.merchant_id, a.purpose, a.currency, a.flags, a.slots)
 
@@ -472,17 +509,7 @@ class LedgerService:
             # One index probe per id (a LATERAL join on the unique index), whatever the
             # table's statistics say: right after a bulk load they can be stale enough for
             # the planner to scan every row of the merchant once per id.
-            x = (
-                func.unnest(bindparam("vals", id_list, type_=ARRAY(String)))
-                .table_valued("id")
-                .render_derived()
-            )
-            lat = (
-                select(*transfer_columns())
-                .where(LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id == x.c.id)
-                .lateral("t")
-            )
-            for r in session.execute(select(lat).select_from(x).join(lat, true())):
+            for r in session.execute(_FIND_PG, {"m": merchant_id, "vals": id_list}):
                 t = Transfer.from_row(r)
                 out[t.id] = t
             return out
@@ -678,7 +705,7 @@ class LedgerService:
         """Bulk insert: COPY on PostgreSQL for large batches (one statement, so the
         statement-level check trigger runs once), executemany otherwise."""
         if uow.dialect != "postgresql" or len(rows) < 50:
-            uow.session.execute(insert(TRANSFERS), [tr.row() for tr in rows])
+            uow.session.execute(_INSERT_TRANSFERS, [tr.row() for tr in rows])
             return
         raw = uow.session.connection().connection.driver_connection
         assert raw is not None
@@ -706,7 +733,6 @@ class LedgerService:
                 )
 
     def _write_slots(self, uow: UnitOfWork, b: _Batch) -> None:
-        s = SLOTS.c
         params = []
         for acct_id in sorted(b.deltas):
             d = b.deltas[acct_id]
@@ -714,6 +740,7 @@ class LedgerService:
                 continue
             params.append(
                 {
+                    "m": b.merchant_id,
                     "a": acct_id,
                     "s": b.slot_of.get(acct_id, 0),
                     "dp": d.debits_pending,
@@ -724,23 +751,7 @@ class LedgerService:
             )
         if not params:
             return
-        stmt = (
-            update(SLOTS)
-            .where(
-                and_(
-                    s.merchant_id == b.merchant_id,
-                    s.account_id == bindparam("a"),
-                    s.slot == bindparam("s"),
-                )
-            )
-            .values(
-                debits_pending=s.debits_pending + bindparam("dp"),
-                debits_posted=s.debits_posted + bindparam("dpo"),
-                credits_pending=s.credits_pending + bindparam("cp"),
-                credits_posted=s.credits_posted + bindparam("cpo"),
-            )
-        )
-        uow.session.connection().execute(stmt, params)
+        uow.session.connection().execute(_SLOTS_UPDATE, params)
 
     def _apply_chain(
         self,

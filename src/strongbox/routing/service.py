@@ -9,6 +9,7 @@ does not open). The API only ever shows redacted hints. Changes raise internal e
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,10 @@ from strongbox.routing.health import ConnectorHealth
 from strongbox.routing.models import ConnectorAccount, RoutingConfig
 
 MAX_SECRET_LENGTH = 4096
+CONFIG_CACHE_SECONDS = 1.0
+"""How long one process reuses a merchant's routing configuration (or its absence) without
+reading it again. A change made through this process applies to the next payment; one made
+through another process applies within this time."""
 
 
 def hint(value: str) -> str:
@@ -87,13 +92,19 @@ class RoutingService:
         health: ConnectorHealth,
         *,
         default_connector: str = "simulator",
+        config_cache_seconds: float = CONFIG_CACHE_SECONDS,
     ) -> None:
         self.connectors = connectors
         self.sealer = sealer
         self.health = health
         self.default_connector = default_connector
+        self.config_cache_seconds = config_cache_seconds
         self._compiled: dict[tuple[str, int], CompiledConfig] = {}
         self._lock = threading.Lock()
+        # merchant -> (valid until, (version, config) or None); a generation per merchant so
+        # that a read which began before a change cannot store the old value after it.
+        self._configs: dict[str, tuple[float, tuple[int, dict[str, Any]] | None]] = {}
+        self._generation: dict[str, int] = {}
 
     # ------------------------------------------------------------------ events
 
@@ -345,6 +356,9 @@ class RoutingService:
             row.version += 1
             row.updated = now
         uow.flush()
+        merchant_id = ctx.merchant_id
+        self._forget_config(merchant_id)
+        uow.after_commit(lambda: self._forget_config(merchant_id))
         self._event(
             uow,
             ctx,
@@ -355,11 +369,34 @@ class RoutingService:
         )
         return row
 
-    def _compiled_for(self, row: RoutingConfig) -> CompiledConfig:
-        key = (row.merchant_id, row.version)
+    def _forget_config(self, merchant_id: str) -> None:
+        with self._lock:
+            self._configs.pop(merchant_id, None)
+            self._generation[merchant_id] = self._generation.get(merchant_id, 0) + 1
+
+    def _config(self, session: Session, merchant_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The merchant's (version, configuration), or None, cached for a short time."""
+        now = time.monotonic()
+        hit = self._configs.get(merchant_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        generation = self._generation.get(merchant_id, 0)
+        row = repo.get_config(session, merchant_id)
+        value = None if row is None else (row.version, dict(row.config))
+        with self._lock:
+            if self._generation.get(merchant_id, 0) == generation:
+                if len(self._configs) > 10_000:
+                    self._configs.clear()
+                self._configs[merchant_id] = (now + self.config_cache_seconds, value)
+        return value
+
+    def _compiled_for(
+        self, merchant_id: str, version: int, config: dict[str, Any]
+    ) -> CompiledConfig:
+        key = (merchant_id, version)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = compile_config(RoutingConfigIn.model_validate(row.config))
+            compiled = compile_config(RoutingConfigIn.model_validate(config))
             with self._lock:
                 if len(self._compiled) > 10_000:
                     self._compiled.clear()
@@ -370,13 +407,13 @@ class RoutingService:
 
     def route(self, session: Session, merchant_id: str, facts: PaymentFacts) -> list[Route]:
         """Every usable connector for this payment, best first (at least one)."""
-        row = repo.get_config(session, merchant_id)
-        if row is None:
+        snapshot = self._config(session, merchant_id)
+        if snapshot is None:
             decision = RoutingDecision(
                 ranked=(), rule="none", reason="no routing configuration: default connector"
             )
             return [Route(self.default_connector, None, decision, 0, ())]
-        compiled = self._compiled_for(row)
+        compiled = self._compiled_for(merchant_id, *snapshot)
         accounts = repo.accounts_by_id(session, merchant_id, list(compiled.connector_ids))
         names = set(self.connectors.names())
         candidates = {

@@ -19,6 +19,14 @@ from strongbox.workers.recovery import recover_once
 
 log = logging.getLogger(__name__)
 
+BUSY_PAUSE_SECONDS = 0.2
+"""The least time between two passes of a loop that every commit wakes (outbox relay, webhook
+fan-out). Under load a pass then takes everything committed in the last 0.2 s in one batch
+instead of running once per commit or two: at 30-60 payments/s the short pauses (0.05 s,
+0.02 s) cost about 2 ms of server CPU per payment in claim/cursor transactions. An event
+reaches the bus and the webhook queue at most this much later; an idle loop still wakes at
+once on the next commit."""
+
 
 class Loop(threading.Thread):
     def __init__(
@@ -73,7 +81,10 @@ def build_workers(rt: Runtime) -> Workers:
     s = rt.settings
     interval = s.worker_interval_seconds
     relay = Loop(
-        "outbox-relay", lambda: relay_once(rt.db, rt.bus, batch=500), interval, min_pause=0.05
+        "outbox-relay",
+        lambda: relay_once(rt.db, rt.bus, batch=500),
+        interval,
+        min_pause=BUSY_PAUSE_SECONDS,
     )
     rt.dispatcher.on_commit_of_events(relay.wake)
     recovery = Loop(

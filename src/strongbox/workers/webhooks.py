@@ -8,7 +8,7 @@ import logging
 from strongbox.runtime import Runtime
 from strongbox.webhooks import inbound, service
 from strongbox.webhooks.delivery import Deliverer, DeliveryConfig
-from strongbox.workers.loops import Loop
+from strongbox.workers.loops import BUSY_PAUSE_SECONDS, Loop
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def build_webhook_loops(rt: Runtime) -> list[Loop]:
             delivery.wake()
         return n
 
-    fan = Loop("webhook-fanout", fanout_and_wake, interval, min_pause=0.02)
+    fan = Loop("webhook-fanout", fanout_and_wake, interval, min_pause=BUSY_PAUSE_SECONDS)
     rt.dispatcher.on_commit_of_events(fan.wake)
     inbound_loop = Loop("webhook-inbound", lambda: process_inbound(rt), min(interval, 0.5))
     return [fan, delivery, inbound_loop]
