@@ -72,7 +72,7 @@ def test_a_change_made_by_another_process_applies_within_the_cache_period(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(routing_service.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(runtime.routing, "monotonic", lambda: clock[0])
     a = add_account(api, "sim_a")["id"]
     assert _account_of(api) is None  # caches "no configuration"
     # Another process writes the configuration: this one does not hear of it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,12 +94,14 @@ class RoutingService:
         *,
         default_connector: str = "simulator",
         config_cache_seconds: float = CONFIG_CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.connectors = connectors
         self.sealer = sealer
         self.health = health
         self.default_connector = default_connector
         self.config_cache_seconds = config_cache_seconds
+        self.monotonic = monotonic  # the cache's clock (tests pass their own)
         self._compiled: dict[tuple[str, int], CompiledConfig] = {}
         self._lock = threading.Lock()
         # merchant -> (valid until, (version, config) or None); a generation per merchant so
@@ -376,7 +379,7 @@ class RoutingService:
 
     def _config(self, session: Session, merchant_id: str) -> tuple[int, dict[str, Any]] | None:
         """The merchant's (version, configuration), or None, cached for a short time."""
-        now = time.monotonic()
+        now = self.monotonic()
         hit = self._configs.get(merchant_id)
         if hit is not None and hit[0] > now:
             return hit[1]
