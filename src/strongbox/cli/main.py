@@ -33,9 +33,11 @@ from strongbox.cli.ledger import ledger_app  # noqa: E402
 app.add_typer(ledger_app, name="ledger")
 merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
 app.add_typer(keys_app, name="keys")  # vault keys
+from strongbox.cli.payments import app as payments_app  # noqa: E402
 from strongbox.cli.webhooks import app as webhooks_app  # noqa: E402 - issue 7
 
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(payments_app, name="payments")
 
 
 def _setup_logging(level: str, fmt: Literal["json", "text"] = "json") -> None:

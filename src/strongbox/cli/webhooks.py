@@ -5,52 +5,15 @@ Operator commands: they act for the merchant given with ``--merchant`` and print
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from strongbox.core.errors import StrongboxError
-from strongbox.core.settings import Settings
+from strongbox.cli.common import merchant_unit_of_work as _write
 
 app = typer.Typer(help="Webhook endpoints, deliveries and gateway accounts.", no_args_is_help=True)
 
 Merchant = Annotated[str, typer.Option("--merchant", help="Merchant id (acct_…).")]
-
-
-@contextmanager
-def _runtime() -> Iterator[Any]:
-    from strongbox.runtime import build_runtime
-
-    rt = build_runtime(Settings())
-    try:
-        yield rt
-    finally:
-        rt.close()
-
-
-def _write(merchant: str, fn: Callable[[Any, Any, Any], dict[str, Any]]) -> None:
-    """Run ``fn(rt, uow, ctx)`` in one unit of work and print its result as JSON."""
-    from sqlalchemy import select
-
-    from strongbox.auth.models import Merchant
-    from strongbox.events.types import RequestContext
-
-    with _runtime() as rt:
-        try:
-            with rt.db.unit_of_work() as uow:
-                found = uow.session.scalar(select(Merchant.id).where(Merchant.id == merchant))
-                if found is None:
-                    raise typer.BadParameter("no such merchant", param_hint="--merchant")
-                ctx = RequestContext(merchant_id=merchant, actor="cli")
-                out = fn(rt, uow, ctx)
-                uow.commit()
-        except StrongboxError as exc:
-            typer.echo(json.dumps(exc.to_dict()), err=True)
-            raise typer.Exit(1) from None
-    typer.echo(json.dumps(out))
 
 
 def _params(model: Any, raw: dict[str, Any]) -> Any:

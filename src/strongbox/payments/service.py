@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import object_session
 from tenacity import (
     RetryError,
@@ -167,6 +168,16 @@ class Step:
     call: GatewayCall | None = None
     error: StrongboxError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def response(self) -> tuple[int, bytes]:
+        """The HTTP status and body this step answers (stored on an idempotency key whose
+        request never got its answer)."""
+        if self.error is not None:
+            return self.error.status, orjson.dumps(self.error.to_dict())
+        if self.refund is not None:
+            return 200, orjson.dumps(render_refund(None, self.refund))
+        assert self.intent is not None
+        return 200, orjson.dumps(render_intent(None, self.intent))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1827,6 +1838,113 @@ class PaymentsService:
     def history(self, uow: UnitOfWork, ctx: RequestContext, intent_id: str) -> list[StatusChange]:
         self._require_intent(uow, ctx, intent_id)
         return repo.status_history(uow.session, ctx.merchant_id, intent_id)
+
+    # ------------------------------------------------------------------ operator resolution
+
+    #: What an operator may record for an unresolved attempt, per kind of operation.
+    OPERATOR_OUTCOMES: dict[str, tuple[str, ...]] = {
+        "authorize": ("authorized", "captured", "declined", "not_processed"),
+        "capture": ("captured", "declined", "not_processed"),
+        "void": ("voided", "declined", "not_processed"),
+        "refund": ("refunded", "declined", "not_processed"),
+    }
+
+    def resolve_by_operator(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        attempt_id: str,
+        outcome: str,
+        *,
+        note: str,
+        gateway_reference: str | None = None,
+        decline_code: str | None = None,
+        started_before: datetime | None = None,
+    ) -> Step:
+        """Record what an operator found at the gateway for an unresolved attempt.
+
+        For gateways that cannot be asked (Adyen has no status lookup) and requests whose
+        webhook never comes (one that never reached the gateway). Only an attempt with no
+        gateway call in flight can be resolved: an ``unknown`` one, or a ``started`` one (the
+        process died around the call) last touched before ``started_before`` (the recovery
+        age). The outcome goes through ``finish`` and the state machine like a gateway's
+        answer, with cause ``operator``, and the decision with its note is an audit entry in
+        the same transaction.
+        """
+        attempt = repo.get_attempt(uow.session, ctx.merchant_id, attempt_id, lock=True)
+        if attempt is None:
+            raise ResourceMissingError(f"No such attempt: '{attempt_id}'", param="attempt")
+        stale_start = (
+            attempt.status == "started"
+            and started_before is not None
+            and attempt.updated < started_before
+        )
+        if attempt.status != "unknown" and not stale_start:
+            raise UnexpectedStateError(
+                f"Attempt {attempt.id} is {attempt.status}: only an attempt whose outcome is "
+                "unknown (or a start older than the recovery age) can be resolved by an "
+                "operator.",
+                param="attempt",
+            )
+        allowed = self.OPERATOR_OUTCOMES[attempt.kind]
+        if attempt.kind == "authorize":
+            # automatic capture: the gateway shows a capture; manual: an authorization
+            other = "authorized" if attempt.capture else "captured"
+            allowed = tuple(o for o in allowed if o != other)
+        if outcome not in allowed:
+            raise InvalidRequestError(
+                f"Outcome {outcome!r} does not apply to this {attempt.kind} attempt; "
+                f"use one of: {', '.join(allowed)}.",
+                param="outcome",
+            )
+        if not note.strip():
+            raise ParameterMissingError("Say what was checked at the gateway.", param="note")
+        reference = gateway_reference or attempt.gateway_reference
+        if outcome in ("authorized", "captured") and attempt.kind == "authorize" and not reference:
+            raise ParameterMissingError(
+                "A successful authorization needs the gateway's reference (e.g. Adyen's "
+                "pspReference), so that it can be captured, voided and refunded.",
+                param="gateway_reference",
+            )
+        status = {
+            "authorized": OperationStatus.AUTHORIZED,
+            "captured": OperationStatus.CAPTURED,
+            "declined": OperationStatus.DECLINED,
+            "voided": OperationStatus.VOIDED,
+            "refunded": OperationStatus.REFUNDED,
+            "not_processed": OperationStatus.NOT_FOUND,
+        }[outcome]
+        result = OperationResult(
+            status=status,
+            gateway_reference=reference,
+            amount=attempt.amount,
+            decline_code=(decline_code or "generic_decline")
+            if status == OperationStatus.DECLINED
+            else None,
+            message="Resolved by an operator." if status == OperationStatus.DECLINED else None,
+            raw_status=f"operator:{outcome}",
+        )
+        raise_event(
+            uow,
+            ctx,
+            "strongbox.payment_attempt.resolved_by_operator",
+            "payment_attempt",
+            attempt.id,
+            {
+                "id": attempt.id,
+                "object": "payment_attempt",
+                "payment_intent": attempt.payment_intent_id,
+                "kind": attempt.kind,
+                "connector": attempt.connector,
+                "outcome": outcome,
+                "gateway_reference": reference,
+                "decline_code": result.decline_code,
+                "note": note.strip()[:500],
+                "actor": ctx.actor,
+            },
+        )
+        call = self.begin_lookup(uow, attempt)
+        return self.finish(uow, ctx, call, GatewayOutcome(result=result), cause="operator")
 
     # ------------------------------------------------------------------ gateway reports
 

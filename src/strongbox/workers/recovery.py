@@ -11,26 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-import orjson
-
 from strongbox.connectors.base import Capability
 from strongbox.core import metrics
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
-from strongbox.payments.schemas import render_intent, render_refund
 from strongbox.payments.service import GatewayCall, Step
 from strongbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def _response(step: Step) -> tuple[int, bytes]:
-    if step.error is not None:
-        return step.error.status, orjson.dumps(step.error.to_dict())
-    if step.refund is not None:
-        return 200, orjson.dumps(render_refund(None, step.refund))
-    assert step.intent is not None
-    return 200, orjson.dumps(render_intent(None, step.intent))
 
 
 def resolve(rt: Runtime, call: GatewayCall, key_id: str | None, cause: str) -> Step:
@@ -47,7 +35,7 @@ def resolve(rt: Runtime, call: GatewayCall, key_id: str | None, cause: str) -> S
                 attempt = svc.find_attempt(uow, current.merchant_id, current.attempt_id)
                 if attempt.status not in ("started", "unknown"):
                     # The request that began this attempt never got its answer stored.
-                    status, body = _response(step)
+                    status, body = step.response()
                     idem.store_response_if_absent(uow, key_id, status, body)
             uow.commit()
     return step
