@@ -27,17 +27,6 @@ from strongbox.db.migrate import alembic_config
 from strongbox.runtime import build_runtime
 
 
-@pytest.fixture
-def cli_env(settings: Settings) -> dict[str, str | None]:
-    """Environment for the CLI: the test's data dir and database, nothing from the host."""
-    return {
-        "STRONGBOX_DATA_DIR": str(settings.data_dir),
-        "STRONGBOX_DATABASE_URL": settings.database_url,  # None (unset) means SQLite
-        "STRONGBOX_SIMULATOR_URL": None,
-        "STRONGBOX_RUN_WORKERS": "false",
-    }
-
-
 @contextmanager
 def _client(settings: Settings) -> Iterator[TestClient]:
     """A client for the instance the CLI wrote to (built after the CLI ran)."""

@@ -5,24 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from strongbox.cli.main import app
 from strongbox.connectors.base import OperationKind
-from strongbox.core.settings import Settings
 from strongbox.runtime import Runtime
 from support import Merchant
-
-
-@pytest.fixture
-def cli_env(settings: Settings) -> dict[str, str | None]:
-    return {
-        "STRONGBOX_DATA_DIR": str(settings.data_dir),
-        "STRONGBOX_DATABASE_URL": settings.database_url,
-        "STRONGBOX_SIMULATOR_URL": None,
-        "STRONGBOX_RUN_WORKERS": "false",
-    }
 
 
 def run(env: dict[str, str | None], *args: str, code: int = 0) -> Any:
@@ -42,47 +30,16 @@ def test_an_unknown_authorization_resolved_as_not_processed(
     [attempt] = run(cli_env, "attempts", "--merchant", merchant.id, pi["id"])["data"]
     assert attempt["status"] == "unknown"
     assert attempt["gateway_idempotency_key"]
-    bad = run(
-        cli_env,
-        "resolve",
-        "--merchant",
-        merchant.id,
-        attempt["id"],
-        "--outcome",
-        "refunded",
-        "--note",
-        "x",
-        code=1,
-    )
+    resolve = ["resolve", "--merchant", merchant.id, attempt["id"], "--outcome"]
+    bad = run(cli_env, *resolve, "refunded", "--note", "x", code=1)
     assert json.loads(bad.stderr)["error"]["param"] == "outcome"
-    out = run(
-        cli_env,
-        "resolve",
-        "--merchant",
-        merchant.id,
-        attempt["id"],
-        "--outcome",
-        "not_processed",
-        "--note",
-        "no payment with this reference in the gateway's dashboard",
-    )
+    out = run(cli_env, *resolve, "not_processed", "--note", "not in the gateway's dashboard")
     assert out["attempt"]["status"] == "failed"
     assert out["payment_intent"] == {"id": pi["id"], "status": "requires_payment_method"}
     assert api.get(f"/v1/payment_intents/{pi['id']}").json()["status"] == (
         "requires_payment_method"
     )
-    again = run(
-        cli_env,
-        "resolve",
-        "--merchant",
-        merchant.id,
-        attempt["id"],
-        "--outcome",
-        "not_processed",
-        "--note",
-        "twice",
-        code=1,
-    )
+    again = run(cli_env, *resolve, "not_processed", "--note", "twice", code=1)
     assert json.loads(again.stderr)["error"]["code"] == "payment_intent_unexpected_state"
 
 

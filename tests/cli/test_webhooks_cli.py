@@ -5,23 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from strongbox.cli.main import app
-from strongbox.core.settings import Settings
 from strongbox.runtime import Runtime
 from support import Merchant
-
-
-@pytest.fixture
-def cli_env(settings: Settings) -> dict[str, str | None]:
-    return {
-        "STRONGBOX_DATA_DIR": str(settings.data_dir),
-        "STRONGBOX_DATABASE_URL": settings.database_url,
-        "STRONGBOX_SIMULATOR_URL": None,
-        "STRONGBOX_RUN_WORKERS": "false",
-    }
 
 
 def run(env: dict[str, str | None], *args: str, code: int = 0) -> Any:
