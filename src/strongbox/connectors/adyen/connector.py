@@ -65,6 +65,7 @@ from strongbox.connectors.base import (
     UnknownOutcomeError,
     VoidRequest,
 )
+from strongbox.connectors.http import gateway_client, send
 
 DEFAULT_BASE_URL = "https://checkout-test.adyen.com/v71"
 LIVE_URL = "https://{prefix}-checkout-live.adyenpayments.com/checkout/v71"
@@ -221,13 +222,10 @@ class AdyenConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(
-                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
-            ),
+        self._client = gateway_client(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             transport=transport,
-            follow_redirects=False,
-            trust_env=False,
             headers={"User-Agent": "strongbox-adyen-connector", "Accept": "application/json"},
         )
 
@@ -431,22 +429,7 @@ class AdyenConnector(Connector):
             )
         headers = {"X-API-Key": creds.secret("api_key"), "Idempotency-Key": key}
         url = self.base_for(creds) + path
-        try:
-            response = self._client.post(url, json=body, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise RetryableError(
-                f"could not connect to Adyen ({type(exc).__name__}); nothing was sent",
-                gateway_code="connect_error",
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise UnknownOutcomeError(
-                f"no response from Adyen in time ({type(exc).__name__})", gateway_code="timeout"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UnknownOutcomeError(
-                f"the connection to Adyen failed after sending ({type(exc).__name__})",
-                gateway_code="network_error",
-            ) from exc
+        response = send(self._client, "Adyen", "POST", url, json=body, headers=headers)
         data = _json(response)
         status = response.status_code
         if 200 <= status < 300:

@@ -74,6 +74,7 @@ from strongbox.connectors.base import (
     UnknownOutcomeError,
     VoidRequest,
 )
+from strongbox.connectors.http import gateway_client, send
 from strongbox.connectors.simulator.connector import ALL_CAPABILITIES
 from strongbox.connectors.simulator.engine import (
     CODE_IDEMPOTENCY,
@@ -637,17 +638,11 @@ class HttpSimulatorConnector(Connector):
     ) -> None:
         """``transport`` replaces the network (e.g. ``httpx.MockTransport`` in tests)."""
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(
+        self._client = gateway_client(
             base_url=self.base_url,
-            timeout=httpx.Timeout(
-                connect=connect_timeout,
-                read=read_timeout,
-                write=read_timeout,
-                pool=connect_timeout,
-            ),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             transport=transport,
-            follow_redirects=False,
-            trust_env=False,
             headers={"User-Agent": "strongbox-simulator-connector"},
         )
 
@@ -727,26 +722,14 @@ class HttpSimulatorConnector(Connector):
     # -- plumbing
 
     def _post(self, path: str, idempotency_key: str, body: dict[str, Any]) -> OperationResult:
-        try:
-            response = self._client.post(
-                path, json=body, headers={IDEMPOTENCY_HEADER: idempotency_key}
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise RetryableError(
-                f"could not connect to the simulator ({type(exc).__name__}); nothing was sent",
-                gateway_code="connect_error",
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise UnknownOutcomeError(
-                f"no response from the simulator in time ({type(exc).__name__}); "
-                "the request may have been processed",
-                gateway_code="timeout",
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UnknownOutcomeError(
-                f"the connection to the simulator failed after sending ({type(exc).__name__})",
-                gateway_code="network_error",
-            ) from exc
+        response = send(
+            self._client,
+            "the simulator",
+            "POST",
+            path,
+            json=body,
+            headers={IDEMPOTENCY_HEADER: idempotency_key},
+        )
         self._raise_for_status(response)
         try:
             return result_from_json(response.json())

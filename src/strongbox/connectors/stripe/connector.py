@@ -57,6 +57,7 @@ from strongbox.connectors.base import (
     UnknownOutcomeError,
     VoidRequest,
 )
+from strongbox.connectors.http import gateway_client, send
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 KEY_METADATA = "strongbox_idempotency_key"
@@ -100,14 +101,11 @@ class StripeConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(
+        self._client = gateway_client(
             base_url=self.base_url,
-            timeout=httpx.Timeout(
-                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
-            ),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             transport=transport,
-            follow_redirects=False,
-            trust_env=False,
             headers={"User-Agent": "strongbox-stripe-connector", "Stripe-Version": "2024-06-20"},
         )
 
@@ -287,22 +285,9 @@ class StripeConnector(Connector):
         *,
         decline: bool = False,
     ) -> dict[str, Any]:
-        try:
-            response = self._client.post(path, data=form, headers=self._headers(creds, key))
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise RetryableError(
-                f"could not connect to Stripe ({type(exc).__name__}); nothing was sent",
-                gateway_code="connect_error",
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise UnknownOutcomeError(
-                f"no response from Stripe in time ({type(exc).__name__})", gateway_code="timeout"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UnknownOutcomeError(
-                f"the connection to Stripe failed after sending ({type(exc).__name__})",
-                gateway_code="network_error",
-            ) from exc
+        response = send(
+            self._client, "Stripe", "POST", path, data=form, headers=self._headers(creds, key)
+        )
         body = _json(response)
         if response.status_code == 402 and decline:
             error = body.get("error") if isinstance(body.get("error"), dict) else {}
