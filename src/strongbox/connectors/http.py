@@ -59,3 +59,17 @@ def send(
             f"the connection to {gateway} failed after sending ({type(exc).__name__})",
             gateway_code="network_error",
         ) from exc
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response body as a JSON object; ``{}`` when it is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return obj(data)
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}

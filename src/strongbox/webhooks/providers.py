@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from strongbox.connectors.adyen.connector import decline_code_for_reason
+from strongbox.connectors.http import obj
 from strongbox.payments.reports import GatewayReport, ReportKind
 from strongbox.webhooks import signing
 
@@ -338,8 +339,7 @@ ADYEN_SIGNED_FIELDS = (
 
 def adyen_signature(item: dict[str, Any], hmac_key_hex: str) -> str:
     """Adyen's HMAC of one NotificationRequestItem (base64)."""
-    amount = item.get("amount") if isinstance(item.get("amount"), dict) else {}
-    assert isinstance(amount, dict)
+    amount = obj(item.get("amount"))
     values = {**item, "value": amount.get("value", ""), "currency": amount.get("currency", "")}
     signed = ":".join(
         "" if values.get(f) is None else str(values.get(f)) for f in ADYEN_SIGNED_FIELDS
@@ -418,12 +418,10 @@ def translate_adyen(item: dict[str, Any]) -> GatewayReport | None:
     ``pspReference`` the payment's; modifications: ``merchantReference`` is the
     modification's key and ``originalReference`` the payment's ``pspReference``."""
     event, success = item.get("eventCode"), item.get("success")
-    amount_obj = item.get("amount") if isinstance(item.get("amount"), dict) else {}
-    assert isinstance(amount_obj, dict)
+    amount_obj = obj(item.get("amount"))
     amount, currency = _int(amount_obj.get("value")), _str(amount_obj.get("currency"))
     currency = currency.lower() if currency else None
-    extra = item.get("additionalData") if isinstance(item.get("additionalData"), dict) else {}
-    assert isinstance(extra, dict)
+    extra = obj(item.get("additionalData"))
     key = _str(item.get("merchantReference"))
     if event == "AUTHORISATION":
         ok = success == "true"

@@ -65,7 +65,7 @@ from strongbox.connectors.base import (
     UnknownOutcomeError,
     VoidRequest,
 )
-from strongbox.connectors.http import gateway_client, send
+from strongbox.connectors.http import gateway_client, json_object, obj, send
 
 DEFAULT_BASE_URL = "https://checkout-test.adyen.com/v71"
 LIVE_URL = "https://{prefix}-checkout-live.adyenpayments.com/checkout/v71"
@@ -353,10 +353,7 @@ class AdyenConnector(Connector):
                 else None,
             )
         if raw in _DECLINED:
-            extra = (
-                body.get("additionalData") if isinstance(body.get("additionalData"), dict) else {}
-            )
-            assert isinstance(extra, dict)
+            extra = obj(body.get("additionalData"))
             code = decline_code_for(body.get("refusalReasonCode"), extra.get("refusalReasonRaw"))
             if raw == "Error" and body.get("refusalReasonCode") is None:
                 code = "processing_error"
@@ -372,8 +369,7 @@ class AdyenConnector(Connector):
                 details={"refusal_reason_code": _str(str(body.get("refusalReasonCode") or ""))},
             )
         if raw in _ACTION:
-            action = body.get("action") if isinstance(body.get("action"), dict) else {}
-            assert isinstance(action, dict)
+            action = obj(body.get("action"))
             url = action.get("url")
             if isinstance(url, str) and url.startswith("https://") and ref is not None:
                 return OperationResult(
@@ -430,7 +426,7 @@ class AdyenConnector(Connector):
         headers = {"X-API-Key": creds.secret("api_key"), "Idempotency-Key": key}
         url = self.base_for(creds) + path
         response = send(self._client, "Adyen", "POST", url, json=body, headers=headers)
-        data = _json(response)
+        data = json_object(response)
         status = response.status_code
         if 200 <= status < 300:
             if not data:
@@ -480,14 +476,6 @@ def _value(amount: Any) -> int | None:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _path(reference: str) -> str:

@@ -57,7 +57,7 @@ from strongbox.connectors.base import (
     UnknownOutcomeError,
     VoidRequest,
 )
-from strongbox.connectors.http import gateway_client, send
+from strongbox.connectors.http import gateway_client, json_object, obj, send
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 KEY_METADATA = "strongbox_idempotency_key"
@@ -288,14 +288,10 @@ class StripeConnector(Connector):
         response = send(
             self._client, "Stripe", "POST", path, data=form, headers=self._headers(creds, key)
         )
-        body = _json(response)
+        body = json_object(response)
         if response.status_code == 402 and decline:
-            error = body.get("error") if isinstance(body.get("error"), dict) else {}
-            assert isinstance(error, dict)
-            intent = (
-                error.get("payment_intent") if isinstance(error.get("payment_intent"), dict) else {}
-            )
-            assert isinstance(intent, dict)
+            error = obj(body.get("error"))
+            intent = obj(error.get("payment_intent"))
             ref = intent.get("id") if isinstance(intent.get("id"), str) else None
             return {
                 "id": ref,
@@ -320,7 +316,7 @@ class StripeConnector(Connector):
             raise RetryableError(
                 f"Stripe lookup failed ({type(exc).__name__})", gateway_code="network_error"
             ) from exc
-        body = _json(response)
+        body = json_object(response)
         if missing_ok and response.status_code == 404:
             return {}
         self._raise_for_status(response, body, sent=False)
@@ -335,8 +331,7 @@ class StripeConnector(Connector):
                     "Stripe answered with an unreadable body", gateway_code="bad_response"
                 )
             return
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        assert isinstance(error, dict)
+        error = obj(body.get("error"))
         code = error.get("code") if isinstance(error.get("code"), str) else None
         type_ = error.get("type") if isinstance(error.get("type"), str) else None
         message = f"Stripe answered HTTP {status}"
@@ -373,14 +368,6 @@ def _decline(
         raw_status=raw,
         details={"code": error.get("code")},
     )
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
