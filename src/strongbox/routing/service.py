@@ -109,13 +109,6 @@ class RoutingService:
         self._configs: dict[str, tuple[float, tuple[int, dict[str, Any]] | None]] = {}
         self._generation: dict[str, int] = {}
 
-    # ------------------------------------------------------------------ events
-
-    def _event(
-        self, uow: UnitOfWork, ctx: RequestContext, type_: str, rtype: str, rid: str, obj: Any
-    ) -> None:
-        raise_event(uow, ctx, type_, rtype, rid, obj)
-
     # ------------------------------------------------------------------ accounts
 
     def _check_fields(
@@ -209,7 +202,7 @@ class RoutingService:
         )
         uow.session.add(account)
         uow.flush()
-        self._event(
+        raise_event(
             uow,
             ctx,
             "strongbox.connector_account.created",
@@ -263,7 +256,7 @@ class RoutingService:
             account.settings = {**(account.settings or {}), **settings}
         account.updated = uow.clock.now()
         uow.flush()
-        self._event(
+        raise_event(
             uow,
             ctx,
             "strongbox.connector_account.updated",
@@ -292,7 +285,7 @@ class RoutingService:
         account.sealed_credentials = self._seal(account.merchant_id, account.id, {})
         account.updated = uow.clock.now()
         uow.flush()
-        self._event(
+        raise_event(
             uow,
             ctx,
             "strongbox.connector_account.deleted",
@@ -362,7 +355,7 @@ class RoutingService:
         merchant_id = ctx.merchant_id
         self._forget_config(merchant_id)
         uow.after_commit(lambda: self._forget_config(merchant_id))
-        self._event(
+        raise_event(
             uow,
             ctx,
             "strongbox.routing.updated",

@@ -145,8 +145,7 @@ class Deliverer:
 
     def record(self, endpoint_id: str, results: list[service.AttemptResult]) -> None:
         with self.db.unit_of_work() as uow:
-            repo.endpoints_by_id(uow.session, [endpoint_id], lock=True)  # endpoint first
-            if results:
+            if results:  # locks the endpoint first, then its deliveries
                 service.record_results(uow, results, self.rng)
             # After a failure the endpoint's other due deliveries wait too (at least the first
             # retry delay), so a dead endpoint is not hammered and does not crowd the others.

@@ -168,6 +168,21 @@ def events_by_id(session: Session, ids: list[str]) -> dict[str, OutboxEvent]:
     return {r.id: r for r in rows}
 
 
+def cancel_pending_deliveries(
+    session: Session, merchant_id: str, endpoint_id: str, now: datetime
+) -> None:
+    """An endpoint is going away: its undelivered deliveries will never be sent."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.merchant_id == merchant_id,
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == "pending",
+        )
+        .values(status="canceled", next_attempt_at=None, updated=now)
+    )
+
+
 def release_endpoints(session: Session, ids: list[str], until: datetime | None = None) -> None:
     """Let workers claim the endpoints again (from ``until``, if given: a back-off)."""
     if ids:

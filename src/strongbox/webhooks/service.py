@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from strongbox.core.errors import InvalidRequestError, ResourceMissingError
@@ -147,15 +146,7 @@ def update_endpoint(
 
 def delete_endpoint(uow: UnitOfWork, ctx: RequestContext, endpoint_id: str) -> dict[str, Any]:
     e = require_endpoint(uow, ctx, endpoint_id, lock=True)
-    uow.session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.merchant_id == ctx.merchant_id,
-            WebhookDelivery.endpoint_id == e.id,
-            WebhookDelivery.status == "pending",
-        )
-        .values(status="canceled", next_attempt_at=None, updated=uow.clock.now())
-    )
+    repo.cancel_pending_deliveries(uow.session, ctx.merchant_id, e.id, uow.clock.now())
     _internal(uow, ctx, "strongbox.webhook_endpoint.deleted", e)
     uow.session.delete(e)
     uow.flush()

@@ -80,11 +80,8 @@ def _receive(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _render(public_url: str) -> Any:
-    def render(session: Any, step: Step) -> Any:
-        return step.extra["body"]
-
-    return render
+def _render(session: Any, step: Step) -> Any:
+    return step.extra["body"]
 
 
 @router.post(
@@ -103,7 +100,7 @@ def create_account(request: Request, params: dict[str, Any] = Depends(params_of)
         a = inbound.create_account(uow, ctx, rt.sealer, p)
         return Step(extra={"body": render_inbound_account(a, url)})
 
-    return run_write(caller, write_request(request, params), phase1, _render(url))
+    return run_write(caller, write_request(request, params), phase1, _render)
 
 
 @router.get(
@@ -155,7 +152,7 @@ def update_account(
         a = inbound.update_account(uow, ctx, rt.sealer, account_id, p)
         return Step(extra={"body": render_inbound_account(a, url)})
 
-    return run_write(caller, write_request(request, params), phase1, _render(url))
+    return run_write(caller, write_request(request, params), phase1, _render)
 
 
 @router.delete("/inbound_accounts/{account_id}", summary="Delete a gateway account")
@@ -164,12 +161,11 @@ def delete_account(
 ) -> Response:
     caller = authenticate(request)
     validate_params(Params, params)
-    url = caller.runtime.settings.public_url
 
     def phase1(uow: Any, ctx: Any) -> Step:
         return Step(extra={"body": inbound.delete_account(uow, ctx, account_id)})
 
-    return run_write(caller, write_request(request, params), phase1, _render(url))
+    return run_write(caller, write_request(request, params), phase1, _render)
 
 
 @router.get(
