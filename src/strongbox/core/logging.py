@@ -31,6 +31,8 @@ from typing import Any, Final, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
+from strongbox.core.luhn import luhn_valid
+
 __all__ = [
     "REDACTED",
     "JsonLogFormatter",
@@ -69,19 +71,6 @@ _KEYS: Final = re.compile(
 _AUTH: Final = re.compile(
     r"(?i)(?<![a-z0-9])(bearer|basic)(\s+)(?=[A-Za-z0-9._~+/=:-]*[0-9_+/=])[A-Za-z0-9._~+/=:-]{8,}"
 )
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn (mod 10) check of a string of ASCII digits."""
-    total = 0
-    for index, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if index % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def _mask_run(run: str) -> str:

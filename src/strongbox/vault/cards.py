@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from strongbox.core.errors import CardError
+from strongbox.core.luhn import luhn_valid
 from strongbox.core.secret import Secret
 
 
@@ -88,16 +89,6 @@ def brand_of(pan: str) -> Brand:
 
 
 # Each digit doubled, with the digits of the result summed (Luhn): as a translation table.
-_DOUBLED = str.maketrans("0123456789", "0246813579")
-
-
-def luhn_ok(pan: str) -> bool:
-    """Luhn check of an ASCII-digit string (byte sums minus 48 per digit, in C)."""
-    rev = pan[::-1]
-    total = sum(rev[0::2].encode()) + sum(rev[1::2].translate(_DOUBLED).encode())
-    return (total - 48 * len(pan)) % 10 == 0
-
-
 # Issuer country and funding for well-known BINs, including Stripe's public test cards.
 # Longest prefix wins. Unknown BINs report funding "unknown" and no country.
 _BINS: dict[str, tuple[str, str]] = {
@@ -160,7 +151,7 @@ def validate_card(
             "The card number is not a valid credit card number.", "invalid_number", "number"
         )
     brand = brand_of(pan)
-    if len(pan) not in brand.lengths or (brand.luhn and not luhn_ok(pan)):
+    if len(pan) not in brand.lengths or (brand.luhn and not luhn_valid(pan)):
         raise _card_error("Your card number is incorrect.", "incorrect_number", "number")
     if not 1 <= exp_month <= 12:
         raise _card_error(

@@ -20,6 +20,8 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
+from strongbox.core.luhn import luhn_valid
+
 
 class CardOutcome(enum.StrEnum):
     SUCCEED = "succeed"  # authorization approved
@@ -112,21 +114,6 @@ DECLINE_CODES: frozenset[str] = frozenset(
     {b.decline_code for b in TEST_CARDS.values() if b.decline_code}
     | {"incorrect_number", "invalid_expiry_month", "payment_intent_authentication_failure"}
 )
-
-
-def luhn_valid(number: str) -> bool:
-    """True if ``number`` is all digits and passes the Luhn (mod 10) check."""
-    if not number.isascii() or not number.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def brand_of(number: str) -> str:
