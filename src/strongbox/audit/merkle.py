@@ -15,7 +15,7 @@ that cover ``[0, n)``, largest first.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -273,20 +273,8 @@ class CompactRange:
     def root(self) -> bytes:
         return fold_right(self.hashes) if self.hashes else EMPTY_ROOT
 
-    def copy(self) -> CompactRange:
-        return CompactRange(self.size, list(self.hashes))
-
     @classmethod
     def from_hashes(cls, size: int, hashes: list[bytes]) -> CompactRange:
         if len(hashes) != bin(size).count("1"):
             raise ValueError("a compact range has one hash per set bit of its size")
         return cls(size, list(hashes))
-
-
-def subtree_getter(get: Callable[[int, int], bytes]) -> Callable[[int, int], bytes]:
-    """``MTH(lo, hi)`` from a ``(level, index) -> hash`` lookup of perfect nodes."""
-
-    def mth(lo: int, hi: int) -> bytes:
-        return fold_right([get(level, idx) for level, idx in perfect_nodes(lo, hi)])
-
-    return mth

@@ -85,9 +85,6 @@ class ArrayNodeStore:
                 raise ValueError("nodes must be appended in order")
             arr += b"".join(hashes)
 
-    def append_leaves(self, cr: merkle.CompactRange, leaf_hashes: list[bytes]) -> None:
-        self.put_runs(cr.extend(leaf_hashes))
-
     def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]:
         out: dict[Key, bytes] = {}
         for level, idx in keys:
