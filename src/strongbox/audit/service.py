@@ -266,8 +266,11 @@ def _lock_tree(uow: UnitOfWork) -> AuditTree:
 
 @dataclass(frozen=True, slots=True)
 class TreeState:
-    size: int
     compact: merkle.CompactRange
+
+    @property
+    def size(self) -> int:
+        return self.compact.size
 
     @property
     def root(self) -> bytes:
@@ -277,8 +280,8 @@ class TreeState:
 def tree_state(session: Session) -> TreeState:
     row = session.scalars(select(AuditTree).where(AuditTree.id == 1)).first()
     if row is None:
-        return TreeState(0, merkle.CompactRange())
-    return TreeState(row.size, merkle.CompactRange.from_hashes(row.size, unpack(row.compact)))
+        return TreeState(merkle.CompactRange())
+    return TreeState(merkle.CompactRange.from_hashes(row.size, unpack(row.compact)))
 
 
 _PENDING_COLUMNS = (

@@ -73,9 +73,10 @@ class AuditLog:
 
     def current_head(self, db: Database) -> TreeHead:
         """A head covering every committed entry (signed now unless the latest covers it)."""
-        self.sign(db)
-        with db.read() as session:
-            head = latest_head(session)
+        head = self.sign(db)  # None: the tree did not grow since the latest head
+        if head is None:
+            with db.read() as session:
+                head = latest_head(session)
         if head is None:  # an empty log: sign the empty tree once
             head = self.sign(db, force=True)
         assert head is not None
