@@ -160,3 +160,36 @@ def test_another_merchant_cannot_resolve_it(
     with pytest.raises(ResourceMissingError):
         _resolve(runtime, new_merchant(), a.id, "not_processed")
     assert _attempt(runtime, merchant, pi["id"]).status == "unknown"
+
+
+def test_a_dead_start_is_resolvable_although_recovery_keeps_touching_it(
+    api: TestClient, runtime: Runtime, merchant: Merchant
+) -> None:
+    """Recovery's passes bump ``updated`` of attempts it cannot look up (Adyen); the age that
+    makes a ``started`` attempt resolvable is its creation's."""
+    from datetime import UTC, datetime, timedelta
+
+    from strongbox.core.params import validate_params
+    from strongbox.payments.schemas import CreatePaymentIntentParams
+
+    ctx = RequestContext(merchant_id=merchant.id, actor="test")
+    with runtime.db.unit_of_work() as uow:
+        step = runtime.payments.create_intent(
+            uow, ctx, validate_params(CreatePaymentIntentParams, FORM)
+        )
+        uow.commit()
+    assert step.intent is not None
+    a = _attempt(runtime, merchant, step.intent.id)
+    assert a.status == "started"
+    with runtime.db.unit_of_work() as uow:  # a recovery pass just touched it
+        row = uow.session.get(PaymentAttempt, a.seq)
+        assert row is not None
+        row.updated = datetime.now(UTC) + timedelta(seconds=5)
+        uow.commit()
+    with pytest.raises(UnexpectedStateError):  # younger than the recovery age: may be in flight
+        _resolve(runtime, merchant, a.id, "not_processed", started_before=a.created)
+    later = a.created + timedelta(seconds=1)
+    _resolve(runtime, merchant, a.id, "not_processed", started_before=later)
+    assert _attempt(runtime, merchant, step.intent.id).status == "failed"
+    assert runtime.simulator is not None
+    assert runtime.simulator.charges() == []

@@ -1866,7 +1866,7 @@ class PaymentsService:
         For gateways that cannot be asked (Adyen has no status lookup) and requests whose
         webhook never comes (one that never reached the gateway). Only an attempt with no
         gateway call in flight can be resolved: an ``unknown`` one, or a ``started`` one (the
-        process died around the call) last touched before ``started_before`` (the recovery
+        process died around the call) created before ``started_before`` (the recovery
         age). The outcome goes through ``finish`` and the state machine like a gateway's
         answer, with cause ``operator``, and the decision with its note is an audit entry in
         the same transaction.
@@ -1877,7 +1877,9 @@ class PaymentsService:
         stale_start = (
             attempt.status == "started"
             and started_before is not None
-            and attempt.updated < started_before
+            # created, not updated: recovery's passes touch ``updated`` of an attempt it cannot
+            # look up (no status lookup), and a call starts right after its attempt is created
+            and attempt.created < started_before
         )
         if attempt.status != "unknown" and not stale_start:
             raise UnexpectedStateError(
