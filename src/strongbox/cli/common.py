@@ -28,16 +28,13 @@ def command_runtime() -> Iterator[Any]:
 def merchant_unit_of_work(merchant: str, fn: Callable[[Any, Any, Any], dict[str, Any]]) -> None:
     """Run ``fn(rt, uow, ctx)`` in one unit of work for ``merchant`` and print its result as
     JSON; a Stripe-shaped error goes to stderr with exit code 1 and nothing is committed."""
-    from sqlalchemy import select
-
-    from strongbox.auth.models import Merchant
+    from strongbox.auth import repository as merchants
     from strongbox.events.types import RequestContext
 
     with command_runtime() as rt:
         try:
             with rt.db.unit_of_work() as uow:
-                found = uow.session.scalar(select(Merchant.id).where(Merchant.id == merchant))
-                if found is None:
+                if merchants.get_merchant(uow.session, merchant) is None:
                     raise typer.BadParameter("no such merchant", param_hint="--merchant")
                 ctx = RequestContext(merchant_id=merchant, actor="cli")
                 out = fn(rt, uow, ctx)
