@@ -70,6 +70,14 @@ class ConnectorHarness(Protocol):
     def close(self) -> None: ...
 
 
+class TokenizingHarness(ConnectorHarness, Protocol):
+    """A harness whose connector has ``GATEWAY_TOKEN`` also plays the gateway's client SDK
+    (Stripe.js, Braintree's Drop-in): it turns a card into the gateway's own token."""
+
+    def make_token(self, number: str, *, exp_month: int = 12, exp_year: int = 2039) -> str:
+        """Tokenize this card at the gateway, as the customer's browser would."""
+
+
 # ---------------------------------------------------------------------------- helpers
 
 MERCHANT = "acct_conformance"
@@ -109,6 +117,27 @@ def authorize_request(
         return_url=return_url,
         description="conformance",
     )
+
+
+def token_request(
+    token: str, *, amount: int = 2000, capture: bool = True, key: str | None = None
+) -> AuthorizeRequest:
+    return AuthorizeRequest(
+        idempotency_key=key or new_key(),
+        amount=amount,
+        currency="usd",
+        capture=capture,
+        token=token,
+        merchant_id=MERCHANT,
+        payment_id=f"pi_{uuid.uuid4().hex}",
+        description="conformance",
+    )
+
+
+def make_token(harness: ConnectorHarness, number: str = "4242424242424242") -> str:
+    fn: Callable[..., str] | None = getattr(harness, "make_token", None)
+    assert fn is not None, f"{harness.name} has GATEWAY_TOKEN but its harness cannot tokenize"
+    return fn(number)
 
 
 def notified(harness: ConnectorHarness, key: str) -> OperationResult | None:

@@ -20,16 +20,19 @@ from conformance_harness import (
     MERCHANT,
     ConnectorHarness,
     authorize_request,
+    make_token,
     new_key,
     notified,
     ops_for,
     settle,
+    token_request,
 )
 
 from strongbox.connectors.base import (
     Capability,
     CaptureRequest,
     Connector,
+    InvalidTokenError,
     OperationKind,
     OperationResult,
     OperationStatus,
@@ -37,6 +40,7 @@ from strongbox.connectors.base import (
     RetryableError,
     StatusRequest,
     TerminalError,
+    TokenRequest,
     UnknownOutcomeError,
     VoidRequest,
 )
@@ -482,3 +486,112 @@ def test_without_status_lookup_status_is_pending_never_not_found(
         pytest.skip(f"{harness.name} has a status lookup (test_status_of_unknown_key_...)")
     for kind in OperationKind:
         assert status(harness.connector, kind, new_key()).status is OperationStatus.PENDING
+
+
+# ---------------------------------------------------------------------------- gateway tokens
+
+
+def test_token_authorize_with_automatic_capture(harness: ConnectorHarness) -> None:
+    require(harness.connector, Capability.GATEWAY_TOKEN)
+    request = token_request(make_token(harness), amount=2100, capture=True)
+    result = harness.connector.authorize(request)
+    assert result.status is OperationStatus.CAPTURED
+    assert result.amount == 2100
+    assert result.gateway_reference
+    [op] = ops_for(harness, request.idempotency_key)
+    assert (op.kind, op.status, op.amount) == (
+        OperationKind.AUTHORIZE,
+        OperationStatus.CAPTURED,
+        2100,
+    )
+    found = status(harness.connector, OperationKind.AUTHORIZE, request.idempotency_key)
+    assert found.status is OperationStatus.CAPTURED
+    assert found.gateway_reference == result.gateway_reference
+
+
+def test_token_authorize_manual_capture_then_refund(harness: ConnectorHarness) -> None:
+    require(harness.connector, Capability.GATEWAY_TOKEN)
+    require(harness.connector, Capability.MANUAL_CAPTURE)
+    auth = harness.connector.authorize(token_request(make_token(harness), capture=False))
+    assert auth.status is OperationStatus.AUTHORIZED
+    assert auth.gateway_reference is not None
+    assert capture(harness, auth.gateway_reference, 2000).status is OperationStatus.CAPTURED
+    assert refund(harness, auth.gateway_reference, 500).status is OperationStatus.REFUNDED
+
+
+def test_token_decline_carries_the_decline_code(harness: ConnectorHarness) -> None:
+    require(harness.connector, Capability.GATEWAY_TOKEN)
+    token = make_token(harness, "4000000000009995")
+    result = harness.connector.authorize(token_request(token))
+    assert result.status is OperationStatus.DECLINED
+    assert result.decline_code == "insufficient_funds"
+
+
+def test_token_replay_with_the_same_key_charges_once(harness: ConnectorHarness) -> None:
+    require(harness.connector, Capability.GATEWAY_TOKEN)
+    request = token_request(make_token(harness))
+    first = harness.connector.authorize(request)
+    second = harness.connector.authorize(request)
+    assert first.status is second.status is OperationStatus.CAPTURED
+    assert first.gateway_reference == second.gateway_reference
+    assert len(ops_for(harness, request.idempotency_key)) == 1
+
+
+def test_token_answer_dropped_is_unknown_then_found(harness: ConnectorHarness) -> None:
+    require(harness.connector, Capability.GATEWAY_TOKEN)
+    require(harness.connector, Capability.STATUS_LOOKUP)
+    request = token_request(make_token(harness))
+    harness.inject_fault("drop_response", operations={OperationKind.AUTHORIZE})
+    with pytest.raises(UnknownOutcomeError):
+        harness.connector.authorize(request)
+    harness.clear_faults()
+    found = status(harness.connector, OperationKind.AUTHORIZE, request.idempotency_key)
+    assert found.status is OperationStatus.CAPTURED
+    assert len(ops_for(harness, request.idempotency_key)) == 1
+
+
+@pytest.mark.parametrize(
+    ("number", "brand", "last4"),
+    [
+        ("4242424242424242", "visa", "4242"),
+        ("5555555555554444", "mastercard", "4444"),
+        ("378282246310005", "amex", "0005"),
+    ],
+)
+def test_describe_token_gives_the_card_without_its_number(
+    harness: ConnectorHarness, number: str, brand: str, last4: str
+) -> None:
+    require(harness.connector, Capability.GATEWAY_TOKEN)
+    details = harness.connector.describe_token(
+        TokenRequest(token=make_token(harness, number), merchant_id=MERCHANT)
+    )
+    assert (details.brand, details.last4, details.exp_month, details.exp_year) == (
+        brand,
+        last4,
+        12,
+        2039,
+    )
+    assert number not in repr(details)
+
+
+def test_unknown_token_is_invalid_and_charges_nothing(harness: ConnectorHarness) -> None:
+    require(harness.connector, Capability.GATEWAY_TOKEN)
+    with pytest.raises(InvalidTokenError):
+        harness.connector.describe_token(
+            TokenRequest(token="tok_strongbox_never_made", merchant_id=MERCHANT)
+        )
+    request = token_request("tok_strongbox_never_made")
+    with pytest.raises(TerminalError):
+        harness.connector.authorize(request)
+    assert ops_for(harness, request.idempotency_key) == []
+
+
+def test_connector_without_tokens_refuses_one(harness: ConnectorHarness) -> None:
+    if harness.connector.supports(Capability.GATEWAY_TOKEN):
+        pytest.skip(f"{harness.name} accepts gateway tokens")
+    request = token_request("tok_from_another_gateway")
+    with pytest.raises(TerminalError):
+        harness.connector.authorize(request)
+    with pytest.raises(TerminalError):
+        harness.connector.describe_token(TokenRequest(token="tok_x", merchant_id=MERCHANT))
+    assert ops_for(harness, request.idempotency_key) == []

@@ -47,6 +47,9 @@ class Capability(enum.Flag):
     MULTIPLE_REFUNDS = enum.auto()
     THREE_DS = enum.auto()
     STATUS_LOOKUP = enum.auto()
+    #: Authorizes with a token the gateway made itself (``AuthorizeRequest.token``) and can
+    #: describe its card (``describe_token``).
+    GATEWAY_TOKEN = enum.auto()
 
 
 class OperationKind(enum.StrEnum):
@@ -120,17 +123,61 @@ class CardData:
 
 @dataclass(frozen=True, slots=True)
 class AuthorizeRequest:
+    """One authorization, with exactly one of ``card`` (detokenized card data) or ``token``
+    (a payment method the gateway holds itself: a Stripe ``pm_…``/``tok_…`` made by
+    Stripe.js, a Braintree nonce), the latter only for connectors with ``GATEWAY_TOKEN``."""
+
     idempotency_key: str  # derived from the attempt id; gateways dedupe on it
     amount: int  # minor units
     currency: str  # ISO 4217, lower case
     capture: bool  # True: authorize and capture in one step
-    card: CardData
     merchant_id: str
     payment_id: str
+    card: CardData | None = None
+    token: str | None = None
     return_url: str | None = None
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     credentials: Credentials = NO_CREDENTIALS
+
+    def __post_init__(self) -> None:
+        if (self.card is None) == (self.token is None):
+            raise ValueError("an AuthorizeRequest takes exactly one of card or token")
+
+    def require_card(self) -> CardData:
+        """The card data, for connectors that take nothing else."""
+        if self.card is None:
+            raise TerminalError("this connector authorizes with card data only")
+        return self.card
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """Ask the gateway what card a token of its own stands for."""
+
+    token: str
+    merchant_id: str
+    credentials: Credentials = NO_CREDENTIALS
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDetails:
+    """The card behind a gateway token, as the gateway describes it (never a PAN).
+
+    ``brand`` and ``funding`` use Stripe's words (``visa``, ``mastercard``, ``amex``,
+    ``discover``, ``diners``, ``jcb``, ``unionpay``, ``unknown``; ``credit``, ``debit``,
+    ``prepaid``, ``unknown``). ``fingerprint`` is the gateway's own, when it gives one.
+    ``reusable`` is False for single-use tokens (a Braintree nonce, a Stripe ``tok_…``).
+    """
+
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    funding: str = "unknown"
+    country: str | None = None
+    fingerprint: str | None = None
+    reusable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +262,11 @@ class TerminalError(ConnectorError):
     """A technical error that a retry will not fix."""
 
 
+class InvalidTokenError(TerminalError):
+    """The gateway does not know this token, or it can no longer be used (consumed,
+    expired, made for another account)."""
+
+
 class Connector(ABC):
     """A stateless translator to one gateway."""
 
@@ -241,6 +293,15 @@ class Connector(ABC):
 
     @abstractmethod
     def get_status(self, request: StatusRequest) -> OperationResult: ...
+
+    def describe_token(self, request: TokenRequest) -> TokenDetails:
+        """The card behind one of the gateway's own tokens (``GATEWAY_TOKEN`` connectors).
+
+        Raises ``InvalidTokenError`` when the gateway does not know the token, and the usual
+        ``RetryableError``/``TerminalError`` otherwise. The payments service checks the
+        capability first, so this default answers only a connector that lacks it.
+        """
+        raise TerminalError(f"the {self.name} connector does not accept gateway tokens")
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities

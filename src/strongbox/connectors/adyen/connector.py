@@ -250,7 +250,7 @@ class AdyenConnector(Connector):
     # ------------------------------------------------------------------ operations
 
     def authorize(self, request: AuthorizeRequest) -> OperationResult:
-        card = request.card
+        card = request.require_card()
         method: dict[str, Any] = {
             "type": "scheme",
             "number": card.number.reveal(),

@@ -191,15 +191,16 @@ class BraintreeConnector(Connector):
         existing = self._find_by_order(gateway, request.idempotency_key, "sale")
         if existing is not None:
             return self._checked_replay(existing, request.amount, request.currency)
+        data = request.require_card()
         card: dict[str, Any] = {
-            "number": request.card.number.reveal(),
-            "expiration_month": f"{request.card.exp_month:02d}",
-            "expiration_year": str(request.card.exp_year),
+            "number": data.number.reveal(),
+            "expiration_month": f"{data.exp_month:02d}",
+            "expiration_year": str(data.exp_year),
         }
-        if request.card.cvc is not None:
-            card["cvv"] = request.card.cvc.reveal()
-        if request.card.holder_name:
-            card["cardholder_name"] = request.card.holder_name
+        if data.cvc is not None:
+            card["cvv"] = data.cvc.reveal()
+        if data.holder_name:
+            card["cardholder_name"] = data.holder_name
         params: dict[str, Any] = {
             "amount": _decimal(request.amount, request.currency),
             "order_id": request.idempotency_key,

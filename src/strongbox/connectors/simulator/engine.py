@@ -573,7 +573,8 @@ class SimulatorEngine:
 
     def process_authorize(self, request: AuthorizeRequest) -> OperationResult:
         """Authorize (and with ``capture=True`` capture) without latency or faults."""
-        number = request.card.number.reveal()
+        card = request.require_card()
+        number = card.number.reveal()
         currency = request.currency.lower()
         fingerprint = self._fingerprint(
             OperationKind.AUTHORIZE,
@@ -582,8 +583,8 @@ class SimulatorEngine:
             currency,
             request.capture,
             number,
-            request.card.exp_month,
-            request.card.exp_year,
+            card.exp_month,
+            card.exp_year,
         )
         with self._lock:
             replayed = self._replay(request.merchant_id, request.idempotency_key, fingerprint)
@@ -595,9 +596,7 @@ class SimulatorEngine:
                     "currency must be a three-letter ISO 4217 code", gateway_code=CODE_INVALID
                 )
             now = self._now()
-            behaviour = card_behaviour(
-                number, request.card.exp_month, request.card.exp_year, now.date()
-            )
+            behaviour = card_behaviour(number, card.exp_month, card.exp_year, now.date())
             charge = _Charge(
                 reference=_new_ref("ch"),
                 merchant_id=request.merchant_id,

@@ -655,7 +655,7 @@ class HttpSimulatorConnector(Connector):
     # -- operations
 
     def authorize(self, request: AuthorizeRequest) -> OperationResult:
-        card = request.card
+        card = request.require_card()
         body: dict[str, Any] = {
             "merchant_id": request.merchant_id,
             "payment_id": request.payment_id,

@@ -118,7 +118,7 @@ class StripeConnector(Connector):
     # ------------------------------------------------------------------ operations
 
     def authorize(self, request: AuthorizeRequest) -> OperationResult:
-        card = request.card
+        card = request.require_card()
         form: dict[str, str] = {
             "amount": str(request.amount),
             "currency": request.currency.lower(),
