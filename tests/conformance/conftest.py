@@ -29,6 +29,8 @@ from strongbox.connectors.base import (
     OperationStatus,
     RefundRequest,
     StatusRequest,
+    TokenDetails,
+    TokenRequest,
     VoidRequest,
 )
 from strongbox.connectors.braintree import BraintreeConnector
@@ -186,6 +188,9 @@ class WithCredentials(Connector):
 
     def get_status(self, request: StatusRequest) -> OperationResult:
         return self.inner.get_status(dataclasses.replace(request, credentials=self.credentials))
+
+    def describe_token(self, request: TokenRequest) -> TokenDetails:
+        return self.inner.describe_token(dataclasses.replace(request, credentials=self.credentials))
 
     def close(self) -> None:
         self.inner.close()
