@@ -46,6 +46,15 @@ def get_locked(session: Session, merchant_id: str, key: str) -> IdempotencyKey |
     return session.scalars(stmt).first()
 
 
+def has_response(session: Session, merchant_id: str, key: str) -> bool:
+    stmt = select(_table.c.id).where(
+        _table.c.merchant_id == merchant_id,
+        _table.c.key == key,
+        _table.c.response_status.is_not(None),
+    )
+    return session.connection().execute(stmt).first() is not None
+
+
 def get_by_id(session: Session, record_id: str) -> IdempotencyKey | None:
     return session.scalars(select(IdempotencyKey).where(IdempotencyKey.id == record_id)).first()
 

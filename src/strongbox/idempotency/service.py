@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy.orm import Session
 
 from strongbox.core.errors import IdempotencyError, IdempotencyKeyInUseError, InvalidRequestError
 from strongbox.core.ids import new_id
@@ -126,6 +127,15 @@ def begin(
         row.request_id = request_id
         return Begun(record_id=row.id)
     raise IdempotencyKeyInUseError(_in_use_message(key))
+
+
+def has_response(session: Session, merchant_id: str, key: str) -> bool:
+    """Whether a request with this key already has a stored response (a read, no lock).
+
+    For requests that must call out before their transaction (a gateway-token payment method
+    is described by its gateway first): a replay skips the call, and ``begin`` still decides.
+    """
+    return repo.has_response(session, merchant_id, key)
 
 
 def _in_use_message(key: str) -> str:

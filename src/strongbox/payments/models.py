@@ -116,8 +116,13 @@ class PaymentMethod(Base):
     # "unchecked" while a CVC is held for the first authorization, then "pass"/"fail";
     # None when no CVC was given. Test payment methods render "pass".
     card_cvc_check: Mapped[str | None] = mapped_column(String(16), default=None)
-    # Where the card data lives: "test:<token>" for Stripe's test methods, or a vault token.
+    # Where the card data lives: "test:<token>" for Stripe's test methods, "vault:<token>"
+    # for a vaulted card, or "gateway:<connector>" for a token the gateway holds itself.
     card_source: Mapped[str] = mapped_column(String(128))
+    # A gateway token (Stripe ``pm_…``/``tok_…``, Braintree nonce) and the one connector account
+    # that made it and alone can use it; None for cards Strongbox holds.
+    connector_account_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    gateway_token: Mapped[str | None] = mapped_column(String(255), default=None)
     billing_details: Mapped[dict[str, Any]]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
     created: Mapped[datetime]

@@ -168,11 +168,16 @@ class CardParams(Params):
     exp_month: IntParam | None = None
     exp_year: IntParam | None = None
     cvc: str | None = Field(default=None, max_length=8)
+    # Instead of the card details: a token the gateway of ``connector_account`` made (a Stripe
+    # pm_…/tok_… from Stripe.js, a Braintree nonce), or one of Stripe's test tokens (tok_visa).
+    token: str | None = None
 
 
 class CreatePaymentMethodParams(Params):
     type: Literal["card"] | None = None
     card: CardParams | None = None
+    # Strongbox extension: the connector account whose gateway made ``card[token]``.
+    connector_account: str | None = Field(default=None, max_length=64)
     metadata: Metadata | None = None
     expand: Expand | None = None
 
@@ -272,7 +277,7 @@ def render_payment_method(
             "display_brand": display_brand(pm.card_brand),
             "exp_month": pm.card_exp_month,
             "exp_year": pm.card_exp_year,
-            "fingerprint": pm.fingerprint,
+            "fingerprint": pm.fingerprint or None,
             "funding": pm.card_funding,
             "generated_from": None,
             "last4": pm.card_last4,

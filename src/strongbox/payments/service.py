@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 from tenacity import (
     RetryError,
     Retrying,
@@ -39,6 +39,7 @@ from tenacity import (
 from strongbox.connectors.base import (
     AuthorizeRequest,
     CaptureRequest,
+    CardData,
     ConnectorError,
     OperationKind,
     OperationResult,
@@ -46,6 +47,7 @@ from strongbox.connectors.base import (
     RefundRequest,
     RetryableError,
     StatusRequest,
+    TokenDetails,
     UnknownOutcomeError,
     VoidRequest,
 )
@@ -68,6 +70,13 @@ from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments import repository as repo
 from strongbox.payments.cards import VAULT_PREFIX, CardSource
+from strongbox.payments.gateway_tokens import (
+    GATEWAY_PREFIX,
+    TokenDescriber,
+    TokenTarget,
+    card_fields,
+    requested_token,
+)
 from strongbox.payments.models import (
     PII_FIELDS,
     Customer,
@@ -321,43 +330,67 @@ class PaymentsService:
         self, uow: UnitOfWork, ctx: RequestContext, pm_id: str, param: str = "payment_method"
     ) -> PaymentMethod:
         """An existing ``pm_…`` of this merchant, or a new one materialized from a test method."""
-        card = lookup_test_card(pm_id)
-        if card is not None:
-            pm = PaymentMethod(
-                id=new_id("payment_method"),
-                merchant_id=ctx.merchant_id,
-                customer_id=None,
-                type="card",
-                card_brand=card.brand,
-                card_last4=card.last4,
-                card_exp_month=12,
-                card_exp_year=uow.clock.now().year + 3,
-                card_funding=card.funding,
-                card_country=card.country,
-                fingerprint=card.fingerprint,
-                card_source=f"test:{pm_id}",
-                billing_details={},
-                metadata_={},
-                created=uow.clock.now(),
-            )
-            uow.session.add(pm)
-            return pm
+        if lookup_test_card(pm_id) is not None:
+            return self._test_payment_method(uow, ctx, pm_id)
         pm_row = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
         if pm_row is None:
             raise ResourceMissingError(f"No such PaymentMethod: '{pm_id}'", param=param)
         return pm_row
 
+    def _test_payment_method(
+        self, uow: UnitOfWork, ctx: RequestContext, name: str
+    ) -> PaymentMethod:
+        """A new ``pm_…`` for one of Stripe's public test methods (``pm_card_visa``…)."""
+        card = lookup_test_card(name)
+        if card is None:
+            raise ResourceMissingError(f"No such PaymentMethod: '{name}'", param="payment_method")
+        pm = PaymentMethod(
+            id=new_id("payment_method"),
+            merchant_id=ctx.merchant_id,
+            customer_id=None,
+            type="card",
+            card_brand=card.brand,
+            card_last4=card.last4,
+            card_exp_month=12,
+            card_exp_year=uow.clock.now().year + 3,
+            card_funding=card.funding,
+            card_country=card.country,
+            fingerprint=card.fingerprint,
+            card_source=f"test:{name}",
+            billing_details={},
+            metadata_={},
+            created=uow.clock.now(),
+        )
+        uow.session.add(pm)
+        return pm
+
+    @staticmethod
+    def _require_card_params(p: CreatePaymentMethodParams) -> None:
+        if p.type is None:
+            raise ParameterMissingError("Missing required param: type.", param="type")
+        if p.card is None:
+            raise ParameterMissingError("Missing required param: card.", param="card")
+
     def create_card_payment_method(
         self, uow: UnitOfWork, ctx: RequestContext, p: CreatePaymentMethodParams
     ) -> PaymentMethod:
         """Validate a card, store it in the vault and return a new ``pm_…`` (no CVC kept
-        beyond the first authorization or its TTL)."""
+        beyond the first authorization or its TTL). ``card[token]`` with one of Stripe's test
+        tokens makes a test payment method, as Stripe does in test mode."""
         vault = self._vault()
-        if p.type is None:
-            raise ParameterMissingError("Missing required param: type.", param="type")
+        self._require_card_params(p)
         card = p.card
-        if card is None:
-            raise ParameterMissingError("Missing required param: card.", param="card")
+        assert card is not None
+        if card.token is not None:
+            if requested_token(p) is not None:
+                raise InvalidRequestError(
+                    "This card[token] belongs to a connector account's gateway.",
+                    param="card[token]",
+                )
+            pm = self._test_payment_method(uow, ctx, card.token)
+            pm.metadata_ = _merge_metadata({}, p.metadata)
+            uow.flush()
+            return pm
         for name in ("number", "exp_month", "exp_year"):
             if getattr(card, name) is None:
                 raise ParameterMissingError(
@@ -408,6 +441,80 @@ class PaymentsService:
                 "brand": pm.card_brand,
                 "last4": pm.card_last4,
                 "cvc": valid.cvc is not None,
+            },
+        )
+        return pm
+
+    # ---- payment methods held by a gateway (Stripe pm_/tok_, Braintree nonces)
+
+    def gateway_token_target(
+        self, session: Session, ctx: RequestContext, token: str, account_id: str
+    ) -> TokenTarget:
+        """The connector account that made ``token``, with its credentials for one read."""
+        if self.routing is None:
+            raise InvalidRequestError(
+                "Gateway tokens need connector accounts, and this server has none.",
+                param="connector_account",
+            )
+        account = self.routing.token_account(
+            session, ctx.merchant_id, account_id, param="connector_account"
+        )
+        return TokenTarget(
+            token=token,
+            account_id=account.id,
+            connector=account.connector,
+            merchant_id=ctx.merchant_id,
+            credentials=self.routing.credentials(session, ctx.merchant_id, account.id),
+        )
+
+    def describe_gateway_token(self, target: TokenTarget) -> TokenDetails:
+        """Ask the gateway for the token's card. A network call: never in a transaction."""
+        return TokenDescriber(self.connectors, self.health, self._retrying).describe(target)
+
+    def create_gateway_payment_method(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        p: CreatePaymentMethodParams,
+        target: TokenTarget,
+        details: TokenDetails,
+    ) -> PaymentMethod:
+        """A ``pm_…`` standing for ``target``'s token, bound to its connector account."""
+        self._require_card_params(p)
+        if self.routing is not None:  # still there and enabled, in this transaction
+            self.routing.token_account(
+                uow.session, ctx.merchant_id, target.account_id, param="connector_account"
+            )
+        pm = PaymentMethod(
+            id=new_id("payment_method"),
+            merchant_id=ctx.merchant_id,
+            customer_id=None,
+            type="card",
+            **card_fields(details),
+            card_cvc_check=None,
+            card_source=f"{GATEWAY_PREFIX}{target.connector}",
+            connector_account_id=target.account_id,
+            gateway_token=target.token,
+            billing_details={},
+            metadata_=_merge_metadata({}, p.metadata),
+            created=uow.clock.now(),
+        )
+        uow.session.add(pm)
+        uow.flush()
+        self._event(
+            uow,
+            ctx,
+            "strongbox.payment_method.gateway_token",
+            "payment_method",
+            pm.id,
+            {
+                "object": "payment_method",
+                "id": pm.id,
+                "connector": target.connector,
+                "connector_account": target.account_id,
+                "brand": pm.card_brand,
+                "last4": pm.card_last4,
+                "reusable": details.reusable,
             },
         )
         return pm
@@ -862,8 +969,12 @@ class PaymentsService:
             raise ResourceMissingError(
                 f"No such PaymentMethod: '{pi.payment_method_id}'", param="payment_method"
             )
-        card = self.cards.card_data(uow, ctx, pm)
-        route = self._route_payment(uow, pi, pm)
+        card: CardData | None = None
+        if pm.gateway_token is not None:
+            route = self._pinned_route(uow, pm)
+        else:
+            card = self.cards.card_data(uow, ctx, pm)
+            route = self._route_payment(uow, pi, pm)
         connector, reason = route.connector, route.reason
         attempt = self._new_attempt(
             uow,
@@ -888,6 +999,7 @@ class PaymentsService:
             currency=pi.currency,
             capture=attempt.capture,
             card=card,
+            token=pm.gateway_token,
             merchant_id=pi.merchant_id,
             payment_id=pi.id,
             return_url=pi.return_url,
@@ -982,6 +1094,24 @@ class PaymentsService:
         )
         return self.routing.route(uow.session, pi.merchant_id, facts)[0]
 
+    def _pinned_route(self, uow: UnitOfWork, pm: PaymentMethod) -> Route:
+        """A gateway token's payment goes to the account that made it, and nowhere else."""
+        if self.routing is None or pm.connector_account_id is None:
+            raise InvalidRequestError(
+                "This PaymentMethod's gateway token has no connector account to use it.",
+                param="payment_method",
+                code="payment_method_unavailable",
+            )
+        try:
+            return self.routing.pinned(uow.session, pm.merchant_id, pm.connector_account_id)
+        except ResourceMissingError:
+            raise InvalidRequestError(
+                f"This PaymentMethod is a token of connector account {pm.connector_account_id}, "
+                "which was deleted: the token cannot be used any more.",
+                param="payment_method",
+                code="payment_method_unavailable",
+            ) from None
+
     def _record_route(self, attempt: PaymentAttempt, pi: PaymentIntent, route: Route) -> None:
         attempt.connector_account_id = route.account_id
         attempt.routing = {
@@ -1009,8 +1139,8 @@ class PaymentsService:
         if position >= len(ranked) or len(connectors) != len(ranked) or not pi.payment_method_id:
             return None
         pm = repo.get_payment_method(uow.session, pi.merchant_id, pi.payment_method_id)
-        if pm is None:
-            return None
+        if pm is None or pm.gateway_token is not None:
+            return None  # a gateway token is pinned to its account: nothing to fail over to
         self._technical_error(attempt, error, pi)  # records the error on the old attempt
         self._close(uow, attempt, "failed")
         account, connector = ranked[position], connectors[position]
@@ -1285,6 +1415,21 @@ class PaymentsService:
 
     # ------------------------------------------------------------------ gateway call
 
+    def _retrying(self) -> Retrying:
+        """Retries for errors known to be safe (the gateway did not process the request),
+        with exponential backoff and jitter; never through an open circuit."""
+        return Retrying(
+            retry=retry_if_exception_type(RetryableError)
+            & retry_if_not_exception_type(CircuitOpenError),
+            stop=stop_after_attempt(self.config.gateway_retries + 1),
+            wait=wait_exponential_jitter(
+                multiplier=self.config.retry_initial_seconds,
+                max=self.config.retry_max_seconds,
+                jitter=self.config.retry_initial_seconds,  # tenacity's default is 1 s
+            ),
+            reraise=True,
+        )
+
     def execute(self, call: GatewayCall) -> GatewayOutcome:
         """Run one connector call. No database access here, ever."""
         connector = self.connectors.get(call.connector)
@@ -1314,17 +1459,7 @@ class PaymentsService:
                 return health.call(call.merchant_id, target, guarded)
 
         try:
-            for attempt in Retrying(
-                retry=retry_if_exception_type(RetryableError)
-                & retry_if_not_exception_type(CircuitOpenError),
-                stop=stop_after_attempt(self.config.gateway_retries + 1),
-                wait=wait_exponential_jitter(
-                    multiplier=self.config.retry_initial_seconds,
-                    max=self.config.retry_max_seconds,
-                    jitter=self.config.retry_initial_seconds,  # tenacity's default is 1 s
-                ),
-                reraise=True,
-            ):
+            for attempt in self._retrying():
                 with attempt:
                     outcome.result = once()
         except ConnectorError as exc:

@@ -104,10 +104,11 @@ class RoutingService:
         self.monotonic = monotonic  # the cache's clock (tests pass their own)
         self._compiled: dict[tuple[str, int], CompiledConfig] = {}
         self._lock = threading.Lock()
-        # merchant -> (valid until, (version, config) or None); a generation per merchant so
-        # that a read which began before a change cannot store the old value after it.
+        # merchant -> (valid until, (version, config) or None). ``_epoch`` counts changes (of
+        # any merchant): a read that began before a change does not store what it read, so an
+        # old value is never cached after a change. One counter, not one per merchant.
         self._configs: dict[str, tuple[float, tuple[int, dict[str, Any]] | None]] = {}
-        self._generation: dict[str, int] = {}
+        self._epoch = 0
 
     # ------------------------------------------------------------------ accounts
 
@@ -368,7 +369,7 @@ class RoutingService:
     def _forget_config(self, merchant_id: str) -> None:
         with self._lock:
             self._configs.pop(merchant_id, None)
-            self._generation[merchant_id] = self._generation.get(merchant_id, 0) + 1
+            self._epoch += 1
 
     def _config(self, session: Session, merchant_id: str) -> tuple[int, dict[str, Any]] | None:
         """The merchant's (version, configuration), or None, cached for a short time."""
@@ -376,11 +377,11 @@ class RoutingService:
         hit = self._configs.get(merchant_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        generation = self._generation.get(merchant_id, 0)
+        epoch = self._epoch
         row = repo.get_config(session, merchant_id)
         value = None if row is None else (row.version, dict(row.config))
         with self._lock:
-            if self._generation.get(merchant_id, 0) == generation:
+            if self._epoch == epoch:
                 if len(self._configs) > 10_000:
                     self._configs.clear()
                 self._configs[merchant_id] = (now + self.config_cache_seconds, value)
@@ -434,6 +435,48 @@ class RoutingService:
             Route(candidates[a].connector, a, decision, i, connectors)
             for i, a in enumerate(decision.ranked)
         ]
+
+    def token_account(
+        self, session: Session, merchant_id: str, account_id: str, *, param: str
+    ) -> ConnectorAccount:
+        """The enabled connector account whose gateway holds a payment method's token."""
+        account = repo.get_account(session, merchant_id, account_id)
+        if account is None:
+            raise ResourceMissingError(f"No such connector_account: '{account_id}'", param=param)
+        if account.status != "enabled":
+            raise InvalidRequestError(
+                f"The connector account {account.id} is disabled; enable it to use its "
+                "gateway's tokens.",
+                param=param,
+                code="connector_account_disabled",
+            )
+        if Capability.GATEWAY_TOKEN not in self._capabilities(account.connector):
+            accepting = [
+                n
+                for n in self.connectors.names()
+                if Capability.GATEWAY_TOKEN in self._capabilities(n)
+            ]
+            raise InvalidRequestError(
+                f"The {account.connector} connector does not accept gateway tokens; "
+                f"connectors that do: {', '.join(accepting) or 'none'}.",
+                param=param,
+                code="parameter_invalid",
+            )
+        return account
+
+    def pinned(self, session: Session, merchant_id: str, account_id: str) -> Route:
+        """The only route for a payment method held by one account's gateway: that account,
+        with no failover (no other gateway can use the token)."""
+        account = self.token_account(session, merchant_id, account_id, param="payment_method")
+        decision = RoutingDecision(
+            ranked=(account.id,),
+            rule="payment_method",
+            reason=(
+                f"the payment method is a {account.connector} token of {account.id}: "
+                "only that account can use it, no failover"
+            ),
+        )
+        return Route(account.connector, account.id, decision, 0, (account.connector,))
 
     def _capabilities(self, connector: str) -> Capability:
         try:

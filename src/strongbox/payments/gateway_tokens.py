@@ -1,0 +1,210 @@
+"""Payment methods held by a gateway: a Stripe ``pm_…``/``tok_…`` made by Stripe.js, a Braintree
+nonce made by its client SDK.
+
+Strongbox never sees the card behind such a token. The merchant's server wraps the token in a
+Strongbox ``pm_…`` bound to the one connector account whose gateway made it
+(``POST /v1/payment_methods`` with ``type=card``, ``card[token]`` and the Strongbox extension
+``connector_account``). The gateway describes the card first (brand, last four, expiry,
+country), so the payment method renders like any other; that read happens before the
+request's transaction, as every network call does. Payments with it are routed to that account
+only, with no failover: no other gateway can use the token.
+
+This module holds the rules that need no database and the gateway read; the payments service
+writes the payment method.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tenacity import Retrying
+
+from strongbox.connectors.base import (
+    Capability,
+    ConnectorError,
+    Credentials,
+    InvalidTokenError,
+    RetryableError,
+    TokenDetails,
+    TokenRequest,
+)
+from strongbox.connectors.registry import ConnectorRegistry
+from strongbox.core import metrics
+from strongbox.core.errors import (
+    GatewayError,
+    InvalidRequestError,
+    ParameterMissingError,
+    ResourceMissingError,
+)
+from strongbox.payments.schemas import CreatePaymentMethodParams
+from strongbox.payments.test_methods import lookup_test_card
+from strongbox.routing.health import ConnectorHealth
+
+log = logging.getLogger(__name__)
+
+GATEWAY_PREFIX = "gateway:"
+MAX_TOKEN_LENGTH = 255
+# Gateway tokens are identifiers (pm_…, tok_…, Braintree nonces, UUIDs): no spaces, no markup.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:]*")
+_BRANDS = frozenset(
+    {"amex", "diners", "discover", "eftpos_au", "jcb", "mastercard", "unionpay", "visa"}
+)
+_FUNDING = frozenset({"credit", "debit", "prepaid"})
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTarget:
+    """Where one gateway token lives: the account, its connector and its credentials."""
+
+    token: str
+    account_id: str
+    connector: str
+    merchant_id: str
+    credentials: Credentials
+
+    def __repr__(self) -> str:  # the token stays out of logs, like any payment credential
+        return f"TokenTarget(account_id={self.account_id!r}, connector={self.connector!r})"
+
+
+def requested_token(p: CreatePaymentMethodParams) -> tuple[str, str] | None:
+    """``(token, connector_account)`` when the request wraps a gateway token; None when it
+    carries card data or one of Stripe's public test tokens (``tok_visa`` …). No database."""
+    card = p.card
+    token = card.token if card is not None else None
+    if token is None:
+        if p.connector_account is not None:
+            raise InvalidRequestError(
+                "connector_account can only be passed with card[token]: it names the "
+                "connector account whose gateway made the token.",
+                param="connector_account",
+            )
+        return None
+    assert card is not None
+    given = [n for n in ("number", "exp_month", "exp_year", "cvc") if getattr(card, n) is not None]
+    if given:
+        raise InvalidRequestError(
+            f"You cannot pass card[{given[0]}] with card[token]: a token stands for the card "
+            "details.",
+            param=f"card[{given[0]}]",
+        )
+    if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_RE.fullmatch(token):
+        raise InvalidRequestError(
+            f"Invalid card[token]: a gateway token is 1 to {MAX_TOKEN_LENGTH} letters, digits "
+            "and _-.: characters.",
+            param="card[token]",
+            code="parameter_invalid",
+        )
+    if p.connector_account is None:
+        if lookup_test_card(token) is not None:
+            return None  # a Stripe test token: materialized like pm_card_visa
+        raise ParameterMissingError(
+            "Missing required param: connector_account. A card[token] is made by one of your "
+            "connector accounts' gateways (a Stripe pm_… or tok_…, a Braintree nonce): pass "
+            "that account's id.",
+            param="connector_account",
+        )
+    return token, p.connector_account
+
+
+def card_fields(details: TokenDetails) -> dict[str, object]:
+    """The payment method's card columns from the gateway's description, checked: a gateway
+    answer outside Stripe's words becomes ``unknown``, never a 500 or a bad object."""
+    last4 = details.last4 if len(details.last4) == 4 and details.last4.isdigit() else "0000"
+    month = details.exp_month if 1 <= details.exp_month <= 12 else 1
+    year = details.exp_year if 1000 <= details.exp_year <= 9999 else 1970
+    country = details.country.upper() if details.country and len(details.country) == 2 else None
+    return {
+        "card_brand": details.brand if details.brand in _BRANDS else "unknown",
+        "card_last4": last4,
+        "card_exp_month": month,
+        "card_exp_year": year,
+        "card_funding": details.funding if details.funding in _FUNDING else "unknown",
+        "card_country": country,
+        "fingerprint": (details.fingerprint or "")[:64],
+    }
+
+
+class TokenDescriber:
+    """Asks a gateway what card its token stands for: one read, under the connector's
+    circuit breaker, retried only on errors known to be safe, never in a transaction."""
+
+    def __init__(
+        self,
+        connectors: ConnectorRegistry,
+        health: ConnectorHealth | None,
+        retrying: Callable[[], Retrying],
+    ) -> None:
+        self.connectors = connectors
+        self.health = health
+        self.retrying = retrying
+
+    def describe(self, target: TokenTarget) -> TokenDetails:
+        connector = self.connectors.get(target.connector)
+        if not connector.supports(Capability.GATEWAY_TOKEN):
+            raise InvalidRequestError(
+                f"The {target.connector} connector does not accept gateway tokens.",
+                param="connector_account",
+                code="parameter_invalid",
+            )
+        request = TokenRequest(
+            token=target.token, merchant_id=target.merchant_id, credentials=target.credentials
+        )
+
+        def once() -> TokenDetails:
+            if self.health is None:
+                return connector.describe_token(request)
+            return self.health.call(
+                target.merchant_id, target.account_id, lambda: connector.describe_token(request)
+            )
+
+        start = time.perf_counter()
+        label = "ok"
+        try:
+            return self._retry(once)
+        except InvalidTokenError:
+            label = "invalid_token"
+            raise ResourceMissingError(
+                f"The {target.connector} gateway of connector account {target.account_id} does "
+                "not know this card[token], or it can no longer be used (a single-use token "
+                "already used, expired, or made for another account).",
+                param="card[token]",
+            ) from None
+        except RetryableError as exc:
+            label = type(exc).__name__
+            raise GatewayError(
+                f"The {target.connector} gateway could not be reached to read the token; "
+                "nothing was created. Try again.",
+                code="gateway_unavailable",
+            ) from None
+        except ConnectorError as exc:
+            label = type(exc).__name__
+            raise GatewayError(
+                f"The {target.connector} gateway refused to read the token"
+                f"{' (' + exc.gateway_code + ')' if exc.gateway_code else ''}: check the "
+                "connector account's credentials.",
+                code="gateway_error",
+            ) from None
+        except Exception as exc:
+            label = type(exc).__name__
+            log.exception("connector %s raised unexpectedly in describe_token", target.connector)
+            raise GatewayError(
+                f"The {target.connector} connector failed to read the token.",
+                code="gateway_error",
+            ) from None
+        finally:
+            metrics.GATEWAY_CALLS.labels(target.connector, "describe_token", label).inc()
+            metrics.GATEWAY_LATENCY.labels(target.connector, "describe_token").observe(
+                time.perf_counter() - start
+            )
+
+    def _retry(self, once: Callable[[], TokenDetails]) -> TokenDetails:
+        details: TokenDetails | None = None
+        for attempt in self.retrying():
+            with attempt:
+                details = once()
+        assert details is not None  # the retrying re-raises the last error
+        return details
