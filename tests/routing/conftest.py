@@ -56,7 +56,8 @@ class TokenGateway(SimulatorConnector):
     def __init__(self, engine: SimulatorEngine) -> None:
         super().__init__(engine)
         self.tokens: dict[str, CardData] = {}
-        self.authorized_tokens: list[str] = []
+        self.authorized_tokens: list[str] = []  # single use: one new authorization each
+        self.keys: set[str] = set()
         self.described: list[str] = []
         self.describe_errors: list[ConnectorError] = []
 
@@ -71,7 +72,10 @@ class TokenGateway(SimulatorConnector):
         card = self.tokens.get(request.token)
         if card is None:
             raise InvalidTokenError("no such token")
+        if request.token in self.authorized_tokens and request.idempotency_key not in self.keys:
+            raise InvalidTokenError("this single-use token was used already")
         self.authorized_tokens.append(request.token)
+        self.keys.add(request.idempotency_key)
         return super().authorize(dataclasses.replace(request, card=card, token=None))
 
     def describe_token(self, request: TokenRequest) -> TokenDetails:

@@ -125,6 +125,22 @@ def test_a_token_never_fails_over(
     assert token_gateway.engine.charges() == []
 
 
+def test_a_used_up_token_fails_the_payment_cleanly(
+    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    pm = created_pm(api, token_gateway.make_token(), account)
+    assert confirm(api, pm["id"]).json()["status"] == "succeeded"
+    err = error_of(confirm(api, pm["id"]), 400)
+    assert (err["code"], err["param"]) == ("payment_method_unavailable", "payment_method")
+    intent = err["payment_intent"]
+    assert intent["status"] == "requires_payment_method"
+    assert intent["last_payment_error"]["code"] == "payment_method_unavailable"
+    assert intent["last_payment_error"]["type"] == "invalid_request_error"
+    assert len(token_gateway.engine.charges()) == 1
+    untouched(gateways)
+
+
 def test_a_decline_on_a_token_is_a_card_error(
     api: TestClient, gateways: Gateways, token_gateway: TokenGateway
 ) -> None:

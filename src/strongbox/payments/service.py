@@ -41,6 +41,7 @@ from strongbox.connectors.base import (
     CaptureRequest,
     CardData,
     ConnectorError,
+    InvalidTokenError,
     OperationKind,
     OperationResult,
     OperationStatus,
@@ -1556,6 +1557,15 @@ class PaymentsService:
                 code="gateway_outcome_unknown",
                 payment_intent=render_intent(None, pi),
             )
+        if isinstance(error, InvalidTokenError):
+            return InvalidRequestError(
+                "The gateway refused this PaymentMethod's token: it is used up (a single-use "
+                "token pays once), expired or revoked. No money was moved; create a payment "
+                "method from a new token.",
+                code="payment_method_unavailable",
+                param="payment_method",
+                payment_intent=render_intent(None, pi),
+            )
         return GatewayError(
             "The payment gateway could not process the request. No money was moved; "
             "you can safely try again.",
@@ -1643,7 +1653,7 @@ class PaymentsService:
             self._close(uow, attempt, "failed")
             pi.pending_operation = None
             pi.last_payment_error = {
-                "type": "api_error",
+                "type": err.type,
                 "code": err.code,
                 "message": err.message,
             }
