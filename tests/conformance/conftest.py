@@ -254,12 +254,17 @@ def stripe_harness(
 
 
 class BraintreeHarness(FakeGatewayHarness):
-    """Braintree does not know our idempotency keys: the fake maps its own back to them."""
+    """Braintree does not know our idempotency keys: the fake maps its own back to them (card
+    and nonce sales alike: both go through the fake's one sale path). Nonces come from the
+    fake's stand-in for Braintree's client SDK."""
 
     def __init__(self, fake: BraintreeFake, connector: Connector) -> None:
         super().__init__("braintree", fake.engine, connector)
         fake.reset()
         self.fake = fake
+
+    def make_token(self, number: str, *, exp_month: int = 12, exp_year: int = 2039) -> str:
+        return self.fake.make_nonce(number, exp_month=exp_month, exp_year=exp_year)
 
     def operations(self) -> list[RecordedOperation]:
         keys = self.fake.engine_keys

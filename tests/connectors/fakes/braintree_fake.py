@@ -2,7 +2,19 @@
 
 Paths under ``/merchants/{merchant_id}/transactions``: ``POST`` (sale), ``PUT
 {id}/submit_for_settlement``, ``PUT {id}/void``, ``POST {id}/refund``, ``GET {id}``, ``POST
-advanced_search_ids`` and ``POST advanced_search``. HTTP Basic auth with the public and private
+advanced_search_ids`` and ``POST advanced_search``; and ``GET
+/merchants/{merchant_id}/payment_method_nonces/{nonce}`` (``gateway.payment_method_nonce.find``).
+
+Nonces. Braintree's client SDKs (Drop-in, Hosted Fields) tokenize a card against Braintree's
+*client* API, which this fake does not serve: ``make_nonce(number, ...)`` stands in for that,
+in process. A sale with ``payment_method_nonce`` charges the nonce's card through the same
+engine path as card data (Stripe's test PANs keep their behaviour) and consumes the nonce,
+decline or not; an unknown nonce answers Braintree's validation error 91565, a used one
+91564, a locked one (``lock_nonce``) 91566. Braintree's documented static test nonces
+(``fake-valid-nonce``, ``fake-valid-visa-nonce``, ``fake-consumed-nonce`` …, see
+``STATIC_NONCES``) work too and, as in the sandbox, are never consumed. ``sale_requests``
+keeps every sale as received (parsed parameters and the raw XML body), so a test can prove
+what a sale carried. HTTP Basic auth with the public and private
 key (401 otherwise), XML bodies (``application/xml``), ``201`` with a ``<transaction>``,
 ``422`` with an ``<api-error-response>`` (validation errors with Braintree's codes, or a
 declined transaction), ``404`` for unknown transactions, ``503`` for an injected outage.
@@ -20,6 +32,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -39,8 +52,11 @@ from strongbox.connectors.base import (
     TerminalError,
     VoidRequest,
 )
+from strongbox.connectors.simulator.cards import brand_of
 from strongbox.connectors.simulator.engine import ChargeRecord, ChargeStatus, SimulatorEngine
+from strongbox.core.luhn import luhn_valid
 from strongbox.core.secret import Secret
+from strongbox.vault.cards import bin_info
 
 # Stripe decline code (the engine's) -> Braintree processor response code and text.
 PROCESSOR = {
@@ -53,6 +69,64 @@ PROCESSOR = {
     "processing_error": ("3000", "Processor Network Unavailable - Try Again"),
     "payment_intent_authentication_failure": ("2046", "Declined"),
 }
+
+
+# Stripe brand word -> Braintree's card_type.
+CARD_TYPES = {
+    "visa": "Visa",
+    "mastercard": "MasterCard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "China UnionPay",
+}
+# Issuing countries of the BINs the fake knows (``vault.cards.bin_info``), alpha-2 -> alpha-3 as
+# Braintree's bin_data reports them.
+ALPHA3 = {
+    "US": "USA",
+    "DE": "DEU",
+    "FR": "FRA",
+    "GB": "GBR",
+    "CA": "CAN",
+    "BR": "BRA",
+    "JP": "JPN",
+    "CN": "CHN",
+}
+# Braintree's documented static sandbox nonces the fake honours: nonce -> card number (None:
+# the nonce is always consumed).
+STATIC_NONCES: dict[str, str | None] = {
+    "fake-valid-nonce": "4111111111111111",
+    "fake-valid-visa-nonce": "4111111111111111",
+    "fake-valid-mastercard-nonce": "5555555555554444",
+    "fake-valid-amex-nonce": "378282246310005",
+    "fake-valid-discover-nonce": "6011111111111117",
+    "fake-valid-debit-nonce": "4000056655665556",
+    "fake-valid-prepaid-nonce": "5105105105105100",
+    "fake-processor-declined-visa-nonce": "4000000000000002",
+    "fake-consumed-nonce": None,
+}
+
+
+@dataclass(slots=True)
+class FakeNonce:
+    """A payment method nonce as Braintree's vault holds it."""
+
+    nonce: str
+    number: str = field(repr=False)
+    exp_month: int
+    exp_year: int
+    static: bool = False  # a documented test nonce: reusable
+    consumed: bool = False
+    locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRequest:
+    """One ``POST .../transactions`` as the fake received it."""
+
+    params: dict[str, Any]  # the parsed <transaction>
+    body: str = field(repr=False)  # the raw XML
 
 
 def _dashed(value: Any) -> Any:
@@ -101,7 +175,10 @@ class BraintreeFake:
         self.sales: dict[str, dict[str, Any]] = {}  # transaction id -> order id etc.
         self.credits: dict[str, dict[str, Any]] = {}
         self.engine_keys: dict[str, str] = {}  # engine key -> our idempotency key (order id)
+        self.nonces: dict[str, FakeNonce] = {}
+        self.sale_requests: list[SaleRequest] = []
         self._lock = threading.Lock()
+        self._add_static_nonces()
         self.app = self._build()
 
     def reset(self) -> None:
@@ -109,6 +186,92 @@ class BraintreeFake:
             self.sales.clear()
             self.credits.clear()
             self.engine_keys.clear()
+            self.nonces.clear()
+            self.sale_requests.clear()
+            self._add_static_nonces()
+
+    # ------------------------------------------------------------------ nonces
+
+    def _add_static_nonces(self) -> None:
+        for nonce, number in STATIC_NONCES.items():
+            self.nonces[nonce] = FakeNonce(
+                nonce, number or "4111111111111111", 12, 2039, static=True, consumed=not number
+            )
+
+    def make_nonce(self, number: str, exp_month: int = 12, exp_year: int = 2039) -> str:
+        """Tokenize a card as Braintree's client SDK would (its client API refuses a number
+        that fails the Luhn check, so this does too): a fresh single-use nonce."""
+        if not (12 <= len(number) <= 19 and number.isdigit() and luhn_valid(number)):
+            raise ValueError("Credit card number is invalid.")
+        parts = uuid.uuid4().hex
+        nonce = f"tokencc_sb_{parts[:6]}_{parts[6:12]}_{parts[12:18]}_{parts[18:24]}_{parts[24:27]}"
+        with self._lock:
+            self.nonces[nonce] = FakeNonce(nonce, number, exp_month, exp_year)
+        return nonce
+
+    def lock_nonce(self, nonce: str) -> None:
+        """Lock a nonce, as Braintree does while another request is using it."""
+        with self._lock:
+            self.nonces[nonce].locked = True
+
+    def sales_with_nonce(self, nonce: str) -> list[SaleRequest]:
+        with self._lock:
+            return [r for r in self.sale_requests if r.params.get("payment_method_nonce") == nonce]
+
+    def _take_nonce(self, value: str) -> FakeNonce | Response:
+        """Use a nonce for a sale (atomically: a nonce pays once), or Braintree's refusal."""
+        with self._lock:
+            nonce = self.nonces.get(value)
+            if nonce is None:
+                return validation_error(
+                    "91565", "payment_method_nonce", "Unknown payment_method_nonce."
+                )
+            if nonce.consumed:
+                return validation_error(
+                    "91564",
+                    "payment_method_nonce",
+                    "Cannot use a payment_method_nonce more than once.",
+                )
+            if nonce.locked:
+                return validation_error(
+                    "91566", "payment_method_nonce", "Payment method nonce is locked."
+                )
+            if not nonce.static:
+                nonce.consumed = True
+            return nonce
+
+    def nonce_object(self, nonce: FakeNonce) -> dict[str, Any]:
+        """``<payment-method-nonce>`` for a card nonce, as Braintree's server API serves it."""
+        number = nonce.number
+        country, funding = bin_info(number)
+        return {
+            "type": "CreditCard",
+            "nonce": nonce.nonce,
+            "description": f"ending in {number[-2:]}",
+            "default": False,
+            "is_locked": nonce.locked,
+            "consumed": nonce.consumed,
+            "details": {
+                "bin": number[:6],
+                "card_type": CARD_TYPES.get(brand_of(number), "Unknown"),
+                "expiration_month": f"{nonce.exp_month:02d}",
+                "expiration_year": str(nonce.exp_year),
+                "is_network_tokenized": False,
+                "last_two": number[-2:],
+                "last_four": number[-4:],
+            },
+            "bin_data": {
+                "commercial": "Unknown",
+                "country_of_issuance": ALPHA3.get(country or "", "Unknown"),
+                "debit": {"debit": "Yes", "unknown": "Unknown"}.get(funding, "No"),
+                "durbin_regulated": "Unknown",
+                "healthcare": "Unknown",
+                "issuing_bank": "Unknown",
+                "payroll": "Unknown",
+                "prepaid": {"prepaid": "Yes", "unknown": "Unknown"}.get(funding, "No"),
+                "product_id": "Unknown",
+            },
+        }
 
     # ------------------------------------------------------------------ objects
 
@@ -218,21 +381,38 @@ class BraintreeFake:
         async def create(request: Request) -> Response:
             if not authorized(request):
                 return Response("", status_code=401)
-            params = (await body_of(request)).get("transaction") or {}
+            raw = await request.body()
+            params = (Parser(raw).parse() if raw.strip() else {}).get("transaction") or {}
+            with self._lock:
+                self.sale_requests.append(SaleRequest(params, raw.decode()))
 
             async def process() -> Response:
-                card = params.get("credit_card") or {}
-                number = str(card.get("number") or "")
                 if params.get("type") != "sale":
                     return validation_error("91523", "type", "Transaction type is invalid.")
                 try:
                     amount = _minor(str(params["amount"]))
-                    exp_month, exp_year = (
-                        int(card["expiration_month"]),
-                        int(card["expiration_year"]),
-                    )
                 except (KeyError, ValueError, ArithmeticError):
                     return validation_error("81502", "amount", "Amount is required.")
+                nonce_value = params.get("payment_method_nonce")
+                if nonce_value:
+                    nonce = self._take_nonce(str(nonce_value))
+                    if isinstance(nonce, Response):
+                        return nonce
+                    number, cvc = nonce.number, ""
+                    exp_month, exp_year = nonce.exp_month, nonce.exp_year
+                else:
+                    card = params.get("credit_card") or {}
+                    number, cvc = str(card.get("number") or ""), str(card.get("cvv") or "")
+                    try:
+                        exp_month = int(card["expiration_month"])
+                        exp_year = int(card["expiration_year"])
+                    except (KeyError, ValueError):
+                        return validation_error(
+                            "81709",
+                            "expiration_date",
+                            "Expiration date is required.",
+                            nested="transaction.credit_card",
+                        )
                 engine_key = f"bt-{uuid.uuid4().hex}"  # Braintree does not deduplicate sales
                 order_id = str(params.get("order_id") or "")
                 with self._lock:
@@ -248,7 +428,7 @@ class BraintreeFake:
                             number=Secret(number),
                             exp_month=exp_month,
                             exp_year=exp_year,
-                            cvc=Secret(str(card.get("cvv") or "")),
+                            cvc=Secret(cvc) if cvc else None,
                         ),
                         merchant_id=self.merchant_id,
                         payment_id=order_id,
@@ -265,6 +445,7 @@ class BraintreeFake:
                 meta: dict[str, Any] = {
                     "order_id": order_id,
                     "merchant_account_id": params.get("merchant_account_id"),
+                    "payment_method_nonce": nonce_value or None,
                 }
                 if result.status is OperationStatus.REQUIRES_ACTION:
                     engine.process_void(
@@ -296,6 +477,17 @@ class BraintreeFake:
                 return xml(201, "transaction", txn)
 
             return await guarded(OperationKind.AUTHORIZE, process)
+
+        @app.get(f"/merchants/{self.merchant_id}/payment_method_nonces/{{nonce}}")
+        async def find_nonce(nonce: str, request: Request) -> Response:
+            if not authorized(request):
+                return Response("", status_code=401)
+            with self._lock:
+                found = self.nonces.get(nonce)
+                obj = None if found is None else self.nonce_object(found)
+            if obj is None:
+                return Response("", status_code=404)
+            return xml(200, "payment_method_nonce", obj)
 
         @app.get(base + "/{txn_id}")
         async def find(txn_id: str, request: Request) -> Response:

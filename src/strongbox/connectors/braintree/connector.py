@@ -15,10 +15,29 @@ as ``order_id``, found the same way. ``submit_for_settlement`` and ``void`` carr
 request is visible to the search (the recovery worker looks up after
 ``STRONGBOX_RECOVERY_AFTER_SECONDS``).
 
+Gateway tokens (``GATEWAY_TOKEN``). Besides card data, ``authorize`` takes a
+``payment_method_nonce`` made by Braintree's client SDK (Drop-in, Hosted Fields) as
+``request.token``: the sale then carries ``payment_method_nonce`` instead of ``credit_card``,
+with everything else unchanged (amount, ``order_id``, ``submit_for_settlement``, the replay
+search by ``order_id`` first, so a replay of a consumed nonce answers from the first
+transaction and never charges twice). A nonce Braintree does not know (never made, expired
+after three hours; 91565) or that can no longer be used (consumed 91564, locked 91566, and the
+same errors as codes 93107-93109 and 91731-91733 when reported for a nested payment method or
+card) → ``InvalidTokenError`` with Braintree's code as ``gateway_code``; declines on a nonce
+are DECLINED results with the mapped code, as for card data. ``describe_token`` calls
+``payment_method_nonce.find``: ``card_type`` → Stripe's brand word (Maestro as mastercard,
+Electron as visa, Carte Blanche as diners, others unknown), ``last_four`` (only ``last_two``
+given: ``**`` + the two digits), the expiry, ``bin_data`` (``country_of_issuance`` alpha-3 →
+alpha-2, ``Unknown`` → None; ``prepaid`` Yes → prepaid, else ``debit`` Yes → debit, both No →
+credit, else unknown); no fingerprint; ``reusable`` False. A nonce not found, consumed or
+locked → ``InvalidTokenError``; a nonce that is not for a card → ``TerminalError``
+(``unsupported_payment_method``).
+
 Errors: a refused connection or connect timeout, 429 and 503 → ``RetryableError``; a read
 timeout, a dropped connection, 500 and 504 → ``UnknownOutcomeError`` (``RetryableError`` for
 lookups); 401/403 → ``TerminalError`` (``authentication``); validation errors (422 without a
-transaction) → ``TerminalError``, except card-number errors, which are declines.
+transaction) → ``TerminalError``, except card-number errors, which are declines, and nonce
+errors (above).
 
 Declines map onto Stripe's codes: processor responses (2000 do_not_honor, 2001
 insufficient_funds, 2004 expired_card, 2005 incorrect_number, 2010 incorrect_cvc, 2012
@@ -61,6 +80,7 @@ from strongbox.connectors.base import (
     Connector,
     ConnectorError,
     Credentials,
+    InvalidTokenError,
     OperationKind,
     OperationResult,
     OperationStatus,
@@ -68,9 +88,12 @@ from strongbox.connectors.base import (
     RetryableError,
     StatusRequest,
     TerminalError,
+    TokenDetails,
+    TokenRequest,
     UnknownOutcomeError,
     VoidRequest,
 )
+from strongbox.core.countries import alpha2
 from strongbox.core.currencies import get_currency
 
 _CAPTURED = {"submitted_for_settlement", "settling", "settled", "settlement_pending"}
@@ -100,6 +123,37 @@ _REJECTIONS = {
 # Validation errors on the card number: the card is unusable, a decline rather than a bug.
 _CARD_NUMBER_ERRORS = {"81715": "incorrect_number", "81716": "incorrect_number"}
 _EXPIRY_ERRORS = {"81710", "81711", "81712", "81713"}
+# Validation errors on a payment method nonce: Braintree does not know it (never made, expired
+# after its three hours, made for another merchant) or it can no longer be used. The sale's own
+# codes (Transaction.PaymentMethodNonce*), and the same errors as reported for a nonce nested
+# in a payment method or credit card.
+_NONCE_ERRORS = {
+    "91565": "unknown",  # Transaction.PaymentMethodNonceUnknown
+    "91564": "consumed",  # Transaction.PaymentMethodNonceConsumed
+    "91566": "locked",  # Transaction.PaymentMethodNonceLocked
+    "93108": "unknown",  # PaymentMethod.PaymentMethodNonceUnknown
+    "93107": "consumed",  # PaymentMethod.PaymentMethodNonceConsumed
+    "93109": "locked",  # PaymentMethod.PaymentMethodNonceLocked
+    "91732": "unknown",  # CreditCard.PaymentMethodNonceUnknown
+    "91731": "consumed",  # CreditCard.PaymentMethodNonceConsumed
+    "91733": "locked",  # CreditCard.PaymentMethodNonceLocked
+}
+# Braintree's card_type words -> Stripe's brand words. Maestro and Visa Electron are reported
+# under their network, as Stripe does; brands Stripe has no word for are "unknown".
+_BRANDS = {
+    "visa": "visa",
+    "electron": "visa",
+    "mastercard": "mastercard",
+    "maestro": "mastercard",
+    "uk maestro": "mastercard",
+    "american express": "amex",
+    "discover": "discover",
+    "diners club": "diners",
+    "carte blanche": "diners",
+    "jcb": "jcb",
+    "china unionpay": "unionpay",
+    "unionpay": "unionpay",
+}
 
 
 def parse_environment(value: str) -> braintree.Environment:
@@ -146,6 +200,7 @@ class BraintreeConnector(Connector):
         | Capability.PARTIAL_REFUND
         | Capability.MULTIPLE_REFUNDS
         | Capability.STATUS_LOOKUP
+        | Capability.GATEWAY_TOKEN
     )
     credential_fields = ("private_key",)
     setting_fields = ("merchant_id", "public_key", "merchant_account_id", "currency")
@@ -191,22 +246,25 @@ class BraintreeConnector(Connector):
         existing = self._find_by_order(gateway, request.idempotency_key, "sale")
         if existing is not None:
             return self._checked_replay(existing, request.amount, request.currency)
-        data = request.require_card()
-        card: dict[str, Any] = {
-            "number": data.number.reveal(),
-            "expiration_month": f"{data.exp_month:02d}",
-            "expiration_year": str(data.exp_year),
-        }
-        if data.cvc is not None:
-            card["cvv"] = data.cvc.reveal()
-        if data.holder_name:
-            card["cardholder_name"] = data.holder_name
         params: dict[str, Any] = {
             "amount": _decimal(request.amount, request.currency),
             "order_id": request.idempotency_key,
-            "credit_card": card,
             "options": {"submit_for_settlement": request.capture},
         }
+        if request.token is not None:
+            params["payment_method_nonce"] = request.token
+        else:
+            data = request.require_card()
+            card: dict[str, Any] = {
+                "number": data.number.reveal(),
+                "expiration_month": f"{data.exp_month:02d}",
+                "expiration_year": str(data.exp_year),
+            }
+            if data.cvc is not None:
+                card["cvv"] = data.cvc.reveal()
+            if data.holder_name:
+                card["cardholder_name"] = data.holder_name
+            params["credit_card"] = card
         account = creds.settings.get("merchant_account_id")
         if account:
             params["merchant_account_id"] = account
@@ -286,6 +344,24 @@ class BraintreeConnector(Connector):
         if request.kind is OperationKind.VOID and mapped.status is OperationStatus.VOIDED:
             return mapped
         return not_found
+
+    def describe_token(self, request: TokenRequest) -> TokenDetails:
+        gateway = self._gateway(request.credentials)
+        try:
+            nonce = self._send(lambda: gateway.payment_method_nonce.find(request.token), sent=False)
+        except TerminalError as exc:
+            if exc.gateway_code == "not_found":
+                raise InvalidTokenError(
+                    "Braintree does not know this payment method nonce", gateway_code="unknown"
+                ) from None
+            raise
+        if getattr(nonce, "consumed", False):
+            raise InvalidTokenError(
+                "this payment method nonce has already been used", gateway_code="consumed"
+            )
+        if getattr(nonce, "is_locked", False):
+            raise InvalidTokenError("this payment method nonce is locked", gateway_code="locked")
+        return _token_details(nonce)
 
     # ------------------------------------------------------------------ helpers
 
@@ -375,6 +451,8 @@ class BraintreeConnector(Connector):
             return self._transaction(txn)  # a declined sale: Braintree created the transaction
         errors = _error_codes(result)
         for code in errors:
+            if code in _NONCE_ERRORS:
+                raise InvalidTokenError(_NONCE_MESSAGES[_NONCE_ERRORS[code]], gateway_code=code)
             if code in _CARD_NUMBER_ERRORS:
                 return _validation_decline(_CARD_NUMBER_ERRORS[code])
             if code in _EXPIRY_ERRORS:
@@ -463,3 +541,56 @@ def _decline_code(txn: Any) -> str:
     if code in _PROCESSOR_CODES:
         return _PROCESSOR_CODES[code]
     return "processing_error" if code.startswith("3") else "generic_decline"
+
+
+_NONCE_MESSAGES = {
+    "unknown": "Braintree does not know this payment method nonce (never made or expired)",
+    "consumed": "this payment method nonce has already been used",
+    "locked": "this payment method nonce is locked",
+}
+
+
+def _token_details(nonce: Any) -> TokenDetails:
+    """A card nonce's ``details`` and ``bin_data`` in our (Stripe's) words."""
+    details: dict[str, Any] = getattr(nonce, "details", None) or {}
+    card_type = str(details.get("card_type") or "")
+    if not card_type:
+        raise TerminalError(
+            f"this Braintree nonce is not for a card ({getattr(nonce, 'type', None)})",
+            gateway_code="unsupported_payment_method",
+        )
+    last4 = str(details.get("last_four") or "")
+    if not last4:
+        # Only the last two digits: the other two are unknown, and stay visibly masked.
+        last4 = str(details.get("last_two") or "").rjust(4, "*")
+    try:
+        exp_month = int(details["expiration_month"])
+        exp_year = int(details["expiration_year"])
+    except (KeyError, TypeError, ValueError):
+        raise TerminalError(
+            "Braintree gave no expiry date for this nonce", gateway_code="unexpected_response"
+        ) from None
+    bin_data = getattr(nonce, "bin_data", None)
+    return TokenDetails(
+        brand=_BRANDS.get(card_type.lower(), "unknown"),
+        last4=last4,
+        exp_month=exp_month,
+        exp_year=exp_year,
+        funding=_funding(bin_data),
+        country=alpha2(str(getattr(bin_data, "country_of_issuance", "") or "")),
+        fingerprint=None,  # a nonce carries no card fingerprint
+        reusable=False,  # a nonce is single use
+    )
+
+
+def _funding(bin_data: Any) -> str:
+    """Braintree's ``prepaid``/``debit`` indicators (``Yes``/``No``/``Unknown``)."""
+    prepaid = str(getattr(bin_data, "prepaid", "") or "")
+    debit = str(getattr(bin_data, "debit", "") or "")
+    if prepaid == "Yes":
+        return "prepaid"
+    if debit == "Yes":
+        return "debit"
+    if debit == "No" and prepaid == "No":
+        return "credit"
+    return "unknown"
