@@ -53,6 +53,7 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:]*")
 _BRANDS = frozenset(
     {"amex", "diners", "discover", "eftpos_au", "jcb", "mastercard", "unionpay", "visa"}
 )
+_LAST4_RE = re.compile(r"[0-9*]{4}")
 _FUNDING = frozenset({"credit", "debit", "prepaid"})
 
 
@@ -113,7 +114,8 @@ def requested_token(p: CreatePaymentMethodParams) -> tuple[str, str] | None:
 def card_fields(details: TokenDetails) -> dict[str, object]:
     """The payment method's card columns from the gateway's description, checked: a gateway
     answer outside Stripe's words becomes ``unknown``, never a 500 or a bad object."""
-    last4 = details.last4 if len(details.last4) == 4 and details.last4.isdigit() else "0000"
+    # A gateway that gives fewer digits says so with "*" ("**42"): never invent digits.
+    last4 = details.last4 if _LAST4_RE.fullmatch(details.last4) else "****"
     month = details.exp_month if 1 <= details.exp_month <= 12 else 1
     year = details.exp_year if 1000 <= details.exp_year <= 9999 else 1970
     country = details.country.upper() if details.country and len(details.country) == 2 else None
