@@ -269,6 +269,8 @@ class StripeConnector(Connector):
             raise InvalidTokenError(
                 "Stripe does not know this token on this account", gateway_code="resource_missing"
             )
+        if body.get("type", "card") != "card":  # a bank account token, a SEPA PaymentMethod
+            raise InvalidTokenError("this Stripe token is not a card", gateway_code="not_a_card")
         card = obj(body.get("card"))
         if kind == "tok":
             if body.get("used") is True:
@@ -282,8 +284,6 @@ class StripeConnector(Connector):
             brand = brand if brand in _PM_BRANDS else "unknown"
             # Stripe lets a PaymentMethod that no customer holds pay once only.
             reusable = bool(body.get("customer"))
-        if not card or (kind == "pm" and body.get("type") != "card"):
-            raise InvalidTokenError("this Stripe token is not a card", gateway_code="not_a_card")
         last4 = card.get("last4")
         exp_month, exp_year = _int(card.get("exp_month")), _int(card.get("exp_year"))
         if not isinstance(last4, str) or exp_month is None or exp_year is None:
