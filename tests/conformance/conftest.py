@@ -239,16 +239,50 @@ def stripe_fake_server() -> Iterator[tuple[StripeFake, BackgroundServer]]:
         yield fake, server
 
 
+class StripeHarness(FakeGatewayHarness):
+    """Stripe behind its fake; ``make_token`` plays Stripe.js: it posts the card to
+    ``/v1/payment_methods`` with the account's publishable key (``key=pk_test_…``)."""
+
+    def __init__(self, fake: StripeFake, base_url: str, connector: Connector) -> None:
+        super().__init__("stripe", fake.engine, connector)
+        fake.reset()
+        self.fake = fake
+        self.browser = httpx.Client(base_url=base_url, timeout=5.0, trust_env=False)
+
+    def make_token(self, number: str, *, exp_month: int = 12, exp_year: int = 2039) -> str:
+        response = self.browser.post(
+            "/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": number,
+                "card[exp_month]": str(exp_month),
+                "card[exp_year]": str(exp_year),
+                "card[cvc]": "123",
+                "key": STRIPE_PUBLISHABLE_KEY,
+            },
+        )
+        response.raise_for_status()
+        token: str = response.json()["id"]
+        return token
+
+    def close(self) -> None:
+        super().close()
+        self.browser.close()
+
+
+STRIPE_PUBLISHABLE_KEY = "pk_test_conformance"
+
+
 @pytest.fixture
 def stripe_harness(
     stripe_fake_server: tuple[StripeFake, BackgroundServer],
-) -> Iterator[FakeGatewayHarness]:
+) -> Iterator[StripeHarness]:
     fake, server = stripe_fake_server
     connector = WithCredentials(
         StripeConnector(server.url, connect_timeout=CLIENT_TIMEOUT, read_timeout=CLIENT_TIMEOUT),
         Credentials(secrets={"api_key": Secret("sk_test_conformance")}),
     )
-    harness = FakeGatewayHarness("stripe", fake.engine, connector)
+    harness = StripeHarness(fake, server.url, connector)
     yield harness
     harness.close()
 

@@ -7,13 +7,40 @@ parameters get a 400 ``idempotency_error``), JSON objects shaped like Stripe's
 ``decline_code`` and the failed ``payment_intent``, 400 ``invalid_request_error``, 404
 ``resource_missing``, 503 ``api_error`` for an injected outage. The API key's suffix names
 the account, so two keys are two merchants.
+
+Tokenization, as Stripe.js does it: ``POST /v1/payment_methods`` (``type=card``, ``card[number]``,
+``card[exp_month]``, ``card[exp_year]``, ``card[cvc]``) and the legacy ``POST /v1/tokens``
+(``card[...]``) take a publishable key ``pk_test_…`` (as ``key=`` in the form, the way Stripe.js
+sends it, or as a Bearer key) or a secret key; ``GET /v1/payment_methods/{pm}`` and
+``GET /v1/tokens/{tok}`` (with ``used``) take a secret key. A PaymentIntent create with
+``payment_method=pm_…`` or ``payment_method_data[card][token]=tok_…`` charges the stored card
+through the same engine path as card data (Stripe's test PANs keep their declines and 3DS);
+it uses up a ``tok_`` and a PaymentMethod no customer holds, whatever the outcome. Unknown or
+used-up tokens get Stripe's 400 ``invalid_request_error`` bodies (``resource_missing`` on the
+token's param, ``token_already_used``, ``payment_method_unexpected_state``) and charge nothing;
+an idempotent replay of the request that used the token still answers as the first time.
+The fake keeps the PAN of a tokenized card in memory (it is the gateway's vault), never its
+CVC: ``checks.cvc_check`` only says whether one was given.
+
+In-process helpers for tests: ``create_payment_method(number, …)`` and ``create_token(…)``
+return a ``pm_…``/``tok_…`` (for the account of ``api_key``, or usable by any account);
+``attach_payment_method`` gives a PaymentMethod a customer (so it is reusable).
+``intent_forms[pi_id]`` / ``last_intent_form`` keep the form each PaymentIntent create received
+(card number and CVC masked) and ``intent_sources[pi_id]`` says what it was paid with
+(``card`` or the ``pm_``/``tok_`` id), so a test can show a token payment sent no card data.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
+import secrets
 import threading
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
@@ -31,7 +58,10 @@ from strongbox.connectors.base import (
     TerminalError,
     VoidRequest,
 )
+from strongbox.connectors.simulator.cards import card_behaviour
 from strongbox.connectors.simulator.engine import ChargeRecord, ChargeStatus, SimulatorEngine
+from strongbox.core.ids import random_token
+from strongbox.core.luhn import luhn_valid
 from strongbox.core.secret import Secret
 
 _PI_STATUS = {
@@ -43,11 +73,87 @@ _PI_STATUS = {
 }
 _SEARCH = re.compile(r"^metadata\['([^']+)'\]:'((?:[^'\\]|\\.)*)'$")
 _TERMINAL_STATUS = {"resource_missing": 404}
+#: A legacy Token's ``card.brand`` spells the PaymentMethod brand words the old way.
+LEGACY_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "MasterCard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "jcb": "JCB",
+    "diners": "Diners Club",
+    "unionpay": "UnionPay",
+    "unknown": "Unknown",
+}
+PM_REUSED = (
+    "The provided PaymentMethod was previously used with a PaymentIntent without Customer "
+    "attachment, shared with a connected account without Customer attachment, or was detached "
+    "from a Customer. It may not be used again. To use a PaymentMethod multiple times, you must "
+    "attach it to a Customer first."
+)
+TOKEN_PARAM = "payment_method_data[card][token]"
+
+
+@dataclass(slots=True)
+class StoredCard:
+    """A tokenized card as the fake keeps it: the PAN (Stripe's vault), never the CVC."""
+
+    number: Secret[str]
+    exp_month: int
+    exp_year: int
+    brand: str
+    funding: str
+    country: str
+    fingerprint: str
+    cvc_given: bool
+
+    @property
+    def last4(self) -> str:
+        return self.number.reveal()[-4:]
+
+
+@dataclass(slots=True)
+class Tokenized:
+    """A PaymentMethod (``pm_``) or a legacy Token (``tok_``) and its card."""
+
+    id: str
+    kind: Literal["payment_method", "token"]
+    account: str | None  # None: made in-process without a key, usable by any account
+    card: StoredCard
+    created: int
+    card_id: str = ""  # a Token's card object id (card_…)
+    customer: str | None = None
+    used: bool = False
+
+    def visible_to(self, account: str) -> bool:
+        return self.account is None or self.account == account
 
 
 def _error(status: int, type_: str, message: str, **extra: Any) -> JSONResponse:
     body = {"error": {"type": type_, "message": message, **extra}}
     return JSONResponse(body, status_code=status)
+
+
+def _card_error(code: str, message: str, field: str) -> JSONResponse:
+    return _error(402, "card_error", message, code=code, param=f"card[{field}]")
+
+
+def account_of_key(key: str, *, publishable: bool = False) -> str | None:
+    """The account a test key belongs to: ``sk_test_X`` (or ``pk_test_X``) is ``acct_X``."""
+    for prefix in ("sk_test_", "pk_test_") if publishable else ("sk_test_",):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return "acct_" + key.removeprefix(prefix)
+    return None
+
+
+def _masked(form: dict[str, str]) -> dict[str, str]:
+    """A PaymentIntent form as the fake records it: no card number or CVC kept."""
+    out = dict(form)
+    number = out.get("payment_method_data[card][number]")
+    if number is not None:
+        out["payment_method_data[card][number]"] = "••••" + number[-4:]
+    if "payment_method_data[card][cvc]" in out:
+        out["payment_method_data[card][cvc]"] = "•••"
+    return out
 
 
 def _no_such_intent(intent_id: str) -> JSONResponse:
@@ -84,8 +190,276 @@ class StripeFake:
         self.metadata: dict[str, dict[str, str]] = {}  # pi id -> metadata
         self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> refund object
         self.seen_headers: list[dict[str, str]] = []
+        self.tokenized: dict[str, Tokenized] = {}  # pm_/tok_ id -> what it stands for
+        self.intent_forms: dict[str, dict[str, str]] = {}  # pi id -> its create form (masked)
+        self.intent_sources: dict[str, str] = {}  # pi id -> "card" or the pm_/tok_ it used
+        self.intent_payment_methods: dict[str, str] = {}  # pi id -> its PaymentMethod
+        self.last_intent_form: dict[str, str] | None = None
+        self._fingerprint_key = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self.app = self._build()
+
+    def reset(self) -> None:
+        """Forget the fake's own records (the engine has its own ``reset``)."""
+        with self._lock:
+            self.metadata.clear()
+            self.refunds.clear()
+            self.seen_headers.clear()
+            self.tokenized.clear()
+            self.intent_forms.clear()
+            self.intent_sources.clear()
+            self.intent_payment_methods.clear()
+            self.last_intent_form = None
+
+    # ------------------------------------------------------------------ tokenization
+
+    def create_payment_method(
+        self,
+        number: str,
+        exp_month: int = 12,
+        exp_year: int = 2039,
+        *,
+        cvc: str | None = None,
+        api_key: str | None = None,
+    ) -> str:
+        """A ``pm_…`` for this card, as Stripe.js would make it (in process, no HTTP).
+
+        With ``api_key`` (``pk_test_…``/``sk_test_…``) it belongs to that key's account;
+        without, any account may use it. Raises ``ValueError`` for a card Stripe refuses."""
+        return self._tokenize_in_process(
+            "payment_method", number, exp_month, exp_year, cvc, api_key
+        )
+
+    def create_token(
+        self,
+        number: str,
+        exp_month: int = 12,
+        exp_year: int = 2039,
+        *,
+        cvc: str | None = None,
+        api_key: str | None = None,
+    ) -> str:
+        """A single-use legacy ``tok_…`` for this card (see ``create_payment_method``)."""
+        return self._tokenize_in_process("token", number, exp_month, exp_year, cvc, api_key)
+
+    def attach_payment_method(self, pm_id: str, customer: str = "cus_test") -> None:
+        """Give a PaymentMethod a customer, as ``POST /v1/payment_methods/{pm}/attach`` does."""
+        with self._lock:
+            item = self.tokenized[pm_id]
+            assert item.kind == "payment_method", f"{pm_id} is not a PaymentMethod"
+            assert not item.used, f"{pm_id} was used without a customer"
+            item.customer = customer
+
+    def _tokenize_in_process(
+        self,
+        kind: Literal["payment_method", "token"],
+        number: str,
+        exp_month: int,
+        exp_year: int,
+        cvc: str | None,
+        api_key: str | None,
+    ) -> str:
+        account = None if api_key is None else account_of_key(api_key, publishable=True)
+        if api_key is not None and account is None:
+            raise ValueError("not a Stripe test key")
+        form = {
+            "card[number]": number,
+            "card[exp_month]": str(exp_month),
+            "card[exp_year]": str(exp_year),
+        }
+        if cvc is not None:
+            form["card[cvc]"] = cvc
+        card = self.stored_card(form)
+        if isinstance(card, JSONResponse):
+            raise ValueError(f"Stripe would refuse this card ({bytes(card.body).decode()})")
+        return self.store(kind, account, card).id
+
+    def stored_card(self, form: dict[str, str]) -> StoredCard | JSONResponse:
+        """The card of a tokenization form, or Stripe's error for it."""
+        number = form.get("card[number]", "").replace(" ", "")
+        for name in ("card[number]", "card[exp_month]", "card[exp_year]"):
+            if not form.get(name):
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    f"Missing required param: {name}.",
+                    code="parameter_missing",
+                    param=name,
+                )
+        if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
+            return _card_error("incorrect_number", "Your card number is incorrect.", "number")
+        try:
+            exp_month = int(form["card[exp_month]"])
+        except ValueError:
+            exp_month = 0
+        if not 1 <= exp_month <= 12:
+            return _card_error(
+                "invalid_expiry_month", "Your card's expiration month is invalid.", "exp_month"
+            )
+        try:
+            exp_year = int(form["card[exp_year]"])
+        except ValueError:
+            exp_year = 0
+        exp_year = exp_year + 2000 if 0 < exp_year < 100 else exp_year
+        today = datetime.now(UTC).date()
+        if not today.year <= exp_year <= today.year + 50 or (
+            exp_year == today.year and exp_month < today.month
+        ):
+            return _card_error(
+                "invalid_expiry_year", "Your card's expiration year is invalid.", "exp_year"
+            )
+        cvc = form.get("card[cvc]")
+        if cvc is not None and not (cvc.isdigit() and 3 <= len(cvc) <= 4):
+            return _card_error("invalid_cvc", "Your card's security code is invalid.", "cvc")
+        behaviour = card_behaviour(number, exp_month, exp_year, today)
+        digest = hmac.new(self._fingerprint_key, number.encode(), hashlib.sha256).digest()
+        fingerprint = "".join(c for c in base64.b64encode(digest).decode() if c.isalnum())[:16]
+        return StoredCard(
+            number=Secret(number),
+            exp_month=exp_month,
+            exp_year=exp_year,
+            brand=behaviour.brand,
+            funding=behaviour.funding,
+            country="US",
+            fingerprint=fingerprint,
+            cvc_given=bool(cvc),
+        )
+
+    def store(
+        self, kind: Literal["payment_method", "token"], account: str | None, card: StoredCard
+    ) -> Tokenized:
+        prefix = "pm_" if kind == "payment_method" else "tok_"
+        item = Tokenized(
+            id=prefix + random_token(24),
+            kind=kind,
+            account=account,
+            card=card,
+            created=int(datetime.now(UTC).timestamp()),
+            card_id="card_" + random_token(24) if kind == "token" else "",
+        )
+        with self._lock:
+            self.tokenized[item.id] = item
+        return item
+
+    def payment_method_object(self, item: Tokenized) -> dict[str, Any]:
+        card = item.card
+        return {
+            "id": item.id,
+            "object": "payment_method",
+            "allow_redisplay": "unspecified",
+            "billing_details": {
+                "address": {
+                    "city": None,
+                    "country": None,
+                    "line1": None,
+                    "line2": None,
+                    "postal_code": None,
+                    "state": None,
+                },
+                "email": None,
+                "name": None,
+                "phone": None,
+            },
+            "card": {
+                "brand": card.brand,
+                "checks": {
+                    "address_line1_check": None,
+                    "address_postal_code_check": None,
+                    "cvc_check": "unchecked" if card.cvc_given else None,
+                },
+                "country": card.country,
+                "display_brand": card.brand,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "fingerprint": card.fingerprint,
+                "funding": card.funding,
+                "generated_from": None,
+                "last4": card.last4,
+                "networks": {"available": [card.brand], "preferred": None},
+                "three_d_secure_usage": {"supported": True},
+                "wallet": None,
+            },
+            "created": item.created,
+            "customer": item.customer,
+            "livemode": False,
+            "metadata": {},
+            "type": "card",
+        }
+
+    def token_object(self, item: Tokenized) -> dict[str, Any]:
+        card = item.card
+        return {
+            "id": item.id,
+            "object": "token",
+            "card": {
+                "id": item.card_id,
+                "object": "card",
+                "address_city": None,
+                "address_country": None,
+                "address_line1": None,
+                "address_line1_check": None,
+                "address_line2": None,
+                "address_state": None,
+                "address_zip": None,
+                "address_zip_check": None,
+                "brand": LEGACY_BRANDS.get(card.brand, "Unknown"),
+                "country": card.country,
+                "cvc_check": "unchecked" if card.cvc_given else None,
+                "dynamic_last4": None,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "fingerprint": card.fingerprint,
+                "funding": card.funding,
+                "last4": card.last4,
+                "metadata": {},
+                "name": None,
+                "tokenization_method": None,
+                "wallet": None,
+            },
+            "client_ip": None,
+            "created": item.created,
+            "livemode": False,
+            "type": "card",
+            "used": item.used,
+        }
+
+    def usable(self, account: str, key: str, token_id: str, param: str) -> Tokenized | JSONResponse:
+        """The PaymentMethod/Token a PaymentIntent names, or Stripe's 400 for it. A used one
+        passes only for an idempotent replay of the request that used it."""
+        kind = "payment_method" if param == "payment_method" else "token"
+        with self._lock:
+            item = self.tokenized.get(token_id)
+        if item is None or item.kind != kind or not item.visible_to(account):
+            what = "PaymentMethod" if kind == "payment_method" else "token"
+            return _error(
+                400,
+                "invalid_request_error",
+                f"No such {what}: '{token_id}'",
+                code="resource_missing",
+                param=param,
+            )
+        if item.used and self.engine.operation(key, account) is None:
+            if kind == "token":
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    f"You cannot use a Stripe token more than once: {token_id}.",
+                    code="token_already_used",
+                )
+            return _error(
+                400,
+                "invalid_request_error",
+                PM_REUSED,
+                code="payment_method_unexpected_state",
+                param="payment_method",
+            )
+        return item
+
+    def used_up(self, item: Tokenized) -> None:
+        """A charge attempt spends a Token and a PaymentMethod that no customer holds."""
+        with self._lock:
+            if item.kind == "token" or item.customer is None:
+                item.used = True
 
     # ------------------------------------------------------------------ objects
 
@@ -106,6 +480,8 @@ class StripeFake:
             "status": _PI_STATUS[charge.status],
             "next_action": None,
             "last_payment_error": None,
+            "payment_method": self.intent_payment_methods.get(intent_id),
+            "payment_method_types": ["card"],
         }
         if charge.status is ChargeStatus.REQUIRES_ACTION:
             obj["next_action"] = {
@@ -161,10 +537,9 @@ class StripeFake:
 
         def account_of(request: Request) -> str | None:
             auth = request.headers.get("authorization", "")
-            key = auth.removeprefix("Bearer ").strip()
-            if not auth.startswith("Bearer ") or not key.startswith("sk_test_"):
+            if not auth.startswith("Bearer "):
                 return None
-            return "acct_" + key.removeprefix("sk_test_")
+            return account_of_key(auth.removeprefix("Bearer ").strip())
 
         async def form_of(request: Request) -> dict[str, str]:
             return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
@@ -207,16 +582,51 @@ class StripeFake:
             key = request.headers.get("idempotency-key", "")
 
             async def process() -> Response:
-                if form.get("confirm") != "true" or form.get("payment_method_data[type]") != "card":
+                pm_id = form.get("payment_method")
+                token_id = form.get(TOKEN_PARAM)
+                card_data = form.get("payment_method_data[type]") == "card"
+                if form.get("confirm") != "true" or not (pm_id or card_data):
                     return _error(400, "invalid_request_error", "confirm with card data")
+                source: Tokenized | None = None
+                if pm_id is not None:
+                    if any(k.startswith("payment_method_data[") for k in form):
+                        return _error(
+                            400,
+                            "invalid_request_error",
+                            "You cannot provide both payment_method and payment_method_data.",
+                            code="parameter_invalid",
+                        )
+                    found = self.usable(account, key, pm_id, "payment_method")
+                elif token_id is not None:
+                    if "payment_method_data[card][number]" in form:
+                        return _error(
+                            400,
+                            "invalid_request_error",
+                            "You cannot provide both a card token and card details.",
+                            code="parameter_invalid",
+                            param=TOKEN_PARAM,
+                        )
+                    found = self.usable(account, key, token_id, TOKEN_PARAM)
+                else:
+                    found = None
+                if isinstance(found, JSONResponse):
+                    return found
+                source = found
                 try:
                     amount = int(form["amount"])
-                    card = CardData(
-                        number=Secret(form["payment_method_data[card][number]"]),
-                        exp_month=int(form["payment_method_data[card][exp_month]"]),
-                        exp_year=int(form["payment_method_data[card][exp_year]"]),
-                        cvc=Secret(form.get("payment_method_data[card][cvc]", "")),
-                    )
+                    if source is not None:
+                        card = CardData(
+                            number=source.card.number,
+                            exp_month=source.card.exp_month,
+                            exp_year=source.card.exp_year,
+                        )
+                    else:
+                        card = CardData(
+                            number=Secret(form["payment_method_data[card][number]"]),
+                            exp_month=int(form["payment_method_data[card][exp_month]"]),
+                            exp_year=int(form["payment_method_data[card][exp_year]"]),
+                            cvc=Secret(form.get("payment_method_data[card][cvc]", "")),
+                        )
                 except (KeyError, ValueError):
                     return _error(
                         400,
@@ -238,8 +648,27 @@ class StripeFake:
                     )
                 )
                 ref = result.gateway_reference or ""
+                intent_id = pi_id(ref)
+                if source is not None:
+                    self.used_up(source)
+                    if source.kind == "payment_method":
+                        payment_method = source.id
+                    elif intent_id in self.intent_payment_methods:
+                        payment_method = self.intent_payment_methods[intent_id]
+                    else:  # Stripe makes a PaymentMethod of the token's card
+                        made = self.store("payment_method", account, source.card)
+                        self.used_up(made)
+                        payment_method = made.id
+                masked = _masked(form)
                 with self._lock:
-                    self.metadata.setdefault(pi_id(ref), metadata)
+                    self.metadata.setdefault(intent_id, metadata)
+                    self.intent_forms.setdefault(intent_id, masked)
+                    self.intent_sources.setdefault(
+                        intent_id, "card" if source is None else source.id
+                    )
+                    if source is not None:
+                        self.intent_payment_methods.setdefault(intent_id, payment_method)
+                    self.last_intent_form = masked
                 charge = engine.charge(ref)
                 assert charge is not None
                 intent = self.intent(charge)
@@ -249,6 +678,79 @@ class StripeFake:
                 return JSONResponse(intent)
 
             return await guarded(OperationKind.AUTHORIZE, request, process)
+
+        def tokenizing_account(request: Request, form: dict[str, str]) -> str | None:
+            """Stripe.js sends the publishable key as ``key=`` in the form."""
+            key = form.get("key") or request.headers.get("authorization", "").removeprefix(
+                "Bearer "
+            )
+            return account_of_key(key.strip(), publishable=True)
+
+        @app.post("/v1/payment_methods")
+        async def create_payment_method(request: Request) -> Response:
+            form = await form_of(request)
+            account = tokenizing_account(request, form)
+            if account is None:
+                return unauthorized()
+            if form.get("type") != "card":
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    "Missing required param: type." if "type" not in form else "Invalid type.",
+                    code="parameter_missing" if "type" not in form else "parameter_invalid",
+                    param="type",
+                )
+            card = self.stored_card(form)
+            if isinstance(card, JSONResponse):
+                return card
+            return JSONResponse(
+                self.payment_method_object(self.store("payment_method", account, card))
+            )
+
+        @app.get("/v1/payment_methods/{pm_id}")
+        async def retrieve_payment_method(pm_id: str, request: Request) -> Response:
+            account = account_of(request)
+            if account is None:
+                return unauthorized()
+            with self._lock:
+                item = self.tokenized.get(pm_id)
+            if item is None or item.kind != "payment_method" or not item.visible_to(account):
+                return _error(
+                    404,
+                    "invalid_request_error",
+                    f"No such PaymentMethod: '{pm_id}'",
+                    code="resource_missing",
+                    param="payment_method",
+                )
+            return JSONResponse(self.payment_method_object(item))
+
+        @app.post("/v1/tokens")
+        async def create_token(request: Request) -> Response:
+            form = await form_of(request)
+            account = tokenizing_account(request, form)
+            if account is None:
+                return unauthorized()
+            card = self.stored_card(form)
+            if isinstance(card, JSONResponse):
+                return card
+            return JSONResponse(self.token_object(self.store("token", account, card)))
+
+        @app.get("/v1/tokens/{token_id}")
+        async def retrieve_token(token_id: str, request: Request) -> Response:
+            account = account_of(request)
+            if account is None:
+                return unauthorized()
+            with self._lock:
+                item = self.tokenized.get(token_id)
+            if item is None or item.kind != "token" or not item.visible_to(account):
+                return _error(
+                    404,
+                    "invalid_request_error",
+                    f"No such token: '{token_id}'",
+                    code="resource_missing",
+                    param="token",
+                )
+            return JSONResponse(self.token_object(item))
 
         @app.get("/v1/payment_intents/search")
         async def search(request: Request) -> Response:

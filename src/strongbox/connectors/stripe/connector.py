@@ -10,6 +10,17 @@ Operations
 * authorize: ``POST /v1/payment_intents`` with ``confirm=true`` and ``capture_method``
   ``automatic`` or ``manual``; card data as ``payment_method_data``. Our idempotency key and
   payment id go into ``metadata`` so the status lookup can find the PaymentIntent.
+* authorize with a gateway token (``GATEWAY_TOKEN``; a card Stripe.js/Elements tokenized, so
+  no card data passes through us): a PaymentMethod ``pm_…`` goes as ``payment_method=pm_…``,
+  a legacy Token ``tok_…`` as ``payment_method_data[type]=card`` and
+  ``payment_method_data[card][token]=tok_…``; everything else in the request is as for card
+  data. Any other token is refused with ``InvalidTokenError`` before anything is sent.
+* describe a token: ``GET /v1/payment_methods/{pm}`` or ``GET /v1/tokens/{tok}`` (whose legacy
+  brand names, ``Visa``, ``MasterCard``, ``American Express``…, map to the PaymentMethod words
+  ``visa``, ``mastercard``, ``amex``…). A ``tok_…`` is single use, and so is a ``pm_…`` not
+  attached to a Stripe customer (``reusable=False``); an attached one is reusable. Stripe
+  never returns the card number; fingerprint, funding and issuing country come as it gives
+  them.
 * capture: ``POST /v1/payment_intents/{id}/capture`` (``amount_to_capture``);
   void: ``POST /v1/payment_intents/{id}/cancel``; refund: ``POST /v1/refunds``.
 * status: by reference ``GET /v1/payment_intents/{id}``; an authorization whose answer was lost
@@ -25,7 +36,14 @@ Errors
 * read timeout or a dropped connection after sending, 409 (the key is in use by a request
   still executing), 500/502/504: ``UnknownOutcomeError`` for POSTs (Stripe may have executed
   it; a 500 is stored on the key), ``RetryableError`` for GETs (lookups change nothing);
-* 402 ``card_error``: a ``DECLINED`` result with Stripe's decline code;
+* 402 ``card_error``: a ``DECLINED`` result with Stripe's decline code (a card behind a token
+  too);
+* a token Stripe cannot use: ``InvalidTokenError`` (a ``TerminalError``): ``resource_missing``
+  on ``payment_method`` or ``payment_method_data[card][token]`` (no such PaymentMethod/Token on
+  this account), ``token_already_used`` (a ``tok_`` is single use),
+  ``payment_method_unexpected_state`` or the message "…may not be used again…" on
+  ``payment_method`` (an unattached PaymentMethod already used once); on describe, a 404 or a
+  Token whose ``used`` is true;
 * other 4xx (invalid request, authentication, idempotency_error): ``TerminalError``.
 
 Status mapping (conservative): ``requires_capture`` → AUTHORIZED, ``succeeded`` → CAPTURED,
@@ -36,6 +54,7 @@ were), ``requires_payment_method`` with ``last_payment_error`` → DECLINED, any
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -46,6 +65,7 @@ from strongbox.connectors.base import (
     CaptureRequest,
     Connector,
     Credentials,
+    InvalidTokenError,
     NextAction,
     OperationKind,
     OperationResult,
@@ -54,6 +74,8 @@ from strongbox.connectors.base import (
     RetryableError,
     StatusRequest,
     TerminalError,
+    TokenDetails,
+    TokenRequest,
     UnknownOutcomeError,
     VoidRequest,
 )
@@ -69,6 +91,29 @@ _PI_STATUS = {
     "requires_action": OperationStatus.REQUIRES_ACTION,
     "canceled": OperationStatus.VOIDED,
 }
+#: A PaymentMethod or a legacy Token id, as Stripe makes them (safe in a URL path).
+_TOKEN = re.compile(r"^(pm|tok)_[A-Za-z0-9_]{1,250}$")
+#: Parameters naming the token in a PaymentIntent create, as Stripe's ``error.param`` says.
+_TOKEN_PARAMS = frozenset({"payment_method", "payment_method_data[card][token]"})
+#: Error codes saying a token exists but can no longer be used.
+_SPENT_TOKEN_CODES = frozenset({"token_already_used", "payment_method_unexpected_state"})
+#: The PaymentMethod words of ``card.brand``; anything else is ``unknown``.
+_PM_BRANDS = frozenset(
+    {"visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "unknown"}
+)
+#: A legacy Token's card (``card.brand``) spells brands the old way.
+_TOKEN_BRANDS = {
+    "Visa": "visa",
+    "MasterCard": "mastercard",
+    "American Express": "amex",
+    "Discover": "discover",
+    "JCB": "jcb",
+    "Diners Club": "diners",
+    "UnionPay": "unionpay",
+    "Unknown": "unknown",
+}
+_FUNDING = frozenset({"credit", "debit", "prepaid", "unknown"})
+
 _REFUND_STATUS = {
     "succeeded": OperationStatus.REFUNDED,
     "pending": OperationStatus.PENDING,
@@ -89,6 +134,7 @@ class StripeConnector(Connector):
         | Capability.MULTIPLE_REFUNDS
         | Capability.THREE_DS
         | Capability.STATUS_LOOKUP
+        | Capability.GATEWAY_TOKEN
     )
     credential_fields = ("api_key",)
 
@@ -118,24 +164,27 @@ class StripeConnector(Connector):
     # ------------------------------------------------------------------ operations
 
     def authorize(self, request: AuthorizeRequest) -> OperationResult:
-        card = request.require_card()
         form: dict[str, str] = {
             "amount": str(request.amount),
             "currency": request.currency.lower(),
             "confirm": "true",
             "capture_method": "automatic" if request.capture else "manual",
             "payment_method_types[]": "card",
-            "payment_method_data[type]": "card",
-            "payment_method_data[card][number]": card.number.reveal(),
-            "payment_method_data[card][exp_month]": str(card.exp_month),
-            "payment_method_data[card][exp_year]": str(card.exp_year),
-            f"metadata[{KEY_METADATA}]": request.idempotency_key,
-            f"metadata[{PAYMENT_METADATA}]": request.payment_id,
         }
-        if card.cvc is not None:
-            form["payment_method_data[card][cvc]"] = card.cvc.reveal()
-        if card.holder_name:
-            form["payment_method_data[billing_details][name]"] = card.holder_name
+        if request.token is not None:
+            form.update(_token_form(request.token))
+        else:
+            card = request.require_card()
+            form["payment_method_data[type]"] = "card"
+            form["payment_method_data[card][number]"] = card.number.reveal()
+            form["payment_method_data[card][exp_month]"] = str(card.exp_month)
+            form["payment_method_data[card][exp_year]"] = str(card.exp_year)
+            if card.cvc is not None:
+                form["payment_method_data[card][cvc]"] = card.cvc.reveal()
+            if card.holder_name:
+                form["payment_method_data[billing_details][name]"] = card.holder_name
+        form[f"metadata[{KEY_METADATA}]"] = request.idempotency_key
+        form[f"metadata[{PAYMENT_METADATA}]"] = request.payment_id
         if request.return_url:
             form["return_url"] = request.return_url
         if request.description:
@@ -144,7 +193,12 @@ class StripeConnector(Connector):
             if key not in (KEY_METADATA, PAYMENT_METADATA):
                 form[f"metadata[{key}]"] = value
         body = self._post(
-            "/v1/payment_intents", form, request.idempotency_key, request.credentials, decline=True
+            "/v1/payment_intents",
+            form,
+            request.idempotency_key,
+            request.credentials,
+            decline=True,
+            token=request.token is not None,
         )
         return self._intent_result(body)
 
@@ -205,6 +259,50 @@ class StripeConnector(Connector):
         if status == "processing":
             return self._intent_result(intent)  # PENDING: ask again later
         return not_found
+
+    def describe_token(self, request: TokenRequest) -> TokenDetails:
+        token = request.token
+        kind = _token_kind(token)
+        path = f"/v1/payment_methods/{token}" if kind == "pm" else f"/v1/tokens/{token}"
+        body = self._get(path, None, request.credentials, missing_ok=True)
+        if not body:
+            raise InvalidTokenError(
+                "Stripe does not know this token on this account", gateway_code="resource_missing"
+            )
+        if body.get("type", "card") != "card":  # a bank account token, a SEPA PaymentMethod
+            raise InvalidTokenError("this Stripe token is not a card", gateway_code="not_a_card")
+        card = obj(body.get("card"))
+        if kind == "tok":
+            if body.get("used") is True:
+                raise InvalidTokenError(
+                    "this Stripe token was already used", gateway_code="token_already_used"
+                )
+            brand = _TOKEN_BRANDS.get(str(card.get("brand")), "unknown")
+            reusable = False
+        else:
+            brand = str(card.get("brand"))
+            brand = brand if brand in _PM_BRANDS else "unknown"
+            # Stripe lets a PaymentMethod that no customer holds pay once only.
+            reusable = bool(body.get("customer"))
+        last4 = card.get("last4")
+        exp_month, exp_year = _int(card.get("exp_month")), _int(card.get("exp_year"))
+        if not isinstance(last4, str) or exp_month is None or exp_year is None:
+            raise RetryableError(
+                "Stripe described the token without its card details", gateway_code="bad_response"
+            )
+        funding = card.get("funding")
+        country = card.get("country")
+        fingerprint = card.get("fingerprint")
+        return TokenDetails(
+            brand=brand,
+            last4=last4,
+            exp_month=exp_month,
+            exp_year=exp_year,
+            funding=funding if funding in _FUNDING else "unknown",
+            country=country if isinstance(country, str) and country else None,
+            fingerprint=fingerprint if isinstance(fingerprint, str) and fingerprint else None,
+            reusable=reusable,
+        )
 
     # ------------------------------------------------------------------ mapping
 
@@ -284,11 +382,14 @@ class StripeConnector(Connector):
         creds: Credentials,
         *,
         decline: bool = False,
+        token: bool = False,
     ) -> dict[str, Any]:
         response = send(
             self._client, "Stripe", "POST", path, data=form, headers=self._headers(creds, key)
         )
         body = json_object(response)
+        if token and 400 <= response.status_code < 500 and response.status_code != 402:
+            _raise_for_token_error(obj(body.get("error")))
         if response.status_code == 402 and decline:
             error = obj(body.get("error"))
             intent = obj(error.get("payment_intent"))
@@ -368,6 +469,42 @@ def _decline(
         raw_status=raw,
         details={"code": error.get("code")},
     )
+
+
+def _token_kind(token: str) -> str:
+    """``pm`` or ``tok``; ``InvalidTokenError`` for anything Stripe.js does not make."""
+    match = _TOKEN.match(token)
+    if match is None:
+        raise InvalidTokenError(
+            "not a Stripe PaymentMethod (pm_…) or card token (tok_…)", gateway_code="invalid_token"
+        )
+    return match.group(1)
+
+
+def _token_form(token: str) -> dict[str, str]:
+    """The PaymentIntent parameters naming the card by Stripe's own token."""
+    if _token_kind(token) == "pm":
+        return {"payment_method": token}
+    return {"payment_method_data[type]": "card", "payment_method_data[card][token]": token}
+
+
+def _raise_for_token_error(error: dict[str, Any]) -> None:
+    """``InvalidTokenError`` when Stripe refused a PaymentIntent for its token."""
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    param = error.get("param") if isinstance(error.get("param"), str) else None
+    message = str(error.get("message") or "")
+    if code == "resource_missing" and param in _TOKEN_PARAMS:
+        raise InvalidTokenError(
+            "Stripe does not know this token on this account", gateway_code=code
+        )
+    if code in _SPENT_TOKEN_CODES:
+        raise InvalidTokenError("this Stripe token can no longer be used", gateway_code=code)
+    if param == "payment_method" and "may not be used again" in message:
+        raise InvalidTokenError(
+            "this Stripe PaymentMethod was already used without a customer and may not be "
+            "used again",
+            gateway_code=code or "payment_method_unexpected_state",
+        )
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
