@@ -15,6 +15,10 @@ import httpx
 import pytest
 import stripe
 
+from connectors.fakes.stripe_fake import StripeFake
+from strongbox.connectors.simulator import SimulatorEngine
+from strongbox.connectors.simulator.http import BackgroundServer
+from strongbox.connectors.stripe import StripeConnector
 from strongbox.runtime import Runtime
 from support import LiveServer, Merchant, make_merchant
 
@@ -596,6 +600,48 @@ def test_payment_method_attach_list_retrieve_detach(sc: stripe.StripeClient) -> 
     with pytest.raises(stripe.InvalidRequestError) as exc:
         sc.v1.payment_methods.detach(pm.id)
     assert exc.value.code == "payment_method_unexpected_state"
+
+
+def test_payment_method_from_a_stripe_js_token(
+    sc: stripe.StripeClient, live_server: LiveServer, runtime: Runtime, merchant: Merchant
+) -> None:
+    """A pm_ made by Stripe.js at the merchant's own Stripe account, wrapped through the
+    library with ``card[token]`` and the ``connector_account`` extension, then paid."""
+    engine = SimulatorEngine()
+    fake = StripeFake(engine)
+    with BackgroundServer(engine, app=fake.app) as gateway:
+        url = gateway.url
+        runtime.connectors.register(
+            "stripe", lambda: StripeConnector(url, connect_timeout=1.0, read_timeout=2.0)
+        )
+        r = httpx.post(
+            f"{live_server.url}/v1/connector_accounts",
+            data={"connector": "stripe", "credentials[api_key]": "sk_test_e2e000000000000001"},
+            headers=merchant.headers,
+        )
+        assert r.status_code == 200, r.text
+        account = r.json()["id"]
+        token = fake.create_payment_method("4242424242424242", 9, 2032)
+        pm = sc.v1.payment_methods.create(
+            params={"type": "card", "card": {"token": token}, "connector_account": account}  # type: ignore[typeddict-unknown-key]
+        )
+        assert isinstance(pm, stripe.PaymentMethod)
+        assert pm.card is not None
+        assert (pm.card.brand, pm.card.last4, pm.card.exp_month) == ("visa", "4242", 9)
+        paid = _pay(sc, 2500, pm=pm.id)
+        assert paid.status == "succeeded"
+        [charge] = engine.charges()
+        assert charge.captured_amount == 2500
+        assert token in fake.intent_sources.values()
+        with pytest.raises(stripe.InvalidRequestError) as exc:
+            sc.v1.payment_methods.create(
+                params={
+                    "type": "card",
+                    "card": {"token": "pm_unknown"},
+                    "connector_account": account,
+                }  # type: ignore[typeddict-unknown-key]
+            )
+        assert exc.value.code == "resource_missing"
 
 
 # ---------------------------------------------------------------- events

@@ -118,7 +118,7 @@ def stripe_server() -> Iterator[tuple[StripeFake, BackgroundServer]]:
 def stripe(runtime: Runtime, stripe_server: tuple[StripeFake, BackgroundServer]) -> StripeFake:
     fake, server = stripe_server
     fake.engine.reset()
-    fake.seen_headers.clear()
+    fake.reset()
     fake.engine.hang_seconds = 2.0
     url = server.url
     runtime.connectors.register(
