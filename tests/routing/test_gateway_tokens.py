@@ -289,6 +289,8 @@ def test_bad_token_requests_are_refused_and_change_nothing(
         assert err["param"] == param, (extra, err)
         if code is not None:
             assert err["code"] == code, (extra, err)
+    r = api.post("/v1/payment_methods", data={"card[token]": token, "connector_account": account})
+    assert error_of(r, 400)["param"] == "type"
     r = api.post(f"/v1/connector_accounts/{account}", data={"status": "disabled"})
     assert r.status_code == 200, r.text
     err = error_of(token_pm(api, token, account), 400)

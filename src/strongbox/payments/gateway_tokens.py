@@ -85,6 +85,8 @@ def requested_token(p: CreatePaymentMethodParams) -> tuple[str, str] | None:
             )
         return None
     assert card is not None
+    if p.type is None:  # checked before the gateway is asked anything
+        raise ParameterMissingError("Missing required param: type.", param="type")
     given = [n for n in ("number", "exp_month", "exp_year", "cvc") if getattr(card, n) is not None]
     if given:
         raise InvalidRequestError(
