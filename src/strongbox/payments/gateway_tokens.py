@@ -120,7 +120,9 @@ def card_fields(details: TokenDetails) -> dict[str, object]:
     last4 = details.last4 if _LAST4_RE.fullmatch(details.last4) else "****"
     month = details.exp_month if 1 <= details.exp_month <= 12 else 1
     year = details.exp_year if 1000 <= details.exp_year <= 9999 else 1970
-    country = details.country.upper() if details.country and len(details.country) == 2 else None
+    raw_country = details.country or ""
+    ok = len(raw_country) == 2 and raw_country.isascii() and raw_country.isalpha()
+    country = raw_country.upper() if ok else None
     return {
         "card_brand": details.brand if details.brand in _BRANDS else "unknown",
         "card_last4": last4,
