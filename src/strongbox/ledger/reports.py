@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from strongbox.core.clock import to_unix
 from strongbox.core.errors import ResourceMissingError
-from strongbox.db.pagination import Page, PageRequest
+from strongbox.db.pagination import Page, PageRequest, paginate
 from strongbox.ledger.handlers import CODE_CHARGE, CODE_FEE, CODE_REFUND
 from strongbox.ledger.models import (
     KIND_POST,
@@ -27,6 +27,7 @@ from strongbox.ledger.models import (
     MERCHANT_AVAILABLE,
     MERCHANT_BALANCE_PURPOSES,
     MERCHANT_PENDING,
+    LedgerTransfer,
 )
 from strongbox.ledger.service import ACCOUNTS, TRANSFERS, LedgerService, Transfer, transfer_columns
 
@@ -84,10 +85,11 @@ def _merchant_accounts(session: Session, merchant_id: str) -> dict[str, str]:
     }
 
 
-def _conditions(merchant_id: str, accounts: dict[str, str]) -> list[Any]:
+def _conditions(accounts: dict[str, str]) -> list[Any]:
+    """A merchant's balance transactions among its transfers (the merchant filter is the
+    caller's: ``paginate`` adds it)."""
     ids = list(accounts)
     return [
-        TRANSFERS.c.merchant_id == merchant_id,
         TRANSFERS.c.kind.in_([KIND_POSTED, KIND_POST]),
         TRANSFERS.c.code != CODE_FEE,
         or_(TRANSFERS.c.debit_account_id.in_(ids), TRANSFERS.c.credit_account_id.in_(ids)),
@@ -140,7 +142,7 @@ def list_balance_transactions(
             param = "starting_after" if page.starting_after else "ending_before"
             raise ResourceMissingError(f"No such balance transaction: '{cursor}'", param=param)
         return Page(data=[], has_more=False)
-    conds = _conditions(merchant_id, accounts)
+    conds = _conditions(accounts)
     if type_ is not None:
         code = {"charge": CODE_CHARGE, "refund": CODE_REFUND}.get(type_)
         if code is None:  # adjustment: anything the posting rules did not write
@@ -149,29 +151,17 @@ def list_balance_transactions(
             conds.append(TRANSFERS.c.code == code)
     if source is not None:
         conds.append(TRANSFERS.c.source == source)
-    cursor_id = page.starting_after or page.ending_before
-    if cursor_id:
-        seq = session.scalar(
-            select(TRANSFERS.c.seq).where(
-                TRANSFERS.c.merchant_id == merchant_id, TRANSFERS.c.txn_id == cursor_id
-            )
-        )
-        if seq is None:
-            param = "starting_after" if page.starting_after else "ending_before"
-            raise ResourceMissingError(f"No such balance transaction: '{cursor_id}'", param=param)
-        conds.append(TRANSFERS.c.seq < seq if page.starting_after else TRANSFERS.c.seq > seq)
-    order = TRANSFERS.c.seq.asc() if page.ending_before else TRANSFERS.c.seq.desc()
-    rows = [
-        Transfer.from_row(r)
-        for r in session.execute(
-            select(*transfer_columns()).where(and_(*conds)).order_by(order).limit(page.limit + 1)
-        )
-    ]
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    if page.ending_before:
-        rows.reverse()
-    return Page(data=_to_txns(session, merchant_id, accounts, rows), has_more=has_more)
+    got = paginate(
+        session,
+        LedgerTransfer,
+        merchant_id,
+        page,
+        conds,
+        cursor_column=LedgerTransfer.txn_id,
+        noun="balance transaction",
+    )
+    rows = [Transfer.from_model(m) for m in got.data]
+    return Page(data=_to_txns(session, merchant_id, accounts, rows), has_more=got.has_more)
 
 
 def retrieve_balance_transaction(session: Session, merchant_id: str, txn_id: str) -> BalanceTxn:
@@ -180,7 +170,9 @@ def retrieve_balance_transaction(session: Session, merchant_id: str, txn_id: str
     if accounts:
         row = session.execute(
             select(*transfer_columns()).where(
-                *_conditions(merchant_id, accounts), TRANSFERS.c.txn_id == txn_id
+                TRANSFERS.c.merchant_id == merchant_id,
+                *_conditions(accounts),
+                TRANSFERS.c.txn_id == txn_id,
             )
         ).first()
     if row is None:
