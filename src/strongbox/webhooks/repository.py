@@ -345,15 +345,19 @@ def list_inbound_events(
     )
 
 
-def inbound_event_exists(session: Session, account_id: str, provider_event_id: str) -> bool:
-    return (
-        session.scalar(
-            select(InboundEvent.id).where(
+def existing_inbound_events(
+    session: Session, account_id: str, provider_event_ids: list[str]
+) -> set[str]:
+    """Which of the gateway's event ids the account already stored (one statement)."""
+    if not provider_event_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(InboundEvent.provider_event_id).where(
                 InboundEvent.account_id == account_id,
-                InboundEvent.provider_event_id == provider_event_id,
+                InboundEvent.provider_event_id.in_(set(provider_event_ids)),
             )
         )
-        is not None
     )
 
 
