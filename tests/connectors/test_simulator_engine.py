@@ -5,6 +5,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from simulator_helpers import MERCHANT, THREE_DS, VISA, auth, cap, key, ref_, status, void
@@ -471,3 +472,32 @@ def test_no_pan_in_records_errors_or_logs(
         assert pan not in text  # ... the PAN never
         assert pan[:12] not in text
     assert MERCHANT in repr(engine.charges())
+
+
+# ---------------------------------------------------------------------------- listeners
+
+
+def test_listeners_get_outcomes_and_disputes_despite_a_failing_one(
+    engine: SimulatorEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    got: list[dict[str, Any]] = []
+
+    def broken(event: dict[str, Any]) -> None:
+        raise RuntimeError("listener down")
+
+    engine.add_listener(broken)
+    engine.add_listener(got.append)
+    with caplog.at_level(logging.ERROR):
+        ref = captured_ref(engine, 1500)
+        dispute = engine.open_dispute(ref, reason="fraudulent")
+    assert [e["type"] for e in got] == ["charge.captured", "dispute.opened"]
+    assert (got[0]["data"]["charge"], got[0]["data"]["amount"]) == (ref, 1500)
+    assert got[1]["data"] == {
+        "charge": ref,
+        "dispute": dispute,
+        "amount": 1500,
+        "currency": "usd",
+        "reason": "fraudulent",
+    }
+    failures = [r for r in caplog.records if "listener failed" in r.getMessage()]
+    assert len(failures) == 2

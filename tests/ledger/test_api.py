@@ -278,6 +278,37 @@ def test_balance_and_balance_transactions(api: TestClient) -> None:
     assert error_of(r, 404)["param"] == "starting_after"
 
 
+def test_balance_transactions_pagination(api: TestClient) -> None:
+    """Stripe's list semantics: newest first, starting_after/ending_before by txn id,
+    has_more on either side, a missing cursor is a 404 naming its parameter."""
+    for amount in (1000, 2000, 3000):
+        _pay(api, amount)
+    everything = api.get("/v1/balance_transactions").json()
+    ids = [t["id"] for t in everything["data"]]
+    assert [t["amount"] for t in everything["data"]] == [3000, 2000, 1000]
+    assert everything["has_more"] is False
+    first = api.get("/v1/balance_transactions", params={"limit": 2}).json()
+    assert ([t["id"] for t in first["data"]], first["has_more"]) == (ids[:2], True)
+    after = api.get(
+        "/v1/balance_transactions", params={"limit": 2, "starting_after": ids[1]}
+    ).json()
+    assert ([t["id"] for t in after["data"]], after["has_more"]) == (ids[2:], False)
+    before = api.get(
+        "/v1/balance_transactions", params={"limit": 1, "ending_before": ids[2]}
+    ).json()
+    assert ([t["id"] for t in before["data"]], before["has_more"]) == ([ids[1]], True)
+    before = api.get(
+        "/v1/balance_transactions", params={"limit": 5, "ending_before": ids[2]}
+    ).json()
+    assert ([t["id"] for t in before["data"]], before["has_more"]) == (ids[:2], False)
+    for param in ("starting_after", "ending_before"):
+        err = error_of(api.get("/v1/balance_transactions", params={param: "txn_nope"}), 404)
+        assert (err["param"], err["message"]) == (
+            param,
+            "No such balance transaction: 'txn_nope'",
+        )
+
+
 def test_fees_api(api: TestClient) -> None:
     listed = api.get("/v1/ledger/fees").json()["data"]
     assert listed == [

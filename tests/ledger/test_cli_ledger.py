@@ -39,6 +39,7 @@ def test_set_fee(runtime: Runtime, settings: Settings, merchant: Merchant) -> No
     )
     assert bad.exit_code == 2
     assert "no such merchant" in bad.output
+    assert "MERCHANT_ID" in bad.output  # the argument, not a --merchant option
     bad = CliRunner().invoke(
         app,
         ["ledger", "set-fee", merchant.id, "--bps", "1", "--currency", "zzz"],

@@ -469,3 +469,41 @@ def test_redelivery_racing_the_fan_out_restarts_the_fanned_out_delivery(
     assert rows == [(True, "pending")]
     deliver(runtime)
     assert len(receiver.on("/race")) == 2
+
+
+def test_a_claim_takes_the_same_statements_for_any_number_of_endpoints(
+    api: Any, runtime: Runtime, receiver: Receiver
+) -> None:
+    from sqlalchemy import event
+
+    from strongbox.webhooks.delivery import Deliverer, DeliveryConfig
+
+    endpoints = [create_endpoint(api, receiver.url + f"/c{i}", ["*"]) for i in range(3)]
+    for _ in range(3):
+        create_payment(api)
+    fanout(runtime)
+    with runtime.db.read() as s:
+        order = list(s.scalars(select(OutboxEvent.id).order_by(OutboxEvent.seq)))
+    config = DeliveryConfig(allow_private=True, batch_per_endpoint=2)
+    w = Deliverer(runtime.db, runtime.sealer, config)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        one = w.claim(1, set())
+        for_one = len(statements)
+        statements.clear()
+        rest = w.claim(10, set())
+        for_two = len(statements)
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+        w.close()
+    assert (len(one), len(rest)) == (1, 2)
+    assert for_one == for_two
+    assert {b.endpoint_id for b in one + rest} == {e["id"] for e in endpoints}
+    for b in one + rest:
+        # each endpoint's first two due deliveries, in event order
+        assert [m.msg_id for m in b.messages] == order[:2]

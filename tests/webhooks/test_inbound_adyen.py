@@ -224,6 +224,37 @@ def test_valid_batch_is_accepted_and_each_item_stored_once(
     assert all("hmacSignature" not in p["additionalData"] for p in payloads)
 
 
+def test_a_batch_is_deduplicated_with_one_query(api: Any, client: Any, runtime: Runtime) -> None:
+    from sqlalchemy import event
+
+    acct = add_account(api, account="StrongboxECOM")
+    first = signed(item())
+    assert client.post(path_of(acct), content=batch(first)).text == "[accepted]"
+    items = [first] + [
+        signed(item(eventCode="CAPTURE", pspReference=f"MODPSP000000000{i}")) for i in range(3)
+    ]
+    lookups: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if (
+            statement.lstrip().upper().startswith("SELECT")
+            and "FROM inbound_webhook_events" in statement
+        ):
+            lookups.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        r = client.post(path_of(acct), content=batch(*items, items[1]))
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    assert r.text == "[accepted]"
+    assert len(lookups) == 1
+    assert [k for k, _ in stored(runtime)] == [
+        "QFQTPCQ8HXSKGK82:AUTHORISATION:true",
+        *(f"MODPSP000000000{i}:CAPTURE:true" for i in range(3)),
+    ]
+
+
 def test_bad_signature_gets_400_an_audit_event_and_nothing_stored(
     api: Any, client: Any, runtime: Runtime
 ) -> None:

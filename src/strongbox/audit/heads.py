@@ -19,9 +19,9 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from strongbox.audit import repository as repo
 from strongbox.audit import service
 from strongbox.audit.models import AuditTreeHead
 from strongbox.core.secret import Secret
@@ -179,9 +179,7 @@ class FileHeadSink:
 
 
 def latest_head(session: Session) -> TreeHead | None:
-    row = session.scalars(
-        select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc(), AuditTreeHead.seq.desc())
-    ).first()
+    row = repo.latest_head(session)
     return TreeHead.from_row(row) if row else None
 
 
@@ -206,7 +204,8 @@ def sign_head(
         signature=signer.sign(signed_payload(state.size, root_hex, ts)),
     )
     sink.append(head)
-    uow.session.add(
+    repo.add_head(
+        uow.session,
         AuditTreeHead(
             tree_size=head.tree_size,
             root_hash=head.root_hash,
@@ -214,6 +213,6 @@ def sign_head(
             key_id=head.key_id,
             public_key=head.public_key,
             signature=head.signature,
-        )
+        ),
     )
     return head

@@ -19,15 +19,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import rfc8785
-from sqlalchemy import Table, bindparam, event, func, insert, select, text, update
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle
-from strongbox.audit.models import AuditEntry, AuditTree
+from strongbox.audit import repository as repo
+from strongbox.audit.models import AuditTree
 from strongbox.audit.tree import DbNodeStore, StoredTree, pack, unpack
 from strongbox.core.ids import new_id
 from strongbox.db.uow import UnitOfWork
@@ -146,13 +147,12 @@ def leaf_bytes(row: Any, sequence: int) -> bytes:
 
 
 _PENDING_KEY = "strongbox.audit.pending"
-_TABLE = cast(Table, AuditEntry.__table__)
 
 
 def _insert_pending(session: Session) -> None:
     rows = session.info.pop(_PENDING_KEY, None)
     if rows:
-        session.execute(insert(_TABLE), rows)
+        repo.insert_entries(session, rows)
 
 
 def _drop_pending(session: Session) -> None:
@@ -245,23 +245,7 @@ def record_event(uow: UnitOfWork, event: DomainEvent) -> None:
 
 def _lock_tree(uow: UnitOfWork) -> AuditTree:
     """The tree row, locked until commit (created on first use)."""
-    session = uow.session
-    stmt = select(AuditTree).where(AuditTree.id == 1)
-    if uow.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(
-            pg_insert(AuditTree)
-            .values(id=1, size=0, compact=b"", updated=uow.clock.now())
-            .on_conflict_do_nothing(index_elements=["id"])
-        )
-        stmt = stmt.with_for_update()
-    tree = session.scalars(stmt).first()
-    if tree is None:  # SQLite: the write gate already serializes writers
-        tree = AuditTree(id=1, size=0, compact=b"", updated=uow.clock.now())
-        session.add(tree)
-        session.flush()
-    return tree
+    return repo.lock_tree(uow.session, uow.dialect, uow.clock.now())
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,35 +262,10 @@ class TreeState:
 
 
 def tree_state(session: Session) -> TreeState:
-    row = session.scalars(select(AuditTree).where(AuditTree.id == 1)).first()
+    row = repo.get_tree(session)
     if row is None:
         return TreeState(merkle.CompactRange())
     return TreeState(merkle.CompactRange.from_hashes(row.size, unpack(row.compact)))
-
-
-_PENDING_COLUMNS = (
-    AuditEntry.seq,
-    AuditEntry.id,
-    AuditEntry.created,
-    AuditEntry.actor,
-    AuditEntry.action,
-    AuditEntry.resource_type,
-    AuditEntry.resource_id,
-    AuditEntry.merchant_id,
-    AuditEntry.request_id,
-    AuditEntry.source_ip,
-    AuditEntry.outcome,
-    AuditEntry.before_digest,
-    AuditEntry.after_digest,
-    AuditEntry.event_id,
-)
-
-
-_PG_SEQUENCE = text(
-    "UPDATE audit_entries AS e SET leaf_index = v.idx, leaf_hash = v.h "
-    "FROM unnest(CAST(:seqs AS bigint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[])) "
-    "AS v(seq, idx, h) WHERE e.seq = v.seq"
-)
 
 
 def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
@@ -315,12 +274,7 @@ def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     tree = _lock_tree(uow)
     session = uow.session
     flush_pending(session)
-    rows = session.execute(
-        select(*_PENDING_COLUMNS)
-        .where(AuditEntry.leaf_index.is_(None))
-        .order_by(AuditEntry.seq)
-        .limit(batch)
-    ).all()
+    rows = repo.unsequenced_entries(session, batch)
     if not rows:
         return 0
     cr = merkle.CompactRange.from_hashes(tree.size, unpack(tree.compact))
@@ -328,19 +282,7 @@ def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     hashes = [merkle.leaf_hash(leaf_bytes(row, first + i)) for i, row in enumerate(rows)]
     seqs = [row.seq for row in rows]
     indexes = list(range(first, first + len(rows)))
-    if uow.dialect == "postgresql":
-        # One statement for the whole batch instead of one UPDATE per row.
-        session.execute(_PG_SEQUENCE, {"seqs": seqs, "idxs": indexes, "hashes": hashes})
-    else:
-        session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.seq == bindparam("b_seq"))
-            .values(leaf_index=bindparam("b_index"), leaf_hash=bindparam("b_hash")),
-            [
-                {"b_seq": q, "b_index": i, "b_hash": h}
-                for q, i, h in zip(seqs, indexes, hashes, strict=True)
-            ],
-        )
+    repo.set_leaf_indexes(session, uow.dialect, seqs, indexes, hashes)
     DbNodeStore(session).put_runs(cr.extend(hashes))
     tree.size = cr.size
     tree.compact = pack(cr.hashes)
@@ -350,12 +292,7 @@ def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
 
 
 def pending_count(session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(AuditEntry).where(AuditEntry.leaf_index.is_(None))
-        )
-        or 0
-    )
+    return repo.count_unsequenced(session)
 
 
 def stored_tree(session: Session) -> StoredTree:

@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle, service
+from strongbox.audit import repository as repo
 from strongbox.audit.heads import FileHeadSink, Signer, TreeHead, latest_head, sign_head
-from strongbox.audit.models import AuditArchive, AuditEntry, AuditNode
+from strongbox.audit.models import AuditArchive, AuditEntry
 from strongbox.audit.tree import pack, unpack
 from strongbox.audit.verify import VerifyReport, verify
 from strongbox.db.uow import Database, UnitOfWork
@@ -104,22 +104,9 @@ class AuditLog:
         yield {"type": "tree_head", **head.to_dict()}
         with db.read() as session:
             tree = service.stored_tree(session)
-            conds: list[Any] = [
-                AuditEntry.leaf_index.is_not(None),
-                AuditEntry.leaf_index < head.tree_size,
-            ]
-            if since is not None:
-                conds.append(AuditEntry.created >= since)
-            if until is not None:
-                conds.append(AuditEntry.created < until)
             last = -1
             while True:
-                rows = session.scalars(
-                    select(AuditEntry)
-                    .where(*conds, AuditEntry.leaf_index > last)
-                    .order_by(AuditEntry.leaf_index)
-                    .limit(1000)
-                ).all()
+                rows = repo.exported_after(session, head.tree_size, since, until, last, 1000)
                 if not rows:
                     return
                 for row in rows:
@@ -152,14 +139,10 @@ class AuditLog:
         session = uow.session
         now = uow.clock.now()
         cutoff = now - timedelta(days=self.retention_days)
-        prev = session.scalars(select(AuditArchive).order_by(AuditArchive.end_index.desc())).first()
+        prev = repo.latest_archive(session)
         start = prev.end_index if prev else 0
-        first_young = session.scalar(
-            select(func.min(AuditEntry.leaf_index)).where(
-                AuditEntry.leaf_index >= start, AuditEntry.created >= cutoff
-            )
-        )
-        end = head.tree_size if first_young is None else min(int(first_young), head.tree_size)
+        first_young = repo.first_index_since(session, start, cutoff)
+        end = head.tree_size if first_young is None else min(first_young, head.tree_size)
         if end <= start:
             return None
         cr = (
@@ -199,8 +182,7 @@ class AuditLog:
         if cr.size != end:
             raise AuditStateError(f"audit index {cr.size} is missing; run verify")
         os.replace(tmp, path)
-        for i in range(0, len(nodes), 1000):
-            session.execute(insert(cast(Table, AuditNode.__table__)), nodes[i : i + 1000])
+        repo.insert_nodes(session, nodes, chunk=1000)
         arch = AuditArchive(
             first_index=start,
             end_index=end,
@@ -211,7 +193,7 @@ class AuditLog:
             created=now,
             until=cutoff,
         )
-        session.add(arch)
+        repo.add_archive(session, arch)
         service.record(
             uow,
             action="strongbox.audit.archived",
@@ -220,9 +202,7 @@ class AuditLog:
             resource_id=f"{start}-{end}",
             after={"first_index": start, "end_index": end, "sha256": arch.sha256},
         )
-        session.execute(
-            delete(AuditEntry).where(AuditEntry.leaf_index >= start, AuditEntry.leaf_index < end)
-        )
+        repo.delete_entries(session, start, end)
         session.flush()
         return arch
 
@@ -230,12 +210,7 @@ class AuditLog:
 def _range(session: Session, start: int, end: int) -> Iterator[AuditEntry]:
     last = start - 1
     while True:
-        rows = session.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.leaf_index > last, AuditEntry.leaf_index < end)
-            .order_by(AuditEntry.leaf_index)
-            .limit(2000)
-        ).all()
+        rows = repo.entries_between(session, last, end, 2000)
         if not rows:
             return
         yield from rows

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle, service
+from strongbox.audit import repository as repo
 from strongbox.audit.heads import FileHeadSink, TreeHead
-from strongbox.audit.models import AuditArchive, AuditEntry, AuditTreeHead
+from strongbox.audit.models import AuditArchive
 from strongbox.audit.tree import unpack
 
 
@@ -146,7 +146,7 @@ def verify(
     report = VerifyReport()
     heads = _Heads(report, trusted_keys)
     db_sizes: set[tuple[int, str]] = set()
-    for head_row in session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.seq)):
+    for head_row in repo.heads_in_order(session):
         dbh = TreeHead.from_row(head_row)
         db_sizes.add((dbh.tree_size, dbh.root_hash))
         heads.add("database", dbh)
@@ -163,7 +163,7 @@ def verify(
 
     cr = merkle.CompactRange()
     heads.check(0, cr.root())
-    for arch in session.scalars(select(AuditArchive).order_by(AuditArchive.first_index)):
+    for arch in repo.archives_in_order(session):
         if arch.first_index != cr.size:
             report.bad(cr.size, f"archives do not continue at index {cr.size}")
         cr = _check_archive(arch, cr, heads, report)
@@ -171,12 +171,7 @@ def verify(
     state = service.tree_state(session)
     last = cr.size - 1
     while True:
-        rows = session.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.leaf_index.is_not(None), AuditEntry.leaf_index > last)
-            .order_by(AuditEntry.leaf_index)
-            .limit(chunk)
-        ).all()
+        rows = repo.integrated_after(session, last, chunk)
         if not rows:
             break
         for row in rows:

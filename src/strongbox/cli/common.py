@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from strongbox.core.errors import StrongboxError
 from strongbox.core.settings import Settings
+
+if TYPE_CHECKING:
+    from strongbox.db.uow import UnitOfWork
+    from strongbox.events.types import RequestContext
 
 
 @contextmanager
@@ -25,18 +29,32 @@ def command_runtime() -> Iterator[Any]:
         rt.close()
 
 
-def merchant_unit_of_work(merchant: str, fn: Callable[[Any, Any, Any], dict[str, Any]]) -> None:
-    """Run ``fn(rt, uow, ctx)`` in one unit of work for ``merchant`` and print its result as
-    JSON; a Stripe-shaped error goes to stderr with exit code 1 and nothing is committed."""
+@contextmanager
+def merchant_scope(
+    rt: Any, merchant: str, *, param_hint: str = "--merchant", missing: str = "no such merchant"
+) -> Iterator[tuple[UnitOfWork, RequestContext]]:
+    """One unit of work acting for ``merchant`` (a usage error if there is none); the caller
+    commits. ``param_hint`` and ``missing`` word the usage error."""
     from strongbox.auth import repository as merchants
     from strongbox.events.types import RequestContext
 
+    with rt.db.unit_of_work() as uow:
+        if merchants.get_merchant(uow.session, merchant) is None:
+            raise typer.BadParameter(missing, param_hint=param_hint)
+        yield uow, RequestContext(merchant_id=merchant, actor="cli")
+
+
+def merchant_unit_of_work(
+    merchant: str,
+    fn: Callable[[Any, Any, Any], dict[str, Any]],
+    *,
+    param_hint: str = "--merchant",
+) -> None:
+    """Run ``fn(rt, uow, ctx)`` in one unit of work for ``merchant`` and print its result as
+    JSON; a Stripe-shaped error goes to stderr with exit code 1 and nothing is committed."""
     with command_runtime() as rt:
         try:
-            with rt.db.unit_of_work() as uow:
-                if merchants.get_merchant(uow.session, merchant) is None:
-                    raise typer.BadParameter("no such merchant", param_hint="--merchant")
-                ctx = RequestContext(merchant_id=merchant, actor="cli")
+            with merchant_scope(rt, merchant, param_hint=param_hint) as (uow, ctx):
                 out = fn(rt, uow, ctx)
                 uow.commit()
         except StrongboxError as exc:

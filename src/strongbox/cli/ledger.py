@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from strongbox.cli.common import command_runtime, merchant_unit_of_work
 from strongbox.core.errors import StrongboxError
 from strongbox.core.money import parse_currency
-from strongbox.core.settings import Settings
 from strongbox.ledger.fees import ANY_CURRENCY
 from strongbox.ledger.verify import (
     PaymentFacts,
@@ -51,20 +50,11 @@ def run_verify(rt: Runtime) -> Report:
     return report
 
 
-def _runtime() -> Runtime:
-    from strongbox.runtime import build_runtime
-
-    return build_runtime(Settings())
-
-
 @ledger_app.command("verify")
 def verify() -> None:
     """Recompute every balance from the transfers and check every invariant; exit 1 if wrong."""
-    rt = _runtime()
-    try:
+    with command_runtime() as rt:
         report = run_verify(rt)
-    finally:
-        rt.close()
     for problem in report.problems:
         typer.echo(str(problem), err=True)
     summary = (
@@ -85,34 +75,23 @@ def set_fee(
     currency: Annotated[str, typer.Option(help="A currency, or * for all others.")] = "*",
 ) -> None:
     """Set a merchant's processing fee (percentage plus fixed amount) for a currency."""
-    from sqlalchemy import select as sa_select
-
-    from strongbox.auth.models import Merchant
-
     try:
         cur = ANY_CURRENCY if currency == ANY_CURRENCY else parse_currency(currency).code.lower()
     except StrongboxError as exc:
         raise typer.BadParameter(exc.message, param_hint="--currency") from None
-    rt = _runtime()
-    try:
-        with rt.db.unit_of_work() as uow:
-            found = uow.session.scalar(sa_select(Merchant.id).where(Merchant.id == merchant_id))
-            if found is None:
-                raise typer.BadParameter("no such merchant", param_hint="MERCHANT_ID")
-            row = rt.fees.set_schedule(uow, merchant_id, cur, percent_bps, fixed)
-            out = {"currency": row.currency, "percent_bps": row.percent_bps, "fixed": fixed}
-            uow.commit()
-    finally:
-        rt.close()
-    typer.echo(json.dumps(out))
+
+    def run(rt: Runtime, uow: Any, ctx: Any) -> dict[str, Any]:
+        row = rt.fees.set_schedule(uow, merchant_id, cur, percent_bps, fixed)
+        return {"currency": row.currency, "percent_bps": row.percent_bps, "fixed": fixed}
+
+    merchant_unit_of_work(merchant_id, run, param_hint="MERCHANT_ID")
 
 
 @ledger_app.command("expire")
 def expire() -> None:
     """Void every pending transfer whose timeout has passed (the worker does this too)."""
-    rt = _runtime()
     total = 0
-    try:
+    with command_runtime() as rt:
         while True:
             with rt.db.unit_of_work() as uow:
                 n = rt.ledger.expire_due(uow)
@@ -120,6 +99,4 @@ def expire() -> None:
             total += n
             if n == 0:
                 break
-    finally:
-        rt.close()
     typer.echo(f"expired {total} pending transfer(s)")

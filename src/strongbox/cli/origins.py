@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from strongbox.core.settings import Settings
+from strongbox.cli.common import command_runtime, merchant_scope
 
 if TYPE_CHECKING:
     from strongbox.db.uow import UnitOfWork
@@ -26,26 +26,22 @@ OriginArg = Annotated[str, typer.Argument(help="Origin, e.g. https://shop.exampl
 
 
 def _run(merchant_id: str, work: Callable[[UnitOfWork, RequestContext], T], *, write: bool) -> T:
-    from strongbox.auth import repository
+    """``work`` for the merchant; its Stripe-shaped errors are usage errors (exit code 2)."""
     from strongbox.core.errors import StrongboxError
-    from strongbox.events.types import RequestContext
-    from strongbox.runtime import build_runtime
 
-    rt = build_runtime(Settings())
-    try:
-        with rt.db.unit_of_work() as uow:
-            if repository.get_merchant(uow.session, merchant_id) is None:
-                raise typer.BadParameter(f"no merchant {merchant_id}", param_hint="MERCHANT")
-            ctx = RequestContext(merchant_id=merchant_id, actor="cli")
-            try:
-                result = work(uow, ctx)
-            except StrongboxError as exc:
-                raise typer.BadParameter(exc.message, param_hint=exc.param or "ORIGIN") from None
-            if write:
-                uow.commit()
-            return result
-    finally:
-        rt.close()
+    with (
+        command_runtime() as rt,
+        merchant_scope(
+            rt, merchant_id, param_hint="MERCHANT", missing=f"no merchant {merchant_id}"
+        ) as (uow, ctx),
+    ):
+        try:
+            result = work(uow, ctx)
+        except StrongboxError as exc:
+            raise typer.BadParameter(exc.message, param_hint=exc.param or "ORIGIN") from None
+        if write:
+            uow.commit()
+        return result
 
 
 @origins_app.command("add")

@@ -48,8 +48,12 @@ def paginate(
     *,
     created: dict[str, int] | None = None,
     created_column: Any = None,
+    cursor_column: Any = None,
+    noun: str = "object",
 ) -> Page[Any]:
-    """``created`` filters on ``created_column`` (default: the model's ``created``)."""
+    """``created`` filters on ``created_column`` (default: the model's ``created``).
+    ``cursor_column`` is the column the cursor ids name (default: the model's ``id``);
+    ``noun`` names the object in a missing cursor's error ("No such <noun>: '<id>'")."""
     conds = [model.merchant_id == merchant_id, *(conditions or [])]
     column = model.created if created_column is None else created_column
     if created:
@@ -65,12 +69,13 @@ def paginate(
                 conds.append(column < _ts(value + 1 if op == "lte" else value, op))
     cursor_id = page.starting_after or page.ending_before
     if cursor_id:
+        by = model.id if cursor_column is None else cursor_column
         cursor_seq = session.scalar(
-            select(model.seq).where(model.merchant_id == merchant_id, model.id == cursor_id)
+            select(model.seq).where(model.merchant_id == merchant_id, by == cursor_id)
         )
         if cursor_seq is None:
             param = "starting_after" if page.starting_after else "ending_before"
-            raise ResourceMissingError(f"No such object: '{cursor_id}'", param=param)
+            raise ResourceMissingError(f"No such {noun}: '{cursor_id}'", param=param)
         if page.starting_after:
             conds.append(model.seq < cursor_seq)
         else:

@@ -7,10 +7,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from strongbox.core.currencies import get_currency
 from strongbox.db.uow import UnitOfWork
+from strongbox.ledger import repository as repo
 from strongbox.ledger.models import FeeSchedule
 
 ANY_CURRENCY = "*"
@@ -73,12 +72,7 @@ class Fees:
     def _read(self, uow: UnitOfWork, merchant_id: str, currency: str) -> tuple[int, int]:
         rows = {
             r.currency: r
-            for r in uow.session.scalars(
-                select(FeeSchedule).where(
-                    FeeSchedule.merchant_id == merchant_id,
-                    FeeSchedule.currency.in_([currency, ANY_CURRENCY]),
-                )
-            )
+            for r in repo.fee_schedules_for(uow.session, merchant_id, [currency, ANY_CURRENCY])
         }
         row = rows.get(currency) or rows.get(ANY_CURRENCY)
         if row is not None:
@@ -92,7 +86,7 @@ class Fees:
     def set_schedule(
         self, uow: UnitOfWork, merchant_id: str, currency: str, percent_bps: int, fixed: int
     ) -> FeeSchedule:
-        row = uow.session.get(FeeSchedule, (merchant_id, currency))
+        row = repo.get_fee_schedule(uow.session, merchant_id, currency)
         now = uow.clock.now()
         if row is None:
             row = FeeSchedule(
@@ -102,7 +96,7 @@ class Fees:
                 fixed_amount=fixed,
                 updated=now,
             )
-            uow.session.add(row)
+            repo.add_fee_schedule(uow.session, row)
         else:
             row.percent_bps = percent_bps
             row.fixed_amount = fixed
@@ -117,10 +111,4 @@ class Fees:
         return row
 
     def list_schedules(self, uow: UnitOfWork, merchant_id: str) -> list[FeeSchedule]:
-        return list(
-            uow.session.scalars(
-                select(FeeSchedule)
-                .where(FeeSchedule.merchant_id == merchant_id)
-                .order_by(FeeSchedule.currency)
-            )
-        )
+        return repo.list_fee_schedules(uow.session, merchant_id)

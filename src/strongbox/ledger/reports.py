@@ -14,21 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from strongbox.core.clock import to_unix
 from strongbox.core.errors import ResourceMissingError
 from strongbox.db.pagination import Page, PageRequest
+from strongbox.ledger import repository as repo
 from strongbox.ledger.handlers import CODE_CHARGE, CODE_FEE, CODE_REFUND
-from strongbox.ledger.models import (
-    KIND_POST,
-    KIND_POSTED,
-    MERCHANT_AVAILABLE,
-    MERCHANT_BALANCE_PURPOSES,
-    MERCHANT_PENDING,
-)
-from strongbox.ledger.service import ACCOUNTS, TRANSFERS, LedgerService, Transfer, transfer_columns
+from strongbox.ledger.models import MERCHANT_AVAILABLE, MERCHANT_PENDING
+from strongbox.ledger.service import LedgerService, Transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +34,7 @@ class BalanceTxn:
 
 
 def balance(session: Session, ledger: LedgerService, merchant_id: str) -> dict[str, Any]:
-    accts = list(
-        session.execute(
-            select(ACCOUNTS.c.id, ACCOUNTS.c.purpose, ACCOUNTS.c.currency).where(
-                ACCOUNTS.c.merchant_id == merchant_id,
-                ACCOUNTS.c.purpose.in_(MERCHANT_BALANCE_PURPOSES),
-            )
-        )
-    )
+    accts = repo.balance_accounts(session, merchant_id)
     sums = ledger.balances(session, merchant_id, [a.id for a in accts])
     available: dict[str, int] = {}
     pending: dict[str, int] = {}
@@ -73,41 +60,14 @@ def balance(session: Session, ledger: LedgerService, merchant_id: str) -> dict[s
 
 
 def _merchant_accounts(session: Session, merchant_id: str) -> dict[str, str]:
-    return {
-        r.id: r.purpose
-        for r in session.execute(
-            select(ACCOUNTS.c.id, ACCOUNTS.c.purpose).where(
-                ACCOUNTS.c.merchant_id == merchant_id,
-                ACCOUNTS.c.purpose.in_(MERCHANT_BALANCE_PURPOSES),
-            )
-        )
-    }
-
-
-def _conditions(merchant_id: str, accounts: dict[str, str]) -> list[Any]:
-    ids = list(accounts)
-    return [
-        TRANSFERS.c.merchant_id == merchant_id,
-        TRANSFERS.c.kind.in_([KIND_POSTED, KIND_POST]),
-        TRANSFERS.c.code != CODE_FEE,
-        or_(TRANSFERS.c.debit_account_id.in_(ids), TRANSFERS.c.credit_account_id.in_(ids)),
-    ]
+    return repo.balance_account_purposes(session, merchant_id)
 
 
 def _to_txns(
     session: Session, merchant_id: str, accounts: dict[str, str], rows: list[Transfer]
 ) -> list[BalanceTxn]:
     charge_sources = [t.source for t in rows if t.code == CODE_CHARGE and t.source]
-    fees: dict[str, int] = {}
-    if charge_sources:
-        for src, amount in session.execute(
-            select(TRANSFERS.c.source, TRANSFERS.c.amount).where(
-                TRANSFERS.c.merchant_id == merchant_id,
-                TRANSFERS.c.code == CODE_FEE,
-                TRANSFERS.c.source.in_(charge_sources),
-            )
-        ):
-            fees[src] = fees.get(src, 0) + amount
+    fees = repo.fee_sums(session, merchant_id, CODE_FEE, charge_sources) if charge_sources else {}
     out = []
     for t in rows:
         if t.credit_account_id in accounts:
@@ -140,49 +100,31 @@ def list_balance_transactions(
             param = "starting_after" if page.starting_after else "ending_before"
             raise ResourceMissingError(f"No such balance transaction: '{cursor}'", param=param)
         return Page(data=[], has_more=False)
-    conds = _conditions(merchant_id, accounts)
+    code: str | None = None
+    not_codes: list[str] | None = None
     if type_ is not None:
         code = {"charge": CODE_CHARGE, "refund": CODE_REFUND}.get(type_)
         if code is None:  # adjustment: anything the posting rules did not write
-            conds.append(TRANSFERS.c.code.not_in([CODE_CHARGE, CODE_REFUND]))
-        else:
-            conds.append(TRANSFERS.c.code == code)
-    if source is not None:
-        conds.append(TRANSFERS.c.source == source)
-    cursor_id = page.starting_after or page.ending_before
-    if cursor_id:
-        seq = session.scalar(
-            select(TRANSFERS.c.seq).where(
-                TRANSFERS.c.merchant_id == merchant_id, TRANSFERS.c.txn_id == cursor_id
-            )
-        )
-        if seq is None:
-            param = "starting_after" if page.starting_after else "ending_before"
-            raise ResourceMissingError(f"No such balance transaction: '{cursor_id}'", param=param)
-        conds.append(TRANSFERS.c.seq < seq if page.starting_after else TRANSFERS.c.seq > seq)
-    order = TRANSFERS.c.seq.asc() if page.ending_before else TRANSFERS.c.seq.desc()
-    rows = [
-        Transfer.from_row(r)
-        for r in session.execute(
-            select(*transfer_columns()).where(and_(*conds)).order_by(order).limit(page.limit + 1)
-        )
-    ]
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    if page.ending_before:
-        rows.reverse()
-    return Page(data=_to_txns(session, merchant_id, accounts, rows), has_more=has_more)
+            not_codes = [CODE_CHARGE, CODE_REFUND]
+    got = repo.balance_transfers(
+        session,
+        merchant_id,
+        list(accounts),
+        page,
+        fee_code=CODE_FEE,
+        code=code,
+        not_codes=not_codes,
+        source=source,
+    )
+    rows = [Transfer.from_model(m) for m in got.data]
+    return Page(data=_to_txns(session, merchant_id, accounts, rows), has_more=got.has_more)
 
 
 def retrieve_balance_transaction(session: Session, merchant_id: str, txn_id: str) -> BalanceTxn:
     accounts = _merchant_accounts(session, merchant_id)
     row = None
     if accounts:
-        row = session.execute(
-            select(*transfer_columns()).where(
-                *_conditions(merchant_id, accounts), TRANSFERS.c.txn_id == txn_id
-            )
-        ).first()
+        row = repo.balance_transfer_row(session, merchant_id, list(accounts), CODE_FEE, txn_id)
     if row is None:
         raise ResourceMissingError(f"No such balance transaction: '{txn_id}'", param="id")
     return _to_txns(session, merchant_id, accounts, [Transfer.from_row(row)])[0]

@@ -17,36 +17,19 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 
-import orjson
-from sqlalchemy import (
-    String,
-    Table,
-    and_,
-    any_,
-    bindparam,
-    func,
-    insert,
-    or_,
-    select,
-    true,
-    tuple_,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from strongbox.core.errors import LedgerError, ResourceMissingError
 from strongbox.core.ids import new_id, new_ids
-from strongbox.db.pagination import Page, PageRequest, paginate
+from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
+from strongbox.ledger import repository as repo
 from strongbox.ledger.models import (
     CREDITS_MUST_NOT_EXCEED_DEBITS,
     DEBITS_MUST_NOT_EXCEED_CREDITS,
@@ -55,7 +38,6 @@ from strongbox.ledger.models import (
     KIND_POST,
     KIND_POSTED,
     KIND_VOID,
-    BalanceSlot,
     LedgerAccount,
     LedgerTransfer,
 )
@@ -69,11 +51,6 @@ PURPOSE_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 CODE_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 PG_SLOTS: Final = 16
 """Balance slots per account on PostgreSQL (SQLite has one writer, so one slot)."""
-_CHUNK: Final = 900
-
-ACCOUNTS: Final = cast(Table, LedgerAccount.__table__)
-SLOTS: Final = cast(Table, BalanceSlot.__table__)
-TRANSFERS: Final = cast(Table, LedgerTransfer.__table__)
 
 FLAG_NAMES: Final = {
     0: None,
@@ -223,77 +200,6 @@ def _err(code: str, message: str, param: str | None = None) -> LedgerError:
     return LedgerError(message, code=code, param=param)
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def transfer_columns() -> list[Any]:
-    t = TRANSFERS.c
-    return [
-        t.id,
-        t.txn_id,
-        t.merchant_id,
-        t.debit_account_id,
-        t.credit_account_id,
-        t.amount,
-        t.currency,
-        t.kind,
-        t.pending_id,
-        t.timeout_at,
-        t.code,
-        t.source,
-        t.linked,
-        t.metadata,
-        t.created,
-    ]
-
-
-def _in(session: Session, column: Any, values: list[str]) -> list[Any]:
-    """``column IN values`` as few conditions as the dialect allows: one array parameter on
-    PostgreSQL (hashed, whatever the length), chunks of IN lists on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        return [column == any_(bindparam("vals", values, type_=ARRAY(String)))]
-    return [column.in_(chunk) for chunk in _chunks(values)]
-
-
-def _find_pg() -> Any:
-    x = func.unnest(bindparam("vals", type_=ARRAY(String))).table_valued("id").render_derived()
-    lat = (
-        select(*transfer_columns())
-        .where(LedgerTransfer.merchant_id == bindparam("m"), LedgerTransfer.id == x.c.id)
-        .lateral("t")
-    )
-    return select(lat).select_from(x).join(lat, true())
-
-
-def _slots_update() -> Any:
-    s = SLOTS.c
-    return (
-        update(SLOTS)
-        .where(
-            and_(
-                s.merchant_id == bindparam("m"),
-                s.account_id == bindparam("a"),
-                s.slot == bindparam("s"),
-            )
-        )
-        .values(
-            debits_pending=s.debits_pending + bindparam("dp"),
-            debits_posted=s.debits_posted + bindparam("dpo"),
-            credits_pending=s.credits_pending + bindparam("cp"),
-            credits_posted=s.credits_posted + bindparam("cpo"),
-        )
-    )
-
-
-# The statements of every posting, built once (building one costs about as much CPU as
-# running it; their parameters are bound per call).
-_FIND_PG: Final = _find_pg()
-_SLOTS_UPDATE: Final = _slots_update()
-_INSERT_TRANSFERS: Final = insert(TRANSFERS)
-
-
 def _account_info(a: Any) -> AccountInfo:
     return AccountInfo(a.id, a.merchant_id, a.purpose, a.currency, a.flags, a.slots)
 
@@ -376,32 +282,10 @@ class LedgerService:
             "metadata": metadata or {},
             "created": uow.clock.now(),
         }
-        ins = pg_insert if uow.dialect == "postgresql" else sqlite_insert
-        stmt = ins(ACCOUNTS).values(**values).on_conflict_do_nothing().returning(ACCOUNTS.c.id)
-        if uow.session.execute(stmt).first() is not None:
-            uow.session.execute(
-                insert(SLOTS),
-                [
-                    {
-                        "account_id": acct_id,
-                        "slot": s,
-                        "merchant_id": merchant_id,
-                        "debits_pending": 0,
-                        "debits_posted": 0,
-                        "credits_pending": 0,
-                        "credits_posted": 0,
-                    }
-                    for s in range(slots)
-                ],
-            )
-        row = uow.session.execute(
-            select(ACCOUNTS).where(
-                LedgerAccount.merchant_id == merchant_id,
-                LedgerAccount.purpose == purpose,
-                LedgerAccount.currency == currency,
-            )
-        ).one()
-        return _account_info(row)
+        repo.insert_account(uow.session, uow.dialect, values, slots)
+        return _account_info(
+            repo.account_row_by_purpose(uow.session, merchant_id, purpose, currency)
+        )
 
     def system_account(
         self, uow: UnitOfWork, merchant_id: str, purpose: str, currency: str, flags: int = 0
@@ -438,30 +322,17 @@ class LedgerService:
                 f"An account for {purpose} in {currency} already exists with other flags.",
                 "flags",
             )
-        acct = uow.session.scalars(
-            select(LedgerAccount).where(
-                LedgerAccount.merchant_id == merchant_id, LedgerAccount.id == info.id
-            )
-        ).one()
+        acct = repo.get_account(uow.session, merchant_id, info.id)
+        assert acct is not None  # just found or inserted, in this transaction
         return acct, created
 
     def find_account(
         self, uow: UnitOfWork, merchant_id: str, purpose: str, currency: str
     ) -> LedgerAccount | None:
-        return uow.session.scalars(
-            select(LedgerAccount).where(
-                LedgerAccount.merchant_id == merchant_id,
-                LedgerAccount.purpose == purpose,
-                LedgerAccount.currency == currency,
-            )
-        ).first()
+        return repo.find_account(uow.session, merchant_id, purpose, currency)
 
     def get_account(self, uow: UnitOfWork, merchant_id: str, account_id: str) -> LedgerAccount:
-        acct = uow.session.scalars(
-            select(LedgerAccount).where(
-                LedgerAccount.merchant_id == merchant_id, LedgerAccount.id == account_id
-            )
-        ).first()
+        acct = repo.get_account(uow.session, merchant_id, account_id)
         if acct is None:
             raise ResourceMissingError(f"No such ledger account: '{account_id}'", param="id")
         return acct
@@ -471,29 +342,14 @@ class LedgerService:
     ) -> dict[str, Balance]:
         ids = list(account_ids)
         out: dict[str, Balance] = {a: Balance() for a in ids}
-        s = SLOTS.c
-        for chunk in _chunks(ids):
-            rows = session.execute(
-                select(
-                    s.account_id,
-                    s.debits_pending,
-                    s.debits_posted,
-                    s.credits_pending,
-                    s.credits_posted,
-                ).where(s.merchant_id == merchant_id, s.account_id.in_(chunk))
-            )
-            for r in rows:
-                out[r[0]].add(r[1], r[2], r[3], r[4])
+        for r in repo.slot_rows(session, merchant_id, ids):
+            out[r[0]].add(r[1], r[2], r[3], r[4])
         return out
 
     # ------------------------------------------------------------------ transfers
 
     def get_transfer(self, uow: UnitOfWork, merchant_id: str, transfer_id: str) -> Transfer:
-        row = uow.session.execute(
-            select(*transfer_columns()).where(
-                LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id == transfer_id
-            )
-        ).first()
+        row = repo.transfer_row(uow.session, merchant_id, transfer_id)
         if row is None:
             raise ResourceMissingError(f"No such ledger transfer: '{transfer_id}'", param="id")
         return Transfer.from_row(row)
@@ -505,21 +361,9 @@ class LedgerService:
         id_list = list(dict.fromkeys(ids))
         if not id_list:
             return out
-        if session.get_bind().dialect.name == "postgresql" and len(id_list) > 1:
-            # One index probe per id (a LATERAL join on the unique index), whatever the
-            # table's statistics say: right after a bulk load they can be stale enough for
-            # the planner to scan every row of the merchant once per id.
-            for r in session.execute(_FIND_PG, {"m": merchant_id, "vals": id_list}):
-                t = Transfer.from_row(r)
-                out[t.id] = t
-            return out
-        for cond in _in(session, LedgerTransfer.id, id_list):
-            rows = session.execute(
-                select(*transfer_columns()).where(LedgerTransfer.merchant_id == merchant_id, cond)
-            )
-            for r in rows:
-                t = Transfer.from_row(r)
-                out[t.id] = t
+        for r in repo.transfer_rows(session, merchant_id, id_list):
+            t = Transfer.from_row(r)
+            out[t.id] = t
         return out
 
     def create_transfers(
@@ -557,30 +401,13 @@ class LedgerService:
             b.transfers = self.find_transfers(
                 session, merchant_id, [r.id for r in reqs] + pending_ids
             )
-        t = TRANSFERS.c
         if known is not None:
             for tr in known.values():
                 if tr.pending_id:
                     b.resolved[tr.pending_id] = tr.kind
-        elif pending_ids and uow.dialect == "postgresql":
-            x = (
-                func.unnest(bindparam("pids", pending_ids, type_=ARRAY(String)))
-                .table_valued("pid")
-                .render_derived()
-            )
-            lat = (
-                select(t.pending_id, t.kind)
-                .where(t.merchant_id == merchant_id, t.pending_id == x.c.pid)
-                .lateral("r")
-            )
-            for pid, kind in session.execute(select(lat).select_from(x).join(lat, true())):
-                b.resolved[pid] = kind
         elif pending_ids:
-            for cond in _in(session, t.pending_id, pending_ids):
-                for pid, kind in session.execute(
-                    select(t.pending_id, t.kind).where(t.merchant_id == merchant_id, cond)
-                ):
-                    b.resolved[pid] = kind
+            for pid, kind in repo.resolutions(session, uow.dialect, merchant_id, pending_ids):
+                b.resolved[pid] = kind
         # 2. Accounts.
         if accounts is not None:
             b.accounts = {a.id: a for a in accounts if a.merchant_id == merchant_id}
@@ -603,15 +430,11 @@ class LedgerService:
                     b.accounts[acct_id] = hit
                 else:
                     missing.append(acct_id)
-            a_cols = ACCOUNTS.c
             read: list[AccountInfo] = []
-            for cond in _in(session, a_cols.id, missing) if missing else []:
-                for arow in session.execute(
-                    select(ACCOUNTS).where(a_cols.merchant_id == merchant_id, cond)
-                ):
-                    info = _account_info(arow)
-                    b.accounts[info.id] = info
-                    read.append(info)
+            for arow in repo.account_rows(session, merchant_id, missing):
+                info = _account_info(arow)
+                b.accounts[info.id] = info
+                read.append(info)
             if read:
                 uow.after_commit(lambda: self._remember(read))
         # 3. Row locks, all in one ordered statement; sums of the constrained accounts.
@@ -657,45 +480,10 @@ class LedgerService:
         b.slot_of = {
             a: 0 if a in constrained else self._rng.randrange(b.accounts[a].slots) for a in touched
         }
-        s = SLOTS.c
-        if uow.dialect == "postgresql" and constrained:
-            # Lock the constrained accounts' slots and the chosen slot of every other account
-            # touched, in one statement ordered by (account, slot): two batches take their
-            # locks in the same order, so they cannot deadlock. Without a constrained account
-            # no lock is needed up front: the slot updates themselves run in that order.
-            conds: list[Any] = []
-            if constrained:
-                conds.append(s.account_id.in_(sorted(constrained)))
-            others = [(a, b.slot_of[a]) for a in sorted(touched - constrained)]
-            if others:
-                conds.append(tuple_(s.account_id, s.slot).in_(others))
-            stmt = (
-                select(
-                    s.account_id,
-                    s.debits_pending,
-                    s.debits_posted,
-                    s.credits_pending,
-                    s.credits_posted,
-                )
-                .where(s.merchant_id == b.merchant_id, or_(*conds))
-                .order_by(s.account_id, s.slot)
-                .with_for_update()
-            )
-            rows = list(b.session.execute(stmt))
-        elif constrained:
-            rows = list(
-                b.session.execute(
-                    select(
-                        s.account_id,
-                        s.debits_pending,
-                        s.debits_posted,
-                        s.credits_pending,
-                        s.credits_posted,
-                    ).where(s.merchant_id == b.merchant_id, s.account_id.in_(sorted(constrained)))
-                )
-            )
-        else:
-            rows = []
+        others = [(a, b.slot_of[a]) for a in sorted(touched - constrained)]
+        rows = repo.constrained_slot_rows(
+            b.session, uow.dialect, b.merchant_id, constrained, others
+        )
         for row in rows:
             if row[0] in constrained:
                 b.balances.setdefault(row[0], Balance()).add(row[1], row[2], row[3], row[4])
@@ -704,33 +492,7 @@ class LedgerService:
     def _insert_transfers(uow: UnitOfWork, rows: list[Transfer]) -> None:
         """Bulk insert: COPY on PostgreSQL for large batches (one statement, so the
         statement-level check trigger runs once), executemany otherwise."""
-        if uow.dialect != "postgresql" or len(rows) < 50:
-            uow.session.execute(_INSERT_TRANSFERS, [tr.row() for tr in rows])
-            return
-        raw = uow.session.connection().connection.driver_connection
-        assert raw is not None
-        cols = ", ".join(c.name for c in transfer_columns())
-        with raw.cursor() as cur, cur.copy(f"COPY ledger_transfers ({cols}) FROM STDIN") as copy:
-            for tr in rows:
-                copy.write_row(
-                    (
-                        tr.id,
-                        tr.txn_id,
-                        tr.merchant_id,
-                        tr.debit_account_id,
-                        tr.credit_account_id,
-                        tr.amount,
-                        tr.currency,
-                        tr.kind,
-                        tr.pending_id,
-                        tr.timeout_at,
-                        tr.code,
-                        tr.source,
-                        tr.linked,
-                        orjson.dumps(tr.metadata).decode() if tr.metadata else "{}",
-                        tr.created,
-                    )
-                )
+        repo.insert_transfers(uow.session, uow.dialect, rows)
 
     def _write_slots(self, uow: UnitOfWork, b: _Batch) -> None:
         params = []
@@ -751,7 +513,7 @@ class LedgerService:
             )
         if not params:
             return
-        uow.session.connection().execute(_SLOTS_UPDATE, params)
+        repo.add_to_slots(uow.session, params)
 
     def _apply_chain(
         self,
@@ -1106,8 +868,7 @@ class LedgerService:
     def list_accounts(
         self, session: Session, merchant_id: str, page: PageRequest, currency: str | None
     ) -> Page[LedgerAccount]:
-        conds = [LedgerAccount.currency == currency.lower()] if currency else []
-        return paginate(session, LedgerAccount, merchant_id, page, conds)
+        return repo.list_accounts(session, merchant_id, page, currency)
 
     def list_transfers(
         self,
@@ -1119,17 +880,9 @@ class LedgerService:
         source: str | None = None,
         created: dict[str, int] | None = None,
     ) -> Page[Transfer]:
-        conds: list[Any] = []
-        if account:
-            conds.append(
-                or_(
-                    LedgerTransfer.debit_account_id == account,
-                    LedgerTransfer.credit_account_id == account,
-                )
-            )
-        if source:
-            conds.append(LedgerTransfer.source == source)
-        got = paginate(session, LedgerTransfer, merchant_id, page, conds, created=created)
+        got = repo.list_transfers(
+            session, merchant_id, page, account=account, source=source, created=created
+        )
         return Page(data=[Transfer.from_model(m) for m in got.data], has_more=got.has_more)
 
     # ------------------------------------------------------------------ expiry
@@ -1137,17 +890,7 @@ class LedgerService:
     def expire_due(self, uow: UnitOfWork, *, limit: int = 500) -> int:
         """Void pending transfers whose timeout has passed (system work, every merchant)."""
         now = uow.clock.now()
-        p = TRANSFERS.alias("p")
-        r = TRANSFERS.alias("r")
-        rows = list(
-            uow.session.execute(
-                select(p.c.merchant_id, p.c.id)
-                .outerjoin(r, and_(r.c.merchant_id == p.c.merchant_id, r.c.pending_id == p.c.id))
-                .where(p.c.kind == KIND_PENDING, p.c.timeout_at <= now, r.c.seq.is_(None))
-                .order_by(p.c.timeout_at)
-                .limit(limit)
-            )
-        )
+        rows = repo.due_expiries(uow.session, now, limit)
         by_merchant: dict[str, list[TransferRequest]] = {}
         for merchant_id, pid in rows:
             by_merchant.setdefault(merchant_id, []).append(

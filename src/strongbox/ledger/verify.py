@@ -21,9 +21,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from strongbox.ledger import repository as repo
 from strongbox.ledger.handlers import (
     authorization_id,
     capture_id,
@@ -41,7 +41,7 @@ from strongbox.ledger.models import (
     KIND_POSTED,
     KIND_VOID,
 )
-from strongbox.ledger.service import ACCOUNTS, SLOTS, TRANSFERS, Transfer, transfer_columns
+from strongbox.ledger.service import Transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +88,8 @@ Sums = list[int]  # debits_pending, debits_posted, credits_pending, credits_post
 
 def _recompute(session: Session) -> dict[str, Sums]:
     out: dict[str, Sums] = defaultdict(lambda: [0, 0, 0, 0])
-    t = TRANSFERS.c
-    for side, offset in ((t.debit_account_id, 0), (t.credit_account_id, 2)):
-        for acct, kind, total in session.execute(
-            select(side, t.kind, func.sum(t.amount)).group_by(side, t.kind)
-        ):
-            total = int(total)
+    for debit, offset in ((True, 0), (False, 2)):
+        for acct, kind, total in repo.transfer_totals(session, debit=debit):
             s = out[acct]
             if kind == KIND_PENDING:
                 s[offset] += total
@@ -102,16 +98,8 @@ def _recompute(session: Session) -> dict[str, Sums]:
             elif kind in (KIND_VOID, KIND_EXPIRE):
                 s[offset] -= total
         # A post also releases its pending transfer's whole amount.
-        r = TRANSFERS.alias("r")
-        p = TRANSFERS.alias("p")
-        r_side = r.c.debit_account_id if offset == 0 else r.c.credit_account_id
-        for acct, total in session.execute(
-            select(r_side, func.sum(p.c.amount))
-            .join(p, and_(p.c.merchant_id == r.c.merchant_id, p.c.id == r.c.pending_id))
-            .where(r.c.kind == KIND_POST)
-            .group_by(r_side)
-        ):
-            out[acct][offset] -= int(total)
+        for acct, total in repo.post_releases(session, debit=debit):
+            out[acct][offset] -= total
     return out
 
 
@@ -119,26 +107,12 @@ def verify_ledger(session: Session, report: Report | None = None) -> Report:
     rep = report or Report()
     problems = rep.problems
     recomputed = _recompute(session)
-    accounts = {
-        a.id: a
-        for a in session.execute(
-            select(ACCOUNTS.c.id, ACCOUNTS.c.merchant_id, ACCOUNTS.c.currency, ACCOUNTS.c.flags)
-        )
-    }
+    accounts = {a.id: a for a in repo.all_accounts(session)}
     rep.accounts = len(accounts)
-    rep.transfers = int(session.scalar(select(func.count()).select_from(TRANSFERS)) or 0)
+    rep.transfers = repo.count_transfers(session)
     stored: dict[str, Sums] = defaultdict(lambda: [0, 0, 0, 0])
-    s = SLOTS.c
-    for acct, dp, dpo, cp, cpo in session.execute(
-        select(
-            s.account_id,
-            func.sum(s.debits_pending),
-            func.sum(s.debits_posted),
-            func.sum(s.credits_pending),
-            func.sum(s.credits_posted),
-        ).group_by(s.account_id)
-    ):
-        stored[acct] = [int(dp), int(dpo), int(cp), int(cpo)]
+    for acct, dp, dpo, cp, cpo in repo.slot_totals(session):
+        stored[acct] = [dp, dpo, cp, cpo]
     names = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
     for acct in sorted(set(recomputed) | set(stored) | set(accounts)):
         if acct not in accounts:
@@ -188,42 +162,11 @@ def verify_ledger(session: Session, report: Report | None = None) -> Report:
                     )
                 )
     # Every transfer's accounts, currency and pending transfer.
-    t = TRANSFERS.c
-    d = ACCOUNTS.alias("d")
-    c = ACCOUNTS.alias("c")
-    for tid, merchant in session.execute(
-        select(t.id, t.merchant_id)
-        .outerjoin(d, d.c.id == t.debit_account_id)
-        .outerjoin(c, c.c.id == t.credit_account_id)
-        .where(
-            (d.c.id.is_(None))
-            | (c.c.id.is_(None))
-            | (d.c.currency != t.currency)
-            | (c.c.currency != t.currency)
-            | (d.c.merchant_id != t.merchant_id)
-            | (c.c.merchant_id != t.merchant_id)
-            | (t.amount <= 0)
-            | (t.debit_account_id == t.credit_account_id)
-        )
-    ):
+    for tid, merchant in repo.invalid_transfers(session):
         problems.append(
             Problem("transfers", f"{merchant}/{tid}", "accounts, currency or amount invalid")
         )
-    r = TRANSFERS.alias("r")
-    p = TRANSFERS.alias("p")
-    for tid, merchant in session.execute(
-        select(r.c.id, r.c.merchant_id)
-        .outerjoin(p, and_(p.c.merchant_id == r.c.merchant_id, p.c.id == r.c.pending_id))
-        .where(
-            r.c.pending_id.is_not(None),
-            (p.c.seq.is_(None))
-            | (p.c.kind != KIND_PENDING)
-            | (p.c.debit_account_id != r.c.debit_account_id)
-            | (p.c.credit_account_id != r.c.credit_account_id)
-            | (r.c.amount > p.c.amount)
-            | ((r.c.kind != KIND_POST) & (r.c.amount != p.c.amount)),
-        )
-    ):
+    for tid, merchant in repo.mismatched_resolutions(session):
         problems.append(
             Problem("transfers", f"{merchant}/{tid}", "does not match its pending transfer")
         )
@@ -250,15 +193,9 @@ def verify_postings(
                 ]
         found: dict[tuple[str, str], Transfer] = {}
         for merchant_id, tids in ids.items():
-            for chunk_start in range(0, len(tids), 900):
-                chunk = tids[chunk_start : chunk_start + 900]
-                for row in session.execute(
-                    select(*transfer_columns()).where(
-                        TRANSFERS.c.merchant_id == merchant_id, TRANSFERS.c.id.in_(chunk)
-                    )
-                ):
-                    tr = Transfer.from_row(row)
-                    found[(merchant_id, tr.id)] = tr
+            for row in repo.transfer_rows_by_id(session, merchant_id, tids, chunk=900):
+                tr = Transfer.from_row(row)
+                found[(merchant_id, tr.id)] = tr
         for pf in facts:
             rep.payments += 1
 

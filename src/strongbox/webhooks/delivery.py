@@ -128,15 +128,14 @@ class Deliverer:
             endpoints = repo.claim_endpoints(
                 uow.session, now, now + self.config.lease, limit, exclude
             )
+            # One statement for every claimed endpoint's due deliveries and their events.
+            due = repo.due_deliveries(
+                uow.session, [e.id for e in endpoints], now, self.config.batch_per_endpoint
+            )
             batches: list[Batch] = []
             for e in endpoints:
-                due = repo.due_deliveries(uow.session, e.id, now, self.config.batch_per_endpoint)
-                events = repo.events_by_id(uow.session, [d.event_id for d in due])
                 batch = Batch(e.id, e.url, service.signing_keys(e, self.sealer, now))
-                for d in due:
-                    ev = events.get(d.event_id)
-                    if ev is None:  # pragma: no cover - events are never deleted
-                        continue
+                for d, ev in due[e.id]:
                     body = _dumps(render_event(ev))
                     batch.messages.append(Message(d.id, ev.id, body))
                 batches.append(batch)

@@ -285,11 +285,12 @@ def receive(
             )
         )
     stored = 0
-    seen: set[str] = set()
+    # Already stored, or earlier in this batch: stored once, the first time.
+    seen = repo.existing_inbound_events(
+        uow.session, account_id, [v.provider_event_id for v in verified]
+    )
     for v in verified:
-        if v.provider_event_id in seen or repo.inbound_event_exists(
-            uow.session, account_id, v.provider_event_id
-        ):
+        if v.provider_event_id in seen:
             continue
         seen.add(v.provider_event_id)
         uow.session.add(

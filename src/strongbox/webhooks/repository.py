@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import String, bindparam, exists, func, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, aliased, load_only
 
 from strongbox.db.pagination import Page, PageRequest, paginate
 from strongbox.events.models import OutboxEvent, ProcessedEvent
@@ -130,20 +131,51 @@ def claim_endpoints(
 
 
 def due_deliveries(
-    session: Session, endpoint_id: str, now: datetime, limit: int
-) -> list[WebhookDelivery]:
-    return list(
-        session.scalars(
+    session: Session, endpoint_ids: list[str], now: datetime, limit: int
+) -> dict[str, list[tuple[WebhookDelivery, OutboxEvent]]]:
+    """Each endpoint's first ``limit`` due deliveries in event order, with their events, in
+    one statement: a LATERAL subquery per endpoint on PostgreSQL (each one an index range,
+    however long the backlog), a window over the endpoints' due deliveries on SQLite. Not
+    locked: the claimed endpoint is what keeps other workers away from its deliveries."""
+    if not endpoint_ids:
+        return {}
+    due = (
+        WebhookDelivery.status == "pending",
+        WebhookDelivery.next_attempt_at <= now,
+    )
+    if _pg(session):
+        ids = (
+            func.unnest(bindparam("endpoint_ids", endpoint_ids, type_=ARRAY(String)))
+            .table_valued("id")
+            .render_derived(name="e")
+        )
+        per_endpoint = (
             select(WebhookDelivery)
-            .where(
-                WebhookDelivery.endpoint_id == endpoint_id,
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-            )
+            .where(WebhookDelivery.endpoint_id == ids.c.id, *due)
             .order_by(WebhookDelivery.event_seq)
             .limit(limit)
+            .lateral("d")
         )
-    )
+        d = aliased(WebhookDelivery, per_endpoint)
+        stmt = select(d, OutboxEvent).select_from(ids).join(per_endpoint, true())
+    else:
+        rank = (
+            func.row_number()
+            .over(partition_by=WebhookDelivery.endpoint_id, order_by=WebhookDelivery.event_seq)
+            .label("rank")
+        )
+        ranked = (
+            select(WebhookDelivery, rank)
+            .where(WebhookDelivery.endpoint_id.in_(endpoint_ids), *due)
+            .subquery("d")
+        )
+        d = aliased(WebhookDelivery, ranked)
+        stmt = select(d, OutboxEvent).select_from(ranked).where(ranked.c.rank <= limit)
+    stmt = stmt.join(OutboxEvent, OutboxEvent.id == d.event_id).order_by(d.endpoint_id, d.event_seq)
+    out: dict[str, list[tuple[WebhookDelivery, OutboxEvent]]] = {e: [] for e in endpoint_ids}
+    for delivery, event in session.execute(stmt):
+        out[delivery.endpoint_id].append((delivery, event))
+    return out
 
 
 def existing_pairs(session: Session, event_ids: list[str]) -> set[tuple[str, str]]:
@@ -160,11 +192,6 @@ def existing_pairs(session: Session, event_ids: list[str]) -> set[tuple[str, str
 
 def deliveries_by_id(session: Session, ids: list[str]) -> dict[str, WebhookDelivery]:
     rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
-    return {r.id: r for r in rows}
-
-
-def events_by_id(session: Session, ids: list[str]) -> dict[str, OutboxEvent]:
-    rows = session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))
     return {r.id: r for r in rows}
 
 
@@ -318,15 +345,19 @@ def list_inbound_events(
     )
 
 
-def inbound_event_exists(session: Session, account_id: str, provider_event_id: str) -> bool:
-    return (
-        session.scalar(
-            select(InboundEvent.id).where(
+def existing_inbound_events(
+    session: Session, account_id: str, provider_event_ids: list[str]
+) -> set[str]:
+    """Which of the gateway's event ids the account already stored (one statement)."""
+    if not provider_event_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(InboundEvent.provider_event_id).where(
                 InboundEvent.account_id == account_id,
-                InboundEvent.provider_event_id == provider_event_id,
+                InboundEvent.provider_event_id.in_(set(provider_event_ids)),
             )
         )
-        is not None
     )
 
 

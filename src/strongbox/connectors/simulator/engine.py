@@ -842,6 +842,11 @@ class SimulatorEngine:
                 "decline_code": result.decline_code,
             },
         }
+        self._emit(event)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        """Give ``event`` to every listener (under the engine lock); one that fails is logged
+        and does not keep the event from the others."""
         for fn in list(self._listeners):
             try:
                 fn(event)
@@ -869,11 +874,7 @@ class SimulatorEngine:
                     "reason": reason,
                 },
             }
-            for fn in list(self._listeners):
-                try:
-                    fn(event)
-                except Exception:
-                    logger.exception("simulator webhook listener failed")
+            self._emit(event)
         return dispute
 
     # ------------------------------------------------------------------ 3DS

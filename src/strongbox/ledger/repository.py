@@ -1,0 +1,666 @@
+"""All ledger queries: the service's, the fee schedules', the balance reports' and
+``strongbox ledger verify``'s.
+
+Every query of a merchant's rows filters by ``merchant_id``; ``due_expiries`` and the
+verification aggregates are system work across merchants. The statements of every posting
+are built once per process (``_FIND_PG``, ``_SLOTS_UPDATE``, ``_INSERT_TRANSFERS``):
+building one costs about as much CPU as running it, and their parameters are bound per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import orjson
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from strongbox.db.pagination import Page, PageRequest, paginate
+from strongbox.ledger.models import (
+    KIND_PENDING,
+    KIND_POST,
+    KIND_POSTED,
+    MERCHANT_BALANCE_PURPOSES,
+    BalanceSlot,
+    FeeSchedule,
+    LedgerAccount,
+    LedgerTransfer,
+)
+
+if TYPE_CHECKING:
+    from strongbox.ledger.service import Transfer
+
+ACCOUNTS: Final = cast(Table, LedgerAccount.__table__)
+SLOTS: Final = cast(Table, BalanceSlot.__table__)
+TRANSFERS: Final = cast(Table, LedgerTransfer.__table__)
+
+_CHUNK: Final = 900
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def transfer_columns() -> list[Any]:
+    t = TRANSFERS.c
+    return [
+        t.id,
+        t.txn_id,
+        t.merchant_id,
+        t.debit_account_id,
+        t.credit_account_id,
+        t.amount,
+        t.currency,
+        t.kind,
+        t.pending_id,
+        t.timeout_at,
+        t.code,
+        t.source,
+        t.linked,
+        t.metadata,
+        t.created,
+    ]
+
+
+def _in(session: Session, column: Any, values: list[str]) -> list[Any]:
+    """``column IN values`` as few conditions as the dialect allows: one array parameter on
+    PostgreSQL (hashed, whatever the length), chunks of IN lists on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return [column == any_(bindparam("vals", values, type_=ARRAY(String)))]
+    return [column.in_(chunk) for chunk in _chunks(values)]
+
+
+def _find_pg() -> Any:
+    x = func.unnest(bindparam("vals", type_=ARRAY(String))).table_valued("id").render_derived()
+    lat = (
+        select(*transfer_columns())
+        .where(LedgerTransfer.merchant_id == bindparam("m"), LedgerTransfer.id == x.c.id)
+        .lateral("t")
+    )
+    return select(lat).select_from(x).join(lat, true())
+
+
+def _slots_update() -> Any:
+    s = SLOTS.c
+    return (
+        update(SLOTS)
+        .where(
+            and_(
+                s.merchant_id == bindparam("m"),
+                s.account_id == bindparam("a"),
+                s.slot == bindparam("s"),
+            )
+        )
+        .values(
+            debits_pending=s.debits_pending + bindparam("dp"),
+            debits_posted=s.debits_posted + bindparam("dpo"),
+            credits_pending=s.credits_pending + bindparam("cp"),
+            credits_posted=s.credits_posted + bindparam("cpo"),
+        )
+    )
+
+
+# The statements of every posting, built once (building one costs about as much CPU as
+# running it; their parameters are bound per call).
+_FIND_PG: Final = _find_pg()
+_SLOTS_UPDATE: Final = _slots_update()
+_INSERT_TRANSFERS: Final = insert(TRANSFERS)
+
+
+# ---------------------------------------------------------------------- accounts
+
+
+def insert_account(session: Session, dialect: str, values: dict[str, Any], slots: int) -> None:
+    """Insert the account and its ``slots`` zero balance slots, unless one with its purpose
+    and currency exists (``ON CONFLICT DO NOTHING``: safe under concurrency)."""
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = ins(ACCOUNTS).values(**values).on_conflict_do_nothing().returning(ACCOUNTS.c.id)
+    if session.execute(stmt).first() is not None:
+        session.execute(
+            insert(SLOTS),
+            [
+                {
+                    "account_id": values["id"],
+                    "slot": s,
+                    "merchant_id": values["merchant_id"],
+                    "debits_pending": 0,
+                    "debits_posted": 0,
+                    "credits_pending": 0,
+                    "credits_posted": 0,
+                }
+                for s in range(slots)
+            ],
+        )
+
+
+def account_row_by_purpose(session: Session, merchant_id: str, purpose: str, currency: str) -> Any:
+    """The stored account row (columns, not an ORM object) with this purpose and currency."""
+    return session.execute(
+        select(ACCOUNTS).where(
+            LedgerAccount.merchant_id == merchant_id,
+            LedgerAccount.purpose == purpose,
+            LedgerAccount.currency == currency,
+        )
+    ).one()
+
+
+def get_account(session: Session, merchant_id: str, account_id: str) -> LedgerAccount | None:
+    return session.scalars(
+        select(LedgerAccount).where(
+            LedgerAccount.merchant_id == merchant_id, LedgerAccount.id == account_id
+        )
+    ).first()
+
+
+def find_account(
+    session: Session, merchant_id: str, purpose: str, currency: str
+) -> LedgerAccount | None:
+    return session.scalars(
+        select(LedgerAccount).where(
+            LedgerAccount.merchant_id == merchant_id,
+            LedgerAccount.purpose == purpose,
+            LedgerAccount.currency == currency,
+        )
+    ).first()
+
+
+def account_rows(session: Session, merchant_id: str, account_ids: list[str]) -> list[Any]:
+    """The merchant's account rows among ``account_ids`` (columns, not ORM objects)."""
+    a_cols = ACCOUNTS.c
+    out: list[Any] = []
+    for cond in _in(session, a_cols.id, account_ids) if account_ids else []:
+        out.extend(session.execute(select(ACCOUNTS).where(a_cols.merchant_id == merchant_id, cond)))
+    return out
+
+
+def list_accounts(
+    session: Session, merchant_id: str, page: PageRequest, currency: str | None
+) -> Page[LedgerAccount]:
+    conds = [LedgerAccount.currency == currency.lower()] if currency else []
+    return paginate(session, LedgerAccount, merchant_id, page, conds)
+
+
+# ---------------------------------------------------------------------- balance slots
+
+
+def slot_rows(session: Session, merchant_id: str, account_ids: list[str]) -> list[Any]:
+    """Every balance slot of the accounts: (account_id, debits_pending, debits_posted,
+    credits_pending, credits_posted)."""
+    s = SLOTS.c
+    out: list[Any] = []
+    for chunk in _chunks(account_ids):
+        out.extend(
+            session.execute(
+                select(
+                    s.account_id,
+                    s.debits_pending,
+                    s.debits_posted,
+                    s.credits_pending,
+                    s.credits_posted,
+                ).where(s.merchant_id == merchant_id, s.account_id.in_(chunk))
+            )
+        )
+    return out
+
+
+def constrained_slot_rows(
+    session: Session,
+    dialect: str,
+    merchant_id: str,
+    constrained: set[str],
+    others: list[tuple[str, int]],
+) -> list[Any]:
+    """The slots (account_id and the four sums) of the ``constrained`` accounts.
+
+    On PostgreSQL they are locked together with ``others`` (the chosen slot of every other
+    account the batch touches), in one statement ordered by (account, slot): two batches
+    take their locks in the same order, so they cannot deadlock. Without a constrained
+    account no lock is needed up front (the slot updates themselves run in that order)."""
+    s = SLOTS.c
+    if dialect == "postgresql" and constrained:
+        conds: list[Any] = []
+        if constrained:
+            conds.append(s.account_id.in_(sorted(constrained)))
+        if others:
+            conds.append(tuple_(s.account_id, s.slot).in_(others))
+        stmt = (
+            select(
+                s.account_id,
+                s.debits_pending,
+                s.debits_posted,
+                s.credits_pending,
+                s.credits_posted,
+            )
+            .where(s.merchant_id == merchant_id, or_(*conds))
+            .order_by(s.account_id, s.slot)
+            .with_for_update()
+        )
+        return list(session.execute(stmt))
+    if constrained:
+        return list(
+            session.execute(
+                select(
+                    s.account_id,
+                    s.debits_pending,
+                    s.debits_posted,
+                    s.credits_pending,
+                    s.credits_posted,
+                ).where(s.merchant_id == merchant_id, s.account_id.in_(sorted(constrained)))
+            )
+        )
+    return []
+
+
+def add_to_slots(session: Session, params: list[dict[str, Any]]) -> None:
+    """Add each item's deltas (``dp``, ``dpo``, ``cp``, ``cpo``) to slot ``s`` of account
+    ``a`` of merchant ``m`` (one prebuilt statement, executemany)."""
+    session.connection().execute(_SLOTS_UPDATE, params)
+
+
+# ---------------------------------------------------------------------- transfers
+
+
+def transfer_row(session: Session, merchant_id: str, transfer_id: str) -> Any | None:
+    return session.execute(
+        select(*transfer_columns()).where(
+            LedgerTransfer.merchant_id == merchant_id, LedgerTransfer.id == transfer_id
+        )
+    ).first()
+
+
+def transfer_rows(session: Session, merchant_id: str, id_list: list[str]) -> list[Any]:
+    """The merchant's transfers with these client ids (``transfer_columns`` rows)."""
+    if session.get_bind().dialect.name == "postgresql" and len(id_list) > 1:
+        # One index probe per id (a LATERAL join on the unique index), whatever the
+        # table's statistics say: right after a bulk load they can be stale enough for
+        # the planner to scan every row of the merchant once per id.
+        return list(session.execute(_FIND_PG, {"m": merchant_id, "vals": id_list}))
+    out: list[Any] = []
+    for cond in _in(session, LedgerTransfer.id, id_list):
+        out.extend(
+            session.execute(
+                select(*transfer_columns()).where(LedgerTransfer.merchant_id == merchant_id, cond)
+            )
+        )
+    return out
+
+
+def resolutions(
+    session: Session, dialect: str, merchant_id: str, pending_ids: list[str]
+) -> list[tuple[str, str]]:
+    """(pending id, kind) of every stored post, void or expiry of these pending transfers."""
+    t = TRANSFERS.c
+    if dialect == "postgresql":
+        x = (
+            func.unnest(bindparam("pids", pending_ids, type_=ARRAY(String)))
+            .table_valued("pid")
+            .render_derived()
+        )
+        lat = (
+            select(t.pending_id, t.kind)
+            .where(t.merchant_id == merchant_id, t.pending_id == x.c.pid)
+            .lateral("r")
+        )
+        return [
+            (pid, kind)
+            for pid, kind in session.execute(select(lat).select_from(x).join(lat, true()))
+        ]
+    out: list[tuple[str, str]] = []
+    for cond in _in(session, t.pending_id, pending_ids):
+        for pid, kind in session.execute(
+            select(t.pending_id, t.kind).where(t.merchant_id == merchant_id, cond)
+        ):
+            out.append((pid, kind))
+    return out
+
+
+def insert_transfers(session: Session, dialect: str, rows: list[Transfer]) -> None:
+    """Bulk insert: COPY on PostgreSQL for large batches (one statement, so the
+    statement-level check trigger runs once), executemany otherwise."""
+    if dialect != "postgresql" or len(rows) < 50:
+        session.execute(_INSERT_TRANSFERS, [tr.row() for tr in rows])
+        return
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    cols = ", ".join(c.name for c in transfer_columns())
+    with raw.cursor() as cur, cur.copy(f"COPY ledger_transfers ({cols}) FROM STDIN") as copy:
+        for tr in rows:
+            copy.write_row(
+                (
+                    tr.id,
+                    tr.txn_id,
+                    tr.merchant_id,
+                    tr.debit_account_id,
+                    tr.credit_account_id,
+                    tr.amount,
+                    tr.currency,
+                    tr.kind,
+                    tr.pending_id,
+                    tr.timeout_at,
+                    tr.code,
+                    tr.source,
+                    tr.linked,
+                    orjson.dumps(tr.metadata).decode() if tr.metadata else "{}",
+                    tr.created,
+                )
+            )
+
+
+def list_transfers(
+    session: Session,
+    merchant_id: str,
+    page: PageRequest,
+    *,
+    account: str | None = None,
+    source: str | None = None,
+    created: dict[str, int] | None = None,
+) -> Page[LedgerTransfer]:
+    conds: list[Any] = []
+    if account:
+        conds.append(
+            or_(
+                LedgerTransfer.debit_account_id == account,
+                LedgerTransfer.credit_account_id == account,
+            )
+        )
+    if source:
+        conds.append(LedgerTransfer.source == source)
+    return paginate(session, LedgerTransfer, merchant_id, page, conds, created=created)
+
+
+def due_expiries(session: Session, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(merchant id, id) of pending transfers past their timeout and not resolved, oldest
+    timeout first (system work, every merchant)."""
+    p = TRANSFERS.alias("p")
+    r = TRANSFERS.alias("r")
+    return [
+        (merchant_id, pid)
+        for merchant_id, pid in session.execute(
+            select(p.c.merchant_id, p.c.id)
+            .outerjoin(r, and_(r.c.merchant_id == p.c.merchant_id, r.c.pending_id == p.c.id))
+            .where(p.c.kind == KIND_PENDING, p.c.timeout_at <= now, r.c.seq.is_(None))
+            .order_by(p.c.timeout_at)
+            .limit(limit)
+        )
+    ]
+
+
+# ---------------------------------------------------------------------- fee schedules
+
+
+def fee_schedules_for(
+    session: Session, merchant_id: str, currencies: Iterable[str]
+) -> list[FeeSchedule]:
+    return list(
+        session.scalars(
+            select(FeeSchedule).where(
+                FeeSchedule.merchant_id == merchant_id,
+                FeeSchedule.currency.in_(list(currencies)),
+            )
+        )
+    )
+
+
+def get_fee_schedule(session: Session, merchant_id: str, currency: str) -> FeeSchedule | None:
+    return session.get(FeeSchedule, (merchant_id, currency))
+
+
+def add_fee_schedule(session: Session, row: FeeSchedule) -> None:
+    session.add(row)
+
+
+def list_fee_schedules(session: Session, merchant_id: str) -> list[FeeSchedule]:
+    return list(
+        session.scalars(
+            select(FeeSchedule)
+            .where(FeeSchedule.merchant_id == merchant_id)
+            .order_by(FeeSchedule.currency)
+        )
+    )
+
+
+# ---------------------------------------------------------------------- balance reports
+
+
+def balance_accounts(session: Session, merchant_id: str) -> list[Any]:
+    """(id, purpose, currency) of the merchant's balance accounts (pending and available)."""
+    return list(
+        session.execute(
+            select(ACCOUNTS.c.id, ACCOUNTS.c.purpose, ACCOUNTS.c.currency).where(
+                ACCOUNTS.c.merchant_id == merchant_id,
+                ACCOUNTS.c.purpose.in_(MERCHANT_BALANCE_PURPOSES),
+            )
+        )
+    )
+
+
+def balance_account_purposes(session: Session, merchant_id: str) -> dict[str, str]:
+    """The merchant's balance accounts: id -> purpose."""
+    return {
+        r.id: r.purpose
+        for r in session.execute(
+            select(ACCOUNTS.c.id, ACCOUNTS.c.purpose).where(
+                ACCOUNTS.c.merchant_id == merchant_id,
+                ACCOUNTS.c.purpose.in_(MERCHANT_BALANCE_PURPOSES),
+            )
+        )
+    }
+
+
+def _balance_conditions(account_ids: list[str], fee_code: str) -> list[Any]:
+    """Posted transfers into or out of these accounts, other than fees."""
+    return [
+        TRANSFERS.c.kind.in_([KIND_POSTED, KIND_POST]),
+        TRANSFERS.c.code != fee_code,
+        or_(
+            TRANSFERS.c.debit_account_id.in_(account_ids),
+            TRANSFERS.c.credit_account_id.in_(account_ids),
+        ),
+    ]
+
+
+def fee_sums(
+    session: Session, merchant_id: str, fee_code: str, sources: list[str]
+) -> dict[str, int]:
+    """The fee transfers' amounts per source, summed."""
+    fees: dict[str, int] = {}
+    for src, amount in session.execute(
+        select(TRANSFERS.c.source, TRANSFERS.c.amount).where(
+            TRANSFERS.c.merchant_id == merchant_id,
+            TRANSFERS.c.code == fee_code,
+            TRANSFERS.c.source.in_(sources),
+        )
+    ):
+        fees[src] = fees.get(src, 0) + amount
+    return fees
+
+
+def balance_transfers(
+    session: Session,
+    merchant_id: str,
+    account_ids: list[str],
+    page: PageRequest,
+    *,
+    fee_code: str,
+    code: str | None = None,
+    not_codes: list[str] | None = None,
+    source: str | None = None,
+) -> Page[LedgerTransfer]:
+    """A page of the balance transactions' transfers (the cursor is a ``txn_id``),
+    optionally of one ``code``, of none of ``not_codes``, or of one ``source``."""
+    conds = _balance_conditions(account_ids, fee_code)
+    if not_codes is not None:
+        conds.append(TRANSFERS.c.code.not_in(not_codes))
+    if code is not None:
+        conds.append(TRANSFERS.c.code == code)
+    if source is not None:
+        conds.append(TRANSFERS.c.source == source)
+    return paginate(
+        session,
+        LedgerTransfer,
+        merchant_id,
+        page,
+        conds,
+        cursor_column=LedgerTransfer.txn_id,
+        noun="balance transaction",
+    )
+
+
+def balance_transfer_row(
+    session: Session, merchant_id: str, account_ids: list[str], fee_code: str, txn_id: str
+) -> Any | None:
+    """The balance transaction ``txn_id``'s transfer (``transfer_columns`` row), if it is one."""
+    return session.execute(
+        select(*transfer_columns()).where(
+            TRANSFERS.c.merchant_id == merchant_id,
+            *_balance_conditions(account_ids, fee_code),
+            TRANSFERS.c.txn_id == txn_id,
+        )
+    ).first()
+
+
+# ---------------------------------------------------------------------- verification
+# ``strongbox ledger verify``: aggregates over every merchant (system work, read-only).
+
+
+def transfer_totals(session: Session, *, debit: bool) -> list[tuple[str, str, int]]:
+    """(account, kind, sum of amounts) of every transfer, by its debit or credit account."""
+    t = TRANSFERS.c
+    side = t.debit_account_id if debit else t.credit_account_id
+    return [
+        (acct, kind, int(total))
+        for acct, kind, total in session.execute(
+            select(side, t.kind, func.sum(t.amount)).group_by(side, t.kind)
+        )
+    ]
+
+
+def post_releases(session: Session, *, debit: bool) -> list[tuple[str, int]]:
+    """(account, sum of the pending amounts its posts release), by debit or credit account."""
+    r = TRANSFERS.alias("r")
+    p = TRANSFERS.alias("p")
+    r_side = r.c.debit_account_id if debit else r.c.credit_account_id
+    return [
+        (acct, int(total))
+        for acct, total in session.execute(
+            select(r_side, func.sum(p.c.amount))
+            .join(p, and_(p.c.merchant_id == r.c.merchant_id, p.c.id == r.c.pending_id))
+            .where(r.c.kind == KIND_POST)
+            .group_by(r_side)
+        )
+    ]
+
+
+def all_accounts(session: Session) -> list[Any]:
+    """(id, merchant_id, currency, flags) of every account."""
+    return list(
+        session.execute(
+            select(ACCOUNTS.c.id, ACCOUNTS.c.merchant_id, ACCOUNTS.c.currency, ACCOUNTS.c.flags)
+        )
+    )
+
+
+def count_transfers(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(TRANSFERS)) or 0)
+
+
+def slot_totals(session: Session) -> list[tuple[str, int, int, int, int]]:
+    """Every account's balance slots, summed: (account, dp, dpo, cp, cpo)."""
+    s = SLOTS.c
+    return [
+        (acct, int(dp), int(dpo), int(cp), int(cpo))
+        for acct, dp, dpo, cp, cpo in session.execute(
+            select(
+                s.account_id,
+                func.sum(s.debits_pending),
+                func.sum(s.debits_posted),
+                func.sum(s.credits_pending),
+                func.sum(s.credits_posted),
+            ).group_by(s.account_id)
+        )
+    ]
+
+
+def invalid_transfers(session: Session) -> list[tuple[str, str]]:
+    """(id, merchant) of transfers whose accounts are missing, of another currency or
+    merchant, the same on both sides, or whose amount is not positive."""
+    t = TRANSFERS.c
+    d = ACCOUNTS.alias("d")
+    c = ACCOUNTS.alias("c")
+    return [
+        (tid, merchant)
+        for tid, merchant in session.execute(
+            select(t.id, t.merchant_id)
+            .outerjoin(d, d.c.id == t.debit_account_id)
+            .outerjoin(c, c.c.id == t.credit_account_id)
+            .where(
+                (d.c.id.is_(None))
+                | (c.c.id.is_(None))
+                | (d.c.currency != t.currency)
+                | (c.c.currency != t.currency)
+                | (d.c.merchant_id != t.merchant_id)
+                | (c.c.merchant_id != t.merchant_id)
+                | (t.amount <= 0)
+                | (t.debit_account_id == t.credit_account_id)
+            )
+        )
+    ]
+
+
+def mismatched_resolutions(session: Session) -> list[tuple[str, str]]:
+    """(id, merchant) of posts, voids and expiries that do not match their pending
+    transfer (missing, not pending, other accounts, or another amount)."""
+    r = TRANSFERS.alias("r")
+    p = TRANSFERS.alias("p")
+    return [
+        (tid, merchant)
+        for tid, merchant in session.execute(
+            select(r.c.id, r.c.merchant_id)
+            .outerjoin(p, and_(p.c.merchant_id == r.c.merchant_id, p.c.id == r.c.pending_id))
+            .where(
+                r.c.pending_id.is_not(None),
+                (p.c.seq.is_(None))
+                | (p.c.kind != KIND_PENDING)
+                | (p.c.debit_account_id != r.c.debit_account_id)
+                | (p.c.credit_account_id != r.c.credit_account_id)
+                | (r.c.amount > p.c.amount)
+                | ((r.c.kind != KIND_POST) & (r.c.amount != p.c.amount)),
+            )
+        )
+    ]
+
+
+def transfer_rows_by_id(
+    session: Session, merchant_id: str, ids: list[str], *, chunk: int = 900
+) -> list[Any]:
+    """The merchant's transfers with these client ids, ``chunk`` ids per IN list."""
+    out: list[Any] = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        out.extend(
+            session.execute(
+                select(*transfer_columns()).where(
+                    TRANSFERS.c.merchant_id == merchant_id, TRANSFERS.c.id.in_(part)
+                )
+            )
+        )
+    return out
