@@ -22,6 +22,7 @@ from strongbox.connectors.base import (
     RetryableError,
     TerminalError,
     TokenRequest,
+    UnsupportedTokenError,
 )
 from strongbox.connectors.braintree import BraintreeConnector, parse_environment
 from strongbox.connectors.braintree.connector import _decline_code, _token_details
@@ -373,7 +374,7 @@ def test_token_details_edges() -> None:
     assert (yes_no.country, yes_no.funding) == ("GB", "debit")
     prepaid = _token_details(_nonce(full, debit="Yes", prepaid="Yes"))
     assert prepaid.funding == "prepaid"
-    with pytest.raises(TerminalError) as info:
+    with pytest.raises(UnsupportedTokenError) as info:
         _token_details(_nonce({"last_two": "22", "username": "venmojoe"}))  # not a card
     assert info.value.gateway_code == "unsupported_payment_method"
     with pytest.raises(TerminalError):

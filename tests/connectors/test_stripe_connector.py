@@ -24,6 +24,7 @@ from strongbox.connectors.base import (
     TokenDetails,
     TokenRequest,
     UnknownOutcomeError,
+    UnsupportedTokenError,
 )
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
@@ -391,7 +392,12 @@ def test_describe_a_payment_method() -> None:
 def test_a_payment_method_a_customer_holds_is_reusable() -> None:
     for customer in ("cus_1", {"id": "cus_1", "object": "customer"}):
         body = payment_method_body(customer=customer)
-        assert describe(lambda req, body=body: httpx.Response(200, json=body)).reusable is True
+        details = describe(lambda req, body=body: httpx.Response(200, json=body))
+        assert details.reusable is True
+        assert details.token == f"{body['id']}|cus_1"
+    body = payment_method_body(customer="cus_1' OR 1=1")
+    with pytest.raises(UnsupportedTokenError):
+        describe(lambda req: httpx.Response(200, json=body))
 
 
 def test_describe_maps_odd_card_fields_conservatively() -> None:
@@ -405,9 +411,9 @@ def test_describe_maps_odd_card_fields_conservatively() -> None:
     )
 
 
-def test_describe_a_payment_method_that_is_not_a_card_is_invalid() -> None:
+def test_describe_a_payment_method_that_is_not_a_card_is_unsupported() -> None:
     body = {"id": "pm_1PqAbc", "object": "payment_method", "type": "sepa_debit", "customer": None}
-    with pytest.raises(InvalidTokenError):
+    with pytest.raises(UnsupportedTokenError):
         describe(lambda req: httpx.Response(200, json=body))
 
 
@@ -627,8 +633,17 @@ def test_a_payment_method_a_customer_holds_pays_again(stripe: Stripe) -> None:
     fake.attach_payment_method(pm)
     details = conn.describe_token(TokenRequest(pm, "acct_tokens", credentials=FAKE_CREDS))
     assert (details.brand, details.reusable) == ("mastercard", True)
+    assert details.token == f"{pm}|cus_test"  # stored: Stripe needs the customer named
+    assert details.token not in repr(details)
     for key in ("idk_c1", "idk_c2"):
-        assert conn.authorize(fake_token_request(pm, key)).status is OperationStatus.CAPTURED
+        result = conn.authorize(fake_token_request(details.token, key))
+        assert result.status is OperationStatus.CAPTURED
+        assert result.gateway_reference is not None
+        form = fake.intent_forms[result.gateway_reference]
+        assert (form["payment_method"], form["customer"]) == (pm, "cus_test")
+    # Without its customer, Stripe refuses a held PaymentMethod (a terminal error).
+    with pytest.raises(TerminalError):
+        conn.authorize(fake_token_request(pm, "idk_c3"))
 
 
 def test_a_legacy_token_is_single_use(stripe: Stripe) -> None:

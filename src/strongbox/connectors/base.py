@@ -134,7 +134,7 @@ class AuthorizeRequest:
     merchant_id: str
     payment_id: str
     card: CardData | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     return_url: str | None = None
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
@@ -155,7 +155,7 @@ class AuthorizeRequest:
 class TokenRequest:
     """Ask the gateway what card a token of its own stands for."""
 
-    token: str
+    token: str = field(repr=False)
     merchant_id: str
     credentials: Credentials = NO_CREDENTIALS
 
@@ -168,6 +168,9 @@ class TokenDetails:
     ``discover``, ``diners``, ``jcb``, ``unionpay``, ``unknown``; ``credit``, ``debit``,
     ``prepaid``, ``unknown``). ``fingerprint`` is the gateway's own, when it gives one.
     ``reusable`` is False for single-use tokens (a Braintree nonce, a Stripe ``tok_…``).
+    ``token``, when set, is what to store and send back in ``AuthorizeRequest.token`` instead
+    of the caller's token (the connector's own form of it, e.g. a Stripe PaymentMethod with
+    the Stripe customer that holds it); it never reaches the API.
     """
 
     brand: str
@@ -178,6 +181,7 @@ class TokenDetails:
     country: str | None = None
     fingerprint: str | None = None
     reusable: bool = True
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +269,11 @@ class TerminalError(ConnectorError):
 class InvalidTokenError(TerminalError):
     """The gateway does not know this token, or it can no longer be used (consumed,
     expired, made for another account)."""
+
+
+class UnsupportedTokenError(TerminalError):
+    """The gateway knows this token, but it is not one this connector can pay with (not a
+    card: a PayPal or bank-account nonce, a SEPA PaymentMethod)."""
 
 
 class Connector(ABC):

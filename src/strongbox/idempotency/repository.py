@@ -51,6 +51,7 @@ def has_response(session: Session, merchant_id: str, key: str) -> bool:
         _table.c.merchant_id == merchant_id,
         _table.c.key == key,
         _table.c.response_status.is_not(None),
+        _table.c.response_body.is_not(None),
     )
     return session.connection().execute(stmt).first() is not None
 

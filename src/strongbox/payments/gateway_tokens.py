@@ -31,6 +31,7 @@ from strongbox.connectors.base import (
     RetryableError,
     TokenDetails,
     TokenRequest,
+    UnsupportedTokenError,
 )
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.core import metrics
@@ -43,6 +44,7 @@ from strongbox.core.errors import (
 from strongbox.payments.schemas import CreatePaymentMethodParams
 from strongbox.payments.test_methods import lookup_test_card
 from strongbox.routing.health import ConnectorHealth
+from strongbox.vault.cards import BRANDS
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,6 @@ GATEWAY_PREFIX = "gateway:"
 MAX_TOKEN_LENGTH = 255
 # Gateway tokens are identifiers (pm_…, tok_…, Braintree nonces, UUIDs): no spaces, no markup.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:]*")
-_BRANDS = frozenset(
-    {"amex", "diners", "discover", "eftpos_au", "jcb", "mastercard", "unionpay", "visa"}
-)
 _LAST4_RE = re.compile(r"[0-9*]{4}")
 _FUNDING = frozenset({"credit", "debit", "prepaid"})
 
@@ -124,13 +123,13 @@ def card_fields(details: TokenDetails) -> dict[str, object]:
     ok = len(raw_country) == 2 and raw_country.isascii() and raw_country.isalpha()
     country = raw_country.upper() if ok else None
     return {
-        "card_brand": details.brand if details.brand in _BRANDS else "unknown",
+        "card_brand": details.brand if details.brand in BRANDS else "unknown",
         "card_last4": last4,
         "card_exp_month": month,
         "card_exp_year": year,
         "card_funding": details.funding if details.funding in _FUNDING else "unknown",
         "card_country": country,
-        "fingerprint": (details.fingerprint or "")[:64],
+        "fingerprint": details.fingerprint[:64] if details.fingerprint else None,
     }
 
 
@@ -171,6 +170,14 @@ class TokenDescriber:
         label = "ok"
         try:
             return self._retry(once)
+        except UnsupportedTokenError as exc:
+            label = "unsupported_token"
+            raise InvalidRequestError(
+                f"The {target.connector} gateway knows this card[token] but Strongbox cannot pay "
+                f"with it: {exc.message}.",
+                param="card[token]",
+                code="parameter_invalid",
+            ) from None
         except InvalidTokenError:
             label = "invalid_token"
             raise ResourceMissingError(

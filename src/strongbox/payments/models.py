@@ -112,7 +112,9 @@ class PaymentMethod(Base):
     card_exp_year: Mapped[int] = mapped_column(Integer)
     card_funding: Mapped[str] = mapped_column(String(16))
     card_country: Mapped[str | None] = mapped_column(String(2))
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The vault's keyed HMAC of the PAN; for a gateway token, the gateway's own fingerprint
+    # (another value for the same card) or None when the gateway gives none.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     # "unchecked" while a CVC is held for the first authorization, then "pass"/"fail";
     # None when no CVC was given. Test payment methods render "pass".
     card_cvc_check: Mapped[str | None] = mapped_column(String(16), default=None)

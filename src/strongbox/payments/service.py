@@ -495,7 +495,7 @@ class PaymentsService:
             card_cvc_check=None,
             card_source=f"{GATEWAY_PREFIX}{target.connector}",
             connector_account_id=target.account_id,
-            gateway_token=target.token,
+            gateway_token=details.token or target.token,
             billing_details={},
             metadata_=_merge_metadata({}, p.metadata),
             created=uow.clock.now(),
@@ -972,7 +972,7 @@ class PaymentsService:
             )
         card: CardData | None = None
         if pm.gateway_token is not None:
-            route = self._pinned_route(uow, pm)
+            route = self._pinned_route(uow, pi, pm)
         else:
             card = self.cards.card_data(uow, ctx, pm)
             route = self._route_payment(uow, pi, pm)
@@ -1095,7 +1095,7 @@ class PaymentsService:
         )
         return self.routing.route(uow.session, pi.merchant_id, facts)[0]
 
-    def _pinned_route(self, uow: UnitOfWork, pm: PaymentMethod) -> Route:
+    def _pinned_route(self, uow: UnitOfWork, pi: PaymentIntent, pm: PaymentMethod) -> Route:
         """A gateway token's payment goes to the account that made it, and nowhere else."""
         if self.routing is None or pm.connector_account_id is None:
             raise InvalidRequestError(
@@ -1104,7 +1104,12 @@ class PaymentsService:
                 code="payment_method_unavailable",
             )
         try:
-            return self.routing.pinned(uow.session, pm.merchant_id, pm.connector_account_id)
+            return self.routing.pinned(
+                uow.session,
+                pm.merchant_id,
+                pm.connector_account_id,
+                manual_capture=pi.capture_method == "manual",
+            )
         except ResourceMissingError:
             raise InvalidRequestError(
                 f"This PaymentMethod is a token of connector account {pm.connector_account_id}, "
@@ -1656,6 +1661,7 @@ class PaymentsService:
                 "type": err.type,
                 "code": err.code,
                 "message": err.message,
+                **({"param": err.param} if err.param else {}),
             }
             self._set_status(uow, ctx, pi, Trigger.FAILED, cause, attempt.id)
             uow.flush()

@@ -464,10 +464,21 @@ class RoutingService:
             )
         return account
 
-    def pinned(self, session: Session, merchant_id: str, account_id: str) -> Route:
+    def pinned(
+        self, session: Session, merchant_id: str, account_id: str, *, manual_capture: bool
+    ) -> Route:
         """The only route for a payment method held by one account's gateway: that account,
         with no failover (no other gateway can use the token)."""
         account = self.token_account(session, merchant_id, account_id, param="payment_method")
+        if manual_capture and Capability.MANUAL_CAPTURE not in self._capabilities(
+            account.connector
+        ):
+            raise InvalidRequestError(
+                f"The {account.connector} connector, which holds this PaymentMethod's token, "
+                "cannot capture manually: use capture_method=automatic.",
+                param="capture_method",
+                code="parameter_invalid",
+            )
         decision = RoutingDecision(
             ranked=(account.id,),
             rule="payment_method",

@@ -34,6 +34,9 @@ JCB = Brand("jcb", "jcb", tuple(range(16, 20)), (3,))
 UNIONPAY = Brand("unionpay", "union_pay", tuple(range(16, 20)), (3,), luhn=False)
 UNKNOWN = Brand("unknown", "unknown", tuple(range(12, 20)), (3, 4))
 
+#: Stripe's ``card.brand`` words for the brands Strongbox knows (``unknown`` aside).
+BRANDS = frozenset(b.brand for b in (VISA, MASTERCARD, AMEX, DISCOVER, DINERS, JCB, UNIONPAY))
+
 # (low, high, brand) over the leading digits, compared at the width of ``low``. Checked in
 # order, so narrower ranges inside wider ones come first (Discover inside UnionPay's 62).
 _RANGES: tuple[tuple[str, str, Brand], ...] = (

@@ -597,6 +597,17 @@ class StripeFake:
                             code="parameter_invalid",
                         )
                     found = self.usable(account, key, pm_id, "payment_method")
+                    held = found.customer if isinstance(found, Tokenized) else None
+                    if held is not None and form.get("customer") != held:
+                        # Stripe charges a customer's PaymentMethod only with that customer.
+                        return _error(
+                            400,
+                            "invalid_request_error",
+                            f"The provided PaymentMethod {pm_id} belongs to the Customer "
+                            f"{held}. Please include the Customer in the `customer` parameter "
+                            "on the PaymentIntent.",
+                            param="payment_method",
+                        )
                 elif token_id is not None:
                     if "payment_method_data[card][number]" in form:
                         return _error(

@@ -96,6 +96,8 @@ def _gateway_token_phase1(
         )
     rt = caller.runtime
     svc = rt.payments
+    if req.idempotency_key is not None:
+        idem.check_key(req.idempotency_key)  # a bad key costs no gateway read
     with rt.db.read() as session:
         if req.idempotency_key is not None and idem.has_response(
             session, caller.ctx.merchant_id, req.idempotency_key

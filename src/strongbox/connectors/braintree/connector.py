@@ -91,6 +91,7 @@ from strongbox.connectors.base import (
     TokenDetails,
     TokenRequest,
     UnknownOutcomeError,
+    UnsupportedTokenError,
     VoidRequest,
 )
 from strongbox.core.countries import alpha2
@@ -555,7 +556,7 @@ def _token_details(nonce: Any) -> TokenDetails:
     details: dict[str, Any] = getattr(nonce, "details", None) or {}
     card_type = str(details.get("card_type") or "")
     if not card_type:
-        raise TerminalError(
+        raise UnsupportedTokenError(
             f"this Braintree nonce is not for a card ({getattr(nonce, 'type', None)})",
             gateway_code="unsupported_payment_method",
         )

@@ -77,6 +77,7 @@ from strongbox.connectors.base import (
     TokenDetails,
     TokenRequest,
     UnknownOutcomeError,
+    UnsupportedTokenError,
     VoidRequest,
 )
 from strongbox.connectors.http import gateway_client, json_object, obj, send
@@ -93,6 +94,10 @@ _PI_STATUS = {
 }
 #: A PaymentMethod or a legacy Token id, as Stripe makes them (safe in a URL path).
 _TOKEN = re.compile(r"^(pm|tok)_[A-Za-z0-9_]{1,250}$")
+#: A PaymentMethod a Stripe customer holds, as ``describe_token`` hands it back to be stored:
+#: Stripe charges it only with that customer named on the PaymentIntent.
+_HELD_PM = re.compile(r"^(pm_[A-Za-z0-9_]{1,250})\|(cus_[A-Za-z0-9_]{1,250})$")
+_CUSTOMER = re.compile(r"^cus_[A-Za-z0-9_]{1,250}$")
 #: Parameters naming the token in a PaymentIntent create, as Stripe's ``error.param`` says.
 _TOKEN_PARAMS = frozenset({"payment_method", "payment_method_data[card][token]"})
 #: Error codes saying a token exists but can no longer be used.
@@ -262,6 +267,7 @@ class StripeConnector(Connector):
 
     def describe_token(self, request: TokenRequest) -> TokenDetails:
         token = request.token
+        stored: str | None = None
         kind = _token_kind(token)
         path = f"/v1/payment_methods/{token}" if kind == "pm" else f"/v1/tokens/{token}"
         body = self._get(path, None, request.credentials, missing_ok=True)
@@ -270,7 +276,9 @@ class StripeConnector(Connector):
                 "Stripe does not know this token on this account", gateway_code="resource_missing"
             )
         if body.get("type", "card") != "card":  # a bank account token, a SEPA PaymentMethod
-            raise InvalidTokenError("this Stripe token is not a card", gateway_code="not_a_card")
+            raise UnsupportedTokenError(
+                "this Stripe token is not a card", gateway_code="not_a_card"
+            )
         card = obj(body.get("card"))
         if kind == "tok":
             if body.get("used") is True:
@@ -282,8 +290,19 @@ class StripeConnector(Connector):
         else:
             brand = str(card.get("brand"))
             brand = brand if brand in _PM_BRANDS else "unknown"
-            # Stripe lets a PaymentMethod that no customer holds pay once only.
-            reusable = bool(body.get("customer"))
+            # Stripe lets a PaymentMethod that no customer holds pay once only; one that a
+            # customer holds pays again and again, but only with that customer named.
+            customer = body.get("customer")
+            if isinstance(customer, dict):  # expanded
+                customer = customer.get("id")
+            reusable = customer is not None
+            if reusable:
+                if not isinstance(customer, str) or not _CUSTOMER.match(customer):
+                    raise UnsupportedTokenError(
+                        "Stripe named this PaymentMethod's customer in an unknown form",
+                        gateway_code="unexpected_customer",
+                    )
+                stored = f"{token}|{customer}"
         last4 = card.get("last4")
         exp_month, exp_year = _int(card.get("exp_month")), _int(card.get("exp_year"))
         if not isinstance(last4, str) or exp_month is None or exp_year is None:
@@ -302,6 +321,7 @@ class StripeConnector(Connector):
             country=country if isinstance(country, str) and country else None,
             fingerprint=fingerprint if isinstance(fingerprint, str) and fingerprint else None,
             reusable=reusable,
+            token=stored,
         )
 
     # ------------------------------------------------------------------ mapping
@@ -483,6 +503,9 @@ def _token_kind(token: str) -> str:
 
 def _token_form(token: str) -> dict[str, str]:
     """The PaymentIntent parameters naming the card by Stripe's own token."""
+    held = _HELD_PM.match(token)
+    if held is not None:
+        return {"payment_method": held.group(1), "customer": held.group(2)}
     if _token_kind(token) == "pm":
         return {"payment_method": token}
     return {"payment_method_data[type]": "card", "payment_method_data[card][token]": token}

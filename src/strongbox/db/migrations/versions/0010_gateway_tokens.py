@@ -21,9 +21,11 @@ def upgrade() -> None:
     with op.batch_alter_table("payment_methods", schema=None) as batch_op:
         batch_op.add_column(sa.Column("connector_account_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("gateway_token", sa.String(length=255), nullable=True))
+        batch_op.alter_column("fingerprint", existing_type=sa.String(length=64), nullable=True)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("payment_methods", schema=None) as batch_op:
+        batch_op.alter_column("fingerprint", existing_type=sa.String(length=64), nullable=False)
         batch_op.drop_column("gateway_token")
         batch_op.drop_column("connector_account_id")

@@ -14,9 +14,17 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from routing_helpers import add_account, attempts, confirm, set_routing
 
-from conftest import Gateways, TokenGateway
-from strongbox.connectors.base import OperationKind, RetryableError, TerminalError
+from routing.token_gateway import TokenGateway
+from strongbox.connectors.base import (
+    Capability,
+    OperationKind,
+    RetryableError,
+    TerminalError,
+    UnsupportedTokenError,
+)
+from strongbox.connectors.simulator import SimulatorEngine
 from strongbox.events.models import OutboxEvent
+from strongbox.events.types import RequestContext
 from strongbox.routing.health import BreakerSettings
 from strongbox.runtime import Runtime
 from strongbox.workers.recovery import recover_once
@@ -32,7 +40,7 @@ def setup(api: TestClient) -> tuple[str, str, str]:
     return a, b, tokens
 
 
-def untouched(gateways: Gateways) -> None:
+def untouched(gateways: Any) -> None:
     """Neither routed gateway saw anything: the token's payment never left its account."""
     assert gateways.a.operations() == []
     assert gateways.b.operations() == []
@@ -57,7 +65,7 @@ def payment_method_count(api: TestClient) -> int:
 
 
 def test_token_payment_method_is_described_and_pinned_to_its_account(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     token = token_gateway.make_token("4000056655665556")
@@ -94,7 +102,7 @@ def test_token_payment_method_is_described_and_pinned_to_its_account(
 
 
 def test_manual_capture_and_refund_go_to_the_token_account(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     pm = created_pm(api, token_gateway.make_token(), account)
@@ -110,7 +118,7 @@ def test_manual_capture_and_refund_go_to_the_token_account(
 
 
 def test_a_token_never_fails_over(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     pm = created_pm(api, token_gateway.make_token(), account)
@@ -126,7 +134,7 @@ def test_a_token_never_fails_over(
 
 
 def test_a_used_up_token_fails_the_payment_cleanly(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     pm = created_pm(api, token_gateway.make_token(), account)
@@ -137,12 +145,13 @@ def test_a_used_up_token_fails_the_payment_cleanly(
     assert intent["status"] == "requires_payment_method"
     assert intent["last_payment_error"]["code"] == "payment_method_unavailable"
     assert intent["last_payment_error"]["type"] == "invalid_request_error"
+    assert intent["last_payment_error"]["param"] == "payment_method"
     assert len(token_gateway.engine.charges()) == 1
     untouched(gateways)
 
 
 def test_a_decline_on_a_token_is_a_card_error(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     pm = created_pm(api, token_gateway.make_token("4000000000009995"), account)
@@ -152,7 +161,7 @@ def test_a_decline_on_a_token_is_a_card_error(
 
 
 def test_a_lost_answer_is_recovered_by_lookup_at_the_token_gateway(
-    api: TestClient, runtime: Runtime, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, runtime: Runtime, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     pm = created_pm(api, token_gateway.make_token(), account)
@@ -166,7 +175,7 @@ def test_a_lost_answer_is_recovered_by_lookup_at_the_token_gateway(
 
 
 def test_unknown_token_is_not_found_and_creates_nothing(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     err = error_of(token_pm(api, "tok_sim_never_made", account), 404)
@@ -175,7 +184,7 @@ def test_unknown_token_is_not_found_and_creates_nothing(
 
 
 def test_gateway_down_while_describing_is_a_clean_502_and_the_key_stays_free(
-    api: TestClient, runtime: Runtime, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, runtime: Runtime, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     runtime.health.settings = BreakerSettings(fail_max=10, reset_seconds=60, min_calls=1000)
@@ -202,7 +211,7 @@ def test_gateway_down_while_describing_is_a_clean_502_and_the_key_stays_free(
 
 
 def test_describing_goes_through_the_accounts_circuit_breaker(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)  # the fixture's breaker opens after 3 failed calls
     token = token_gateway.make_token()
@@ -218,7 +227,7 @@ def test_describing_goes_through_the_accounts_circuit_breaker(
 
 
 def test_gateway_refusing_to_describe_is_a_gateway_error(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     token_gateway.describe_errors = [TerminalError("bad key", gateway_code="401")]
@@ -229,7 +238,7 @@ def test_gateway_refusing_to_describe_is_a_gateway_error(
 
 
 def test_replay_answers_from_the_key_without_asking_the_gateway(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     token = token_gateway.make_token()
@@ -246,7 +255,7 @@ def test_replay_answers_from_the_key_without_asking_the_gateway(
 
 
 def test_bad_token_requests_are_refused_and_change_nothing(
-    api: TestClient, merchant: Merchant, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, merchant: Merchant, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     a, _, account = setup(api)
     token = token_gateway.make_token()
@@ -307,7 +316,7 @@ def test_bad_token_requests_are_refused_and_change_nothing(
 
 
 def test_stripe_test_token_without_an_account_is_a_test_card(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     setup(api)
     r = api.post(
@@ -327,7 +336,7 @@ def test_stripe_test_token_without_an_account_is_a_test_card(
 
 
 def test_a_deleted_account_makes_its_tokens_unusable(
-    api: TestClient, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     _, _, account = setup(api)
     pm = created_pm(api, token_gateway.make_token(), account)
@@ -340,7 +349,7 @@ def test_a_deleted_account_makes_its_tokens_unusable(
 
 
 def test_the_event_names_the_account_and_never_the_token(
-    api: TestClient, runtime: Runtime, gateways: Gateways, token_gateway: TokenGateway
+    api: TestClient, runtime: Runtime, gateways: Any, token_gateway: TokenGateway
 ) -> None:
     seen: list[Any] = []
     runtime.dispatcher.subscribe("*", lambda uow, event: seen.append(event))
@@ -356,3 +365,84 @@ def test_the_event_names_the_account_and_never_the_token(
     assert all(token not in repr(e) for e in seen)
     with runtime.db.read() as session:
         assert all(token not in str(e.data) for e in session.scalars(sa.select(OutboxEvent)))
+
+
+def test_idempotency_rules_hold_on_the_token_path(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    token = token_gateway.make_token()
+    data = {"type": "card", "card[token]": token, "connector_account": account}
+    r = api.post("/v1/payment_methods", data=data, headers={"Idempotency-Key": "x" * 256})
+    assert error_of(r, 400)["code"] == "idempotency_key_invalid"
+    assert token_gateway.described == []  # a bad key costs no gateway read
+    assert api.post("/v1/payment_methods", data=data, headers={"Idempotency-Key": "k1"}).is_success
+    other = {**data, "metadata[x]": "1"}
+    r = api.post("/v1/payment_methods", data=other, headers={"Idempotency-Key": "k1"})
+    assert error_of(r, 400, type_="idempotency_error")
+    assert payment_method_count(api) == 1
+
+
+def test_an_account_disabled_while_the_gateway_answers_creates_nothing(
+    api: TestClient,
+    runtime: Runtime,
+    merchant: Merchant,
+    gateways: Any,
+    token_gateway: TokenGateway,
+) -> None:
+    _, _, account = setup(api)
+
+    def disable() -> None:
+        ctx = RequestContext(merchant_id=merchant.id, actor="test")
+        with runtime.db.unit_of_work() as uow:
+            runtime.routing.update_account(uow, ctx, account, status="disabled")
+            uow.commit()
+
+    token_gateway.on_describe = disable
+    err = error_of(token_pm(api, token_gateway.make_token(), account), 400)
+    assert (err["code"], err["param"]) == ("connector_account_disabled", "connector_account")
+    assert payment_method_count(api) == 0
+
+
+def test_an_account_disabled_later_refuses_its_tokens_payments(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    pm = created_pm(api, token_gateway.make_token(), account)
+    assert api.post(f"/v1/connector_accounts/{account}", data={"status": "disabled"}).is_success
+    err = error_of(confirm(api, pm["id"]), 400)
+    assert (err["code"], err["param"]) == ("connector_account_disabled", "payment_method")
+    assert token_gateway.engine.operations() == []
+    untouched(gateways)
+
+
+def test_a_token_that_is_not_a_card_and_a_connector_bug_are_clean_errors(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    token_gateway.describe_errors = [UnsupportedTokenError("a PayPal nonce")]
+    err = error_of(token_pm(api, token_gateway.make_token(), account), 400)
+    assert (err["code"], err["param"]) == ("parameter_invalid", "card[token]")
+    assert "a PayPal nonce" in err["message"]
+    token_gateway.describe_errors = [ValueError("connector bug")]
+    err = error_of(token_pm(api, token_gateway.make_token(), account), 502)
+    assert err["code"] == "gateway_error"
+    assert "connector bug" not in err["message"]
+    assert payment_method_count(api) == 0
+
+
+class AutomaticOnly(TokenGateway):
+    capabilities = TokenGateway.capabilities & ~Capability.MANUAL_CAPTURE
+
+
+def test_a_pinned_account_that_cannot_capture_later_refuses_manual_capture(
+    api: TestClient, runtime: Runtime, gateways: Any
+) -> None:
+    gateway = AutomaticOnly(SimulatorEngine(base_url="http://sim-auto.test"))
+    runtime.connectors.register("sim_auto", lambda: gateway)
+    account = add_account(api, "sim_auto")["id"]
+    pm = created_pm(api, gateway.make_token(), account)
+    err = error_of(confirm(api, pm["id"], capture_method="manual"), 400)
+    assert (err["code"], err["param"]) == ("parameter_invalid", "capture_method")
+    assert gateway.engine.operations() == []
+    assert confirm(api, pm["id"]).json()["status"] == "succeeded"
