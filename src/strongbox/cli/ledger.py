@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongbox.cli.common import command_runtime, merchant_unit_of_work
@@ -20,7 +19,7 @@ from strongbox.ledger.verify import (
     verify_ledger,
     verify_postings,
 )
-from strongbox.payments.models import PaymentIntent, Refund
+from strongbox.payments.repository import every_intent_with_refunds
 from strongbox.runtime import Runtime
 
 ledger_app = typer.Typer(help="Double-entry ledger commands.", no_args_is_help=True)
@@ -28,17 +27,14 @@ ledger_app = typer.Typer(help="Double-entry ledger commands.", no_args_is_help=T
 
 def payment_facts(session: Session) -> Iterator[PaymentFacts]:
     """What the ledger must show for each payment (read from the payments tables)."""
-    refunds: dict[str, list[RefundFacts]] = {}
-    for r in session.scalars(select(Refund).order_by(Refund.seq)):
-        refunds.setdefault(r.payment_intent_id, []).append(RefundFacts(r.id, r.status, r.amount))
-    for pi in session.scalars(select(PaymentIntent).order_by(PaymentIntent.seq)):
+    for pi, refunds in every_intent_with_refunds(session):
         yield PaymentFacts(
             merchant_id=pi.merchant_id,
             id=pi.id,
             status=pi.status,
             amount_received=pi.amount_received,
             amount_capturable=pi.amount_capturable,
-            refunds=tuple(refunds.get(pi.id, ())),
+            refunds=tuple(RefundFacts(r.id, r.status, r.amount) for r in refunds),
         )
 
 

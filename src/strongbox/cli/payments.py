@@ -97,7 +97,7 @@ def resolve(
             decline_code=decline_code,
             started_before=uow.clock.now() - recovery_age,
         )
-        resolved = rt.payments.find_attempt(uow, ctx.merchant_id, attempt)
+        resolved = step.extra["attempt"]
         key_id = resolved.request_idempotency_key_id
         if key_id and resolved.status not in ("started", "unknown"):
             # As recovery does: a request that died before its answer was stored gets it now,

@@ -1,7 +1,9 @@
-"""All payment queries. Every query filters by merchant."""
+"""All payment queries. Every query filters by merchant, except `every_intent_with_refunds`
+(operator checks across merchants, never a request)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -281,3 +283,14 @@ def get_dispute_by_gateway_id(
             Dispute.gateway_dispute_id == dispute_id,
         )
     ).first()
+
+
+def every_intent_with_refunds(session: Session) -> Iterator[tuple[PaymentIntent, list[Refund]]]:
+    """Every merchant's payment intents in creation order, each with its refunds (in creation
+    order). Cross-merchant on purpose: for operator checks such as ``strongbox ledger verify``,
+    never for a request."""
+    refunds: dict[str, list[Refund]] = {}
+    for r in session.scalars(select(Refund).order_by(Refund.seq)):
+        refunds.setdefault(r.payment_intent_id, []).append(r)
+    for pi in session.scalars(select(PaymentIntent).order_by(PaymentIntent.seq)):
+        yield pi, refunds.get(pi.id, [])

@@ -2097,7 +2097,9 @@ class PaymentsService:
             },
         )
         call = self.begin_lookup(uow, attempt)
-        return self.finish(uow, ctx, call, GatewayOutcome(result=result), cause="operator")
+        step = self.finish(uow, ctx, call, GatewayOutcome(result=result), cause="operator")
+        step.extra["attempt"] = attempt  # as finished (the session's one object for the row)
+        return step
 
     # ------------------------------------------------------------------ gateway reports
 
