@@ -381,6 +381,18 @@ def test_token_details_edges() -> None:
         _token_details(_nonce({"card_type": "Visa", "last_four": "4242"}))  # no expiry
 
 
+@pytest.mark.parametrize("code", ["81703", "91567", "91734"])
+def test_card_type_not_accepted_is_a_decline(code: str) -> None:
+    refused = SimpleNamespace(
+        is_success=False,
+        transaction=None,
+        message="Credit card type is not accepted by this merchant account.",
+        errors=SimpleNamespace(deep_errors=[SimpleNamespace(code=code)]),
+    )
+    result = BraintreeConnector("sandbox")._result(refused, "usd")
+    assert (result.status, result.decline_code) == (OperationStatus.DECLINED, "card_not_supported")
+
+
 @pytest.mark.parametrize("code", ["91565", "91564", "91566", "93107", "93108", "93109", "91731"])
 def test_nonce_validation_codes_are_invalid_tokens(code: str) -> None:
     refused = SimpleNamespace(

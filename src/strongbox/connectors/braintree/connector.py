@@ -124,6 +124,10 @@ _REJECTIONS = {
 # Validation errors on the card number: the card is unusable, a decline rather than a bug.
 _CARD_NUMBER_ERRORS = {"81715": "incorrect_number", "81716": "incorrect_number"}
 _EXPIRY_ERRORS = {"81710", "81711", "81712", "81713"}
+# The merchant account does not accept this card's brand (CreditCard.CreditCardTypeIsNotAccepted,
+# and the same for a nonce's card): a decline the customer can answer with another card, not
+# a technical error to retry.
+_CARD_TYPE_ERRORS = {"81703", "91567", "91734"}
 # Validation errors on a payment method nonce: Braintree does not know it (never made, expired
 # after its three hours, made for another merchant) or it can no longer be used. The sale's own
 # codes (Transaction.PaymentMethodNonce*), and the same errors as reported for a nonce nested
@@ -458,6 +462,8 @@ class BraintreeConnector(Connector):
                 return _validation_decline(_CARD_NUMBER_ERRORS[code])
             if code in _EXPIRY_ERRORS:
                 return _validation_decline("expired_card")
+            if code in _CARD_TYPE_ERRORS:
+                return _validation_decline("card_not_supported")
         raise self._refusal(result)
 
     @staticmethod
@@ -525,6 +531,7 @@ def _validation_decline(code: str) -> OperationResult:
     messages = {
         "incorrect_number": "Your card number is incorrect.",
         "expired_card": "Your card has expired.",
+        "card_not_supported": "Your card is not supported.",
     }
     return OperationResult(
         status=OperationStatus.DECLINED,
