@@ -507,3 +507,48 @@ def test_a_claim_takes_the_same_statements_for_any_number_of_endpoints(
     for b in one + rest:
         # each endpoint's first two due deliveries, in event order
         assert [m.msg_id for m in b.messages] == order[:2]
+
+
+def test_due_deliveries_take_each_endpoints_first_due_ones_with_uneven_backlogs(
+    api: Any, runtime: Runtime, receiver: Receiver
+) -> None:
+    from sqlalchemy import update
+
+    from strongbox.webhooks import repository as repo
+
+    a, b, c = (create_endpoint(api, receiver.url + f"/u{i}", ["*"])["id"] for i in range(3))
+    for _ in range(6):
+        create_payment(api)
+    fanout(runtime)
+    with runtime.db.unit_of_work() as uow:
+        now = uow.clock.now()
+        rows = {
+            e: list(
+                uow.session.scalars(
+                    select(WebhookDelivery.id)
+                    .where(WebhookDelivery.endpoint_id == e)
+                    .order_by(WebhookDelivery.event_seq)
+                )
+            )
+            for e in (a, b, c)
+        }
+        assert len(rows[a]) >= 5
+        # B: only its third delivery is still due; C: all pending but due later.
+        done = [d for i, d in enumerate(rows[b]) if i != 2]
+        uow.session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id.in_(done)).values(status="delivered")
+        )
+        uow.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == c)
+            .values(next_attempt_at=now + timedelta(hours=1))
+        )
+        uow.commit()
+    with runtime.db.read() as s:
+        got = repo.due_deliveries(s, [a, b, c], now, 4)
+        everything = repo.due_deliveries(s, [a], now, 1000)
+        assert [d.id for d, _ in got[a]] == rows[a][:4]
+        assert [d.id for d, _ in got[b]] == [rows[b][2]]
+        assert got[c] == []
+        assert all(ev.id == d.event_id for d, ev in got[a] + got[b])
+        assert [d.id for d, _ in everything[a]] == rows[a]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, exists, func, select, true, update
+from sqlalchemy import String, bindparam, exists, func, select, true, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased, load_only
 
@@ -130,15 +130,22 @@ def claim_endpoints(
     return rows
 
 
+# Endpoints per SQLite statement (SQLite allows 500 terms in a compound SELECT).
+_SQLITE_UNION = 200
+
+
 def due_deliveries(
     session: Session, endpoint_ids: list[str], now: datetime, limit: int
 ) -> dict[str, list[tuple[WebhookDelivery, OutboxEvent]]]:
     """Each endpoint's first ``limit`` due deliveries in event order, with their events, in
-    one statement: a LATERAL subquery per endpoint on PostgreSQL (each one an index range,
-    however long the backlog), a window over the endpoints' due deliveries on SQLite. Not
-    locked: the claimed endpoint is what keeps other workers away from its deliveries."""
+    one statement: a LATERAL subquery per endpoint on PostgreSQL, a ``UNION ALL`` of one
+    ``ORDER BY … LIMIT`` per endpoint on SQLite (up to ``_SQLITE_UNION`` endpoints per
+    statement). Either way each endpoint's part is an index range that stops after ``limit``
+    rows, however long its backlog. Not locked: the claimed endpoint is what keeps other
+    workers away from its deliveries."""
+    out: dict[str, list[tuple[WebhookDelivery, OutboxEvent]]] = {e: [] for e in endpoint_ids}
     if not endpoint_ids:
-        return {}
+        return out
     due = (
         WebhookDelivery.status == "pending",
         WebhookDelivery.next_attempt_at <= now,
@@ -157,24 +164,29 @@ def due_deliveries(
             .lateral("d")
         )
         d = aliased(WebhookDelivery, per_endpoint)
-        stmt = select(d, OutboxEvent).select_from(ids).join(per_endpoint, true())
+        stmts = [(d, select(d, OutboxEvent).select_from(ids).join(per_endpoint, true()))]
     else:
-        rank = (
-            func.row_number()
-            .over(partition_by=WebhookDelivery.endpoint_id, order_by=WebhookDelivery.event_seq)
-            .label("rank")
+        stmts = []
+        for start in range(0, len(endpoint_ids), _SQLITE_UNION):
+            parts = [
+                select(
+                    select(WebhookDelivery.__table__)
+                    .where(WebhookDelivery.endpoint_id == e, *due)
+                    .order_by(WebhookDelivery.event_seq)
+                    .limit(limit)
+                    .subquery()
+                )
+                for e in endpoint_ids[start : start + _SQLITE_UNION]
+            ]
+            union = union_all(*parts).subquery("d")
+            d = aliased(WebhookDelivery, union)
+            stmts.append((d, select(d, OutboxEvent).select_from(union)))
+    for alias, stmt in stmts:
+        stmt = stmt.join(OutboxEvent, OutboxEvent.id == alias.event_id).order_by(
+            alias.endpoint_id, alias.event_seq
         )
-        ranked = (
-            select(WebhookDelivery, rank)
-            .where(WebhookDelivery.endpoint_id.in_(endpoint_ids), *due)
-            .subquery("d")
-        )
-        d = aliased(WebhookDelivery, ranked)
-        stmt = select(d, OutboxEvent).select_from(ranked).where(ranked.c.rank <= limit)
-    stmt = stmt.join(OutboxEvent, OutboxEvent.id == d.event_id).order_by(d.endpoint_id, d.event_seq)
-    out: dict[str, list[tuple[WebhookDelivery, OutboxEvent]]] = {e: [] for e in endpoint_ids}
-    for delivery, event in session.execute(stmt):
-        out[delivery.endpoint_id].append((delivery, event))
+        for delivery, event in session.execute(stmt):
+            out[delivery.endpoint_id].append((delivery, event))
     return out
 
 
