@@ -3,8 +3,9 @@ own system work (recording, integration, signed heads, verification, retention),
 every merchant.
 
 Statements on the hot path are built once (``_PG_SEQUENCE``, the pending-entry columns).
-The node store (``tree.DbNodeStore``) keeps its own node queries, behind the
-``NodeStore`` interface the tree reads through.
+The node store (``tree.DbNodeStore``) keeps its own node reads and the integrator's node
+writes, behind the ``NodeStore`` interface the tree reads through; retention's re-insert of the
+nodes it keeps (``insert_nodes``) is here.
 """
 
 from __future__ import annotations

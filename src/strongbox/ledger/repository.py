@@ -2,9 +2,11 @@
 ``strongbox ledger verify``'s.
 
 Every query of a merchant's rows filters by ``merchant_id``; ``due_expiries`` and the
-verification aggregates are system work across merchants. The statements of every posting
-are built once per process (``_FIND_PG``, ``_SLOTS_UPDATE``, ``_INSERT_TRANSFERS``):
-building one costs about as much CPU as running it, and their parameters are bound per call.
+verification aggregates are system work across merchants. The transfer lookup, the slot
+update and the transfer insert of a posting are built once per process (``_FIND_PG``,
+``_SLOTS_UPDATE``, ``_INSERT_TRANSFERS``): building one costs about as much CPU as running it,
+and their parameters are bound per call. The pending-transfer resolutions and the slot and
+account reads are still built per call.
 """
 
 from __future__ import annotations
