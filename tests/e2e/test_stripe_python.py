@@ -633,6 +633,22 @@ def test_payment_method_from_a_stripe_js_token(
         [charge] = engine.charges()
         assert charge.captured_amount == 2500
         assert token in fake.intent_sources.values()
+        # The same in one call, as Stripe's payment_method_data.
+        other = fake.create_payment_method("5555555555554444")
+        one_call = sc.v1.payment_intents.create(
+            params={
+                "amount": 1200,
+                "currency": "usd",
+                "confirm": True,
+                "payment_method_data": {
+                    "type": "card",
+                    "card": {"token": other},
+                    "connector_account": account,
+                },
+            }  # type: ignore[typeddict-item]
+        )
+        assert one_call.status == "succeeded"
+        assert other in fake.intent_sources.values()
         with pytest.raises(stripe.InvalidRequestError) as exc:
             sc.v1.payment_methods.create(
                 params={

@@ -446,3 +446,103 @@ def test_a_pinned_account_that_cannot_capture_later_refuses_manual_capture(
     assert (err["code"], err["param"]) == ("parameter_invalid", "capture_method")
     assert gateway.engine.operations() == []
     assert confirm(api, pm["id"]).json()["status"] == "succeeded"
+
+
+# ---------------------------------------------------------------- payment_method_data
+
+
+def pay_with_data(api: TestClient, token: str, account: str | None, **extra: str) -> Any:
+    data = {
+        "amount": "2000",
+        "currency": "usd",
+        "confirm": "true",
+        "payment_method_data[type]": "card",
+        "payment_method_data[card][token]": token,
+        **extra,
+    }
+    if account is not None:
+        data["payment_method_data[connector_account]"] = account
+    return api.post("/v1/payment_intents", data=data)
+
+
+def test_payment_method_data_makes_the_payment_method_in_the_same_request(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    token = token_gateway.make_token("5555555555554444")
+    r = pay_with_data(api, token, account, **{"payment_method_data[metadata][k]": "v"})
+    assert r.status_code == 200, r.text
+    intent = r.json()
+    assert intent["status"] == "succeeded"
+    pm = api.get(f"/v1/payment_methods/{intent['payment_method']}").json()
+    assert (pm["card"]["brand"], pm["card"]["last4"], pm["metadata"]) == (
+        "mastercard",
+        "4444",
+        {"k": "v"},
+    )
+    [attempt] = attempts(api, intent["id"])
+    assert (attempt["connector_account"], attempt["routing"]["rule"]) == (
+        account,
+        "payment_method",
+    )
+    assert token_gateway.authorized_tokens == [token]
+    untouched(gateways)
+
+
+def test_confirm_takes_payment_method_data_too(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    intent = api.post("/v1/payment_intents", data={"amount": "900", "currency": "eur"}).json()
+    r = api.post(
+        f"/v1/payment_intents/{intent['id']}/confirm",
+        data={
+            "payment_method_data[type]": "card",
+            "payment_method_data[card][token]": token_gateway.make_token(),
+            "payment_method_data[connector_account]": account,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded"
+    [charge] = token_gateway.engine.charges()
+    assert (charge.amount, charge.currency) == (900, "eur")
+
+
+def test_payment_method_data_errors_name_their_parameter_and_change_nothing(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    token = token_gateway.make_token()
+    err = error_of(pay_with_data(api, token, account, payment_method="pm_card_visa"), 400)
+    assert err["param"] == "payment_method_data"
+    err = error_of(pay_with_data(api, "tok_sim_never_made", account), 404)
+    assert err["param"] == "payment_method_data[card][token]"
+    err = error_of(pay_with_data(api, token, None), 400)
+    assert err["param"] == "payment_method_data[connector_account]"
+    err = error_of(pay_with_data(api, token, "mca_nope"), 404)
+    assert err["param"] == "payment_method_data[connector_account]"
+    r = api.post(
+        "/v1/payment_intents",
+        data={
+            "amount": "2000",
+            "currency": "usd",
+            "payment_method_data[type]": "card",
+            "payment_method_data[card][number]": "4242424242424242",
+        },
+    )
+    assert error_of(r, 400)["param"] == "payment_method_data[card][token]"
+    # The gateway described the card, then the intent was refused: no payment method either.
+    err = error_of(pay_with_data(api, token, account, customer="cus_nope"), 404)
+    assert err["param"] == "customer"
+    assert payment_method_count(api) == 0
+    assert api.get("/v1/payment_intents").json()["data"] == []
+    assert token_gateway.engine.operations() == []
+
+
+def test_payment_method_data_with_a_stripe_test_token(api: TestClient, gateways: Any) -> None:
+    a, _ = add_account(api, "sim_a")["id"], None
+    set_routing(api, {"default": {"connectors": [a]}})
+    r = pay_with_data(api, "tok_visa", None)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded"
+    assert len(gateways.a.charges()) == 1

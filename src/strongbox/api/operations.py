@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -21,11 +22,23 @@ from starlette.responses import Response
 
 from strongbox.api.context import Caller
 from strongbox.api.responses import dumps, error_body, json_response
+from strongbox.connectors.base import TokenDetails
 from strongbox.core import metrics
-from strongbox.core.errors import StrongboxError, unexpected_error
+from strongbox.core.errors import (
+    IdempotencyKeyInUseError,
+    InvalidRequestError,
+    StrongboxError,
+    unexpected_error,
+)
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
+from strongbox.payments.gateway_tokens import (
+    TokenTarget,
+    from_payment_method_data,
+    requested_token,
+)
+from strongbox.payments.schemas import PaymentMethodDataParams
 from strongbox.payments.service import Step
 
 log = logging.getLogger(__name__)
@@ -125,6 +138,87 @@ def run_write(caller: Caller, req: WriteRequest, phase1: Phase1, render: Render)
                     idem.store_response(uow, record_id, status, body)
             uow.commit()
     return json_response(status, body, _headers(caller, key))
+
+
+def describe_gateway_token(
+    caller: Caller, req: WriteRequest, token: str, account: str
+) -> tuple[TokenTarget, TokenDetails] | None:
+    """Before a request that wraps a gateway's token opens its transaction: the account, and
+    the card as its gateway describes it (a network call, so never inside a transaction).
+
+    None when the request's ``Idempotency-Key`` already has a stored response: the replay
+    needs no gateway read (``run_write`` replays it; use ``replay_only`` as its phase 1).
+    """
+    rt = caller.runtime
+    svc = rt.payments
+    if req.idempotency_key is not None:
+        idem.check_key(req.idempotency_key)  # a bad key costs no gateway read
+    with rt.db.read() as session:
+        if req.idempotency_key is not None and idem.has_response(
+            session, caller.ctx.merchant_id, req.idempotency_key
+        ):
+            return None
+        target = svc.gateway_token_target(session, caller.ctx, token, account)
+    return target, svc.describe_gateway_token(target)
+
+
+def replay_only(uow: UnitOfWork, ctx: RequestContext) -> Step:
+    """Phase 1 of a request whose stored response ``describe_gateway_token`` saw. Reached only
+    if that response vanished before the key's lock (expired in that instant): nothing was
+    done, and the client retries."""
+    raise IdempotencyKeyInUseError(
+        "This idempotency key's stored response expired while this request ran. Retry it."
+    )
+
+
+@contextmanager
+def nested_params(prefix: str) -> Iterator[None]:
+    """Errors raised inside name their parameter under ``prefix`` (``card[token]`` →
+    ``payment_method_data[card][token]``)."""
+    try:
+        yield
+    except StrongboxError as exc:
+        if exc.param and not exc.param.startswith(prefix):
+            head, bracket, rest = exc.param.partition("[")
+            exc.param = f"{prefix}[{head}]{bracket}{rest}"
+        raise
+
+
+def with_payment_method_data(
+    caller: Caller,
+    req: WriteRequest,
+    payment_method: str | None,
+    data: PaymentMethodDataParams | None,
+    run: Callable[[UnitOfWork, RequestContext, str | None], Step],
+) -> Phase1:
+    """Phase 1 of a PaymentIntent create/confirm that may carry ``payment_method_data``: the
+    payment method is made in the same transaction as the intent (so a refused intent leaves
+    none), its gateway asked beforehand. ``run`` gets the payment method to use, or None."""
+    if data is None:
+        return lambda uow, ctx: run(uow, ctx, None)
+    if payment_method is not None:
+        raise InvalidRequestError(
+            "You cannot provide both payment_method and payment_method_data.",
+            param="payment_method_data",
+        )
+    with nested_params("payment_method_data"):
+        pm_params = from_payment_method_data(data)
+        gateway = requested_token(pm_params)
+        if gateway is None:  # one of Stripe's test tokens: materialized like pm_card_visa
+            assert pm_params.card is not None
+            test_token = pm_params.card.token
+            return lambda uow, ctx: run(uow, ctx, test_token)
+        described = describe_gateway_token(caller, req, *gateway)
+    if described is None:
+        return replay_only
+    svc = caller.runtime.payments
+
+    def phase1(uow: UnitOfWork, ctx: RequestContext) -> Step:
+        with nested_params("payment_method_data"):
+            pm = svc.create_gateway_payment_method(uow, ctx, pm_params, *described)
+        return run(uow, ctx, pm.id)
+
+    return phase1
 
 
 def _store_failure(caller: Caller, req: WriteRequest, fp: str, status: int, body: bytes) -> None:

@@ -41,7 +41,7 @@ from strongbox.core.errors import (
     ParameterMissingError,
     ResourceMissingError,
 )
-from strongbox.payments.schemas import CreatePaymentMethodParams
+from strongbox.payments.schemas import CreatePaymentMethodParams, PaymentMethodDataParams
 from strongbox.payments.test_methods import lookup_test_card
 from strongbox.routing.health import ConnectorHealth
 from strongbox.vault.cards import BRANDS
@@ -110,6 +110,30 @@ def requested_token(p: CreatePaymentMethodParams) -> tuple[str, str] | None:
             param="connector_account",
         )
     return token, p.connector_account
+
+
+def from_payment_method_data(data: PaymentMethodDataParams) -> CreatePaymentMethodParams:
+    """The payment method a PaymentIntent's ``payment_method_data`` asks for. Only a
+    ``card[token]`` (a gateway's token, or a Stripe test token): card details are taken by
+    ``POST /v1/payment_methods`` and hosted fields, where the vault keeps them."""
+    if data.type is None:
+        raise ParameterMissingError("Missing required param: type.", param="type")
+    card = data.card
+    if card is None:
+        raise ParameterMissingError("Missing required param: card.", param="card")
+    if card.token is None:
+        raise ParameterMissingError(
+            "Missing required param: card[token]. payment_method_data takes a gateway's token; "
+            "send card details to POST /v1/payment_methods (or hosted fields) and pass the "
+            "payment_method it returns.",
+            param="card[token]",
+        )
+    return CreatePaymentMethodParams(
+        type=data.type,
+        card=card,
+        connector_account=data.connector_account,
+        metadata=data.metadata,
+    )
 
 
 def card_fields(details: TokenDetails) -> dict[str, object]:

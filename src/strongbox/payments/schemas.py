@@ -42,6 +42,7 @@ class CreatePaymentIntentParams(Params):
     confirm: BoolParam = False
     customer: str | None = None
     payment_method: str | None = None
+    payment_method_data: PaymentMethodDataParams | None = None
     payment_method_types: list[str] | None = None
     automatic_payment_methods: AutomaticPaymentMethods | None = None
     description: str | None = Field(default=None, max_length=1000)
@@ -71,6 +72,7 @@ class UpdatePaymentIntentParams(Params):
 
 class ConfirmPaymentIntentParams(Params):
     payment_method: str | None = None
+    payment_method_data: PaymentMethodDataParams | None = None
     return_url: str | None = Field(default=None, max_length=2048)
     receipt_email: str | None = Field(default=None, max_length=512)
     capture_method: CaptureMethod | None = None
@@ -171,6 +173,17 @@ class CardParams(Params):
     # Instead of the card details: a token the gateway of ``connector_account`` made (a Stripe
     # pm_…/tok_… from Stripe.js, a Braintree nonce), or one of Stripe's test tokens (tok_visa).
     token: str | None = None
+
+
+class PaymentMethodDataParams(Params):
+    """``payment_method_data`` on a PaymentIntent: a payment method made in the same request.
+    Strongbox takes a ``card[token]`` here (card details go to /v1/payment_methods)."""
+
+    type: Literal["card"] | None = None
+    card: CardParams | None = None
+    # Strongbox extension: the connector account whose gateway made ``card[token]``.
+    connector_account: str | None = Field(default=None, max_length=64)
+    metadata: Metadata | None = None
 
 
 class CreatePaymentMethodParams(Params):

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
-from strongbox.api.operations import run_write
+from strongbox.api.operations import run_write, with_payment_method_data
 from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import (
     body_doc,
@@ -20,6 +20,8 @@ from strongbox.api.routers.common import (
     write_request,
 )
 from strongbox.core.params import validate_params
+from strongbox.db.uow import UnitOfWork
+from strongbox.events.types import RequestContext
 from strongbox.payments.schemas import (
     INTENT_EXPANDABLE,
     CancelPaymentIntentParams,
@@ -56,12 +58,20 @@ def create_payment_intent(
     PaymentsService.validate_create(p)
     expand = check_expand(p.expand, INTENT_EXPANDABLE)
     svc = caller.runtime.payments
-    return run_write(
-        caller,
-        write_request(request, params),
-        lambda uow, ctx: svc.create_intent(uow, ctx, p),
-        _render(expand),
-    )
+    req = write_request(request, params)
+
+    def create(uow: UnitOfWork, ctx: RequestContext, pm: str | None) -> Step:
+        return svc.create_intent(uow, ctx, p if pm is None else _with_pm(p, pm))
+
+    phase1 = with_payment_method_data(caller, req, p.payment_method, p.payment_method_data, create)
+    return run_write(caller, req, phase1, _render(expand))
+
+
+P = TypeVar("P", CreatePaymentIntentParams, ConfirmPaymentIntentParams)
+
+
+def _with_pm(p: P, pm: str) -> P:
+    return p.model_copy(update={"payment_method": pm, "payment_method_data": None})
 
 
 @router.get("", summary="List PaymentIntents", openapi_extra=query_doc(ListPaymentIntentsParams))
@@ -135,12 +145,13 @@ def confirm_payment_intent(
     p = validate_params(ConfirmPaymentIntentParams, params)
     expand = check_expand(p.expand, INTENT_EXPANDABLE)
     svc = caller.runtime.payments
-    return run_write(
-        caller,
-        write_request(request, params),
-        lambda uow, ctx: svc.begin_confirm(uow, ctx, intent_id, p),
-        _render(expand),
-    )
+    req = write_request(request, params)
+
+    def confirm(uow: UnitOfWork, ctx: RequestContext, pm: str | None) -> Step:
+        return svc.begin_confirm(uow, ctx, intent_id, p if pm is None else _with_pm(p, pm))
+
+    phase1 = with_payment_method_data(caller, req, p.payment_method, p.payment_method_data, confirm)
+    return run_write(caller, req, phase1, _render(expand))
 
 
 @router.post(

@@ -6,7 +6,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from strongbox.api.context import Caller, authenticate, params_of
-from strongbox.api.operations import Phase1, WriteRequest, run_write
+from strongbox.api.operations import (
+    Phase1,
+    WriteRequest,
+    describe_gateway_token,
+    replay_only,
+    run_write,
+)
 from strongbox.api.routers.common import (
     body_doc,
     list_expand,
@@ -17,9 +23,8 @@ from strongbox.api.routers.common import (
     write_request,
 )
 from strongbox.api.security import accepts_publishable_key
-from strongbox.core.errors import IdempotencyKeyInUseError, PermissionError_
+from strongbox.core.errors import PermissionError_
 from strongbox.core.params import validate_params
-from strongbox.idempotency import service as idem
 from strongbox.payments.gateway_tokens import requested_token
 from strongbox.payments.schemas import (
     PM_EXPANDABLE,
@@ -87,34 +92,17 @@ def create_payment_method(
 def _gateway_token_phase1(
     caller: Caller, req: WriteRequest, p: CreatePaymentMethodParams, token: str, account: str
 ) -> Phase1:
-    """A payment method wrapping a gateway's token: the gateway describes the card first,
-    before any transaction (a replay of a stored response skips that read)."""
     if caller.auth.kind != "secret":
         raise PermissionError_(
             "A payment method from a gateway token (card[token] with connector_account) must "
             "be created with a secret API key, from your server."
         )
-    rt = caller.runtime
-    svc = rt.payments
-    if req.idempotency_key is not None:
-        idem.check_key(req.idempotency_key)  # a bad key costs no gateway read
-    with rt.db.read() as session:
-        if req.idempotency_key is not None and idem.has_response(
-            session, caller.ctx.merchant_id, req.idempotency_key
-        ):
-            return _replay_only
-        target = svc.gateway_token_target(session, caller.ctx, token, account)
-    details = svc.describe_gateway_token(target)
+    described = describe_gateway_token(caller, req, token, account)
+    if described is None:
+        return replay_only
+    svc = caller.runtime.payments
     return lambda uow, ctx: Step(
-        extra={"pm": svc.create_gateway_payment_method(uow, ctx, p, target, details)}
-    )
-
-
-def _replay_only(uow: Any, ctx: Any) -> Step:
-    # Reached only if the stored response vanished between the peek and the key's lock (the
-    # key expired in that instant): nothing was done; the client retries.
-    raise IdempotencyKeyInUseError(
-        "This idempotency key's stored response expired while this request ran. Retry it."
+        extra={"pm": svc.create_gateway_payment_method(uow, ctx, p, *described)}
     )
 
 
