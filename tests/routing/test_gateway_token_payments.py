@@ -515,6 +515,18 @@ def test_payment_method_data_errors_name_their_parameter_and_change_nothing(
     token = token_gateway.make_token()
     err = error_of(pay_with_data(api, token, account, payment_method="pm_card_visa"), 400)
     assert err["param"] == "payment_method_data"
+    r = api.post(
+        "/v1/payment_intents",
+        data={
+            "amount": "2000",
+            "currency": "usd",
+            "payment_method_data[type]": "card",
+            "payment_method_data[card][token]": token,
+            "payment_method_data[connector_account]": account,
+        },
+        headers={"Idempotency-Key": ""},
+    )
+    assert error_of(r, 400)["param"] == "Idempotency-Key"
     err = error_of(pay_with_data(api, "tok_sim_never_made", account), 404)
     assert err["param"] == "payment_method_data[card][token]"
     err = error_of(pay_with_data(api, token, None), 400)

@@ -201,6 +201,8 @@ def with_payment_method_data(
             "You cannot provide both payment_method and payment_method_data.",
             param="payment_method_data",
         )
+    if req.idempotency_key is not None:
+        idem.check_key(req.idempotency_key)  # a header, not a payment_method_data field
     with nested_params("payment_method_data"):
         pm_params = from_payment_method_data(data)
         gateway = requested_token(pm_params)
