@@ -79,6 +79,23 @@ def test_stripe_payment_method_from_stripe_js(
     assert pi_id(charge.reference) == gateway_pi
 
 
+def test_stripe_payment_method_a_customer_holds_pays_again_with_its_customer(
+    api: TestClient, stripe: StripeFake
+) -> None:
+    account = accounts(api)["stripe"]
+    token = stripe.create_payment_method("4242424242424242")
+    stripe.attach_payment_method(token, "cus_Held")
+    pm = token_pm(api, token, account)
+    for _ in range(2):
+        intent = confirm(api, pm["id"]).json()
+        assert intent["status"] == "succeeded", intent
+        [auth] = attempts(api, intent["id"])
+        form = stripe.intent_forms[auth["gateway_reference"]]
+        assert (form["payment_method"], form["customer"]) == (token, "cus_Held")
+    assert len(stripe.engine.charges()) == 2
+    assert "cus_Held" not in str(api.get(f"/v1/payment_methods/{pm['id']}").json())
+
+
 def test_stripe_legacy_token_pays_once(api: TestClient, stripe: StripeFake) -> None:
     account = accounts(api)["stripe"]
     pm = token_pm(api, stripe.create_token("4242424242424242"), account)

@@ -544,17 +544,80 @@ def test_payment_method_data_errors_name_their_parameter_and_change_nothing(
     )
     assert error_of(r, 400)["param"] == "payment_method_data[card][token]"
     # The gateway described the card, then the intent was refused: no payment method either.
+    described = len(token_gateway.described)
     err = error_of(pay_with_data(api, token, account, customer="cus_nope"), 404)
     assert err["param"] == "customer"
+    assert len(token_gateway.described) == described + 1
     assert payment_method_count(api) == 0
     assert api.get("/v1/payment_intents").json()["data"] == []
     assert token_gateway.engine.operations() == []
 
 
 def test_payment_method_data_with_a_stripe_test_token(api: TestClient, gateways: Any) -> None:
-    a, _ = add_account(api, "sim_a")["id"], None
+    a = add_account(api, "sim_a")["id"]
     set_routing(api, {"default": {"connectors": [a]}})
-    r = pay_with_data(api, "tok_visa", None)
+    r = pay_with_data(api, "tok_visa", None, **{"payment_method_data[metadata][k]": "v"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "succeeded"
+    pm = api.get(f"/v1/payment_methods/{r.json()['payment_method']}").json()
+    assert (pm["card"]["last4"], pm["metadata"]) == ("4242", {"k": "v"})
     assert len(gateways.a.charges()) == 1
+    err = error_of(
+        api.post(
+            "/v1/payment_intents",
+            data={"amount": "100", "currency": "usd", "payment_method_data[type]": "card"},
+        ),
+        400,
+    )
+    assert err["param"] == "payment_method_data[card]"
+    assert "payment_method_data[card]" in err["message"]
+
+
+def test_a_token_cannot_name_a_stripe_customer_itself(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    err = error_of(token_pm(api, "pm_1Abc|cus_Someone", account), 400)
+    assert (err["param"], err["code"]) == ("card[token]", "parameter_invalid")
+    err = error_of(pay_with_data(api, "pm_1Abc|cus_Someone", account), 400)
+    assert err["param"] == "payment_method_data[card][token]"
+    assert token_gateway.described == []
+
+
+def test_payment_method_data_replays_without_asking_the_gateway(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    token = token_gateway.make_token()
+    data = {
+        "amount": "2000",
+        "currency": "usd",
+        "confirm": "true",
+        "payment_method_data[type]": "card",
+        "payment_method_data[card][token]": token,
+        "payment_method_data[connector_account]": account,
+    }
+    first = api.post("/v1/payment_intents", data=data, headers={"Idempotency-Key": "pmd-1"})
+    assert first.status_code == 200, first.text
+    again = api.post("/v1/payment_intents", data=data, headers={"Idempotency-Key": "pmd-1"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert token_gateway.described == [token]
+    assert len(token_gateway.engine.charges()) == 1
+
+
+def test_confirming_an_unknown_intent_with_payment_method_data_asks_no_gateway(
+    api: TestClient, gateways: Any, token_gateway: TokenGateway
+) -> None:
+    _, _, account = setup(api)
+    r = api.post(
+        "/v1/payment_intents/pi_nope/confirm",
+        data={
+            "payment_method_data[type]": "card",
+            "payment_method_data[card][token]": token_gateway.make_token(),
+            "payment_method_data[connector_account]": account,
+        },
+    )
+    assert error_of(r, 404)["code"] == "resource_missing"
+    assert token_gateway.described == []
+    assert payment_method_count(api) == 0

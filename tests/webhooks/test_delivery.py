@@ -510,7 +510,7 @@ def test_a_claim_takes_the_same_statements_for_any_number_of_endpoints(
 
 
 def test_due_deliveries_take_each_endpoints_first_due_ones_with_uneven_backlogs(
-    api: Any, runtime: Runtime, receiver: Receiver
+    api: Any, runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sqlalchemy import update
 
@@ -552,3 +552,8 @@ def test_due_deliveries_take_each_endpoints_first_due_ones_with_uneven_backlogs(
         assert got[c] == []
         assert all(ev.id == d.event_id for d, ev in got[a] + got[b])
         assert [d.id for d, _ in everything[a]] == rows[a]
+        monkeypatch.setattr(repo, "_SQLITE_UNION", 1)  # SQLite: one statement per endpoint
+        chunked = repo.due_deliveries(s, [a, b, c], now, 4)
+        assert {e: [d.id for d, _ in v] for e, v in chunked.items()} == {
+            e: [d.id for d, _ in v] for e, v in got.items()
+        }

@@ -146,26 +146,29 @@ def describe_gateway_token(
     """Before a request that wraps a gateway's token opens its transaction: the account, and
     the card as its gateway describes it (a network call, so never inside a transaction).
 
-    None when the request's ``Idempotency-Key`` already has a stored response: the replay
-    needs no gateway read (``run_write`` replays it; use ``replay_only`` as its phase 1).
+    None when the request's ``Idempotency-Key`` will not execute again: its response is
+    stored (``run_write`` replays it) or its first request still owns the key or may have
+    charged (409 until resolved). No gateway read then, so a retry never spends a single-use
+    token its first request used; use ``replay_only`` as phase 1.
     """
     rt = caller.runtime
     svc = rt.payments
     if req.idempotency_key is not None:
         idem.check_key(req.idempotency_key)  # a bad key costs no gateway read
-    with rt.db.read() as session:
-        if req.idempotency_key is not None and idem.has_response(
-            session, caller.ctx.merchant_id, req.idempotency_key
+    lock_timeout = timedelta(seconds=rt.settings.idempotency_lock_timeout_seconds)
+    with rt.db.reader() as uow:
+        if req.idempotency_key is not None and not idem.would_execute(
+            uow.session, caller.ctx.merchant_id, req.idempotency_key, uow.clock.now(), lock_timeout
         ):
             return None
-        target = svc.gateway_token_target(session, caller.ctx, token, account)
+        target = svc.gateway_token_target(uow.session, caller.ctx, token, account)
     return target, svc.describe_gateway_token(target)
 
 
 def replay_only(uow: UnitOfWork, ctx: RequestContext) -> Step:
-    """Phase 1 of a request whose stored response ``describe_gateway_token`` saw. Reached only
-    if that response vanished before the key's lock (expired in that instant): nothing was
-    done, and the client retries."""
+    """Phase 1 of a request ``describe_gateway_token`` saw would not execute: ``begin``
+    replays or answers 409 before this runs. Reached only if the key changed in between (it
+    expired in that instant): nothing was done, and the client retries."""
     raise IdempotencyKeyInUseError(
         "This idempotency key's stored response expired while this request ran. Retry it."
     )
@@ -179,8 +182,10 @@ def nested_params(prefix: str) -> Iterator[None]:
         yield
     except StrongboxError as exc:
         if exc.param and not exc.param.startswith(prefix):
-            head, bracket, rest = exc.param.partition("[")
+            old = exc.param
+            head, bracket, rest = old.partition("[")
             exc.param = f"{prefix}[{head}]{bracket}{rest}"
+            exc.message = exc.message.replace(old, exc.param)
         raise
 
 
@@ -206,14 +211,18 @@ def with_payment_method_data(
     with nested_params("payment_method_data"):
         pm_params = from_payment_method_data(data)
         gateway = requested_token(pm_params)
-        if gateway is None:  # one of Stripe's test tokens: materialized like pm_card_visa
-            assert pm_params.card is not None
-            test_token = pm_params.card.token
-            return lambda uow, ctx: run(uow, ctx, test_token)
-        described = describe_gateway_token(caller, req, *gateway)
+        described = None if gateway is None else describe_gateway_token(caller, req, *gateway)
+    svc = caller.runtime.payments
+    if gateway is None:  # one of Stripe's test tokens: a test card, with the metadata given
+
+        def test_card(uow: UnitOfWork, ctx: RequestContext) -> Step:
+            with nested_params("payment_method_data"):
+                pm = svc.create_card_payment_method(uow, ctx, pm_params)
+            return run(uow, ctx, pm.id)
+
+        return test_card
     if described is None:
         return replay_only
-    svc = caller.runtime.payments
 
     def phase1(uow: UnitOfWork, ctx: RequestContext) -> Step:
         with nested_params("payment_method_data"):

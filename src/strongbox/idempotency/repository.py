@@ -46,14 +46,12 @@ def get_locked(session: Session, merchant_id: str, key: str) -> IdempotencyKey |
     return session.scalars(stmt).first()
 
 
-def has_response(session: Session, merchant_id: str, key: str) -> bool:
-    stmt = select(_table.c.id).where(
-        _table.c.merchant_id == merchant_id,
-        _table.c.key == key,
-        _table.c.response_status.is_not(None),
-        _table.c.response_body.is_not(None),
+def peek(session: Session, merchant_id: str, key: str) -> Any:
+    """The key's recovery point and lock time, without locking (None: no such key)."""
+    stmt = select(_table.c.recovery_point, _table.c.locked_at).where(
+        _table.c.merchant_id == merchant_id, _table.c.key == key
     )
-    return session.connection().execute(stmt).first() is not None
+    return session.connection().execute(stmt).first()
 
 
 def get_by_id(session: Session, record_id: str) -> IdempotencyKey | None:

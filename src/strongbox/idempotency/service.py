@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -129,13 +129,27 @@ def begin(
     raise IdempotencyKeyInUseError(_in_use_message(key))
 
 
-def has_response(session: Session, merchant_id: str, key: str) -> bool:
-    """Whether a request with this key already has a stored response (a read, no lock).
+def would_execute(
+    session: Session, merchant_id: str, key: str, now: datetime, lock_timeout: timedelta
+) -> bool:
+    """Whether ``begin`` would let a request with this key execute (a read, no lock): the key
+    is new, or its first request died before committing anything (``started``, lock expired).
+    False when a response is stored (replayed) or the first request owns the key or may have
+    reached a gateway (409 until it is resolved).
 
-    For requests that must call out before their transaction (a gateway-token payment method
-    is described by its gateway first): a replay skips the call, and ``begin`` still decides.
+    For requests that must call out before their transaction (a gateway token is described by
+    its gateway first): only a request that will execute makes that call. ``begin`` still
+    decides, under its lock.
     """
-    return repo.has_response(session, merchant_id, key)
+    row = repo.peek(session, merchant_id, key)
+    if row is None:
+        return True
+    recovery_point, locked_at = row
+    if recovery_point != STARTED:
+        return False
+    if locked_at is not None and locked_at.tzinfo is None:
+        locked_at = locked_at.replace(tzinfo=now.tzinfo)
+    return locked_at is None or now - locked_at >= lock_timeout
 
 
 def _in_use_message(key: str) -> str:

@@ -140,8 +140,9 @@ def due_deliveries(
     """Each endpoint's first ``limit`` due deliveries in event order, with their events, in
     one statement: a LATERAL subquery per endpoint on PostgreSQL, a ``UNION ALL`` of one
     ``ORDER BY … LIMIT`` per endpoint on SQLite (up to ``_SQLITE_UNION`` endpoints per
-    statement). Either way each endpoint's part is an index range that stops after ``limit``
-    rows, however long its backlog. Not locked: the claimed endpoint is what keeps other
+    statement). Either way each endpoint's part reads its pending deliveries in event order
+    and stops after ``limit`` due ones, however long its backlog (pending rows not yet due at
+    the head of it are read past). Not locked: the claimed endpoint is what keeps other
     workers away from its deliveries."""
     out: dict[str, list[tuple[WebhookDelivery, OutboxEvent]]] = {e: [] for e in endpoint_ids}
     if not endpoint_ids:

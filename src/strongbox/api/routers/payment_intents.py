@@ -150,6 +150,10 @@ def confirm_payment_intent(
     def confirm(uow: UnitOfWork, ctx: RequestContext, pm: str | None) -> Step:
         return svc.begin_confirm(uow, ctx, intent_id, p if pm is None else _with_pm(p, pm))
 
+    if p.payment_method_data is not None:  # an unknown intent costs no gateway read
+        with caller.runtime.db.reader() as uow:
+            svc.retrieve_intent(uow, caller.ctx, intent_id)
+
     phase1 = with_payment_method_data(caller, req, p.payment_method, p.payment_method_data, confirm)
     return run_write(caller, req, phase1, _render(expand))
 

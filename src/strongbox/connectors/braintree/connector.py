@@ -30,8 +30,8 @@ Electron as visa, Carte Blanche as diners, others unknown), ``last_four`` (only 
 given: ``**`` + the two digits), the expiry, ``bin_data`` (``country_of_issuance`` alpha-3 →
 alpha-2, ``Unknown`` → None; ``prepaid`` Yes → prepaid, else ``debit`` Yes → debit, both No →
 credit, else unknown); no fingerprint; ``reusable`` False. A nonce not found, consumed or
-locked → ``InvalidTokenError``; a nonce that is not for a card → ``TerminalError``
-(``unsupported_payment_method``).
+locked → ``InvalidTokenError``; a nonce that is not for a card (PayPal, Venmo) →
+``UnsupportedTokenError`` (``unsupported_payment_method``).
 
 Errors: a refused connection or connect timeout, 429 and 503 → ``RetryableError``; a read
 timeout, a dropped connection, 500 and 504 → ``UnknownOutcomeError`` (``RetryableError`` for

@@ -18,9 +18,11 @@ Operations
 * describe a token: ``GET /v1/payment_methods/{pm}`` or ``GET /v1/tokens/{tok}`` (whose legacy
   brand names, ``Visa``, ``MasterCard``, ``American Express``…, map to the PaymentMethod words
   ``visa``, ``mastercard``, ``amex``…). A ``tok_…`` is single use, and so is a ``pm_…`` not
-  attached to a Stripe customer (``reusable=False``); an attached one is reusable. Stripe
-  never returns the card number; fingerprint, funding and issuing country come as it gives
-  them.
+  attached to a Stripe customer (``reusable=False``); an attached one is reusable, and is
+  handed back as ``pm_…|cus_…`` (``TokenDetails.token``) to be stored, then sent as
+  ``payment_method=pm_…&customer=cus_…`` (Stripe charges it only with its customer). A token
+  that is not a card is ``UnsupportedTokenError``. Stripe never returns the card number;
+  fingerprint, funding and issuing country come as it gives them.
 * capture: ``POST /v1/payment_intents/{id}/capture`` (``amount_to_capture``);
   void: ``POST /v1/payment_intents/{id}/cancel``; refund: ``POST /v1/refunds``.
 * status: by reference ``GET /v1/payment_intents/{id}``; an authorization whose answer was lost
@@ -96,8 +98,9 @@ _PI_STATUS = {
 _TOKEN = re.compile(r"^(pm|tok)_[A-Za-z0-9_]{1,250}$")
 #: A PaymentMethod a Stripe customer holds, as ``describe_token`` hands it back to be stored:
 #: Stripe charges it only with that customer named on the PaymentIntent.
-_HELD_PM = re.compile(r"^(pm_[A-Za-z0-9_]{1,250})\|(cus_[A-Za-z0-9_]{1,250})$")
-_CUSTOMER = re.compile(r"^cus_[A-Za-z0-9_]{1,250}$")
+_HELD_PM = re.compile(r"(pm_[A-Za-z0-9_]{1,250})\|(cus_[A-Za-z0-9_]{1,250})")
+_CUSTOMER = re.compile(r"cus_[A-Za-z0-9_]{1,250}")
+MAX_STORED_TOKEN = 255  # payment_methods.gateway_token
 #: Parameters naming the token in a PaymentIntent create, as Stripe's ``error.param`` says.
 _TOKEN_PARAMS = frozenset({"payment_method", "payment_method_data[card][token]"})
 #: Error codes saying a token exists but can no longer be used.
@@ -297,12 +300,17 @@ class StripeConnector(Connector):
                 customer = customer.get("id")
             reusable = customer is not None
             if reusable:
-                if not isinstance(customer, str) or not _CUSTOMER.match(customer):
-                    raise UnsupportedTokenError(
+                if not isinstance(customer, str) or not _CUSTOMER.fullmatch(customer):
+                    raise TerminalError(
                         "Stripe named this PaymentMethod's customer in an unknown form",
                         gateway_code="unexpected_customer",
                     )
                 stored = f"{token}|{customer}"
+                if len(stored) > MAX_STORED_TOKEN:
+                    raise UnsupportedTokenError(
+                        "this Stripe PaymentMethod and its customer are too long to store",
+                        gateway_code="token_too_long",
+                    )
         last4 = card.get("last4")
         exp_month, exp_year = _int(card.get("exp_month")), _int(card.get("exp_year"))
         if not isinstance(last4, str) or exp_month is None or exp_year is None:
@@ -503,7 +511,7 @@ def _token_kind(token: str) -> str:
 
 def _token_form(token: str) -> dict[str, str]:
     """The PaymentIntent parameters naming the card by Stripe's own token."""
-    held = _HELD_PM.match(token)
+    held = _HELD_PM.fullmatch(token)
     if held is not None:
         return {"payment_method": held.group(1), "customer": held.group(2)}
     if _token_kind(token) == "pm":

@@ -25,6 +25,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("UPDATE payment_methods SET fingerprint = '' WHERE fingerprint IS NULL")
     with op.batch_alter_table("payment_methods", schema=None) as batch_op:
         batch_op.alter_column("fingerprint", existing_type=sa.String(length=64), nullable=False)
         batch_op.drop_column("gateway_token")
