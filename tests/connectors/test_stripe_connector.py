@@ -396,8 +396,10 @@ def test_a_payment_method_a_customer_holds_is_reusable() -> None:
         assert details.reusable is True
         assert details.token == f"{body['id']}|cus_1"
     body = payment_method_body(customer="cus_1' OR 1=1")
-    with pytest.raises(UnsupportedTokenError):
+    with pytest.raises(TerminalError) as info:  # a gateway anomaly, not the caller's token
         describe(lambda req: httpx.Response(200, json=body))
+    assert info.value.gateway_code == "unexpected_customer"
+    assert not isinstance(info.value, UnsupportedTokenError)
 
 
 def test_describe_maps_odd_card_fields_conservatively() -> None:

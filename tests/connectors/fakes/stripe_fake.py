@@ -38,6 +38,7 @@ import hmac
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -718,22 +719,32 @@ class StripeFake:
                 self.payment_method_object(self.store("payment_method", account, card))
             )
 
-        @app.get("/v1/payment_methods/{pm_id}")
-        async def retrieve_payment_method(pm_id: str, request: Request) -> Response:
+        def retrieved(
+            request: Request,
+            item_id: str,
+            kind: Literal["payment_method", "token"],
+            render: Callable[[Tokenized], dict[str, Any]],
+        ) -> Response:
+            """``GET /v1/payment_methods/{id}`` or ``/v1/tokens/{id}``: the object, or 404."""
             account = account_of(request)
             if account is None:
                 return unauthorized()
             with self._lock:
-                item = self.tokenized.get(pm_id)
-            if item is None or item.kind != "payment_method" or not item.visible_to(account):
+                item = self.tokenized.get(item_id)
+            if item is None or item.kind != kind or not item.visible_to(account):
+                noun = "PaymentMethod" if kind == "payment_method" else "token"
                 return _error(
                     404,
                     "invalid_request_error",
-                    f"No such PaymentMethod: '{pm_id}'",
+                    f"No such {noun}: '{item_id}'",
                     code="resource_missing",
-                    param="payment_method",
+                    param="payment_method" if kind == "payment_method" else "token",
                 )
-            return JSONResponse(self.payment_method_object(item))
+            return JSONResponse(render(item))
+
+        @app.get("/v1/payment_methods/{pm_id}")
+        async def retrieve_payment_method(pm_id: str, request: Request) -> Response:
+            return retrieved(request, pm_id, "payment_method", self.payment_method_object)
 
         @app.post("/v1/tokens")
         async def create_token(request: Request) -> Response:
@@ -748,20 +759,7 @@ class StripeFake:
 
         @app.get("/v1/tokens/{token_id}")
         async def retrieve_token(token_id: str, request: Request) -> Response:
-            account = account_of(request)
-            if account is None:
-                return unauthorized()
-            with self._lock:
-                item = self.tokenized.get(token_id)
-            if item is None or item.kind != "token" or not item.visible_to(account):
-                return _error(
-                    404,
-                    "invalid_request_error",
-                    f"No such token: '{token_id}'",
-                    code="resource_missing",
-                    param="token",
-                )
-            return JSONResponse(self.token_object(item))
+            return retrieved(request, token_id, "token", self.token_object)
 
         @app.get("/v1/payment_intents/search")
         async def search(request: Request) -> Response:
