@@ -15,38 +15,27 @@ writes the payment method.
 
 from __future__ import annotations
 
-import logging
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenacity import Retrying
-
 from strongbox.connectors.base import (
-    Capability,
     ConnectorError,
     Credentials,
     InvalidTokenError,
     RetryableError,
     TokenDetails,
-    TokenRequest,
     UnsupportedTokenError,
 )
-from strongbox.connectors.registry import ConnectorRegistry
-from strongbox.core import metrics
 from strongbox.core.errors import (
     GatewayError,
     InvalidRequestError,
     ParameterMissingError,
     ResourceMissingError,
+    StrongboxError,
 )
 from strongbox.payments.schemas import CreatePaymentMethodParams, PaymentMethodDataParams
 from strongbox.payments.test_methods import lookup_test_card
-from strongbox.routing.health import ConnectorHealth
 from strongbox.vault.cards import BRANDS
-
-log = logging.getLogger(__name__)
 
 GATEWAY_PREFIX = "gateway:"
 MAX_TOKEN_LENGTH = 255
@@ -157,91 +146,31 @@ def card_fields(details: TokenDetails) -> dict[str, object]:
     }
 
 
-class TokenDescriber:
-    """Asks a gateway what card its token stands for: one read, under the connector's
-    circuit breaker, retried only on errors known to be safe, never in a transaction."""
-
-    def __init__(
-        self,
-        connectors: ConnectorRegistry,
-        health: ConnectorHealth | None,
-        retrying: Callable[[], Retrying],
-    ) -> None:
-        self.connectors = connectors
-        self.health = health
-        self.retrying = retrying
-
-    def describe(self, target: TokenTarget) -> TokenDetails:
-        connector = self.connectors.get(target.connector)
-        if not connector.supports(Capability.GATEWAY_TOKEN):
-            raise InvalidRequestError(
-                f"The {target.connector} connector does not accept gateway tokens.",
-                param="connector_account",
-                code="parameter_invalid",
-            )
-        request = TokenRequest(
-            token=target.token, merchant_id=target.merchant_id, credentials=target.credentials
+def token_error(target: TokenTarget, error: ConnectorError) -> StrongboxError:
+    """What the API answers when the gateway could not describe ``target``'s token."""
+    if isinstance(error, UnsupportedTokenError):
+        return InvalidRequestError(
+            f"The {target.connector} gateway knows this card[token] but Strongbox cannot pay "
+            f"with it: {error.message}.",
+            param="card[token]",
+            code="parameter_invalid",
         )
-
-        def once() -> TokenDetails:
-            if self.health is None:
-                return connector.describe_token(request)
-            return self.health.call(
-                target.merchant_id, target.account_id, lambda: connector.describe_token(request)
-            )
-
-        start = time.perf_counter()
-        label = "ok"
-        try:
-            return self._retry(once)
-        except UnsupportedTokenError as exc:
-            label = "unsupported_token"
-            raise InvalidRequestError(
-                f"The {target.connector} gateway knows this card[token] but Strongbox cannot pay "
-                f"with it: {exc.message}.",
-                param="card[token]",
-                code="parameter_invalid",
-            ) from None
-        except InvalidTokenError:
-            label = "invalid_token"
-            raise ResourceMissingError(
-                f"The {target.connector} gateway of connector account {target.account_id} does "
-                "not know this card[token], or it can no longer be used (a single-use token "
-                "already used, expired, or made for another account).",
-                param="card[token]",
-            ) from None
-        except RetryableError as exc:
-            label = type(exc).__name__
-            raise GatewayError(
-                f"The {target.connector} gateway could not be reached to read the token; "
-                "nothing was created. Try again.",
-                code="gateway_unavailable",
-            ) from None
-        except ConnectorError as exc:
-            label = type(exc).__name__
-            raise GatewayError(
-                f"The {target.connector} gateway refused to read the token"
-                f"{' (' + exc.gateway_code + ')' if exc.gateway_code else ''}: check the "
-                "connector account's credentials.",
-                code="gateway_error",
-            ) from None
-        except Exception as exc:
-            label = type(exc).__name__
-            log.exception("connector %s raised unexpectedly in describe_token", target.connector)
-            raise GatewayError(
-                f"The {target.connector} connector failed to read the token.",
-                code="gateway_error",
-            ) from None
-        finally:
-            metrics.GATEWAY_CALLS.labels(target.connector, "describe_token", label).inc()
-            metrics.GATEWAY_LATENCY.labels(target.connector, "describe_token").observe(
-                time.perf_counter() - start
-            )
-
-    def _retry(self, once: Callable[[], TokenDetails]) -> TokenDetails:
-        details: TokenDetails | None = None
-        for attempt in self.retrying():
-            with attempt:
-                details = once()
-        assert details is not None  # the retrying re-raises the last error
-        return details
+    if isinstance(error, InvalidTokenError):
+        return ResourceMissingError(
+            f"The {target.connector} gateway of connector account {target.account_id} does "
+            "not know this card[token], or it can no longer be used (a single-use token "
+            "already used, expired, or made for another account).",
+            param="card[token]",
+        )
+    if isinstance(error, RetryableError):
+        return GatewayError(
+            f"The {target.connector} gateway could not be reached to read the token; "
+            "nothing was created. Try again.",
+            code="gateway_unavailable",
+        )
+    return GatewayError(
+        f"The {target.connector} gateway refused to read the token"
+        f"{' (' + error.gateway_code + ')' if error.gateway_code else ''}: check the "
+        "connector account's credentials.",
+        code="gateway_error",
+    )

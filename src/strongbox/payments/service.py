@@ -21,9 +21,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.orm import Session, object_session
@@ -38,6 +39,7 @@ from tenacity import (
 
 from strongbox.connectors.base import (
     AuthorizeRequest,
+    Capability,
     CaptureRequest,
     CardData,
     ConnectorError,
@@ -49,6 +51,7 @@ from strongbox.connectors.base import (
     RetryableError,
     StatusRequest,
     TokenDetails,
+    TokenRequest,
     UnknownOutcomeError,
     VoidRequest,
 )
@@ -73,10 +76,10 @@ from strongbox.payments import repository as repo
 from strongbox.payments.cards import VAULT_PREFIX, CardSource
 from strongbox.payments.gateway_tokens import (
     GATEWAY_PREFIX,
-    TokenDescriber,
     TokenTarget,
     card_fields,
     requested_token,
+    token_error,
 )
 from strongbox.payments.models import (
     PII_FIELDS,
@@ -114,6 +117,13 @@ from strongbox.vault.cards import validate_card
 from strongbox.vault.service import VaultService, normalize_email
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _status_label(result: OperationResult) -> str:
+    return result.status.value
+
 
 S = Status
 
@@ -470,7 +480,28 @@ class PaymentsService:
 
     def describe_gateway_token(self, target: TokenTarget) -> TokenDetails:
         """Ask the gateway for the token's card. A network call: never in a transaction."""
-        return TokenDescriber(self.connectors, self.health, self._retrying).describe(target)
+        connector = self.connectors.get(target.connector)
+        if not connector.supports(Capability.GATEWAY_TOKEN):
+            raise InvalidRequestError(
+                f"The {target.connector} connector does not accept gateway tokens.",
+                param="connector_account",
+                code="parameter_invalid",
+            )
+        request = TokenRequest(
+            token=target.token, merchant_id=target.merchant_id, credentials=target.credentials
+        )
+        details, error, _ = self._guarded(
+            target.connector,
+            "describe_token",
+            target.merchant_id,
+            target.account_id,
+            lambda: connector.describe_token(request),
+            lambda _: "ok",
+        )
+        if error is not None:
+            raise token_error(target, error)
+        assert details is not None
+        return details
 
     def create_gateway_payment_method(
         self,
@@ -1440,7 +1471,6 @@ class PaymentsService:
         """Run one connector call. No database access here, ever."""
         connector = self.connectors.get(call.connector)
         op = call.kind.value if not call.is_lookup else "status"
-        start = time.perf_counter()
 
         def once() -> OperationResult:
             req = call.request
@@ -1454,37 +1484,59 @@ class PaymentsService:
                 return connector.void(req)
             return connector.refund(req)
 
-        outcome = GatewayOutcome(from_lookup=call.is_lookup)
+        # Lookups bypass the breaker: recovery must be able to ask at any time.
+        result, error, seconds = self._guarded(
+            call.connector,
+            op,
+            call.merchant_id,
+            None if call.is_lookup else (call.connector_account_id or call.connector),
+            once,
+            _status_label,
+        )
+        return GatewayOutcome(
+            result=result, error=error, seconds=seconds, from_lookup=call.is_lookup
+        )
+
+    def _guarded(
+        self,
+        connector: str,
+        op: str,
+        merchant_id: str,
+        target: str | None,
+        fn: Callable[[], T],
+        label: Callable[[Any], str],  # the metrics label of a result
+    ) -> tuple[T | None, ConnectorError | None, float]:
+        """One connector call (no database access here, ever): under the circuit breaker of
+        ``(merchant_id, target)`` unless ``target`` is None, retried only on errors known to
+        be safe, a connector bug taken as an unknown outcome (never "not charged"), counted in
+        the gateway metrics. Returns the result or the error, and the seconds it took."""
         health = self.health
-        if health is not None and not call.is_lookup:
-            # Lookups bypass the breaker: recovery must be able to ask at any time.
-            guarded = once
-            target = call.connector_account_id or call.connector
+        once = fn
+        if health is not None and target is not None:
+            guarded_target = target
 
-            def once() -> OperationResult:
-                return health.call(call.merchant_id, target, guarded)
+            def once() -> T:
+                return health.call(merchant_id, guarded_target, fn)
 
+        start = time.perf_counter()
+        result: T | None = None
+        error: ConnectorError | None = None
         try:
             for attempt in self._retrying():
                 with attempt:
-                    outcome.result = once()
+                    result = once()
         except ConnectorError as exc:
-            outcome.error = exc
+            error = exc
         except RetryError as exc:  # pragma: no cover - reraise=True makes this unreachable
-            outcome.error = RetryableError(str(exc))
+            error = RetryableError(str(exc))
         except Exception as exc:
-            # A connector bug is treated as an unknown outcome: never assume "not charged".
-            log.exception("connector %s raised unexpectedly", call.connector)
-            outcome.error = UnknownOutcomeError(f"connector failure: {type(exc).__name__}")
-        outcome.seconds = time.perf_counter() - start
-        label = (
-            outcome.result.status.value
-            if outcome.result is not None
-            else type(outcome.error).__name__
-        )
-        metrics.GATEWAY_CALLS.labels(call.connector, op, label).inc()
-        metrics.GATEWAY_LATENCY.labels(call.connector, op).observe(outcome.seconds)
-        return outcome
+            log.exception("connector %s raised unexpectedly in %s", connector, op)
+            error = UnknownOutcomeError(f"connector failure: {type(exc).__name__}")
+        seconds = time.perf_counter() - start
+        outcome = label(result) if result is not None else type(error).__name__
+        metrics.GATEWAY_CALLS.labels(connector, op, outcome).inc()
+        metrics.GATEWAY_LATENCY.labels(connector, op).observe(seconds)
+        return result, error, seconds
 
     # ------------------------------------------------------------------ finish
 
