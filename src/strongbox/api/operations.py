@@ -161,7 +161,7 @@ def describe_gateway_token(
             uow.session, caller.ctx.merchant_id, req.idempotency_key, uow.clock.now(), lock_timeout
         ):
             return None
-        target = svc.gateway_token_target(uow.session, caller.ctx, token, account)
+        target = svc.gateway_token_target(uow, caller.ctx, token, account)
     return target, svc.describe_gateway_token(target)
 
 

@@ -119,8 +119,7 @@ def begin(
                 request_id=row.request_id,
             )
         )
-    lock_expired = row.locked_at is None or now - row.locked_at >= lock_timeout
-    if lock_expired and row.recovery_point == STARTED:
+    if _may_run_again(row.recovery_point, row.locked_at, now, lock_timeout):
         # The first request died before committing anything beyond the key: run it again.
         row.locked_at = now
         row.last_used_at = now
@@ -142,14 +141,16 @@ def would_execute(
     decides, under its lock.
     """
     row = repo.peek(session, merchant_id, key)
-    if row is None:
-        return True
-    recovery_point, locked_at = row
-    if recovery_point != STARTED:
-        return False
-    if locked_at is not None and locked_at.tzinfo is None:
-        locked_at = locked_at.replace(tzinfo=now.tzinfo)
-    return locked_at is None or now - locked_at >= lock_timeout
+    return row is None or _may_run_again(row.recovery_point, row.locked_at, now, lock_timeout)
+
+
+def _may_run_again(
+    recovery_point: str, locked_at: datetime | None, now: datetime, lock_timeout: timedelta
+) -> bool:
+    """A key without a stored response runs again only if its first request died before
+    committing anything but the key (``started``, lock expired)."""
+    lock_expired = locked_at is None or now - locked_at >= lock_timeout
+    return lock_expired and recovery_point == STARTED
 
 
 def _in_use_message(key: str) -> str:

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import object_session
 from tenacity import (
     RetryError,
     Retrying,
@@ -459,7 +459,7 @@ class PaymentsService:
     # ---- payment methods held by a gateway (Stripe pm_/tok_, Braintree nonces)
 
     def gateway_token_target(
-        self, session: Session, ctx: RequestContext, token: str, account_id: str
+        self, uow: UnitOfWork, ctx: RequestContext, token: str, account_id: str
     ) -> TokenTarget:
         """The connector account that made ``token``, with its credentials for one read."""
         if self.routing is None:
@@ -468,14 +468,14 @@ class PaymentsService:
                 param="connector_account",
             )
         account = self.routing.token_account(
-            session, ctx.merchant_id, account_id, param="connector_account"
+            uow.session, ctx.merchant_id, account_id, param="connector_account"
         )
         return TokenTarget(
             token=token,
             account_id=account.id,
             connector=account.connector,
             merchant_id=ctx.merchant_id,
-            credentials=self.routing.credentials(session, ctx.merchant_id, account.id),
+            credentials=self.routing.account_credentials(account),
         )
 
     def describe_gateway_token(self, target: TokenTarget) -> TokenDetails:

@@ -310,6 +310,10 @@ class RoutingService:
         if account is None:
             # Deleted since the attempt began: the call fails as a terminal error.
             return Credentials(account_id=account_id)
+        return self.account_credentials(account)
+
+    def account_credentials(self, account: ConnectorAccount) -> Credentials:
+        """An account row's credentials for one gateway call (unsealed here, never stored)."""
         return Credentials(
             secrets={k: Secret(v) for k, v in self._unseal(account).items()},
             settings={str(k): str(v) for k, v in (account.settings or {}).items()},
