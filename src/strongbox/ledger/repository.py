@@ -649,20 +649,3 @@ def mismatched_resolutions(session: Session) -> list[tuple[str, str]]:
             )
         )
     ]
-
-
-def transfer_rows_by_id(
-    session: Session, merchant_id: str, ids: list[str], *, chunk: int = 900
-) -> list[Any]:
-    """The merchant's transfers with these client ids, ``chunk`` ids per IN list."""
-    out: list[Any] = []
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        out.extend(
-            session.execute(
-                select(*transfer_columns()).where(
-                    TRANSFERS.c.merchant_id == merchant_id, TRANSFERS.c.id.in_(part)
-                )
-            )
-        )
-    return out

@@ -193,7 +193,7 @@ def verify_postings(
                 ]
         found: dict[tuple[str, str], Transfer] = {}
         for merchant_id, tids in ids.items():
-            for row in repo.transfer_rows_by_id(session, merchant_id, tids, chunk=900):
+            for row in repo.transfer_rows(session, merchant_id, tids):
                 tr = Transfer.from_row(row)
                 found[(merchant_id, tr.id)] = tr
         for pf in facts:
