@@ -32,8 +32,8 @@ from strongbox.ledger.fees import FeeDefault, Fees, parse_fixed
 from strongbox.ledger.handlers import PostingRules
 from strongbox.ledger.service import LedgerService
 from strongbox.payments.cards import TestCardSource, VaultCardSource
+from strongbox.payments.deps import Payments, PaymentsConfig
 from strongbox.payments.models import PII_OPENER
-from strongbox.payments.service import PaymentsConfig, PaymentsService
 from strongbox.routing.health import BreakerSettings, ConnectorHealth
 from strongbox.routing.service import RoutingService
 from strongbox.vault.setup import Vault, build_vault
@@ -47,7 +47,7 @@ class Runtime:
     db: Database
     dispatcher: EventDispatcher
     connectors: ConnectorRegistry
-    payments: PaymentsService
+    payments: Payments
     bus: InMemoryBus
     key_cache: KeyCache
     rate_limiter: RateLimiter
@@ -151,7 +151,7 @@ def build_runtime(
         settings.redis_url,
     )
     routing = RoutingService(connectors, sealer, health, default_connector="simulator")
-    payments = PaymentsService(
+    payments = Payments(
         connectors,
         VaultCardSource(vault.service, TestCardSource()),
         PaymentsConfig(

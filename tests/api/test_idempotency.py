@@ -126,7 +126,9 @@ def test_unexpected_500_is_stored_and_replayed(
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("bug")
 
-    mp.setattr(runtime.payments, "create_customer", boom)
+    from strongbox.payments import customers
+
+    mp.setattr(customers, "create", boom)
     h = {"Idempotency-Key": "k-500"}
     first = api.post("/v1/customers", data={"name": "x"}, headers=h)
     mp.undo()

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from strongbox.cli.main import app
 from strongbox.connectors.base import OperationKind
+from strongbox.payments import intents
 from strongbox.runtime import Runtime
 from support import Merchant
 
@@ -77,8 +78,8 @@ def test_a_start_that_died_is_resolved_once_older_than_the_recovery_age(
         ctx = RequestContext(
             merchant_id=merchant.id, actor="t", idempotency_record_id=begun.record_id
         )
-        step = runtime.payments.create_intent(
-            uow, ctx, validate_params(CreatePaymentIntentParams, form)
+        step = intents.create(
+            runtime.payments, uow, ctx, validate_params(CreatePaymentIntentParams, form)
         )
         idem.mark_attempt_created(uow, begun.record_id)
         uow.commit()

@@ -17,6 +17,7 @@ from strongbox.core.errors import (
     UnexpectedStateError,
 )
 from strongbox.events.types import RequestContext
+from strongbox.payments import intents, operator, recovery
 from strongbox.payments.models import PaymentAttempt
 from strongbox.runtime import Runtime
 from support import Merchant
@@ -39,7 +40,7 @@ def _unknown_payment(api: TestClient, rt: Runtime, fault: str, **extra: str) -> 
 def _attempt(rt: Runtime, m: Merchant, pi_id: str, kind: str = "authorize") -> PaymentAttempt:
     ctx = RequestContext(merchant_id=m.id, actor="test")
     with rt.db.unit_of_work() as uow:
-        rows = [a for a in rt.payments.attempts(uow, ctx, pi_id) if a.kind == kind]
+        rows = [a for a in recovery.attempts(uow, ctx, pi_id) if a.kind == kind]
         uow.session.expunge_all()
     return rows[-1]
 
@@ -48,7 +49,7 @@ def _resolve(rt: Runtime, m: Merchant, attempt_id: str, outcome: str, **kw: Any)
     ctx = RequestContext(merchant_id=m.id, actor="cli")
     kw.setdefault("note", "checked in the gateway's dashboard")
     with rt.db.unit_of_work() as uow:
-        step = rt.payments.resolve_by_operator(uow, ctx, attempt_id, outcome, **kw)
+        step = operator.resolve(rt.payments, uow, ctx, attempt_id, outcome, **kw)
         uow.commit()
     return step
 
@@ -174,8 +175,8 @@ def test_a_dead_start_is_resolvable_although_recovery_keeps_touching_it(
 
     ctx = RequestContext(merchant_id=merchant.id, actor="test")
     with runtime.db.unit_of_work() as uow:
-        step = runtime.payments.create_intent(
-            uow, ctx, validate_params(CreatePaymentIntentParams, FORM)
+        step = intents.create(
+            runtime.payments, uow, ctx, validate_params(CreatePaymentIntentParams, FORM)
         )
         uow.commit()
     assert step.intent is not None

@@ -17,6 +17,7 @@ from strongbox.connectors.base import (
 from strongbox.connectors.simulator import SimulatorConnector
 from strongbox.core.params import validate_params
 from strongbox.events.types import RequestContext
+from strongbox.payments import gateway, intents
 from strongbox.payments.schemas import CreatePaymentIntentParams
 from strongbox.runtime import Runtime
 from strongbox.workers.recovery import recover_once
@@ -140,10 +141,12 @@ def test_a_failed_lookup_neither_fails_over_nor_fails_the_payment(
         {"amount": 2000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True},
     )
     with runtime.db.unit_of_work() as uow:
-        step = runtime.payments.create_intent(uow, ctx, params)
+        step = intents.create(runtime.payments, uow, ctx, params)
         uow.commit()
     assert step.call is not None
-    runtime.payments.execute(step.call)  # charged at A; the process dies before recording it
+    gateway.execute(
+        runtime.payments, step.call
+    )  # charged at A; the process dies before recording it
     engine_a = gateways.a
     runtime.connectors.register("sim_a", lambda: FlakyLookups(engine_a))
     FlakyLookups.down = True

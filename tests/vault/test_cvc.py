@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from strongbox.events.types import RequestContext
+from strongbox.payments import payment_methods
 from strongbox.runtime import Runtime
 from strongbox.vault.models import VaultCard, VaultCvc
 from strongbox.vault.tasks import reap_cvcs_once
@@ -93,7 +94,7 @@ def test_cvc_past_its_ttl_is_not_used_and_is_reaped(
         uow.commit()
     ctx = RequestContext(merchant_id=merchant.id, actor="test")
     with runtime.db.unit_of_work() as uow:
-        token = runtime.payments.retrieve_payment_method(uow, ctx, pm_id).card_source[6:]
+        token = payment_methods.retrieve(uow, ctx, pm_id).card_source[6:]
         card = runtime.vault.service.detokenize(uow, ctx, merchant.id, pm_id, token, purpose="test")
         assert card.cvc is None
         assert card.number.reveal() == "378282246310005"

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from strongbox.connectors.base import AuthorizeRequest
 from strongbox.core.secret import Secret
+from strongbox.payments import gateway
 from strongbox.runtime import Runtime
 from vault.helpers import form_card, record_committed_events
 
@@ -17,14 +18,14 @@ def test_confirm_detokenizes_once_as_secrets_with_an_audited_event(
 ) -> None:
     pm = api.post("/v1/payment_methods", data=form_card("4242424242424242", "314")).json()
     seen: list[AuthorizeRequest] = []
-    original = runtime.payments.execute
+    original = gateway.execute
 
-    def spy(call: Any) -> Any:
+    def spy(deps: Any, call: Any) -> Any:
         if isinstance(call.request, AuthorizeRequest):
             seen.append(call.request)
-        return original(call)
+        return original(deps, call)
 
-    monkeypatch.setattr(runtime.payments, "execute", spy)
+    monkeypatch.setattr(gateway, "execute", spy)
     events = record_committed_events(runtime, "strongbox.vault.detokenized")
     r = api.post(
         "/v1/payment_intents",

@@ -10,6 +10,7 @@ from strongbox.connectors.base import OperationKind
 from strongbox.core.params import validate_params
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
+from strongbox.payments import gateway, intents
 from strongbox.payments.schemas import CreatePaymentIntentParams
 from strongbox.runtime import Runtime
 from strongbox.workers.recovery import recover_once
@@ -93,7 +94,7 @@ def _phase1_with_key(rt: Runtime, m: Merchant, key: str) -> tuple[RequestContext
         )
         assert begun.record_id is not None
         ctx = RequestContext(merchant_id=m.id, actor="test", idempotency_record_id=begun.record_id)
-        step = svc.create_intent(uow, ctx, params)
+        step = intents.create(svc, uow, ctx, params)
         idem.mark_attempt_created(uow, begun.record_id)
         uow.commit()
     assert step.call is not None
@@ -119,7 +120,7 @@ def test_crash_after_the_gateway_answered_is_finished_by_recovery(
     api: TestClient, runtime: Runtime, merchant: Merchant
 ) -> None:
     _ctx, step = _phase1_with_key(runtime, merchant, "crash-after")
-    outcome = runtime.payments.execute(step.call)  # type: ignore[attr-defined]
+    outcome = gateway.execute(runtime.payments, step.call)  # type: ignore[attr-defined]
     assert outcome.result is not None  # charged; then the process "dies" before recording
     assert len(_sim(runtime).charges()) == 1
     recover_once(runtime, min_age=NOW)

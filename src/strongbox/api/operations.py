@@ -33,13 +33,14 @@ from strongbox.core.errors import (
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
+from strongbox.payments import gateway, outcomes, payment_methods
 from strongbox.payments.gateway_tokens import (
     TokenTarget,
     from_payment_method_data,
     requested_token,
 )
 from strongbox.payments.schemas import PaymentMethodDataParams
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,9 @@ def run_write(caller: Caller, req: WriteRequest, phase1: Phase1, render: Render)
 
     while step.call is not None:
         call = step.call
-        outcome = svc.execute(call)
+        outcome = gateway.execute(svc, call)
         with rt.db.unit_of_work() as uow:
-            step = svc.finish(uow, ctx, call, outcome)
+            step = outcomes.finish(svc, uow, ctx, call, outcome)
             if step.call is not None:
                 if record_id:
                     idem.mark_attempt_created(uow, record_id)
@@ -161,8 +162,8 @@ def describe_gateway_token(
             uow.session, caller.ctx.merchant_id, req.idempotency_key, uow.clock.now(), lock_timeout
         ):
             return None
-        target = svc.gateway_token_target(uow, caller.ctx, token, account)
-    return target, svc.describe_gateway_token(target)
+        target = payment_methods.gateway_token_target(svc, uow, caller.ctx, token, account)
+    return target, payment_methods.describe_gateway_token(svc, target)
 
 
 def replay_only(uow: UnitOfWork, ctx: RequestContext) -> Step:
@@ -217,7 +218,7 @@ def with_payment_method_data(
 
         def test_card(uow: UnitOfWork, ctx: RequestContext) -> Step:
             with nested_params("payment_method_data"):
-                pm = svc.create_card_payment_method(uow, ctx, pm_params)
+                pm = payment_methods.create_card(svc, uow, ctx, pm_params)
             return run(uow, ctx, pm.id)
 
         return test_card
@@ -226,7 +227,7 @@ def with_payment_method_data(
 
     def phase1(uow: UnitOfWork, ctx: RequestContext) -> Step:
         with nested_params("payment_method_data"):
-            pm = svc.create_gateway_payment_method(uow, ctx, pm_params, *described)
+            pm = payment_methods.create_gateway(svc, uow, ctx, pm_params, *described)
         return run(uow, ctx, pm.id)
 
     return phase1

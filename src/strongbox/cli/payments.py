@@ -17,6 +17,7 @@ import typer
 
 from strongbox.cli.common import merchant_unit_of_work
 from strongbox.idempotency import service as idem
+from strongbox.payments import operator, recovery
 
 app = typer.Typer(help="Payment attempts: inspect and resolve.", no_args_is_help=True)
 
@@ -55,7 +56,7 @@ def attempts(
     """The gateway attempts of one PaymentIntent, oldest first."""
 
     def run(rt: Any, uow: Any, ctx: Any) -> dict[str, Any]:
-        rows = rt.payments.attempts(uow, ctx, payment_intent)
+        rows = recovery.attempts(uow, ctx, payment_intent)
         return {"object": "list", "data": [render_attempt(a) for a in rows]}
 
     merchant_unit_of_work(merchant, run)
@@ -87,7 +88,8 @@ def resolve(
 
     def run(rt: Any, uow: Any, ctx: Any) -> dict[str, Any]:
         recovery_age = timedelta(seconds=rt.settings.recovery_after_seconds)
-        step = rt.payments.resolve_by_operator(
+        step = operator.resolve(
+            rt.payments,
             uow,
             ctx,
             attempt,

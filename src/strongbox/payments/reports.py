@@ -2,7 +2,7 @@
 
 A gateway may tell us later what became of an operation: an asynchronous capture settled or
 failed, a refund succeeded or failed, a dispute was opened. Inbound webhook translators turn
-each gateway's event into a ``GatewayReport``; ``PaymentsService.apply_gateway_report``
+each gateway's event into a ``GatewayReport``; ``payments.gateway_reports.apply``
 applies it through the same ``finish`` path (and state machine) as a direct answer, so a
 duplicate or late report changes nothing.
 """

@@ -15,7 +15,9 @@ from strongbox.connectors.base import Capability
 from strongbox.core import metrics
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
-from strongbox.payments.service import GatewayCall, Step
+from strongbox.payments import gateway, outcomes
+from strongbox.payments import recovery as payment_recovery
+from strongbox.payments.steps import GatewayCall, Step
 from strongbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,11 +30,13 @@ def resolve(rt: Runtime, call: GatewayCall, key_id: str | None, cause: str) -> S
     step = Step(call=call)
     while step.call is not None:
         current = step.call
-        outcome = svc.execute(current)
+        outcome = gateway.execute(svc, current)
         with rt.db.unit_of_work() as uow:
-            step = svc.finish(uow, ctx, current, outcome, cause=cause)
+            step = outcomes.finish(svc, uow, ctx, current, outcome, cause=cause)
             if key_id and step.call is None:
-                attempt = svc.find_attempt(uow, current.merchant_id, current.attempt_id)
+                attempt = payment_recovery.find_attempt(
+                    uow, current.merchant_id, current.attempt_id
+                )
                 if attempt.status not in ("started", "unknown"):
                     # The request that began this attempt never got its answer stored.
                     status, body = step.response()
@@ -57,17 +61,20 @@ def recover_once(
     svc = rt.payments
     with rt.db.unit_of_work() as uow:
         now = uow.clock.now()
-        attempts = svc.find_unfinished(uow, started_before=now - min_age, limit=limit)
+        attempts = payment_recovery.find_unfinished(uow, started_before=now - min_age, limit=limit)
         if action_poll is not None:
             seen = {a.id for a in attempts}
             attempts += [
                 a
-                for a in svc.find_open_challenges(
+                for a in payment_recovery.find_open_challenges(
                     uow, polled_before=now - action_poll, created_after=now - action_window
                 )
                 if a.id not in seen
             ]
-        calls = [(svc.begin_lookup(uow, a), a.request_idempotency_key_id) for a in attempts]
+        calls = [
+            (payment_recovery.begin_lookup(svc, uow, a), a.request_idempotency_key_id)
+            for a in attempts
+        ]
         uow.commit()
     for call, key_id in calls:
         if not _can_look_up(rt, call.connector):
@@ -103,7 +110,7 @@ def _can_look_up(rt: Runtime, connector: str) -> bool:
 def complete_action(rt: Runtime, reference: str) -> Step | None:
     """Called when a customer finished a gateway challenge: resolve the attempt now."""
     with rt.db.unit_of_work() as uow:
-        call = rt.payments.begin_action_lookup_by_reference(uow, reference)
+        call = payment_recovery.begin_action_lookup_by_reference(rt.payments, uow, reference)
         uow.commit()
     if call is None:
         return None

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from strongbox.db.uow import UnitOfWork
+from strongbox.events.types import RequestContext
+from strongbox.payments import gateway_reports
+from strongbox.payments.reports import GatewayReport
 from strongbox.runtime import Runtime
 from strongbox.webhooks import inbound, service
 from strongbox.webhooks.delivery import Deliverer, DeliveryConfig
@@ -33,13 +37,17 @@ def fanout(rt: Runtime) -> int:
 def process_inbound(rt: Runtime, *, batch: int = 100) -> int:
     """Claim pending inbound events (one short transaction), then apply each in its own
     transaction; a failure is counted in a fresh one. Returns how many were claimed."""
+
+    def apply_report(uow: UnitOfWork, ctx: RequestContext, report: GatewayReport) -> str:
+        return gateway_reports.apply(rt.payments, uow, ctx, report)
+
     with rt.db.unit_of_work() as uow:
         claimed = inbound.claim_pending(uow, batch=batch)
         uow.commit()
     for event_id in claimed:
         try:
             with rt.db.unit_of_work() as uow:
-                inbound.process_event(uow, rt.payments.apply_gateway_report, event_id)
+                inbound.process_event(uow, apply_report, event_id)
                 uow.commit()
         except Exception:
             log.exception("processing inbound webhook event %s failed", event_id)

@@ -18,7 +18,7 @@ from strongbox.api.routers.common import (
     write_request,
 )
 from strongbox.core.params import validate_params
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 from strongbox.routing.schemas import (
     CreateConnectorAccountParams,
     ListConnectorAccountsParams,

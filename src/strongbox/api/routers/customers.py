@@ -19,6 +19,7 @@ from strongbox.api.routers.common import (
     write_request,
 )
 from strongbox.core.params import validate_params
+from strongbox.payments import customers
 from strongbox.payments.schemas import (
     CustomerParams,
     ListCustomersParams,
@@ -26,7 +27,7 @@ from strongbox.payments.schemas import (
     check_expand,
     render_customer,
 )
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 NO_EXPAND: frozenset[str] = frozenset()
@@ -47,7 +48,7 @@ def create_customer(request: Request, params: dict[str, Any] = Depends(params_of
     svc = caller.runtime.payments
 
     def phase1(uow: Any, ctx: Any) -> Step:
-        c = svc.create_customer(uow, ctx, p)
+        c = customers.create(svc, uow, ctx, p)
         return Step(extra={"customer": render_customer(c, ctx.livemode)})
 
     return run_write(caller, write_request(request, params), phase1, _render(caller.ctx.livemode))
@@ -62,7 +63,7 @@ def list_customers(request: Request, params: dict[str, Any] = Depends(params_of)
     return list_response(
         caller,
         "/v1/customers",
-        lambda uow: svc.list_customers(uow, caller.ctx, page_of(p), p.email, created_of(p)),
+        lambda uow: customers.list_(svc, uow, caller.ctx, page_of(p), p.email, created_of(p)),
         lambda _, c: render_customer(c, caller.ctx.livemode),
     )
 
@@ -82,11 +83,10 @@ def retrieve_customer(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     check_expand(p.expand, NO_EXPAND)
-    svc = caller.runtime.payments
     return read_response(
         caller,
         lambda uow: render_customer(
-            svc.retrieve_customer(uow, caller.ctx, customer_id), caller.ctx.livemode
+            customers.retrieve(uow, caller.ctx, customer_id), caller.ctx.livemode
         ),
     )
 
@@ -101,7 +101,7 @@ def update_customer(
     svc = caller.runtime.payments
 
     def phase1(uow: Any, ctx: Any) -> Step:
-        c = svc.update_customer(uow, ctx, customer_id, p)
+        c = customers.update(svc, uow, ctx, customer_id, p)
         return Step(extra={"customer": render_customer(c, ctx.livemode)})
 
     return run_write(caller, write_request(request, params), phase1, _render(caller.ctx.livemode))
@@ -115,7 +115,7 @@ def delete_customer(
     svc = caller.runtime.payments
 
     def phase1(uow: Any, ctx: Any) -> Step:
-        c = svc.delete_customer(uow, ctx, customer_id)
+        c = customers.delete(svc, uow, ctx, customer_id)
         return Step(extra={"customer": {"id": c.id, "object": "customer", "deleted": True}})
 
     return run_write(caller, write_request(request, params), phase1, _render(caller.ctx.livemode))

@@ -41,7 +41,7 @@ from strongbox.ledger.schemas import (
 )
 from strongbox.ledger.service import MAX_BATCH, Balance, TransferRequest, TransferResult
 from strongbox.payments.schemas import RetrieveParams, render_list
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 

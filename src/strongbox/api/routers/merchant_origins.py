@@ -26,7 +26,7 @@ from strongbox.auth import origins
 from strongbox.auth.schemas import CreateMerchantOriginParams, ListMerchantOriginsParams
 from strongbox.core.params import validate_params
 from strongbox.payments.schemas import RetrieveParams, check_expand
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 
 router = APIRouter(prefix="/v1/merchant_origins", tags=["merchant_origins"])
 NO_EXPAND: frozenset[str] = frozenset()

@@ -22,6 +22,7 @@ from strongbox.api.routers.common import (
 from strongbox.core.params import validate_params
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
+from strongbox.payments import capture, confirm, intents, recovery
 from strongbox.payments.schemas import (
     INTENT_EXPANDABLE,
     CancelPaymentIntentParams,
@@ -34,7 +35,7 @@ from strongbox.payments.schemas import (
     check_expand,
     render_intent,
 )
-from strongbox.payments.service import PaymentsService, Step
+from strongbox.payments.steps import Step
 
 router = APIRouter(prefix="/v1/payment_intents", tags=["payment_intents"])
 
@@ -55,13 +56,13 @@ def create_payment_intent(
 ) -> Response:
     caller = authenticate(request)
     p = validate_params(CreatePaymentIntentParams, params)
-    PaymentsService.validate_create(p)
+    intents.validate_create(p)
     expand = check_expand(p.expand, INTENT_EXPANDABLE)
     svc = caller.runtime.payments
     req = write_request(request, params)
 
     def create(uow: UnitOfWork, ctx: RequestContext, pm: str | None) -> Step:
-        return svc.create_intent(uow, ctx, p if pm is None else _with_pm(p, pm))
+        return intents.create(svc, uow, ctx, p if pm is None else _with_pm(p, pm))
 
     phase1 = with_payment_method_data(caller, req, p.payment_method, p.payment_method_data, create)
     return run_write(caller, req, phase1, _render(expand))
@@ -79,11 +80,10 @@ def list_payment_intents(request: Request, params: dict[str, Any] = Depends(para
     caller = authenticate(request)
     p = validate_params(ListPaymentIntentsParams, params)
     expand = list_expand(p.expand, INTENT_EXPANDABLE)
-    svc = caller.runtime.payments
     return list_response(
         caller,
         "/v1/payment_intents",
-        lambda uow: svc.list_intents(uow, caller.ctx, page_of(p), p.customer, created_of(p)),
+        lambda uow: intents.list_(uow, caller.ctx, page_of(p), p.customer, created_of(p)),
         lambda uow, pi: render_intent(uow.session, pi, expand),
     )
 
@@ -103,11 +103,10 @@ def retrieve_payment_intent(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     expand = check_expand(p.expand, INTENT_EXPANDABLE)
-    svc = caller.runtime.payments
     return read_response(
         caller,
         lambda uow: render_intent(
-            uow.session, svc.retrieve_intent(uow, caller.ctx, intent_id), expand
+            uow.session, intents.retrieve(uow, caller.ctx, intent_id), expand
         ),
     )
 
@@ -122,13 +121,12 @@ def update_payment_intent(
 ) -> Response:
     caller = authenticate(request)
     p = validate_params(UpdatePaymentIntentParams, params)
-    PaymentsService.validate_update(p)
+    intents.validate_update(p)
     expand = check_expand(p.expand, INTENT_EXPANDABLE)
-    svc = caller.runtime.payments
     return run_write(
         caller,
         write_request(request, params),
-        lambda uow, ctx: Step(intent=svc.update_intent(uow, ctx, intent_id, p)),
+        lambda uow, ctx: Step(intent=intents.update(uow, ctx, intent_id, p)),
         _render(expand),
     )
 
@@ -147,14 +145,14 @@ def confirm_payment_intent(
     svc = caller.runtime.payments
     req = write_request(request, params)
 
-    def confirm(uow: UnitOfWork, ctx: RequestContext, pm: str | None) -> Step:
-        return svc.begin_confirm(uow, ctx, intent_id, p if pm is None else _with_pm(p, pm))
+    def begin(uow: UnitOfWork, ctx: RequestContext, pm: str | None) -> Step:
+        return confirm.begin(svc, uow, ctx, intent_id, p if pm is None else _with_pm(p, pm))
 
     if p.payment_method_data is not None:  # an unknown intent costs no gateway read
         with caller.runtime.db.reader() as uow:
-            svc.retrieve_intent(uow, caller.ctx, intent_id)
+            intents.retrieve(uow, caller.ctx, intent_id)
 
-    phase1 = with_payment_method_data(caller, req, p.payment_method, p.payment_method_data, confirm)
+    phase1 = with_payment_method_data(caller, req, p.payment_method, p.payment_method_data, begin)
     return run_write(caller, req, phase1, _render(expand))
 
 
@@ -173,7 +171,7 @@ def capture_payment_intent(
     return run_write(
         caller,
         write_request(request, params),
-        lambda uow, ctx: svc.begin_capture(uow, ctx, intent_id, p),
+        lambda uow, ctx: capture.begin_capture(svc, uow, ctx, intent_id, p),
         _render(expand),
     )
 
@@ -193,7 +191,7 @@ def cancel_payment_intent(
     return run_write(
         caller,
         write_request(request, params),
-        lambda uow, ctx: svc.begin_cancel(uow, ctx, intent_id, p),
+        lambda uow, ctx: capture.begin_cancel(svc, uow, ctx, intent_id, p),
         _render(expand),
     )
 
@@ -204,9 +202,8 @@ def cancel_payment_intent(
 def payment_intent_history(intent_id: str, request: Request) -> Response:
     caller = authenticate(request)
     with caller.runtime.db.reader() as uow:
-        svc = caller.runtime.payments
-        changes = svc.history(uow, caller.ctx, intent_id)
-        attempts = svc.attempts(uow, caller.ctx, intent_id)
+        changes = recovery.history(uow, caller.ctx, intent_id)
+        attempts = recovery.attempts(uow, caller.ctx, intent_id)
         body = {
             "object": "payment_intent_history",
             "payment_intent": intent_id,

@@ -25,6 +25,7 @@ from strongbox.api.routers.common import (
 from strongbox.api.security import accepts_publishable_key
 from strongbox.core.errors import PermissionError_
 from strongbox.core.params import validate_params
+from strongbox.payments import payment_methods
 from strongbox.payments.gateway_tokens import requested_token
 from strongbox.payments.schemas import (
     PM_EXPANDABLE,
@@ -36,7 +37,7 @@ from strongbox.payments.schemas import (
     check_expand,
     render_payment_method,
 )
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 
 router = APIRouter(prefix="/v1/payment_methods", tags=["payment_methods"])
 
@@ -82,7 +83,7 @@ def create_payment_method(
     req = write_request(request, _without_card_data(caller, params))
     gateway = requested_token(p)
     phase1: Phase1 = (
-        (lambda uow, ctx: Step(extra={"pm": svc.create_card_payment_method(uow, ctx, p)}))
+        (lambda uow, ctx: Step(extra={"pm": payment_methods.create_card(svc, uow, ctx, p)}))
         if gateway is None
         else _gateway_token_phase1(caller, req, p, *gateway)
     )
@@ -102,7 +103,7 @@ def _gateway_token_phase1(
         return replay_only
     svc = caller.runtime.payments
     return lambda uow, ctx: Step(
-        extra={"pm": svc.create_gateway_payment_method(uow, ctx, p, *described)}
+        extra={"pm": payment_methods.create_gateway(svc, uow, ctx, p, *described)}
     )
 
 
@@ -111,11 +112,10 @@ def list_payment_methods(request: Request, params: dict[str, Any] = Depends(para
     caller = authenticate(request)
     p = validate_params(ListPaymentMethodsParams, params)
     expand = list_expand(p.expand, PM_EXPANDABLE)
-    svc = caller.runtime.payments
     return list_response(
         caller,
         "/v1/payment_methods",
-        lambda uow: svc.list_payment_methods(uow, caller.ctx, page_of(p), p.customer, p.type),
+        lambda uow: payment_methods.list_(uow, caller.ctx, page_of(p), p.customer, p.type),
         lambda uow, pm: render_payment_method(uow.session, pm, expand, caller.ctx.livemode),
     )
 
@@ -129,12 +129,11 @@ def retrieve_payment_method(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     expand = check_expand(p.expand, PM_EXPANDABLE)
-    svc = caller.runtime.payments
     return read_response(
         caller,
         lambda uow: render_payment_method(
             uow.session,
-            svc.retrieve_payment_method(uow, caller.ctx, pm_id),
+            payment_methods.retrieve(uow, caller.ctx, pm_id),
             expand,
             caller.ctx.livemode,
         ),
@@ -152,11 +151,10 @@ def attach_payment_method(
     caller = authenticate(request)
     p = validate_params(AttachPaymentMethodParams, params)
     expand = check_expand(p.expand, PM_EXPANDABLE)
-    svc = caller.runtime.payments
     return run_write(
         caller,
         write_request(request, params),
-        lambda uow, ctx: Step(extra={"pm": svc.attach_payment_method(uow, ctx, pm_id, p.customer)}),
+        lambda uow, ctx: Step(extra={"pm": payment_methods.attach(uow, ctx, pm_id, p.customer)}),
         _render(expand, caller.ctx.livemode),
     )
 
@@ -172,10 +170,9 @@ def detach_payment_method(
     caller = authenticate(request)
     p = validate_params(DetachPaymentMethodParams, params)
     expand = check_expand(p.expand, PM_EXPANDABLE)
-    svc = caller.runtime.payments
     return run_write(
         caller,
         write_request(request, params),
-        lambda uow, ctx: Step(extra={"pm": svc.detach_payment_method(uow, ctx, pm_id)}),
+        lambda uow, ctx: Step(extra={"pm": payment_methods.detach(uow, ctx, pm_id)}),
         _render(expand, caller.ctx.livemode),
     )

@@ -18,6 +18,7 @@ from strongbox.api.routers.common import (
     write_request,
 )
 from strongbox.core.params import validate_params
+from strongbox.payments import refunds
 from strongbox.payments.schemas import (
     REFUND_EXPANDABLE,
     CreateRefundParams,
@@ -27,7 +28,7 @@ from strongbox.payments.schemas import (
     check_expand,
     render_refund,
 )
-from strongbox.payments.service import PaymentsService, Step
+from strongbox.payments.steps import Step
 
 router = APIRouter(prefix="/v1/refunds", tags=["refunds"])
 
@@ -44,13 +45,13 @@ def _render(expand: set[str], livemode: bool) -> Any:
 def create_refund(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(CreateRefundParams, params)
-    PaymentsService.validate_refund(p)
+    refunds.validate(p)
     expand = check_expand(p.expand, REFUND_EXPANDABLE)
     svc = caller.runtime.payments
     return run_write(
         caller,
         write_request(request, params),
-        lambda uow, ctx: svc.begin_refund(uow, ctx, p),
+        lambda uow, ctx: refunds.begin(svc, uow, ctx, p),
         _render(expand, caller.ctx.livemode),
     )
 
@@ -60,11 +61,10 @@ def list_refunds(request: Request, params: dict[str, Any] = Depends(params_of)) 
     caller = authenticate(request)
     p = validate_params(ListRefundsParams, params)
     expand = list_expand(p.expand, REFUND_EXPANDABLE)
-    svc = caller.runtime.payments
     return list_response(
         caller,
         "/v1/refunds",
-        lambda uow: svc.list_refunds(
+        lambda uow: refunds.list_(
             uow, caller.ctx, page_of(p), p.payment_intent, p.charge, created_of(p)
         ),
         lambda uow, r: render_refund(uow.session, r, expand, caller.ctx.livemode),
@@ -78,12 +78,11 @@ def retrieve_refund(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     expand = check_expand(p.expand, REFUND_EXPANDABLE)
-    svc = caller.runtime.payments
     return read_response(
         caller,
         lambda uow: render_refund(
             uow.session,
-            svc.retrieve_refund(uow, caller.ctx, refund_id),
+            refunds.retrieve(uow, caller.ctx, refund_id),
             expand,
             caller.ctx.livemode,
         ),
@@ -97,10 +96,9 @@ def update_refund(
     caller = authenticate(request)
     p = validate_params(UpdateRefundParams, params)
     expand = check_expand(p.expand, REFUND_EXPANDABLE)
-    svc = caller.runtime.payments
     return run_write(
         caller,
         write_request(request, params),
-        lambda uow, ctx: Step(refund=svc.update_refund(uow, ctx, refund_id, p)),
+        lambda uow, ctx: Step(refund=refunds.update(uow, ctx, refund_id, p)),
         _render(expand, caller.ctx.livemode),
     )

@@ -13,7 +13,7 @@ from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import body_doc, write_request
 from strongbox.core.ids import new_id
 from strongbox.core.params import validate_params
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 from strongbox.routing.config import RoutingConfigIn
 from strongbox.routing.engine import PaymentFacts
 from strongbox.routing.schemas import DecideParams

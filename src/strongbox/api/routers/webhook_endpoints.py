@@ -25,7 +25,7 @@ from strongbox.api.routers.common import (
 from strongbox.core.params import Expand, ListParams, Params, validate_params
 from strongbox.core.secret import Secret
 from strongbox.payments.schemas import check_expand
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 from strongbox.webhooks import service
 from strongbox.webhooks.schemas import (
     CreateEndpointParams,

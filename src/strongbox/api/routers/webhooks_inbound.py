@@ -21,7 +21,7 @@ from strongbox.api.routers.common import body_doc, created_of, page_of, query_do
 from strongbox.core.errors import ResourceMissingError
 from strongbox.core.params import Expand, ListParams, Params, validate_params
 from strongbox.payments.schemas import check_expand, render_list
-from strongbox.payments.service import Step
+from strongbox.payments.steps import Step
 from strongbox.runtime import Runtime
 from strongbox.webhooks import inbound
 from strongbox.webhooks.providers import MAX_BODY_BYTES
