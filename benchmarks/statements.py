@@ -8,6 +8,9 @@ sends ``n`` sequential create-and-confirm requests through the ASGI app with Sta
 TestClient (no sockets, no background workers) and prints, per request: SQL statements by
 kind, transactions (commits), connection checkouts, wall and CPU milliseconds.
 
+Statements, round trips and transactions are counted at the driver (``db/trace.py``): the
+SQLite library's trace callback, libpq's protocol trace on PostgreSQL.
+
 For a profile of the same loop (the app runs in TestClient's portal thread, so use a sampling
 profiler rather than cProfile):
 
@@ -19,20 +22,17 @@ profiler rather than cProfile):
 from __future__ import annotations
 
 import argparse
-import collections
-import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from strongbox.api.app import create_app
 from strongbox.auth import service as auth
 from strongbox.core.settings import Settings
+from strongbox.db.trace import DriverTrace
 from strongbox.runtime import build_runtime
 
 BODY = {"amount": "2000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
@@ -52,35 +52,6 @@ def main() -> None:
         uow.commit()
     key = new.secret_key.reveal()
 
-    stmts: collections.Counter[str] = collections.Counter()
-    tables: collections.Counter[str] = collections.Counter()
-    counts = {"commit": 0, "checkout": 0, "connect": 0, "flush": 0}
-
-    @event.listens_for(Session, "after_flush")
-    def _flush(*_a):  # type: ignore[no-untyped-def]
-        counts["flush"] += 1
-
-    @event.listens_for(rt.db.engine, "before_cursor_execute")
-    def _count(_conn, _cur, statement, _params, _ctx, _many):  # type: ignore[no-untyped-def]
-        words = statement.lstrip().split(None, 1)
-        kind = words[0].upper() if words else "?"
-        stmts[kind] += 1
-        m = re.search(r"\b(?:INTO|UPDATE|FROM)\s+\"?(\w+)", statement, re.I)
-        if m:
-            tables[f"{kind} {m.group(1)}"] += 1
-
-    @event.listens_for(rt.db.engine, "commit")
-    def _commit(_conn):  # type: ignore[no-untyped-def]
-        counts["commit"] += 1
-
-    @event.listens_for(rt.db.engine.pool, "checkout")
-    def _checkout(*_a):  # type: ignore[no-untyped-def]
-        counts["checkout"] += 1
-
-    @event.listens_for(rt.db.engine.pool, "connect")
-    def _connect(*_a):  # type: ignore[no-untyped-def]
-        counts["connect"] += 1
-
     app = create_app(rt, run_workers=False)
     headers = {"Authorization": f"Bearer {key}"}
     with TestClient(app) as client:
@@ -89,31 +60,29 @@ def main() -> None:
                 "/v1/payment_intents", data=BODY, headers={**headers, "Idempotency-Key": f"w{i}"}
             )
             assert r.status_code == 200, r.text
-        stmts.clear()
-        tables.clear()
-        counts.update(commit=0, checkout=0, connect=0, flush=0)
-        w0, c0 = time.perf_counter(), time.process_time()
-        for i in range(args.n):
-            r = client.post(
-                "/v1/payment_intents", data=BODY, headers={**headers, "Idempotency-Key": f"m{i}"}
-            )
-            assert r.status_code == 200, r.text
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        with DriverTrace(rt.db.engine) as trace:
+            w0, c0 = time.perf_counter(), time.process_time()
+            for i in range(args.n):
+                r = client.post(
+                    "/v1/payment_intents",
+                    data=BODY,
+                    headers={**headers, "Idempotency-Key": f"m{i}"},
+                )
+                assert r.status_code == 200, r.text
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            counts = trace.counts()
 
     n = args.n
     print(f"database: {rt.db.engine.dialect.name}; {n} sequential create-and-confirm requests")
     print(f"per request: {1000 * wall / n:.2f} ms wall, {1000 * cpu / n:.2f} ms CPU (this process)")
     print(
-        f"per request: {sum(stmts.values()) / n:.1f} SQL statements, "
-        f"{counts['commit'] / n:.1f} commits, {counts['flush'] / n:.1f} ORM flushes, "
-        f"{counts['checkout'] / n:.1f} pool checkouts, "
-        f"{counts['connect'] / n:.2f} new connections"
+        f"per request: {counts.statements / n:.1f} SQL statements, "
+        f"{counts.round_trips / n:.1f} round trips, {counts.transactions / n:.1f} transactions "
+        "(counted at the driver: db/trace.py)"
     )
-    for kind, c in stmts.most_common():
-        print(f"  {c / n:5.1f}  {kind}")
     print("by statement and table:")
-    for kt, c in tables.most_common():
-        print(f"  {c / n:5.1f}  {kt}")
+    for kind, c in counts.by_kind.most_common():
+        print(f"  {c / n:5.1f}  {kind}")
     rt.close()
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -35,6 +35,25 @@ def make_merchant(rt: Runtime, name: str = "Test merchant") -> Merchant:
     return Merchant(new.merchant.id, new.secret_key.reveal(), new.publishable_key.reveal())
 
 
+def expire_leases(rt: Runtime) -> None:
+    """As if the processes that held the attempts' leases died a lease ago (their gateway
+    calls ended with them): every lease has run out, so recovery may take them over."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from strongbox.payments.models import PaymentAttempt
+
+    with rt.db.unit_of_work() as uow:
+        past = uow.clock.now() - timedelta(seconds=1)
+        uow.session.execute(
+            update(PaymentAttempt)
+            .where(PaymentAttempt.lease_until.is_not(None))
+            .values(lease_until=past)
+        )
+        uow.commit()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -33,6 +33,7 @@ from strongbox.ledger.handlers import PostingRules
 from strongbox.ledger.service import LedgerService
 from strongbox.payments.cards import TestCardSource, VaultCardSource
 from strongbox.payments.deps import Payments, PaymentsConfig
+from strongbox.payments.lease import LeaseKeeper
 from strongbox.payments.models import PII_OPENER
 from strongbox.routing.health import BreakerSettings, ConnectorHealth
 from strongbox.routing.service import RoutingService
@@ -59,11 +60,14 @@ class Runtime:
     # Connector accounts, routing and circuit breakers (issue 6).
     routing: RoutingService
     health: ConnectorHealth
+    # Leases of the gateway calls this process has in flight (payments/lease.py).
+    leases: LeaseKeeper
     ledger: LedgerService = field(default_factory=LedgerService)
     fees: Fees = field(default_factory=Fees)
     address_limiter: RateLimiter = field(default_factory=lambda: make_address_limiter(0))
 
     def close(self) -> None:
+        self.leases.close()
         self.vault.close()
         self.connectors.close()
         self.bus.close()
@@ -157,6 +161,7 @@ def build_runtime(
         PaymentsConfig(
             default_connector="simulator",
             gateway_retries=settings.gateway_retries,
+            attempt_lease_seconds=settings.attempt_lease_seconds,
         ),
         vault=vault.service,
         routing=routing,
@@ -187,6 +192,7 @@ def build_runtime(
         ),
         routing=routing,
         health=health,
+        leases=LeaseKeeper(db, settings.attempt_lease_seconds),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from typer.testing import CliRunner
@@ -11,7 +12,7 @@ from strongbox.cli.main import app
 from strongbox.connectors.base import OperationKind
 from strongbox.payments import intents
 from strongbox.runtime import Runtime
-from support import Merchant
+from support import Merchant, expire_leases
 
 
 def run(env: dict[str, str | None], *args: str, code: int = 0) -> Any:
@@ -89,13 +90,24 @@ def test_a_start_that_died_is_resolved_once_older_than_the_recovery_age(
     args = ["resolve", "--merchant", merchant.id, attempt["id"], "--outcome", "not_processed"]
     args += ["--note", "not in the gateway's dashboard"]
     env = {**cli_env, "STRONGBOX_RECOVERY_AFTER_SECONDS": "3600"}
-    young = run(env, *args, code=1)  # may still be in flight: refused
+    held = run(env, *args, code=1)  # its process's lease still holds it: refused
+    assert "in flight" in json.loads(held.stderr)["error"]["message"]
+    expire_leases(runtime)  # the process died: its lease ran out
+    young = run(env, *args, code=1)  # but younger than the recovery age: may be in flight
     assert json.loads(young.stderr)["error"]["param"] == "attempt"
+    # A recovery age of 1 s is accepted only with gateway calls that cannot last that long.
     env["STRONGBOX_RECOVERY_AFTER_SECONDS"] = "1"
-    import time
-
-    time.sleep(1.2)
-    out = run(env, *args)
+    env["STRONGBOX_GATEWAY_RETRIES"] = "0"
+    env["STRONGBOX_GATEWAY_TIMEOUT_SECONDS"] = "0.5"
+    env["STRONGBOX_GATEWAY_CONNECT_TIMEOUT_SECONDS"] = "0.25"
+    deadline = time.monotonic() + 60
+    while True:  # the attempt must be older than 1 s
+        result = CliRunner().invoke(app, ["payments", *args], env=env)
+        if result.exit_code == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
     assert out["attempt"]["status"] == "failed"
     replay = api.post("/v1/payment_intents", data=form, headers={"Idempotency-Key": "died"})
     assert replay.headers["Idempotent-Replayed"] == "true"

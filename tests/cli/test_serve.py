@@ -81,3 +81,24 @@ def test_first_start_prints_dev_keys_once_and_they_work(tmp_path: Path) -> None:
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "succeeded"
     assert "sk_test_" not in second  # keys are shown only on the first start
+
+
+def test_serve_refuses_a_recovery_age_shorter_than_the_longest_gateway_call(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGBOX_")}
+    env["STRONGBOX_DATA_DIR"] = str(tmp_path / "data")
+    env["STRONGBOX_RECOVERY_AFTER_SECONDS"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "strongbox.cli.main", "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("strongbox: invalid settings: STRONGBOX_RECOVERY_AFTER_SECONDS=1 ")
+    assert "longest gateway call" in line
+    assert not (tmp_path / "data").exists()  # refused before anything was created

@@ -471,6 +471,77 @@ def test_same_key_with_different_amount_is_refused(harness: ConnectorHarness) ->
     assert op.amount == 2000
 
 
+# ------------------------------------------------- recovery: making an outcome definitive
+
+
+def test_replay_under_the_same_key_makes_an_unprocessed_request_definitive(
+    harness: ConnectorHarness,
+) -> None:
+    """What recovery does when the gateway has no record of a request (payments/recovery.py):
+    it re-sends the very request under the same key. The gateway does it now, once, and from
+    then on every request under that key (a straggler of the first one included) gets that
+    outcome: the key can never charge again."""
+    require(harness.connector, Capability.IDEMPOTENT_REPLAY)
+    conn = harness.connector
+    request = authorize_request(amount=4100, capture=True)
+    harness.inject_fault("timeout", operations={OperationKind.AUTHORIZE})
+    with pytest.raises(UnknownOutcomeError):
+        conn.authorize(request)  # hung unprocessed: nothing charged
+    assert ops_for(harness, request.idempotency_key) == []
+    if conn.supports(Capability.STATUS_LOOKUP):
+        found = status(conn, OperationKind.AUTHORIZE, request.idempotency_key)
+        assert found.status is OperationStatus.NOT_FOUND
+    decided = conn.authorize(request)  # recovery's replay
+    assert decided.status is OperationStatus.CAPTURED
+    assert decided.amount == 4100
+    straggler = conn.authorize(request)
+    assert straggler.status is OperationStatus.CAPTURED
+    assert straggler.gateway_reference == decided.gateway_reference
+    [op] = ops_for(harness, request.idempotency_key)
+    assert op.amount == 4100
+
+
+def test_replay_of_a_refund_under_its_key_refunds_once(harness: ConnectorHarness) -> None:
+    require(harness.connector, Capability.IDEMPOTENT_REPLAY)
+    require(harness.connector, Capability.REFUND)
+    conn = harness.connector
+    ref = authorized(conn, 3000, capture=True).gateway_reference
+    assert ref is not None
+    key = new_key()
+    harness.inject_fault("timeout", operations={OperationKind.REFUND})
+    with pytest.raises(UnknownOutcomeError):
+        refund(harness, ref, 3000, key)
+    assert refund(harness, ref, 3000, key).status is OperationStatus.REFUNDED
+    assert refund(harness, ref, 3000, key).status is OperationStatus.REFUNDED
+    assert len(ops_for(harness, key)) == 1
+
+
+def test_without_replay_the_search_by_our_key_decides(harness: ConnectorHarness) -> None:
+    """A gateway without idempotency keys (Braintree) is asked by searching for our key as
+    its reference: not found means not done, and a request under the key sent later is found
+    by the same search, so it is never done twice. A request still in flight when recovery
+    searched is the one case left, and its late success is reconciled by the payments
+    domain (payments/late.py, tests/payments/test_late_success.py)."""
+    conn = harness.connector
+    if conn.supports(Capability.IDEMPOTENT_REPLAY):
+        pytest.skip(f"{harness.name} dedupes by key (test_replay_under_the_same_key_...)")
+    require(conn, Capability.STATUS_LOOKUP)
+    request = authorize_request(amount=4200, capture=True)
+    harness.inject_fault("timeout", operations={OperationKind.AUTHORIZE})
+    with pytest.raises(UnknownOutcomeError):
+        conn.authorize(request)
+    found = status(conn, OperationKind.AUTHORIZE, request.idempotency_key)
+    assert found.status is OperationStatus.NOT_FOUND
+    late = conn.authorize(request)  # the straggler reaches the gateway after all
+    assert late.status is OperationStatus.CAPTURED
+    searched = status(conn, OperationKind.AUTHORIZE, request.idempotency_key)
+    assert searched.status is OperationStatus.CAPTURED
+    assert searched.gateway_reference == late.gateway_reference
+    assert conn.authorize(request).gateway_reference == late.gateway_reference
+    [op] = ops_for(harness, request.idempotency_key)
+    assert op.amount == 4200
+
+
 def test_status_of_unknown_key_is_not_found(harness: ConnectorHarness) -> None:
     require(harness.connector, Capability.STATUS_LOOKUP)
     for kind in OperationKind:

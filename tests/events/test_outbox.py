@@ -46,7 +46,8 @@ def test_a_subscriber_that_reads_nothing_does_not_flush_the_session(
     pending: list[tuple[str, bool]] = []
 
     def blind(uow: UnitOfWork, event: DomainEvent) -> None:
-        pending.append((event.type, any(isinstance(o, PaymentIntent) for o in uow.session.new)))
+        unsent = uow.queued()
+        pending.append((event.type, any("INSERT INTO payment_intents" in q for q in unsent)))
 
     runtime.dispatcher.subscribe("payment_intent.created", blind, reads_db=False)
     pi = api.post("/v1/payment_intents", data=PAY).json()

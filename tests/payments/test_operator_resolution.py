@@ -20,7 +20,7 @@ from strongbox.events.types import RequestContext
 from strongbox.payments import intents, operator, recovery
 from strongbox.payments.models import PaymentAttempt
 from strongbox.runtime import Runtime
-from support import Merchant
+from support import Merchant, expire_leases
 
 FORM = {"amount": "2000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
 
@@ -182,6 +182,9 @@ def test_a_dead_start_is_resolvable_although_recovery_keeps_touching_it(
     assert step.intent is not None
     a = _attempt(runtime, merchant, step.intent.id)
     assert a.status == "started"
+    with pytest.raises(UnexpectedStateError, match="in flight"):  # its process holds it
+        _resolve(runtime, merchant, a.id, "not_processed", started_before=a.created)
+    expire_leases(runtime)  # the process died: its lease ran out
     with runtime.db.unit_of_work() as uow:  # a recovery pass just touched it
         row = uow.session.get(PaymentAttempt, a.seq)
         assert row is not None

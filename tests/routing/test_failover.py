@@ -21,7 +21,7 @@ from strongbox.payments import gateway, intents
 from strongbox.payments.schemas import CreatePaymentIntentParams
 from strongbox.runtime import Runtime
 from strongbox.workers.recovery import recover_once
-from support import Merchant, error_of
+from support import Merchant, error_of, expire_leases
 
 
 def two_gateways(api: TestClient) -> tuple[str, str]:
@@ -144,9 +144,9 @@ def test_a_failed_lookup_neither_fails_over_nor_fails_the_payment(
         step = intents.create(runtime.payments, uow, ctx, params)
         uow.commit()
     assert step.call is not None
-    gateway.execute(
-        runtime.payments, step.call
-    )  # charged at A; the process dies before recording it
+    # charged at A; the process dies before recording it, and its lease runs out
+    gateway.execute(runtime.payments, step.call)
+    expire_leases(runtime)
     engine_a = gateways.a
     runtime.connectors.register("sim_a", lambda: FlakyLookups(engine_a))
     FlakyLookups.down = True

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
-from strongbox.connectors.base import OperationKind
+from strongbox.connectors.base import AuthorizeRequest, OperationKind
 from strongbox.core.params import validate_params
 from strongbox.events.types import RequestContext
 from strongbox.idempotency import service as idem
 from strongbox.payments import gateway, intents
+from strongbox.payments.deps import Payments
 from strongbox.payments.schemas import CreatePaymentIntentParams
+from strongbox.payments.steps import GatewayCall, GatewayOutcome
 from strongbox.runtime import Runtime
 from strongbox.workers.recovery import recover_once
-from support import Merchant
+from support import Merchant, expire_leases
 
 FORM = {"amount": "2000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
 NOW = timedelta(0)
@@ -29,23 +32,42 @@ def _authorizations(rt: Runtime) -> int:
     return sum(1 for op in _sim(rt).operations() if op.kind == OperationKind.AUTHORIZE)
 
 
-def test_timeout_leaves_processing_then_recovery_finds_nothing_charged(
-    api: TestClient, runtime: Runtime
+def test_timeout_leaves_processing_then_recovery_makes_it_definitive_under_the_same_key(
+    api: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The gateway has no record of the request (it hung, unprocessed). Recovery does not
+    conclude "not charged", which a request still on its way could contradict: it re-sends
+    the same request under the same key, so the outcome is decided once, at the gateway."""
+    sent: list[AuthorizeRequest] = []
+    execute = gateway.execute
+
+    def spy(deps: Payments, call: GatewayCall) -> GatewayOutcome:
+        if isinstance(call.request, AuthorizeRequest):
+            sent.append(call.request)
+        return execute(deps, call)
+
+    monkeypatch.setattr(gateway, "execute", spy)
     _sim(runtime).inject("timeout", operations={OperationKind.AUTHORIZE})
     r = api.post("/v1/payment_intents", data=FORM)
     assert r.status_code == 200
     pi = r.json()
     assert pi["status"] == "processing"
+    assert _sim(runtime).charges() == []
     assert recover_once(runtime, min_age=NOW) == 1
     after = api.get(f"/v1/payment_intents/{pi['id']}").json()
-    assert after["status"] == "requires_payment_method"
-    assert after["last_payment_error"]["code"] == "processing_error"
-    assert _sim(runtime).charges() == []
-    # The customer can simply try again.
-    retry = api.post(f"/v1/payment_intents/{pi['id']}/confirm", data={})
-    assert retry.json()["status"] == "succeeded"
+    assert after["status"] == "succeeded"
+    assert after["amount_received"] == 2000
     assert _authorizations(runtime) == 1
+    [charge] = _sim(runtime).charges()
+    history = api.get(f"/v1/payment_intents/{pi['id']}/history").json()
+    assert history["status_changes"][-1]["cause"] == "recovery"
+    # The re-sent request is the first one, under the same key; a straggler of the first
+    # request arriving now cannot charge again.
+    first, resent = sent
+    assert resent == first
+    straggler = _sim(runtime).process_authorize(first)
+    assert straggler.gateway_reference == charge.reference
+    assert len(_sim(runtime).charges()) == 1
 
 
 def test_dropped_response_after_charge_recovers_as_succeeded_without_recharging(
@@ -101,19 +123,22 @@ def _phase1_with_key(rt: Runtime, m: Merchant, key: str) -> tuple[RequestContext
     return ctx, step
 
 
-def test_crash_before_the_gateway_call_fails_the_attempt_without_charging(
+def test_crash_before_the_gateway_call_is_sent_once_by_recovery(
     api: TestClient, runtime: Runtime, merchant: Merchant
 ) -> None:
     _phase1_with_key(runtime, merchant, "crash-before")
     h = {"Idempotency-Key": "crash-before"}
     in_use = api.post("/v1/payment_intents", data=FORM, headers=h)
     assert in_use.status_code == 409
+    assert recover_once(runtime, min_age=NOW) == 0  # the dead process's lease still holds it
+    expire_leases(runtime)
     recover_once(runtime, min_age=NOW)
+    # Nothing reached the gateway: recovery sent the request itself, once, under its key.
     replay = api.post("/v1/payment_intents", data=FORM, headers=h)
     assert replay.headers["Idempotent-Replayed"] == "true"
-    assert replay.status_code == 402
-    assert replay.json()["error"]["payment_intent"]["status"] == "requires_payment_method"
-    assert _sim(runtime).charges() == []
+    assert replay.status_code == 200
+    assert replay.json()["status"] == "succeeded"
+    assert _authorizations(runtime) == 1
 
 
 def test_crash_after_the_gateway_answered_is_finished_by_recovery(
@@ -123,6 +148,7 @@ def test_crash_after_the_gateway_answered_is_finished_by_recovery(
     outcome = gateway.execute(runtime.payments, step.call)  # type: ignore[attr-defined]
     assert outcome.result is not None  # charged; then the process "dies" before recording
     assert len(_sim(runtime).charges()) == 1
+    expire_leases(runtime)
     recover_once(runtime, min_age=NOW)
     replay = api.post("/v1/payment_intents", data=FORM, headers={"Idempotency-Key": "crash-after"})
     assert replay.status_code == 200
@@ -174,9 +200,7 @@ def test_capture_with_unknown_outcome_blocks_cancel_until_recovered(
     assert _sim(runtime).charges()[0].captured_amount == 1500
 
 
-def test_refund_timeout_is_resolved_and_releases_the_reservation(
-    api: TestClient, runtime: Runtime
-) -> None:
+def test_refund_timeout_is_resolved_once_under_its_key(api: TestClient, runtime: Runtime) -> None:
     pi = api.post("/v1/payment_intents", data=FORM).json()
     _sim(runtime).inject("timeout", operations={OperationKind.REFUND})
     refund = api.post("/v1/refunds", data={"payment_intent": pi["id"]}).json()
@@ -185,11 +209,14 @@ def test_refund_timeout_is_resolved_and_releases_the_reservation(
     blocked = api.post("/v1/refunds", data={"payment_intent": pi["id"], "amount": "1"})
     assert blocked.json()["error"]["code"] == "charge_already_refunded"
     recover_once(runtime, min_age=NOW)
-    failed = api.get(f"/v1/refunds/{refund['id']}").json()
-    assert failed["status"] == "failed"
-    second = api.post("/v1/refunds", data={"payment_intent": pi["id"]}).json()
-    assert second["status"] == "succeeded"
+    # Not found at the gateway: re-sent under its key, refunded once.
+    done = api.get(f"/v1/refunds/{refund['id']}").json()
+    assert done["status"] == "succeeded"
     assert _sim(runtime).charges()[0].refunded_amount == 2000
+    again = api.post("/v1/refunds", data={"payment_intent": pi["id"]})
+    assert again.json()["error"]["code"] == "charge_already_refunded"
+    listed = api.get("/v1/refunds", params={"payment_intent": pi["id"]}).json()["data"]
+    assert [(r["id"], r["status"]) for r in listed] == [(refund["id"], "succeeded")]
 
 
 def test_challenge_completed_at_the_gateway_is_picked_up_by_recovery(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,35 +11,23 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongbox import __version__
 from strongbox.api.context import request_id
+from strongbox.api.edge import Edge
 from strongbox.api.openapi_doc import install_openapi
 from strongbox.api.responses import dumps, error_response, json_response
 from strongbox.api.routers import balance as balance_router
 from strongbox.api.routers import customers, events, payment_intents, payment_methods, refunds
 from strongbox.api.routers import ledger as ledger_router
-from strongbox.api.security import (
-    GuardMiddleware,
-    SecurityHeadersMiddleware,
-    TrustedProxies,
-    allowed_methods,
-    public_route,
-)
-from strongbox.core import metrics
+from strongbox.api.security import TrustedProxies, allowed_methods, public_route
 from strongbox.core.errors import (
     InvalidRequestError,
-    ResourceMissingError,
     StrongboxError,
     unexpected_error,
 )
-from strongbox.core.ids import new_id
-from strongbox.core.logging import request_id_var
-from strongbox.events.types import API_VERSION
 from strongbox.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -52,49 +39,6 @@ Bodies are `application/x-www-form-urlencoded` with Stripe's bracket notation
 `Authorization: Bearer sk_test_…` (or HTTP basic with the key as user). Every POST accepts an
 `Idempotency-Key` header with Stripe's semantics.
 """
-
-
-class ObserveMiddleware:
-    """Request ids, Stripe-style headers and Prometheus metrics, as plain ASGI middleware
-    (Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = new_id("request")
-        scope.setdefault("state", {})["request_id"] = rid
-        rid_token = request_id_var.set(rid)
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = MutableHeaders(scope=message)
-                if "request-id" not in headers:
-                    headers.append("Request-Id", rid)
-                headers.append("Stripe-Version", API_VERSION)
-            await send(message)
-
-        try:
-            if "\x00" in scope.get("path", ""):
-                # No id contains NUL (and PostgreSQL cannot even compare with one).
-                missing = ResourceMissingError("No such object: the URL contains a NUL character.")
-                await error_response(missing)(scope, receive, send_wrapper)
-            else:
-                await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            method = scope.get("method", "")
-            metrics.HTTP_REQUESTS.labels(method, path, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(method, path).observe(time.perf_counter() - start)
-            request_id_var.reset(rid_token)
 
 
 def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
@@ -168,16 +112,16 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             tags=["simulator"],
         )
 
-    proxies = TrustedProxies(runtime.settings.trusted_proxies)
+    # The edge: request ids, metrics, guards and security headers for every request, and the
+    # payment routes served without FastAPI's per-request machinery (api/edge.py).
     app.add_middleware(
-        GuardMiddleware,
+        Edge,
         max_body_bytes=runtime.settings.max_body_bytes,
         limiter=lambda: runtime.address_limiter,
-        proxies=proxies,
+        proxies=TrustedProxies(runtime.settings.trusted_proxies),
+        inline=runtime.db.is_sqlite,
         path_limits={"/v1/ledger/transfers/batch": ledger_router.MAX_BATCH_BODY_BYTES},
     )
-    app.add_middleware(ObserveMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, proxies=proxies)
     install_openapi(app)
 
     @app.exception_handler(StrongboxError)

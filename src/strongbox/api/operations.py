@@ -127,7 +127,8 @@ def run_write(caller: Caller, req: WriteRequest, phase1: Phase1, render: Render)
 
     while step.call is not None:
         call = step.call
-        outcome = gateway.execute(svc, call)
+        with rt.leases.hold(call):  # recovery leaves the attempt alone while we wait
+            outcome = gateway.execute(svc, call)
         with rt.db.unit_of_work() as uow:
             step = outcomes.finish(svc, uow, ctx, call, outcome)
             if step.call is not None:

@@ -1,13 +1,10 @@
 """HTTP-level security controls: security headers, the body-size limit, per-address rate
 limits, client addresses behind trusted proxies, and which routes take no API key.
 
-Middleware order (outermost first), as ``api/app.py`` installs it::
-
-    SecurityHeadersMiddleware -> ObserveMiddleware (request id, metrics) -> GuardMiddleware
-    (body limit, per-address rate limit) -> routes
-
-so that every response, the guards' 413 and 429 included, carries the security headers and a
-``Request-Id``.
+The edge (``api/edge.py``, the application's outermost middleware) applies them to every
+request: the request id and metrics, then the per-address rate limit and the body limit, then
+the routes; every response, the guards' 413 and 429 included, carries the security headers
+and a ``Request-Id``.
 
 Routes
 ------
@@ -37,14 +34,11 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-import anyio.to_thread
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from strongbox.api.responses import error_response
-from strongbox.auth.ratelimit import RateLimiter
-from strongbox.core.errors import InvalidRequestError, RateLimitError
+from strongbox.core.errors import InvalidRequestError
 
 __all__ = [
     "API_CSP",
@@ -53,8 +47,6 @@ __all__ = [
     "PUBLIC_PATHS",
     "PUBLIC_PREFIXES",
     "BodyTooLargeError",
-    "GuardMiddleware",
-    "SecurityHeadersMiddleware",
     "TrustedProxies",
     "accepts_publishable_key",
     "allowed_methods",
@@ -229,120 +221,3 @@ class BodyTooLargeError(InvalidRequestError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"Request body too large: at most {limit} bytes are accepted.")
-
-
-class GuardMiddleware:
-    """Refuses oversized bodies (413) and requests over the per-address limit (429).
-
-    The body limit is enforced on the declared ``Content-Length`` before anything is read, and
-    on the bytes actually received (chunked bodies), so no route ever buffers more.
-    ``path_limits`` raises the limit for named paths (the ledger's batch of 8,190 transfers).
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        max_body_bytes: int,
-        limiter: Callable[[], RateLimiter],
-        proxies: TrustedProxies,
-        path_limits: dict[str, int] | None = None,
-    ) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.path_limits = dict(path_limits or {})
-        self.limiter = limiter
-        self.proxies = proxies
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        address = self.proxies.client_address(scope)
-        scope.setdefault("state", {})["client_address"] = address
-        if scope.get("path") not in RATE_LIMIT_EXEMPT:
-            limiter = self.limiter()
-            try:
-                if limiter.shared:  # a Redis round trip: keep it off the event loop
-                    await anyio.to_thread.run_sync(limiter.check, address)
-                else:
-                    limiter.check(address)
-            except RateLimitError as exc:
-                await error_response(exc)(scope, receive, send)
-                return
-
-        limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
-        declared = Headers(scope=scope).get("content-length", "").strip()
-        if (
-            declared.isascii()
-            and declared.isdigit()
-            and (len(declared) > 18 or int(declared) > limit)
-        ):
-            await error_response(BodyTooLargeError(limit))(scope, receive, send)
-            return
-
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLargeError(limit)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLargeError as exc:
-            if started:
-                raise
-            await error_response(exc)(scope, receive, send)
-
-
-class SecurityHeadersMiddleware:
-    """Adds the security headers described in the module docstring to every response."""
-
-    def __init__(self, app: ASGIApp, *, proxies: TrustedProxies) -> None:
-        self.app = app
-        self.proxies = proxies
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        tls = self.proxies.is_tls(scope)
-        path = scope.get("path", "")
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                if "referrer-policy" not in headers:
-                    headers["Referrer-Policy"] = "no-referrer"
-                if "content-security-policy" not in headers:
-                    media = headers.get("content-type", "").split(";")[0].strip().lower()
-                    if path == "/docs":
-                        policy = DOCS_CSP
-                    elif media == "text/html":
-                        policy = HTML_CSP
-                    else:
-                        policy = API_CSP
-                    headers["Content-Security-Policy"] = policy
-                    headers["X-Frame-Options"] = "DENY"
-                if path.startswith("/v1/") and "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
-                if tls:
-                    headers["Strict-Transport-Security"] = (
-                        f"max-age={HSTS_MAX_AGE}; includeSubDomains"
-                    )
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from strongbox.core.settings import Settings
+from strongbox.cli.common import load_settings
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -47,7 +47,7 @@ def verify(
     """
     from strongbox.runtime import build_runtime
 
-    rt = build_runtime(Settings())
+    rt = build_runtime(load_settings())
     try:
         report = rt.audit.verify(rt.db, extra_keys=set(public_key or []), heads_file=heads_file)
     finally:
@@ -84,7 +84,7 @@ def head(
     from strongbox.audit.heads import latest_head
     from strongbox.runtime import build_runtime
 
-    rt = build_runtime(Settings())
+    rt = build_runtime(load_settings())
     try:
         rt.audit.sign(rt.db, force=force)
         with rt.db.read() as session:
@@ -109,7 +109,7 @@ def export(
     from strongbox.runtime import build_runtime
 
     start, end = _time(since, "--since"), _time(until, "--until")
-    rt = build_runtime(Settings())
+    rt = build_runtime(load_settings())
     out = output.open("w") if output else sys.stdout
     n = 0
     try:
@@ -130,7 +130,7 @@ def archive() -> None:
     from the database); they stay verifiable."""
     from strongbox.runtime import build_runtime
 
-    rt = build_runtime(Settings())
+    rt = build_runtime(load_settings())
     try:
         arch = rt.audit.archive(rt.db)
     finally:

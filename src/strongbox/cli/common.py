@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import ValidationError
 
 from strongbox.core.errors import StrongboxError
 from strongbox.core.settings import Settings
@@ -18,11 +19,25 @@ if TYPE_CHECKING:
     from strongbox.events.types import RequestContext
 
 
+def load_settings() -> Settings:
+    """The settings from the environment; a setting refused at start (an out-of-range value,
+    a recovery age shorter than the longest gateway call …) is one clear line each, exit 2."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            label = f"STRONGBOX_{where.upper()}: " if where else ""
+            typer.echo(f"strongbox: invalid settings: {label}{message}", err=True)
+        raise typer.Exit(code=2) from None
+
+
 @contextmanager
 def command_runtime() -> Iterator[Any]:
     from strongbox.runtime import build_runtime
 
-    rt = build_runtime(Settings())
+    rt = build_runtime(load_settings())
     try:
         yield rt
     finally:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from strongbox.core.settings import Settings
+from strongbox.cli.common import load_settings
 
 if TYPE_CHECKING:
     from strongbox.runtime import Runtime
@@ -27,7 +27,7 @@ def _runtime() -> Iterator[Runtime]:
     from strongbox.runtime import build_runtime
 
     try:
-        rt = build_runtime(Settings())
+        rt = build_runtime(load_settings())
     except StrongboxError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None

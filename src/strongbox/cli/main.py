@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 
 import typer
 
+from strongbox.cli.common import load_settings
 from strongbox.cli.keys import keys_app
 from strongbox.cli.origins import origins_app
-from strongbox.core.settings import Settings
 
 app = typer.Typer(
     help="Strongbox: a self-hosted, Stripe-compatible payments platform.",
@@ -71,7 +71,7 @@ def serve(
     from strongbox.auth import service as auth
     from strongbox.runtime import build_runtime
 
-    settings = Settings()
+    settings = load_settings()
     _setup_logging(settings.log_level, settings.log_format)
     if "STRONGBOX_PUBLIC_URL" not in os.environ:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
@@ -134,7 +134,7 @@ def db_upgrade(revision: str = "head") -> None:
     from strongbox.db.migrate import current_revision, upgrade
     from strongbox.runtime import prepare_data_dir
 
-    settings = Settings()
+    settings = load_settings()
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         prepare_data_dir(settings.data_dir)
@@ -150,7 +150,7 @@ def merchants_create(name: str) -> None:
     from strongbox.auth import service as auth
     from strongbox.runtime import build_runtime
 
-    rt = build_runtime(Settings())
+    rt = build_runtime(load_settings())
     try:
         with rt.db.unit_of_work() as uow:
             try:

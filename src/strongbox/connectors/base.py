@@ -50,6 +50,10 @@ class Capability(enum.Flag):
     #: Authorizes with a token the gateway made itself (``AuthorizeRequest.token``) and can
     #: describe its card (``describe_token``).
     GATEWAY_TOKEN = enum.auto()
+    #: The gateway itself dedupes requests by our idempotency key: re-sending a request under
+    #: the same key returns what it did with the first one, or does it now, exactly once.
+    #: Recovery re-sends under the key to make an outcome definitive (payments/recovery.py).
+    IDEMPOTENT_REPLAY = enum.auto()
 
 
 class OperationKind(enum.StrEnum):
@@ -311,6 +315,12 @@ class Connector(ABC):
         capability first, so this default answers only a connector that lacks it.
         """
         raise TerminalError(f"the {self.name} connector does not accept gateway tokens")
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a call may block for long (network I/O): the payments domain then makes
+        it from a worker thread, never on the event loop (``core/bridge.py``)."""
+        return True
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities

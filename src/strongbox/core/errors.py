@@ -152,3 +152,9 @@ class LedgerInvariantError(ApiError):
     """A posting rule could not post a payment's transfers: the payment write is aborted."""
 
     default_code = "ledger_posting_failed"
+
+
+class ConcurrentChange(Exception):
+    """A guarded write found its row changed by another transaction since it was read (a
+    prebuilt UPDATE … WHERE <the values read> touched no row). The unit of work rolls back;
+    the caller re-runs it, reading with locks (``db/sql.py``)."""

@@ -31,6 +31,13 @@ IDEMPOTENT_REPLAYS = Counter("strongbox_idempotent_replays_total", "Idempotent r
 RECOVERED_ATTEMPTS = Counter(
     "strongbox_recovered_attempts_total", "Attempts resolved by the recovery worker", ["outcome"]
 )
+LATE_OUTCOMES = Counter(
+    "strongbox_late_gateway_outcomes_total",
+    "Gateway successes that arrived after their attempt was resolved as failed, by what was "
+    "done with them (payment_intent: the intent took the charge; reversal: voided or refunded "
+    "at the gateway; operator: recorded for a human)",
+    ["connector", "operation", "applied"],
+)
 AWAITING_WEBHOOK = Counter(
     "strongbox_recovery_awaiting_webhook_total",
     "Unfinished attempts the recovery worker left to the gateway's webhook (connectors "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,7 +34,19 @@ class Settings(BaseSettings):
     gateway_retries: int = Field(default=2, ge=0, le=10)
     idempotency_ttl_hours: int = Field(default=24, ge=24, le=24 * 30)
     idempotency_lock_timeout_seconds: int = Field(default=90, ge=1)
-    recovery_after_seconds: int = Field(default=30, ge=1)
+    recovery_after_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Unfinished attempts older than this are resolved by the recovery worker; "
+        "must exceed the longest gateway call (tries x (connect + read timeout) + back-off).",
+    )
+    attempt_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description="A gateway call in flight holds its attempt this long, renewed every third "
+        "of it until the call ends; recovery never touches a held attempt.",
+    )
     action_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often open 3DS challenges are looked up."
     )
@@ -141,6 +153,21 @@ class Settings(BaseSettings):
     circuit_min_calls: int = Field(default=10, ge=1, le=10_000)
     circuit_window: int = Field(default=50, ge=1, le=10_000)
 
+    @model_validator(mode="after")
+    def _recovery_after_the_longest_call(self) -> Settings:
+        longest = longest_gateway_call_seconds(self)
+        if self.recovery_after_seconds <= longest:
+            raise ValueError(
+                f"STRONGBOX_RECOVERY_AFTER_SECONDS={self.recovery_after_seconds} is not longer "
+                f"than the longest gateway call ({self.gateway_retries + 1} tries x "
+                f"({self.gateway_connect_timeout_seconds:g} s connect + "
+                f"{self.gateway_timeout_seconds:g} s read) + back-off = {longest:g} s): recovery "
+                "could resolve a payment whose request is still waiting for the gateway. Set it "
+                f"to at least {int(longest) + 1}, or lower STRONGBOX_GATEWAY_TIMEOUT_SECONDS, "
+                "STRONGBOX_GATEWAY_CONNECT_TIMEOUT_SECONDS or STRONGBOX_GATEWAY_RETRIES."
+            )
+        return self
+
     @property
     def pool_size(self) -> int:
         # Every request thread and background loop can hold one connection: no overflow churn.
@@ -151,6 +178,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'strongbox.db').resolve()}"
+
+
+#: The longest wait between two tries of one gateway call (``PaymentsConfig.retry_max_seconds``).
+RETRY_BACKOFF_MAX_SECONDS = 1.0
+
+
+def longest_gateway_call_seconds(settings: Settings) -> float:
+    """How long one gateway call can take with every retry: each try bounded by the connect
+    and read timeouts, each wait between tries by the back-off's maximum."""
+    tries = settings.gateway_retries + 1
+    per_try = settings.gateway_connect_timeout_seconds + settings.gateway_timeout_seconds
+    return tries * per_try + settings.gateway_retries * RETRY_BACKOFF_MAX_SECONDS
 
 
 def normalize_database_url(url: str) -> str:

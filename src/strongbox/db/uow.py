@@ -9,14 +9,16 @@ and written to the outbox in the same transaction, so a write happens completely
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from strongbox.db import records
 from strongbox.db.engine import WriteGate, is_sqlite
+from strongbox.db.sql import Queued, Sql, log_statement, run_queued
 
 if TYPE_CHECKING:
     from strongbox.core.clock import Clock
@@ -40,11 +42,87 @@ class UnitOfWork:
         self.raised: list[Any] = []
         self._after_commit: list[Callable[[], None]] = []
         self.committed = False
+        self._queued: list[Queued] = []
+        self._raw: Any = None
+        self._bind = session.get_bind()
+        #: Rows this unit of work loaded or wrote through prebuilt statements, by (kind, id):
+        #: one object per row, as the session's identity map gives for ORM reads.
+        self.records: dict[tuple[str, str], Any] = {}
+        #: Rows of insert-only tables waiting for the next flush (``records.Batch``).
+        self.batches: dict[Any, list[dict[str, Any]]] = {}
 
     @property
     def dialect(self) -> str:
-        bind = self.session.get_bind()
-        return bind.dialect.name
+        return str(self._bind.dialect.name)
+
+    # ---- prebuilt statements on the driver connection (db/sql.py)
+
+    def raw(self) -> Any:
+        """The driver connection of this transaction (begun, as the session begins it)."""
+        if self._raw is None:
+            self._raw = self.session.connection().connection.dbapi_connection
+        return self._raw
+
+    def queue(
+        self, sql: Sql, params: Mapping[str, Any], *, expect: int | None = None, what: str = ""
+    ) -> None:
+        """A write sent with the others before the next read, flush or commit; ``expect``:
+        the row count it must touch, else ``ConcurrentChange``."""
+        c = sql.compiled(self._bind.dialect)
+        self._queued.append(Queued(c, c.params(params), expect=expect, what=what))
+
+    def queue_many(self, sql: Sql, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        c = sql.compiled(self._bind.dialect)
+        self._queued.append(Queued(c, [c.params(r) for r in rows], many=True))
+
+    def execute(self, sql: Sql, params: Mapping[str, Any]) -> int:
+        """Run now (after the queued writes); the row count."""
+        c = sql.compiled(self._bind.dialect)
+        cur = self._cursor()
+        values = c.params(params)
+        log_statement(c.text, values)
+        cur.execute(c.text, values)
+        return int(cur.rowcount)
+
+    def fetchone(self, sql: Sql, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        c = sql.compiled(self._bind.dialect)
+        cur = self._cursor()
+        values = c.params(params)
+        log_statement(c.text, values)
+        cur.execute(c.text, values)
+        row = cur.fetchone()
+        return None if row is None else c.row(row)
+
+    def fetchall(self, sql: Sql, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        c = sql.compiled(self._bind.dialect)
+        cur = self._cursor()
+        values = c.params(params)
+        log_statement(c.text, values)
+        cur.execute(c.text, values)
+        return [c.row(r) for r in cur.fetchall()]
+
+    def queued(self) -> list[str]:
+        """The writes not sent yet (for tests and diagnostics): queued statements, and an
+        ``INSERT INTO <table>`` for each new record."""
+        new = [
+            f"INSERT INTO {rt.table.name}"
+            for rt, _obj, snap in self.records.values()
+            if snap is None
+        ]
+        return [q.compiled.text for q in self._queued] + new
+
+    def _cursor(self) -> Any:
+        records.flush(self)  # a read sees this unit of work's own changes
+        records.flush_batches(self)
+        self.flush_queued()
+        return self.raw().cursor()
+
+    def flush_queued(self) -> None:
+        if self._queued:
+            queued, self._queued = self._queued, []
+            run_queued(self.raw(), queued, pipeline=self.dialect == "postgresql")
 
     def raise_event(self, event: Any) -> None:
         """Dispatch an event to in-transaction subscribers and the outbox, now."""
@@ -57,8 +135,15 @@ class UnitOfWork:
 
     def flush(self) -> None:
         self.session.flush()
+        records.flush(self)
+        records.flush_batches(self)
+        self.flush_queued()
 
     def commit(self) -> None:
+        self.session.flush()
+        records.flush(self)
+        records.flush_batches(self)
+        self.flush_queued()
         self.session.commit()
         self.committed = True
         hooks, self._after_commit = self._after_commit, []
@@ -69,6 +154,7 @@ class UnitOfWork:
                 log.exception("after-commit hook failed")
 
     def rollback(self) -> None:
+        self._queued.clear()
         self.session.rollback()
         self._after_commit.clear()
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from strongbox.events.models import OutboxEvent
+from strongbox.events.repository import add_to_outbox
 from strongbox.events.types import DomainEvent
 
 if TYPE_CHECKING:
@@ -64,20 +64,19 @@ class EventDispatcher:
             handler(uow, event)
         if event.internal:
             return
-        uow.session.add(
-            OutboxEvent(
-                id=event.id,
-                merchant_id=event.merchant_id,
-                type=event.type,
-                resource_type=event.resource_type,
-                resource_id=event.resource_id,
-                data=event.stripe_data(),
-                request_id=event.context.request_id,
-                idempotency_key=event.context.idempotency_key,
-                created=event.created,
-                published_at=None,
-                claimed_until=None,
-            )
+        add_to_outbox(
+            uow,
+            {
+                "id": event.id,
+                "merchant_id": event.merchant_id,
+                "type": event.type,
+                "resource_type": event.resource_type,
+                "resource_id": event.resource_id,
+                "data": event.stripe_data(),
+                "request_id": event.context.request_id,
+                "idempotency_key": event.context.idempotency_key,
+                "created": event.created,
+            },
         )
         for fn in self._on_outbox_write:
             uow.after_commit(fn)

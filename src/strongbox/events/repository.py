@@ -3,12 +3,34 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from strongbox.db.pagination import Page, PageRequest, paginate
+from strongbox.db.sql import Sql
+from strongbox.db.uow import UnitOfWork
 from strongbox.events.models import OutboxEvent, ProcessedEvent
+
+_OUTBOX: Any = OutboxEvent.__table__
+_OUTBOX_KEYS = (
+    "id",
+    "merchant_id",
+    "type",
+    "resource_type",
+    "resource_id",
+    "data",
+    "request_id",
+    "idempotency_key",
+    "created",
+)
+_INSERT_OUTBOX = Sql(insert(_OUTBOX), keys=_OUTBOX_KEYS)
+
+
+def add_to_outbox(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    """One committed event for the relay and ``/v1/events``: a prebuilt INSERT queued with
+    the transaction's other writes (unpublished, unclaimed)."""
+    uow.queue(_INSERT_OUTBOX, row)
 
 
 def get_event(session: Session, merchant_id: str, event_id: str) -> OutboxEvent | None:

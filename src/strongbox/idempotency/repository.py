@@ -7,6 +7,8 @@ from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from strongbox.db.sql import Sql
+from strongbox.db.uow import UnitOfWork
 from strongbox.idempotency.models import IdempotencyKey
 
 # Core statements on the table (not ORM-enabled ones): this row is written on every keyed
@@ -14,27 +16,80 @@ from strongbox.idempotency.models import IdempotencyKey
 _table: Table = IdempotencyKey.__table__  # type: ignore[assignment]
 
 
-def _insert_if_absent(ins: Any) -> Any:
-    return (
+_KEYS = (
+    "id",
+    "merchant_id",
+    "key",
+    "request_method",
+    "request_path",
+    "request_fingerprint",
+    "recovery_point",
+    "locked_at",
+    "response_status",
+    "response_body",
+    "request_id",
+    "created",
+    "last_used_at",
+)
+
+
+def _insert_if_absent(ins: Any) -> Sql:
+    stmt = (
         ins(_table)
         .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
         .returning(_table.c.id)
     )
+    return Sql(stmt, keys=_KEYS)
 
 
-# Built once, bound per call (building a statement costs about as much CPU as running it).
+# Built once, run on the driver connection (db/sql.py): this row is written on every keyed
+# request.
 _INSERT_IF_ABSENT = {
     "postgresql": _insert_if_absent(postgresql.insert),
     "sqlite": _insert_if_absent(sqlite.insert),
 }
-_UPDATE_BY_ID = update(_table).where(_table.c.id == bindparam("b_id"))
+_SET_RECOVERY_POINT = Sql(
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"))
+    .values(recovery_point=bindparam("recovery_point"))
+)
+_STORE_RESPONSE = Sql(
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"))
+    .values(
+        recovery_point=bindparam("recovery_point"),
+        response_status=bindparam("response_status"),
+        response_body=bindparam("response_body"),
+        locked_at=None,
+        last_used_at=bindparam("last_used_at"),
+    )
+)
 
 
-def insert_if_absent(session: Session, row: dict[str, object]) -> bool:
+def insert_if_absent(uow: UnitOfWork, row: dict[str, object]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True if this call inserted the row."""
-    dialect = session.get_bind().dialect.name
-    stmt = _INSERT_IF_ABSENT["postgresql" if dialect == "postgresql" else "sqlite"]
-    return session.connection().execute(stmt, row).scalar() is not None
+    stmt = _INSERT_IF_ABSENT["postgresql" if uow.dialect == "postgresql" else "sqlite"]
+    return uow.fetchone(stmt, row) is not None
+
+
+def set_recovery_point(uow: UnitOfWork, record_id: str, point: str) -> None:
+    uow.queue(_SET_RECOVERY_POINT, {"b_id": record_id, "recovery_point": point})
+
+
+def set_response(
+    uow: UnitOfWork, record_id: str, point: str, status: int, body: str, when: datetime
+) -> None:
+    """The response stored on the key (queued with the transaction's other writes)."""
+    uow.queue(
+        _STORE_RESPONSE,
+        {
+            "b_id": record_id,
+            "recovery_point": point,
+            "response_status": status,
+            "response_body": body,
+            "last_used_at": when,
+        },
+    )
 
 
 def get_locked(session: Session, merchant_id: str, key: str) -> IdempotencyKey | None:
@@ -56,10 +111,6 @@ def peek(session: Session, merchant_id: str, key: str) -> Any:
 
 def get_by_id(session: Session, record_id: str) -> IdempotencyKey | None:
     return session.scalars(select(IdempotencyKey).where(IdempotencyKey.id == record_id)).first()
-
-
-def set_fields(session: Session, record_id: str, **values: object) -> None:
-    session.connection().execute(_UPDATE_BY_ID, {"b_id": record_id, **values})
 
 
 def delete_expired(session: Session, cutoff: datetime, lock_cutoff: datetime) -> int:

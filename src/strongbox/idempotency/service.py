@@ -78,7 +78,7 @@ def begin(
     now = uow.clock.now()
     record_id = new_id("idempotency_key")
     inserted = repo.insert_if_absent(
-        uow.session,
+        uow,
         {
             "id": record_id,
             "merchant_id": merchant_id,
@@ -162,19 +162,11 @@ def _in_use_message(key: str) -> str:
 
 
 def mark_attempt_created(uow: UnitOfWork, record_id: str) -> None:
-    repo.set_fields(uow.session, record_id, recovery_point=ATTEMPT_CREATED)
+    repo.set_recovery_point(uow, record_id, ATTEMPT_CREATED)
 
 
 def store_response(uow: UnitOfWork, record_id: str, status: int, body: bytes) -> None:
-    repo.set_fields(
-        uow.session,
-        record_id,
-        recovery_point=FINISHED,
-        response_status=status,
-        response_body=body.decode("utf-8"),
-        locked_at=None,
-        last_used_at=uow.clock.now(),
-    )
+    repo.set_response(uow, record_id, FINISHED, status, body.decode("utf-8"), uow.clock.now())
 
 
 def store_response_if_absent(uow: UnitOfWork, record_id: str, status: int, body: bytes) -> None:
@@ -199,7 +191,7 @@ def store_new_response(
     """Store the response of a request whose execution failed (its own work rolled back)."""
     now = uow.clock.now()
     inserted = repo.insert_if_absent(
-        uow.session,
+        uow,
         {
             "id": new_id("idempotency_key"),
             "merchant_id": merchant_id,

@@ -56,7 +56,7 @@ def begin_capture(
             )
     if p.metadata is not None:
         pi.metadata_ = merge_metadata(dict(pi.metadata_ or {}), p.metadata)
-    attempt = new_attempt(uow, ctx, pi, OperationKind.CAPTURE, pi.connector or "", amount)
+    attempt = new_attempt(deps, uow, ctx, pi, OperationKind.CAPTURE, pi.connector or "", amount)
     pi.pending_operation = OperationKind.CAPTURE.value
     pi.updated = uow.clock.now()
     uow.flush()
@@ -67,7 +67,7 @@ def begin_capture(
         currency=pi.currency,
         merchant_id=pi.merchant_id,
     )
-    return Step(intent=pi, call=gateway_call(deps, attempt, request))
+    return Step(intent=pi, call=gateway_call(deps, uow, attempt, request))
 
 
 def begin_cancel(
@@ -83,7 +83,7 @@ def begin_cancel(
     # An authorization, or a 3DS challenge still open at the gateway, must be voided there
     # first: otherwise the customer could still complete the challenge and be charged.
     if status == S.REQUIRES_CAPTURE or (status == S.REQUIRES_ACTION and pi.gateway_reference):
-        attempt = new_attempt(uow, ctx, pi, OperationKind.VOID, pi.connector or "", 0)
+        attempt = new_attempt(deps, uow, ctx, pi, OperationKind.VOID, pi.connector or "", 0)
         pi.pending_operation = OperationKind.VOID.value
         pi.cancellation_reason = p.cancellation_reason
         pi.updated = uow.clock.now()
@@ -93,7 +93,7 @@ def begin_cancel(
             gateway_reference=pi.gateway_reference or "",
             merchant_id=pi.merchant_id,
         )
-        return Step(intent=pi, call=gateway_call(deps, attempt, request))
+        return Step(intent=pi, call=gateway_call(deps, uow, attempt, request))
     set_status(uow, ctx, pi, Trigger.CANCEL, "api.cancel")
     if status == S.REQUIRES_ACTION:
         abandon_action(uow, pi)

@@ -4,9 +4,8 @@ history row, attempts and the gateway call they lead to, events, metadata rules.
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
-
-from sqlalchemy.orm import object_session
 
 from strongbox.connectors.base import OperationKind
 from strongbox.core import metrics
@@ -15,14 +14,9 @@ from strongbox.core.ids import new_id
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments import repository as repo
+from strongbox.payments import store
 from strongbox.payments.deps import Payments
-from strongbox.payments.models import (
-    Customer,
-    PaymentAttempt,
-    PaymentIntent,
-    PaymentMethod,
-    StatusChange,
-)
+from strongbox.payments.models import Customer, PaymentAttempt, PaymentIntent, PaymentMethod
 from strongbox.payments.schemas import render_intent
 from strongbox.payments.state import IllegalTransition, Status, Trigger, next_status
 from strongbox.payments.steps import GatewayCall, GatewayRequest
@@ -61,18 +55,7 @@ def set_status(
     new = require_transition(pi, trigger)
     if new != current:
         pi.status = new.value
-        uow.session.add(
-            StatusChange(
-                merchant_id=pi.merchant_id,
-                payment_intent_id=pi.id,
-                from_status=current.value,
-                to_status=new.value,
-                cause=cause,
-                attempt_id=attempt_id,
-                request_id=ctx.request_id,
-                created=uow.clock.now(),
-            )
-        )
+        add_history(uow, ctx, pi.merchant_id, pi.id, current.value, new.value, cause, attempt_id)
         metrics.PAYMENT_TRANSITIONS.labels(new.value).inc()
     pi.updated = uow.clock.now()
     return new
@@ -81,10 +64,36 @@ def set_status(
 def require_intent(
     uow: UnitOfWork, ctx: RequestContext, intent_id: str, *, lock: bool = False
 ) -> PaymentIntent:
-    pi = repo.get_intent(uow.session, ctx.merchant_id, intent_id, lock=lock)
+    pi = store.get_intent(uow, ctx.merchant_id, intent_id, lock=lock)
     if pi is None:
         raise ResourceMissingError(f"No such payment_intent: '{intent_id}'", param="intent")
     return pi
+
+
+def add_history(
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    merchant_id: str,
+    intent_id: str,
+    from_status: str | None,
+    to_status: str,
+    cause: str,
+    attempt_id: str | None = None,
+) -> None:
+    """One row of the intent's status history (every change of status leaves one)."""
+    store.add_history(
+        uow,
+        {
+            "merchant_id": merchant_id,
+            "payment_intent_id": intent_id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "cause": cause,
+            "attempt_id": attempt_id,
+            "request_id": ctx.request_id,
+            "created": uow.clock.now(),
+        },
+    )
 
 
 def require_customer(
@@ -115,6 +124,7 @@ def check_no_operation(pi: PaymentIntent, trigger: Trigger) -> None:
 
 
 def new_attempt(
+    deps: Payments,
     uow: UnitOfWork,
     ctx: RequestContext,
     pi: PaymentIntent,
@@ -126,46 +136,55 @@ def new_attempt(
     refund_id: str | None = None,
     reason: str | None = None,
 ) -> PaymentAttempt:
-    """A recovery point: the attempt exists (``started``) before its gateway call is made."""
+    """A recovery point: the attempt exists (``started``) before its gateway call is made,
+    held by the caller (``payments/lease.py``) until the call's outcome is recorded."""
     now = uow.clock.now()
     attempt_id = new_id("attempt")
-    attempt = PaymentAttempt(
-        id=attempt_id,
-        merchant_id=pi.merchant_id,
-        payment_intent_id=pi.id,
-        kind=kind.value,
-        status="started",
-        connector=connector,
-        gateway_idempotency_key=f"strongbox-{attempt_id}",
-        gateway_reference=pi.gateway_reference if kind != OperationKind.AUTHORIZE else None,
-        gateway_status=None,
-        amount=amount,
-        currency=pi.currency,
-        capture=capture,
-        refund_id=refund_id,
-        charge_id=pi.latest_charge,
-        request_idempotency_key_id=ctx.idempotency_record_id,
-        decline_code=None,
-        error_code=None,
-        error_message=None,
-        routing_reason=reason,
-        connector_account_id=(pi.connector_account_id if kind != OperationKind.AUTHORIZE else None),
-        action_reference=None,
-        lookups=0,
-        created=now,
-        updated=now,
-        finished_at=None,
+    attempt = store.new_attempt(
+        {
+            "id": attempt_id,
+            "merchant_id": pi.merchant_id,
+            "payment_intent_id": pi.id,
+            "kind": kind.value,
+            "status": "started",
+            "connector": connector,
+            "gateway_idempotency_key": f"strongbox-{attempt_id}",
+            "gateway_reference": (
+                pi.gateway_reference if kind != OperationKind.AUTHORIZE else None
+            ),
+            "gateway_status": None,
+            "amount": amount,
+            "currency": pi.currency,
+            "capture": capture,
+            "refund_id": refund_id,
+            "charge_id": pi.latest_charge,
+            "request_idempotency_key_id": ctx.idempotency_record_id,
+            "decline_code": None,
+            "error_code": None,
+            "error_message": None,
+            "routing_reason": reason,
+            "connector_account_id": (
+                pi.connector_account_id if kind != OperationKind.AUTHORIZE else None
+            ),
+            "action_reference": None,
+            "lookups": 0,
+            "created": now,
+            "updated": now,
+            "finished_at": None,
+            "lease_until": now + timedelta(seconds=deps.config.attempt_lease_seconds),
+        }
     )
-    uow.session.add(attempt)
-    return attempt
+    return store.add_attempt(uow, attempt)
 
 
-def gateway_call(deps: Payments, attempt: PaymentAttempt, request: GatewayRequest) -> GatewayCall:
+def gateway_call(
+    deps: Payments, uow: UnitOfWork, attempt: PaymentAttempt, request: GatewayRequest
+) -> GatewayCall:
     """The call an attempt leads to, with its connector account's credentials for one use."""
     if attempt.connector_account_id and deps.routing is not None:
-        session = object_session(attempt)
-        assert session is not None
-        creds = deps.routing.credentials(session, attempt.merchant_id, attempt.connector_account_id)
+        creds = deps.routing.credentials(
+            uow.session, attempt.merchant_id, attempt.connector_account_id
+        )
         request = dataclasses.replace(request, credentials=creds)
     return GatewayCall(
         attempt_id=attempt.id,
@@ -184,8 +203,8 @@ def close(uow: UnitOfWork, attempt: PaymentAttempt, status: str) -> None:
 
 def open_challenge(uow: UnitOfWork, pi: PaymentIntent) -> PaymentAttempt | None:
     """The authorization attempt waiting for the customer's 3DS challenge, if any."""
-    return repo.open_attempt_for(
-        uow.session, pi.merchant_id, pi.id, OperationKind.AUTHORIZE.value, "requires_action"
+    return store.open_attempt_for(
+        uow, pi.merchant_id, pi.id, OperationKind.AUTHORIZE.value, "requires_action"
     )
 
 

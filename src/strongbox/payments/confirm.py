@@ -9,8 +9,7 @@ from strongbox.core.errors import InvalidRequestError, ResourceMissingError, Une
 from strongbox.core.ids import new_id
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
-from strongbox.payments import payment_methods
-from strongbox.payments import repository as repo
+from strongbox.payments import payment_methods, store
 from strongbox.payments.common import (
     check_pm_customer,
     close,
@@ -82,7 +81,7 @@ def start(
             payment_intent=render_intent(None, pi),
         )
     if pm is None or pm.id != pi.payment_method_id:
-        pm = repo.get_payment_method(uow.session, ctx.merchant_id, pi.payment_method_id)
+        pm = store.get_payment_method(uow, ctx.merchant_id, pi.payment_method_id)
     if pm is None:
         raise ResourceMissingError(
             f"No such PaymentMethod: '{pi.payment_method_id}'", param="payment_method"
@@ -94,6 +93,7 @@ def start(
         card = deps.cards.card_data(uow, ctx, pm)
         route = _route_payment(deps, uow, pi, pm)
     attempt = new_attempt(
+        deps,
         uow,
         ctx,
         pi,
@@ -111,7 +111,7 @@ def start(
     set_status(uow, ctx, pi, Trigger.CONFIRM, cause, attempt.id)
     uow.flush()
     return Step(
-        intent=pi, call=gateway_call(deps, attempt, authorize_request(attempt, pi, pm, card))
+        intent=pi, call=gateway_call(deps, uow, attempt, authorize_request(attempt, pi, pm, card))
     )
 
 
@@ -202,7 +202,7 @@ def failover(
     position = int(record.get("position") or 0) + 1
     if position >= len(ranked) or len(connectors) != len(ranked) or not pi.payment_method_id:
         return None
-    pm = repo.get_payment_method(uow.session, pi.merchant_id, pi.payment_method_id)
+    pm = store.get_payment_method(uow, pi.merchant_id, pi.payment_method_id)
     if pm is None or pm.gateway_token is not None:
         return None  # a gateway token is pinned to its account: nothing to fail over to
     technical_error(attempt, error, pi)  # records the error on the old attempt
@@ -212,6 +212,7 @@ def failover(
     previous = attempt.connector_account_id or attempt.connector
     reason = f"failover #{position + 1} to {account} after {why} on {previous}"
     new = new_attempt(
+        deps,
         uow,
         ctx,
         pi,
@@ -230,4 +231,4 @@ def failover(
     uow.flush()
     FAILOVERS.labels(attempt.connector, connector, why).inc()
     card = deps.cards.card_data(uow, ctx, pm)
-    return Step(intent=pi, call=gateway_call(deps, new, authorize_request(new, pi, pm, card)))
+    return Step(intent=pi, call=gateway_call(deps, uow, new, authorize_request(new, pi, pm, card)))

@@ -10,7 +10,7 @@ from strongbox.core.ids import new_id
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
-from strongbox.payments import payment_methods
+from strongbox.payments import payment_methods, store
 from strongbox.payments import repository as repo
 from strongbox.payments.common import address, diff, merge_metadata, require_customer
 from strongbox.payments.deps import Payments
@@ -60,7 +60,7 @@ def _customer_pm(
     assert p.invoice_settings is not None
     assert p.invoice_settings.default_payment_method
     pm_id = p.invoice_settings.default_payment_method
-    pm = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
+    pm = store.get_payment_method(uow, ctx.merchant_id, pm_id)
     if pm is None or pm.customer_id != cust.id:
         raise InvalidRequestError(
             f"No such PaymentMethod: '{pm_id}'; it must be attached to this customer.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strongbox.connectors.registry import ConnectorRegistry
+from strongbox.core.settings import RETRY_BACKOFF_MAX_SECONDS
 from strongbox.payments.cards import CardSource
 from strongbox.routing.health import ConnectorHealth
 from strongbox.routing.service import RoutingService
@@ -21,7 +22,9 @@ class PaymentsConfig:
     default_connector: str = "simulator"
     gateway_retries: int = 2
     retry_initial_seconds: float = 0.05
-    retry_max_seconds: float = 1.0
+    retry_max_seconds: float = RETRY_BACKOFF_MAX_SECONDS
+    #: A gateway call in flight holds its attempt this long, renewed while it runs.
+    attempt_lease_seconds: float = 15.0
 
 
 @dataclass(slots=True)

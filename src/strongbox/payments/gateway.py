@@ -28,7 +28,7 @@ from strongbox.connectors.base import (
     UnknownOutcomeError,
     VoidRequest,
 )
-from strongbox.core import metrics
+from strongbox.core import bridge, metrics
 from strongbox.payments.deps import Payments, PaymentsConfig
 from strongbox.payments.steps import GatewayCall, GatewayOutcome
 from strongbox.routing.health import CircuitOpenError
@@ -42,9 +42,21 @@ def _status_label(result: OperationResult) -> str:
     return result.status.value
 
 
+_RETRYING: dict[PaymentsConfig, Retrying] = {}
+
+
 def retrying(config: PaymentsConfig) -> Retrying:
     """Retries for errors known to be safe (the gateway did not process the request), with
-    exponential backoff and jitter; never through an open circuit."""
+    exponential backoff and jitter; never through an open circuit. One per configuration
+    (building it cost more than an in-process gateway call); each use copies it, as
+    tenacity's ``Retrying.copy`` keeps calls apart."""
+    found = _RETRYING.get(config)
+    if found is None:
+        found = _RETRYING.setdefault(config, _build_retrying(config))
+    return found.copy()
+
+
+def _build_retrying(config: PaymentsConfig) -> Retrying:
     return Retrying(
         retry=retry_if_exception_type(RetryableError)
         & retry_if_not_exception_type(CircuitOpenError),
@@ -75,17 +87,26 @@ def execute(deps: Payments, call: GatewayCall) -> GatewayOutcome:
             return connector.void(req)
         return connector.refund(req)
 
-    # Lookups bypass the breaker: recovery must be able to ask at any time.
+    # Recovery's lookups and replays bypass the breaker: it must be able to settle an
+    # outcome at any time (few calls, each for an operation already started).
+    recovering = call.is_lookup or call.replay
     result, error, seconds = guarded(
         deps,
         call.connector,
         op,
         call.merchant_id,
-        None if call.is_lookup else (call.connector_account_id or call.connector),
+        None if recovering else (call.connector_account_id or call.connector),
         once,
         _status_label,
+        blocking=connector.blocking,
     )
-    return GatewayOutcome(result=result, error=error, seconds=seconds, from_lookup=call.is_lookup)
+    return GatewayOutcome(
+        result=result,
+        error=error,
+        seconds=seconds,
+        from_lookup=call.is_lookup,
+        from_replay=call.replay,
+    )
 
 
 def guarded(
@@ -96,11 +117,15 @@ def guarded(
     target: str | None,
     fn: Callable[[], T],
     label: Callable[[Any], str],  # the metrics label of a result
+    *,
+    blocking: bool = True,
 ) -> tuple[T | None, ConnectorError | None, float]:
     """One connector call (no database access here, ever): under the circuit breaker of
     ``(merchant_id, target)`` unless ``target`` is None, retried only on errors known to be
     safe, a connector bug taken as an unknown outcome (never "not charged"), counted in the
-    gateway metrics. Returns the result or the error, and the seconds it took."""
+    gateway metrics. Returns the result or the error, and the seconds it took. A blocking
+    call (network I/O) is made from a worker thread when the caller runs on the event loop
+    (``core/bridge.py``)."""
     health = deps.health
     once = fn
     if health is not None and target is not None:
@@ -109,13 +134,18 @@ def guarded(
         def once() -> T:
             return health.call(merchant_id, guarded_target, fn)
 
+    def tries() -> T | None:
+        result: T | None = None
+        for attempt in retrying(deps.config):
+            with attempt:
+                result = once()
+        return result
+
     start = time.perf_counter()
     result: T | None = None
     error: ConnectorError | None = None
     try:
-        for attempt in retrying(deps.config):
-            with attempt:
-                result = once()
+        result = bridge.offload(tries) if blocking else tries()
     except ConnectorError as exc:
         error = exc
     except RetryError as exc:  # pragma: no cover - reraise=True makes this unreachable

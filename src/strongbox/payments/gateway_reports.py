@@ -9,6 +9,7 @@ from strongbox.core.ids import new_id
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments import repository as repo
+from strongbox.payments import store
 from strongbox.payments.deps import Payments
 from strongbox.payments.models import Dispute, PaymentAttempt
 from strongbox.payments.outcomes import finish
@@ -40,29 +41,37 @@ def apply(deps: Payments, uow: UnitOfWork, ctx: RequestContext, report: GatewayR
     kinds = _REPORT_KINDS[report.kind]
     attempt: PaymentAttempt | None = None
     if report.idempotency_key:
-        attempt = repo.attempt_by_gateway_key(
-            uow.session, ctx.merchant_id, report.connector, report.idempotency_key
+        attempt = store.attempt_by_gateway_key(
+            uow, ctx.merchant_id, report.connector, report.idempotency_key
         )
         if attempt is not None and attempt.kind not in kinds:
             return f"ignored: {report.kind} does not apply to a {attempt.kind} operation"
     if attempt is None and report.gateway_reference:
-        candidates = repo.open_attempts_by_reference(
-            uow.session, ctx.merchant_id, report.connector, report.gateway_reference, kinds
+        candidates = store.open_attempts_by_reference(
+            uow, ctx.merchant_id, report.connector, report.gateway_reference, kinds
         )
         if report.amount is not None and kinds == ("refund",):
             candidates = [a for a in candidates if a.amount == report.amount]
         attempt = candidates[0] if candidates else None
     if attempt is None:
         return "ignored: no matching operation"
-    if attempt.status in ("succeeded", "failed"):
-        return f"ignored: {attempt.id} already {attempt.status}"
     result = _report_result(report, attempt)
     if result is None:
         return f"ignored: {report.kind} does not apply to {attempt.id}"
+    if attempt.status == "succeeded" or (attempt.status == "failed" and not _success(result)):
+        return f"ignored: {attempt.id} already {attempt.status}"
+    # An unfinished attempt, or a success reported for one resolved as failed: finish
+    # records the first and reconciles the second (payments/late.py).
     call = begin_lookup(deps, uow, attempt)
     step = finish(deps, uow, ctx, call, GatewayOutcome(result=result), cause="webhook")
     pi = step.intent
+    if attempt.late_outcome is not None and attempt.late_outcome.get("cause") == "webhook":
+        return f"late success of {attempt.id}: {attempt.late_outcome['applied']}"
     return f"applied to {attempt.id}: payment_intent {pi.status if pi else 'unchanged'}"
+
+
+def _success(result: OperationResult) -> bool:
+    return result.status not in (OperationStatus.DECLINED, OperationStatus.NOT_FOUND)
 
 
 def _report_result(report: GatewayReport, attempt: PaymentAttempt) -> OperationResult | None:
@@ -102,9 +111,7 @@ def _open_dispute(uow: UnitOfWork, ctx: RequestContext, report: GatewayReport) -
     )
     if existing is not None:
         return f"ignored: dispute {existing.id} already recorded"
-    pi = repo.intent_by_reference(
-        uow.session, ctx.merchant_id, report.connector, report.gateway_reference
-    )
+    pi = store.intent_by_reference(uow, ctx.merchant_id, report.connector, report.gateway_reference)
     if pi is None:
         return "ignored: no payment with that gateway reference"
     now = uow.clock.now()

@@ -9,10 +9,11 @@ from strongbox.core.money import parse_currency, validate_amount
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
-from strongbox.payments import confirm, payment_methods
+from strongbox.payments import confirm, payment_methods, store
 from strongbox.payments import repository as repo
 from strongbox.payments.common import (
     abandon_action,
+    add_history,
     check_pm_customer,
     diff,
     intent_event,
@@ -23,7 +24,7 @@ from strongbox.payments.common import (
     set_status,
 )
 from strongbox.payments.deps import Payments
-from strongbox.payments.models import PaymentIntent, PaymentMethod, StatusChange
+from strongbox.payments.models import PaymentIntent, PaymentMethod
 from strongbox.payments.schemas import (
     CreatePaymentIntentParams,
     UpdatePaymentIntentParams,
@@ -69,53 +70,46 @@ def create(
         require_customer(uow, ctx, p.customer)
     now = uow.clock.now()
     pi_id = new_id("payment_intent")
-    pi = PaymentIntent(
-        id=pi_id,
-        merchant_id=ctx.merchant_id,
-        livemode=ctx.livemode,
-        amount=p.amount,
-        currency=currency.code.lower(),
-        status=S.REQUIRES_PAYMENT_METHOD.value,
-        capture_method=p.capture_method,
-        confirmation_method=p.confirmation_method,
-        customer_id=p.customer or None,
-        payment_method_id=None,
-        payment_method_types=list(p.payment_method_types or ["card"]),
-        description=p.description or None,
-        receipt_email=p.receipt_email or None,
-        statement_descriptor=p.statement_descriptor or None,
-        return_url=p.return_url,
-        setup_future_usage=p.setup_future_usage or None,
-        metadata_=merge_metadata({}, p.metadata),
-        amount_capturable=0,
-        amount_received=0,
-        amount_refunded=0,
-        amount_refund_pending=0,
-        cancellation_reason=None,
-        canceled_at=None,
-        client_secret=f"{pi_id}_secret_{random_token(25)}",
-        last_payment_error=None,
-        next_action=None,
-        latest_charge=None,
-        connector=None,
-        gateway_reference=None,
-        pending_operation=None,
-        created=now,
-        updated=now,
+    pi = store.add_intent(
+        uow,
+        store.new_intent(
+            {
+                "id": pi_id,
+                "merchant_id": ctx.merchant_id,
+                "livemode": ctx.livemode,
+                "amount": p.amount,
+                "currency": currency.code.lower(),
+                "status": S.REQUIRES_PAYMENT_METHOD.value,
+                "capture_method": p.capture_method,
+                "confirmation_method": p.confirmation_method,
+                "customer_id": p.customer or None,
+                "payment_method_id": None,
+                "payment_method_types": list(p.payment_method_types or ["card"]),
+                "description": p.description or None,
+                "receipt_email": p.receipt_email or None,
+                "statement_descriptor": p.statement_descriptor or None,
+                "return_url": p.return_url,
+                "setup_future_usage": p.setup_future_usage or None,
+                "metadata_": merge_metadata({}, p.metadata),
+                "amount_capturable": 0,
+                "amount_received": 0,
+                "amount_refunded": 0,
+                "amount_refund_pending": 0,
+                "cancellation_reason": None,
+                "canceled_at": None,
+                "client_secret": f"{pi_id}_secret_{random_token(25)}",
+                "last_payment_error": None,
+                "next_action": None,
+                "latest_charge": None,
+                "connector": None,
+                "gateway_reference": None,
+                "pending_operation": None,
+                "created": now,
+                "updated": now,
+            }
+        ),
     )
-    uow.session.add(pi)
-    uow.session.add(
-        StatusChange(
-            merchant_id=pi.merchant_id,
-            payment_intent_id=pi.id,
-            from_status=None,
-            to_status=pi.status,
-            cause="api.create",
-            attempt_id=None,
-            request_id=ctx.request_id,
-            created=now,
-        )
-    )
+    add_history(uow, ctx, pi.merchant_id, pi.id, None, pi.status, "api.create")
     pm: PaymentMethod | None = None
     if p.payment_method:
         pm = payment_methods.resolve(uow, ctx, p.payment_method)

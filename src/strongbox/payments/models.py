@@ -221,6 +221,14 @@ class PaymentAttempt(Base):
     created: Mapped[datetime]
     updated: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # While a gateway call for this attempt is in flight, its caller holds the attempt until
+    # this time and renews it (payments/lease.py); recovery never touches a held attempt.
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    # A success the gateway reported after this attempt was resolved as failed, and what was
+    # done with it (payments/late.py).
+    late_outcome: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # For a void or refund that reverses a late, orphaned charge: the attempt it reverses.
+    reverses: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Refund(Base):

@@ -14,7 +14,7 @@ from strongbox.core.errors import (
 )
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
-from strongbox.payments import repository as repo
+from strongbox.payments import store
 from strongbox.payments.deps import Payments
 from strongbox.payments.outcomes import finish
 from strongbox.payments.recovery import begin_lookup
@@ -59,9 +59,16 @@ def resolve(
     ``finish`` and the state machine like a gateway's answer, with cause ``operator``, and the
     decision with its note is an audit entry in the same transaction.
     """
-    attempt = repo.get_attempt(uow.session, ctx.merchant_id, attempt_id, lock=True)
+    attempt = store.get_attempt(uow, ctx.merchant_id, attempt_id, lock=True)
     if attempt is None:
         raise ResourceMissingError(f"No such attempt: '{attempt_id}'", param="attempt")
+    now = uow.clock.now()
+    if attempt.lease_until is not None and attempt.lease_until > now:
+        raise UnexpectedStateError(
+            f"Attempt {attempt.id} has a gateway call in flight (its lease runs until "
+            f"{attempt.lease_until.isoformat()}): wait for it to end.",
+            param="attempt",
+        )
     stale_start = (
         attempt.status == "started"
         and started_before is not None

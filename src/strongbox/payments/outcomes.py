@@ -1,15 +1,19 @@
 """Recording a gateway's answer (phase 3 of every operation), in a new unit of work.
 
-``finish`` is idempotent: a finished attempt is left alone. Each kind of operation has its
-rule: where the intent's status changes (through ``common.set_status``, which leaves the
-history row) and which event is raised; the ledger posts from those events in the same
+``finish`` is idempotent: a finished attempt is left alone, except that a success reported
+after it was resolved as failed is reconciled (``payments/late.py``). Each kind of operation
+has its rule: where the intent's status changes (through ``common.set_status``, which leaves
+the history row) and which event is raised; the ledger posts from those events in the same
 transaction (``ledger/handlers.py``). An unknown outcome leaves the attempt ``unknown`` for
-recovery (``payments/recovery.py``), which asks the gateway and never re-authorizes blindly.
+recovery (``payments/recovery.py``), which asks the gateway; when the gateway has no record
+and dedupes by our key, recovery re-sends the same request under it, so the outcome becomes
+definitive instead of "not charged" (a request still on its way cannot charge later).
 """
 
 from __future__ import annotations
 
 from strongbox.connectors.base import (
+    AuthorizeRequest,
     OperationKind,
     OperationStatus,
     RetryableError,
@@ -18,8 +22,7 @@ from strongbox.connectors.base import (
 from strongbox.core.errors import CardError, GatewayError, ResourceMissingError
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
-from strongbox.payments import capture, confirm
-from strongbox.payments import repository as repo
+from strongbox.payments import capture, confirm, late, recovery, store
 from strongbox.payments.common import (
     abandon_action,
     close,
@@ -46,23 +49,51 @@ def finish(
     cause: str = "gateway",
 ) -> Step:
     """Record a gateway outcome (phase 3). Idempotent: a finished attempt is left alone."""
-    attempt = repo.get_attempt(uow.session, call.merchant_id, call.attempt_id, lock=True)
+    attempt = store.get_attempt(uow, call.merchant_id, call.attempt_id, lock=True)
     if attempt is None:  # pragma: no cover - attempts are never deleted
         raise ResourceMissingError(f"No such attempt: '{call.attempt_id}'")
     pi = require_intent(uow, ctx, attempt.payment_intent_id, lock=True)
     refund = (
-        repo.get_refund(uow.session, attempt.merchant_id, attempt.refund_id)
+        store.get_refund(uow, attempt.merchant_id, attempt.refund_id, lock=True)
         if attempt.refund_id
         else None
     )
+    attempt.lease_until = None  # the call is over: no one holds the attempt any more
     if attempt.status in ("succeeded", "failed"):
+        late_step = late.reconcile(deps, uow, ctx, attempt, pi, refund, outcome, cause)
+        if late_step is not None:
+            return late_step
         return Step(intent=pi, refund=refund, extra={"already_finished": True})
     attempt.lookups += 1 if call.is_lookup else 0
     attempt.updated = uow.clock.now()
+    if attempt.reverses is not None:
+        reversed_ = store.get_attempt(uow, attempt.merchant_id, attempt.reverses, lock=True)
+        return late.finish_reversal(uow, ctx, attempt, pi, reversed_, outcome)
+    if outcome.from_replay and outcome.error is not None:
+        # Recovery re-sent the request and got no answer: nothing is decided; ask again.
+        attempt.status = "unknown"
+        attempt.error_code = type(outcome.error).__name__
+        attempt.error_message = outcome.error.message[:500]
+        uow.flush()
+        return Step(intent=pi, refund=refund)
+    if (
+        outcome.from_lookup
+        and outcome.result is not None
+        and outcome.result.status == OperationStatus.NOT_FOUND
+        and attempt.status != "requires_action"
+        and recovery.can_replay(deps, attempt)
+    ):
+        # The gateway never saw it: send it again under its key, so it is decided for good.
+        return Step(
+            intent=pi,
+            refund=refund,
+            call=recovery.begin_replay(deps, uow, ctx, attempt, pi, refund),
+        )
     kind = OperationKind(attempt.kind)
     if kind == OperationKind.AUTHORIZE:
         step = _finish_authorize(deps, uow, ctx, attempt, pi, outcome, cause)
-        _forget_cvc(deps, uow, ctx, attempt, pi)
+        if attempt.status not in ("started", "unknown") and _may_hold_cvc(call):
+            _forget_cvc(deps, uow, ctx, attempt, pi)  # decided: the CVC has done its job
         return step
     if kind == OperationKind.CAPTURE:
         return _finish_capture(uow, ctx, attempt, pi, outcome, cause)
@@ -70,6 +101,17 @@ def finish(
         return _finish_void(uow, ctx, attempt, pi, outcome, cause)
     assert refund is not None
     return _finish_refund(uow, ctx, attempt, pi, refund, outcome, cause)
+
+
+def _may_hold_cvc(call: GatewayCall) -> bool:
+    """Whether the vault may still hold a CVC for this payment method. An authorization sent
+    without one means the vault had none when it was sent (test cards, gateway tokens, a
+    CVC used or expired before): nothing to delete, no DELETE to run. A lookup or a replay
+    does not say, so the DELETE runs."""
+    request = call.request
+    if isinstance(request, AuthorizeRequest) and not call.replay:
+        return request.card is not None and request.card.cvc is not None
+    return True
 
 
 def _forget_cvc(
@@ -84,7 +126,7 @@ def _forget_cvc(
         return
     if not deps.vault.destroy_cvc(uow, ctx, pi.merchant_id, pi.payment_method_id):
         return
-    pm = repo.get_payment_method(uow.session, pi.merchant_id, pi.payment_method_id)
+    pm = store.get_payment_method(uow, pi.merchant_id, pi.payment_method_id)
     if pm is None or pm.card_cvc_check != "unchecked":
         return
     if attempt.decline_code == "incorrect_cvc":

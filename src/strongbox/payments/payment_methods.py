@@ -3,6 +3,8 @@ gateway made itself (a Stripe ``pm_…``/``tok_…``, a Braintree nonce), attach
 
 from __future__ import annotations
 
+from typing import Any
+
 from strongbox.connectors.base import Capability, TokenDetails, TokenRequest
 from strongbox.core.errors import InvalidRequestError, ParameterMissingError, ResourceMissingError
 from strongbox.core.ids import new_id
@@ -11,6 +13,7 @@ from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments import repository as repo
+from strongbox.payments import store
 from strongbox.payments.cards import VAULT_PREFIX
 from strongbox.payments.common import merge_metadata, require_customer
 from strongbox.payments.deps import Payments
@@ -33,37 +36,40 @@ def resolve(
 ) -> PaymentMethod:
     """An existing ``pm_…`` of this merchant, or a new one materialized from a test method."""
     if lookup_test_card(pm_id) is not None:
-        return test_payment_method(uow, ctx, pm_id)
-    pm_row = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
+        return stripe_test_method(uow, ctx, pm_id)
+    pm_row = store.get_payment_method(uow, ctx.merchant_id, pm_id)
     if pm_row is None:
         raise ResourceMissingError(f"No such PaymentMethod: '{pm_id}'", param=param)
     return pm_row
 
 
-def test_payment_method(uow: UnitOfWork, ctx: RequestContext, name: str) -> PaymentMethod:
+def stripe_test_method(
+    uow: UnitOfWork, ctx: RequestContext, name: str, metadata: dict[str, Any] | None = None
+) -> PaymentMethod:
     """A new ``pm_…`` for one of Stripe's public test methods (``pm_card_visa``…)."""
     card = lookup_test_card(name)
     if card is None:
         raise ResourceMissingError(f"No such PaymentMethod: '{name}'", param="payment_method")
-    pm = PaymentMethod(
-        id=new_id("payment_method"),
-        merchant_id=ctx.merchant_id,
-        customer_id=None,
-        type="card",
-        card_brand=card.brand,
-        card_last4=card.last4,
-        card_exp_month=12,
-        card_exp_year=uow.clock.now().year + 3,
-        card_funding=card.funding,
-        card_country=card.country,
-        fingerprint=card.fingerprint,
-        card_source=f"test:{name}",
-        billing_details={},
-        metadata_={},
-        created=uow.clock.now(),
+    now = uow.clock.now()
+    pm = store.new_payment_method(
+        {
+            "id": new_id("payment_method"),
+            "merchant_id": ctx.merchant_id,
+            "type": "card",
+            "card_brand": card.brand,
+            "card_last4": card.last4,
+            "card_exp_month": 12,
+            "card_exp_year": now.year + 3,
+            "card_funding": card.funding,
+            "card_country": card.country,
+            "fingerprint": card.fingerprint,
+            "card_source": f"test:{name}",
+            "billing_details": {},
+            "metadata_": metadata or {},
+            "created": now,
+        }
     )
-    uow.session.add(pm)
-    return pm
+    return store.add_payment_method(uow, pm)
 
 
 def _require_card_params(p: CreatePaymentMethodParams) -> None:
@@ -89,10 +95,7 @@ def create_card(
                 "This card[token] belongs to a connector account's gateway.",
                 param="card[token]",
             )
-        pm = test_payment_method(uow, ctx, card.token)
-        pm.metadata_ = merge_metadata({}, p.metadata)
-        uow.flush()
-        return pm
+        return stripe_test_method(uow, ctx, card.token, merge_metadata({}, p.metadata))
     for name in ("number", "exp_month", "exp_year"):
         if getattr(card, name) is None:
             raise ParameterMissingError(
@@ -110,26 +113,26 @@ def create_card(
     )
     pm_id = new_id("payment_method")
     token = vault.tokenize(uow, ctx.merchant_id, pm_id, valid.pan, valid.cvc)
-    pm = PaymentMethod(
-        id=pm_id,
-        merchant_id=ctx.merchant_id,
-        customer_id=None,
-        type="card",
-        card_brand=valid.brand.brand,
-        card_last4=valid.last4,
-        card_exp_month=valid.exp_month,
-        card_exp_year=valid.exp_year,
-        card_funding=valid.funding,
-        card_country=valid.country,
-        fingerprint=vault.fingerprint(uow.session, ctx.merchant_id, valid.pan),
-        card_cvc_check="unchecked" if valid.cvc is not None else None,
-        card_source=f"{VAULT_PREFIX}{token}",
-        billing_details={},
-        metadata_=merge_metadata({}, p.metadata),
-        created=uow.clock.now(),
+    pm = store.new_payment_method(
+        {
+            "id": pm_id,
+            "merchant_id": ctx.merchant_id,
+            "type": "card",
+            "card_brand": valid.brand.brand,
+            "card_last4": valid.last4,
+            "card_exp_month": valid.exp_month,
+            "card_exp_year": valid.exp_year,
+            "card_funding": valid.funding,
+            "card_country": valid.country,
+            "fingerprint": vault.fingerprint(uow.session, ctx.merchant_id, valid.pan),
+            "card_cvc_check": "unchecked" if valid.cvc is not None else None,
+            "card_source": f"{VAULT_PREFIX}{token}",
+            "billing_details": {},
+            "metadata_": merge_metadata({}, p.metadata),
+            "created": uow.clock.now(),
+        }
     )
-    uow.session.add(pm)
-    uow.flush()
+    store.add_payment_method(uow, pm)
     raise_event(
         uow,
         ctx,
@@ -192,6 +195,7 @@ def describe_gateway_token(deps: Payments, target: TokenTarget) -> TokenDetails:
         target.account_id,
         lambda: connector.describe_token(request),
         lambda _: "ok",
+        blocking=connector.blocking,
     )
     if error is not None:
         raise token_error(target, error)
@@ -213,22 +217,21 @@ def create_gateway(
         deps.routing.token_account(
             uow.session, ctx.merchant_id, target.account_id, param="connector_account"
         )
-    pm = PaymentMethod(
-        id=new_id("payment_method"),
-        merchant_id=ctx.merchant_id,
-        customer_id=None,
-        type="card",
-        **card_fields(details),
-        card_cvc_check=None,
-        card_source=f"{GATEWAY_PREFIX}{target.connector}",
-        connector_account_id=target.account_id,
-        gateway_token=details.token or target.token,
-        billing_details={},
-        metadata_=merge_metadata({}, p.metadata),
-        created=uow.clock.now(),
+    pm = store.new_payment_method(
+        {
+            "id": new_id("payment_method"),
+            "merchant_id": ctx.merchant_id,
+            "type": "card",
+            **card_fields(details),
+            "card_source": f"{GATEWAY_PREFIX}{target.connector}",
+            "connector_account_id": target.account_id,
+            "gateway_token": details.token or target.token,
+            "billing_details": {},
+            "metadata_": merge_metadata({}, p.metadata),
+            "created": uow.clock.now(),
+        }
     )
-    uow.session.add(pm)
-    uow.flush()
+    store.add_payment_method(uow, pm)
     raise_event(
         uow,
         ctx,
@@ -249,7 +252,7 @@ def create_gateway(
 
 
 def retrieve(uow: UnitOfWork, ctx: RequestContext, pm_id: str) -> PaymentMethod:
-    pm = repo.get_payment_method(uow.session, ctx.merchant_id, pm_id)
+    pm = store.get_payment_method(uow, ctx.merchant_id, pm_id)
     if pm is None:
         raise ResourceMissingError(f"No such PaymentMethod: '{pm_id}'", param="payment_method")
     return pm

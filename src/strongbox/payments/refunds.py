@@ -11,6 +11,7 @@ from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments import repository as repo
+from strongbox.payments import store
 from strongbox.payments.common import diff, gateway_call, merge_metadata, new_attempt
 from strongbox.payments.deps import Payments
 from strongbox.payments.models import Refund
@@ -49,13 +50,13 @@ def validate(p: CreateRefundParams) -> None:
 def begin(deps: Payments, uow: UnitOfWork, ctx: RequestContext, p: CreateRefundParams) -> Step:
     validate(p)
     if p.charge:
-        attempt = repo.find_attempt_by_charge(uow.session, ctx.merchant_id, p.charge)
+        attempt = store.find_attempt_by_charge(uow, ctx.merchant_id, p.charge)
         if attempt is None:
             raise ResourceMissingError(f"No such charge: '{p.charge}'", param="charge")
         intent_id = attempt.payment_intent_id
     else:
         intent_id = p.payment_intent or ""
-    pi = repo.get_intent(uow.session, ctx.merchant_id, intent_id, lock=True)
+    pi = store.get_intent(uow, ctx.merchant_id, intent_id, lock=True)
     if pi is None:
         raise ResourceMissingError(f"No such payment_intent: '{intent_id}'", param="payment_intent")
     if pi.amount_received <= 0 or Status(pi.status) != Status.SUCCEEDED:
@@ -89,26 +90,30 @@ def begin(deps: Payments, uow: UnitOfWork, ctx: RequestContext, p: CreateRefundP
                 param="amount",
             )
     now = uow.clock.now()
-    refund = Refund(
-        id=new_id("refund"),
-        merchant_id=ctx.merchant_id,
-        payment_intent_id=pi.id,
-        charge_id=pi.latest_charge,
-        amount=amount,
-        currency=pi.currency,
-        status="pending",
-        reason=p.reason,
-        failure_reason=None,
-        metadata_=merge_metadata({}, p.metadata),
-        created=now,
-        updated=now,
+    refund = store.add_refund(
+        uow,
+        store.new_refund(
+            {
+                "id": new_id("refund"),
+                "merchant_id": ctx.merchant_id,
+                "payment_intent_id": pi.id,
+                "charge_id": pi.latest_charge,
+                "amount": amount,
+                "currency": pi.currency,
+                "status": "pending",
+                "reason": p.reason,
+                "failure_reason": None,
+                "metadata_": merge_metadata({}, p.metadata),
+                "created": now,
+                "updated": now,
+            }
+        ),
     )
-    uow.session.add(refund)
     # Reserve the amount under the intent's row lock: parallel refunds cannot exceed it.
     pi.amount_refund_pending += amount
     pi.updated = now
     attempt = new_attempt(
-        uow, ctx, pi, OperationKind.REFUND, pi.connector or "", amount, refund_id=refund.id
+        deps, uow, ctx, pi, OperationKind.REFUND, pi.connector or "", amount, refund_id=refund.id
     )
     uow.flush()
     raise_event(
@@ -127,11 +132,11 @@ def begin(deps: Payments, uow: UnitOfWork, ctx: RequestContext, p: CreateRefundP
         merchant_id=pi.merchant_id,
         reason=p.reason,
     )
-    return Step(intent=pi, refund=refund, call=gateway_call(deps, attempt, request))
+    return Step(intent=pi, refund=refund, call=gateway_call(deps, uow, attempt, request))
 
 
 def retrieve(uow: UnitOfWork, ctx: RequestContext, refund_id: str) -> Refund:
-    r = repo.get_refund(uow.session, ctx.merchant_id, refund_id)
+    r = store.get_refund(uow, ctx.merchant_id, refund_id)
     if r is None:
         raise ResourceMissingError(f"No such refund: '{refund_id}'", param="id")
     return r
@@ -158,7 +163,7 @@ def list_(
     created: dict[str, int] | None,
 ) -> Page[Refund]:
     if charge:
-        attempt = repo.find_attempt_by_charge(uow.session, ctx.merchant_id, charge)
+        attempt = store.find_attempt_by_charge(uow, ctx.merchant_id, charge)
         if attempt is None:
             return Page(data=[], has_more=False)
         if payment_intent and payment_intent != attempt.payment_intent_id:

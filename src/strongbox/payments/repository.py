@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from strongbox.db.pagination import Page, PageRequest, paginate
@@ -117,18 +117,37 @@ def unfinished_attempts(
     statuses: tuple[str, ...],
     limit: int,
     created_after: datetime | None = None,
+    unleased_at: datetime | None = None,
 ) -> list[PaymentAttempt]:
-    """Attempts whose outcome is not recorded (crash or unknown outcome), oldest first.
+    """Attempts whose outcome is not recorded (crash or unknown outcome), oldest first; with
+    ``unleased_at``, only those whose lease (a gateway call in flight) ran out by then.
 
     Across merchants by design: this is the recovery worker's scan, not a tenant query.
     """
     conds = [PaymentAttempt.status.in_(statuses), PaymentAttempt.updated < older_than]
+    if unleased_at is not None:
+        conds.append(
+            or_(PaymentAttempt.lease_until.is_(None), PaymentAttempt.lease_until < unleased_at)
+        )
     if created_after is not None:
         conds.append(PaymentAttempt.created > created_after)
     stmt = select(PaymentAttempt).where(*conds).order_by(PaymentAttempt.updated).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
+
+
+def renew_leases(session: Session, attempt_ids: list[str], until: datetime) -> int:
+    """Extend the leases of attempts whose calls this process still has in flight (system
+    work across merchants, by unique attempt id). A lease already cleared (the outcome was
+    recorded) stays cleared."""
+    table: Table = PaymentAttempt.__table__  # type: ignore[assignment]
+    result = session.connection().execute(
+        update(table)
+        .where(table.c.id.in_(attempt_ids), table.c.lease_until.is_not(None))
+        .values(lease_until=until)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def attempt_by_action_reference(session: Session, reference: str) -> PaymentAttempt | None:

@@ -9,6 +9,12 @@
     {requires_payment_method, requires_confirmation, requires_action, requires_capture}
         ─cancel─▶ canceled
 
+Reconciliation only (``payments/late.py``), never an API verb: a charge the gateway reports
+after its attempt was resolved as failed, on an intent still waiting for a payment method:
+
+    {requires_payment_method, requires_confirmation} ─late_captured─▶ succeeded
+    {requires_payment_method, requires_confirmation} ─late_authorized─▶ requires_capture
+
 ``succeeded`` and ``canceled`` are terminal.
 """
 
@@ -39,6 +45,8 @@ class Trigger(enum.StrEnum):
     FAILED = "failed"
     CAPTURE = "capture"
     CANCEL = "cancel"
+    LATE_CAPTURED = "late_captured"
+    LATE_AUTHORIZED = "late_authorized"
 
 
 S = Status
@@ -66,6 +74,14 @@ TRANSITIONS: dict[Trigger, dict[Status, Status]] = {
     T.ACTION_FAILED: {S.REQUIRES_ACTION: S.REQUIRES_PAYMENT_METHOD},
     T.FAILED: {S.PROCESSING: S.REQUIRES_PAYMENT_METHOD},
     T.CAPTURE: {S.REQUIRES_CAPTURE: S.SUCCEEDED},
+    T.LATE_CAPTURED: {
+        S.REQUIRES_PAYMENT_METHOD: S.SUCCEEDED,
+        S.REQUIRES_CONFIRMATION: S.SUCCEEDED,
+    },
+    T.LATE_AUTHORIZED: {
+        S.REQUIRES_PAYMENT_METHOD: S.REQUIRES_CAPTURE,
+        S.REQUIRES_CONFIRMATION: S.REQUIRES_CAPTURE,
+    },
     T.CANCEL: {
         S.REQUIRES_PAYMENT_METHOD: S.CANCELED,
         S.REQUIRES_CONFIRMATION: S.CANCELED,

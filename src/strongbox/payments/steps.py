@@ -35,6 +35,8 @@ class GatewayCall:
     kind: OperationKind
     request: GatewayRequest
     connector_account_id: str | None = None
+    #: Recovery re-sending the attempt's own request under its key (``recovery.replay``).
+    replay: bool = False
 
     @property
     def is_lookup(self) -> bool:
@@ -47,6 +49,7 @@ class GatewayOutcome:
     error: ConnectorError | None = None
     seconds: float = 0.0
     from_lookup: bool = False  # a status lookup's outcome, not the operation's own
+    from_replay: bool = False  # recovery re-sent the request: an error decides nothing
 
 
 @dataclass(slots=True)

@@ -38,6 +38,11 @@ EVENT_TYPES = frozenset(
         "customer.created",
         "customer.deleted",
         "customer.updated",
+        # Strongbox extensions: a gateway success reported after its attempt was resolved as
+        # failed, and the automatic reversal of a charge its intent could not take
+        "payment_attempt.late_success",
+        "payment_attempt.reversal_failed",
+        "payment_attempt.reversed",
         "payment_intent.amount_capturable_updated",
         "payment_intent.canceled",
         "payment_intent.created",

@@ -30,7 +30,8 @@ def resolve(rt: Runtime, call: GatewayCall, key_id: str | None, cause: str) -> S
     step = Step(call=call)
     while step.call is not None:
         current = step.call
-        outcome = gateway.execute(svc, current)
+        with rt.leases.hold(current):
+            outcome = gateway.execute(svc, current)
         with rt.db.unit_of_work() as uow:
             step = outcomes.finish(svc, uow, ctx, current, outcome, cause=cause)
             if key_id and step.call is None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
+from strongbox.api.edge import edge_route
 from strongbox.api.operations import run_write, with_payment_method_data
 from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import (
@@ -51,6 +52,7 @@ def _render(expand: set[str]) -> Any:
 @router.post(
     "", summary="Create a PaymentIntent", openapi_extra=body_doc(CreatePaymentIntentParams)
 )
+@edge_route
 def create_payment_intent(
     request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -97,6 +99,7 @@ def search_payment_intents(request: Request) -> Response:
 @router.get(
     "/{intent_id}", summary="Retrieve a PaymentIntent", openapi_extra=query_doc(RetrieveParams)
 )
+@edge_route
 def retrieve_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -136,6 +139,7 @@ def update_payment_intent(
     summary="Confirm a PaymentIntent",
     openapi_extra=body_doc(ConfirmPaymentIntentParams),
 )
+@edge_route
 def confirm_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -161,6 +165,7 @@ def confirm_payment_intent(
     summary="Capture a PaymentIntent",
     openapi_extra=body_doc(CapturePaymentIntentParams),
 )
+@edge_route
 def capture_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
@@ -181,6 +186,7 @@ def capture_payment_intent(
     summary="Cancel a PaymentIntent",
     openapi_extra=body_doc(CancelPaymentIntentParams),
 )
+@edge_route
 def cancel_payment_intent(
     intent_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from strongbox.api.context import authenticate, params_of
+from strongbox.api.edge import edge_route
 from strongbox.api.operations import run_write
 from strongbox.api.routers.common import (
     body_doc,
@@ -42,6 +43,7 @@ def _render(expand: set[str], livemode: bool) -> Any:
 
 
 @router.post("", summary="Create a refund", openapi_extra=body_doc(CreateRefundParams))
+@edge_route
 def create_refund(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
     caller = authenticate(request)
     p = validate_params(CreateRefundParams, params)

@@ -208,6 +208,7 @@ class AdyenConnector(Connector):
         | Capability.REFUND
         | Capability.PARTIAL_REFUND
         | Capability.MULTIPLE_REFUNDS
+        | Capability.IDEMPOTENT_REPLAY
     )
     credential_fields = ("api_key",)
     setting_fields = ("merchant_account", "live_url_prefix")

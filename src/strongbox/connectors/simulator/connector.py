@@ -23,6 +23,7 @@ ALL_CAPABILITIES = (
     | Capability.MULTIPLE_REFUNDS
     | Capability.THREE_DS
     | Capability.STATUS_LOOKUP
+    | Capability.IDEMPOTENT_REPLAY
 )
 
 
@@ -44,6 +45,11 @@ class SimulatorConnector(Connector):
     @property
     def engine(self) -> SimulatorEngine:
         return self._engine
+
+    @property
+    def blocking(self) -> bool:
+        """In-process and instant unless latency was set (the engine then sleeps)."""
+        return self._engine.latency_ms > 0 or self._engine.jitter_ms > 0
 
     def authorize(self, request: AuthorizeRequest) -> OperationResult:
         return self._engine.authorize(request)

@@ -143,6 +143,7 @@ class StripeConnector(Connector):
         | Capability.THREE_DS
         | Capability.STATUS_LOOKUP
         | Capability.GATEWAY_TOKEN
+        | Capability.IDEMPOTENT_REPLAY
     )
     credential_fields = ("api_key",)
 
