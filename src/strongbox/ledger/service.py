@@ -77,6 +77,12 @@ from strongbox.ledger.writes import SlotChange
 
 PG_SLOTS: Final = 16
 """Balance slots per account on PostgreSQL (SQLite has one writer, so one slot)."""
+REDO: Final = True
+"""``_single``'s answer when it took its statement back: redo the transfer the exact way."""
+
+
+class _Redo(Exception):
+    """A batch's guarded write held a slot back; its savepoint must go before the redo."""
 
 
 def _account_info(a: Any) -> AccountInfo:
@@ -234,11 +240,15 @@ class LedgerService:
                 f"A batch holds at most {MAX_BATCH} transfers.",
                 "transfers",
             )
+        exact = False
         if len(reqs) == 1 and not invalid and known is None and accounts is None:
             single = self._single(uow, merchant_id, reqs[0], allow_reserved)
-            if single is not None:
+            if isinstance(single, TransferResult):
                 return [single]
-        return self._create(uow, merchant_id, reqs, allow_reserved, invalid or {}, known, accounts)
+            exact = single is REDO
+        return self._create(
+            uow, merchant_id, reqs, allow_reserved, invalid or {}, known, accounts, exact=exact
+        )
 
     def _create(
         self,
@@ -249,16 +259,29 @@ class LedgerService:
         invalid: dict[int, LedgerError],
         known: dict[str, Transfer] | None,
         accounts: Iterable[AccountInfo] | None,
+        *,
+        exact: bool = False,
+        redo_raises: bool = False,
     ) -> list[TransferResult]:
+        """The batch path. ``exact``: straight to the exact way (a redo, holding none of the
+        slot locks it needs, so it takes them all in order). ``redo_raises``: when the
+        guarded write held a slot back, raise ``_Redo`` for the caller to roll back its
+        savepoint (and the locks the write took) and come back with ``exact``, instead of
+        taking the write back and going the exact way in place (the only choice without a
+        savepoint; it holds those locks out of order, so two such redos can deadlock)."""
         b = self._read(uow, merchant_id, reqs, known, accounts)
         stored, resolved = dict(b.transfers), dict(b.resolved)
         touched, constrained = touched_accounts(b, reqs)
+        if exact:
+            return self._exact(uow, b, reqs, touched, allow_reserved, invalid)
         self._lock(uow, b, touched, constrained)
         results = apply_batch(b, reqs, allow_reserved=allow_reserved, invalid=invalid)
-        if not b.new or self._write(uow, b):
+        if not b.new or self._write(uow, b, take_back=not redo_raises):
             return results
+        if redo_raises:
+            raise _Redo
         # A slot would pass its share: redo the batch with every balance known.
-        exact = Batch(
+        again = Batch(
             merchant_id,
             b.now,
             size=b.size,
@@ -266,7 +289,7 @@ class LedgerService:
             resolved=resolved,
             accounts=b.accounts,
         )
-        return self._exact(uow, exact, reqs, touched, allow_reserved, invalid)
+        return self._exact(uow, again, reqs, touched, allow_reserved, invalid)
 
     def _read(
         self,
@@ -355,9 +378,9 @@ class LedgerService:
             out.append((acct_id, b.slot_of.get(acct_id, 0), dp, dpo, cp, cpo, share))
         return out
 
-    def _write(self, uow: UnitOfWork, b: Batch) -> bool:
-        """The slots (guarded), then the transfers; ``False``, with nothing written, if the
-        guard held a slot back."""
+    def _write(self, uow: UnitOfWork, b: Batch, *, take_back: bool = True) -> bool:
+        """The slots (guarded), then the transfers; ``False`` if the guard held a slot back:
+        then no transfer is written, and (``take_back``) neither is any slot."""
         changes = self._changes(b)
         if changes is None:
             return False
@@ -371,7 +394,8 @@ class LedgerService:
             if len(updated) == len(changes):
                 writes.insert_transfers(session, dialect, b.new)
                 return True
-        self._take_back(session, b.merchant_id, changes, updated)
+        if take_back:
+            self._take_back(session, b.merchant_id, changes, updated)
         return False
 
     @staticmethod
@@ -425,10 +449,12 @@ class LedgerService:
 
     def _single(
         self, uow: UnitOfWork, merchant_id: str, r: TransferRequest, allow_reserved: bool
-    ) -> TransferResult | None:
+    ) -> TransferResult | bool | None:
         """One posted or pending transfer in one statement (PostgreSQL), when its accounts
-        are cached and neither is flagged against it; ``None``: take the batch path (which
-        also gives every error, in its own order of checks)."""
+        are cached and neither is flagged against it. ``None``: not such a transfer, take the
+        batch path (which also gives every error, in its own order of checks); ``REDO``: the
+        statement was taken back (a slot was full, or a concurrent writer stored this id
+        first), take the exact way."""
         if uow.dialect != "postgresql" or r.kind not in (KIND_POSTED, KIND_PENDING):
             return None
         if r.pending_id or r.linked or not r.debit_account_id or not r.credit_account_id:
@@ -451,19 +477,19 @@ class LedgerService:
                 (c.id, self._rng.randrange(c.slots), 0, 0, dcp, dcpo, slot_share(c.slots)),
             ]
         )
-        inserted, updated, stored = writes.write_single(uow.session, t, (pair[0], pair[1]))
+        written = writes.write_single(uow.session, t, (pair[0], pair[1]))
+        if written is None:
+            return REDO  # rolled back with its locks: they would be out of the redo's order
+        inserted, stored = written
         if inserted:
             return TransferResult(0, t)
-        if stored is not None:
-            existing = Transfer.from_row(stored)
-            try:
-                same(existing, t)
-            except LedgerError as exc:
-                return TransferResult(0, error=exc)
-            return TransferResult(0, existing, replayed=True)
-        # A slot was full, or a concurrent writer stored this id first: the batch path.
-        self._take_back(uow.session, merchant_id, pair, updated)
-        return None
+        assert stored is not None
+        existing = Transfer.from_row(stored)
+        try:
+            same(existing, t)
+        except LedgerError as exc:
+            return TransferResult(0, error=exc)
+        return TransferResult(0, existing, replayed=True)
 
     def create_transfers_retrying(
         self,
@@ -477,25 +503,42 @@ class LedgerService:
         """``create_transfers`` for the API. On PostgreSQL a batch runs in a savepoint and is
         re-run when a concurrent writer got there first (same id, same pending transfer:
         unique violation), a deadlock was broken, or the database's balance trigger refused:
-        the re-run sees the committed rows and answers with a replay or a proper error. A
-        single transfer that ``_single`` can write needs no savepoint (it cannot fail that
-        way). SQLite has one writer: nothing to retry."""
+        the re-run (the exact way: every lock taken in order, none held before) sees the
+        committed rows and answers with a replay or a proper error. A single transfer that
+        ``_single`` can write needs none of this (its own savepoint goes in the same round
+        trip as its statement). SQLite has one writer: nothing to retry."""
         if uow.dialect != "postgresql":
             return self.create_transfers(uow, merchant_id, reqs, invalid=invalid)
+        exact = False
         if len(reqs) == 1 and not invalid:
             single = self._single(uow, merchant_id, reqs[0], False)
-            if single is not None:
+            if isinstance(single, TransferResult):
                 return [single]
-        for attempt in range(attempts):
+            exact = single is REDO
+        attempt = 0
+        while True:
             try:
                 with uow.session.begin_nested():
-                    return self._create(uow, merchant_id, reqs, False, invalid or {}, None, None)
+                    return self._create(
+                        uow,
+                        merchant_id,
+                        reqs,
+                        False,
+                        invalid or {},
+                        None,
+                        None,
+                        exact=exact,
+                        redo_raises=True,
+                    )
+            except _Redo:
+                exact = True  # the savepoint took the write and its locks back
             except DBAPIError as exc:
                 code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
                 retry = isinstance(exc, IntegrityError) or code in ("40P01", "40001")
-                if not retry or attempt == attempts - 1:
+                attempt += 1
+                if not retry or attempt == attempts:
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                exact = True
 
     def list_accounts(
         self, session: Session, merchant_id: str, page: PageRequest, currency: str | None

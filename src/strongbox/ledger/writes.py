@@ -15,6 +15,8 @@ once, no compilation per call, and psycopg prepares them on the server after a f
 - ``write_single`` (PostgreSQL): one posted or pending transfer in one statement: its
   stored twin if the id exists (nothing written then), else the guarded update of its two
   slots and the insert (``ON CONFLICT DO NOTHING``: a concurrent twin shows as 0 inserted).
+  It runs after a savepoint, in the same round trip, so when it must be redone another way
+  it is rolled back with its row locks, and the redo takes its locks in order.
 - ``add_guarded`` then ``insert_transfers`` (SQLite; PostgreSQL batches of ``COPY_FROM``
   and more, whose rows go by ``COPY``).
 """
@@ -22,8 +24,10 @@ once, no compilation per call, and psycopg prepares them on the server after a f
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import psycopg
 from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -112,9 +116,7 @@ i AS (
   ON CONFLICT DO NOTHING
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM i) AS inserted,
-       ARRAY(SELECT account_id FROM u) AS ua, ARRAY(SELECT slot FROM u) AS us, e.*
-FROM (SELECT 1) AS one LEFT JOIN e ON true"""  # noqa: S608  # nosec B608 - constant text, values bound
+SELECT (SELECT count(*) FROM i) AS inserted, (SELECT row_to_json(e) FROM e) AS twin"""  # noqa: S608  # nosec B608 - constant text, values bound
 
 _PG_LOCK: Final = """SELECT account_id, slot, debits_pending, debits_posted, credits_pending,
        credits_posted
@@ -241,12 +243,55 @@ def write_small(
     return int(row.inserted), _updated(row)
 
 
+#: ``_PG_SINGLE``'s parameters, in the order of the prepared statement's ``$n``, with types.
+_SINGLE_PARAMS: Final = (
+    *(("m", "text"), ("id", "text"), ("txn", "text"), ("dr", "text"), ("cr", "text")),
+    *(("amt", "bigint"), ("cur", "text"), ("kind", "text"), ("tmo", "timestamptz")),
+    *(("code", "text"), ("src", "text"), ("md", "text"), ("created", "timestamptz")),
+    *(
+        (f"{name}{i}", kind)
+        for i in (0, 1)
+        for name, kind in (
+            *(("a", "text"), ("s", "int"), ("dp", "bigint"), ("dpo", "bigint")),
+            *(("cp", "bigint"), ("cpo", "bigint"), ("lim", "bigint")),
+        )
+    ),
+)
+
+
+def _prepared(name: str, sql: str) -> str:
+    """``PREPARE name (types) AS sql`` with its ``%(x)s`` placeholders as ``$n``."""
+    for n, (param, _kind) in enumerate(_SINGLE_PARAMS, start=1):
+        sql = sql.replace(f"%({param})s", f"${n}")
+    assert "%(" not in sql
+    types = ", ".join(kind for _param, kind in _SINGLE_PARAMS)
+    return f"PREPARE {name} ({types}) AS {sql}"
+
+
+_SINGLE_NAME: Final = "sb_ledger_single_1"  # a new text gets a new name
+_SINGLE_SAVEPOINT: Final = "sb_ledger_single"
+_PREPARE_SINGLE: Final = _prepared(_SINGLE_NAME, _PG_SINGLE)
+_RUN_SINGLE: Final = (
+    f"SAVEPOINT {_SINGLE_SAVEPOINT}; "
+    f"EXECUTE {_SINGLE_NAME}({', '.join(['%s'] * len(_SINGLE_PARAMS))})"
+)
+_PREPARED_KEY: Final = "strongbox.ledger.single_prepared"
+
+
 def write_single(
     session: Session, t: Transfer, changes: tuple[SlotChange, SlotChange]
-) -> tuple[bool, list[tuple[str, int]], Any | None]:
-    """PostgreSQL: one posted or pending transfer and its two slot changes, in one statement.
-    Returns (inserted, (account, slot) updated, the stored transfer with this id if any)."""
-    params: dict[str, Any] = {
+) -> tuple[bool, Any | None] | None:
+    """PostgreSQL: one posted or pending transfer and its two slot changes, in one statement
+    after a savepoint, both in one round trip (one simple-protocol query: ``SAVEPOINT``;
+    ``EXECUTE`` of a statement prepared once per connection, its arguments quoted by
+    psycopg's ``ClientCursor``). Returns (inserted, the stored transfer with this id if any,
+    as a mapping of its columns); ``None`` if it wrote nothing after all (a slot held back,
+    a concurrent twin): then it was rolled back to its savepoint, its row locks with it, so
+    the caller can redo the transfer taking its locks in order.
+
+    The savepoint is left open when the statement succeeds (COMMIT ends it): releasing it
+    would cost a round trip, and nothing after it depends on it."""
+    values: dict[str, Any] = {
         "m": t.merchant_id,
         "id": t.id,
         "txn": t.txn_id,
@@ -261,19 +306,41 @@ def write_single(
         "md": json_dumps(t.metadata),
         "created": t.created,
     }
-    for i, (a, s, dp, dpo, cp, cpo, lim) in enumerate(changes):
-        params |= {
-            f"a{i}": a,
-            f"s{i}": s,
-            f"dp{i}": dp,
-            f"dpo{i}": dpo,
-            f"cp{i}": cp,
-            f"cpo{i}": cpo,
-            f"lim{i}": lim,
-        }
-    row = session.connection().exec_driver_sql(_PG_SINGLE, params).one()
-    existing = row if row.id is not None else None
-    return bool(row.inserted), _updated(row), existing
+    for i, change in enumerate(changes):
+        values |= dict(zip((f"{k}{i}" for k in _CHANGE_KEYS), change, strict=True))
+    args = tuple(values[name] for name, _kind in _SINGLE_PARAMS)
+    conn = session.connection()
+    fairy = conn.connection
+    if not fairy.info.get(_PREPARED_KEY):
+        conn.exec_driver_sql(_PREPARE_SINGLE)  # once per connection: it outlives transactions
+        fairy.info[_PREPARED_KEY] = True
+    raw = fairy.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        with psycopg.ClientCursor(raw) as cur:
+            cur.execute(_RUN_SINGLE, args)
+            cur.nextset()
+            row = cur.fetchone()
+    except psycopg.Error:
+        # The prepared statement is gone (a pooler's DISCARD ALL) or anything else went
+        # wrong: back to the savepoint; the caller's redo reports what recurs.
+        fairy.info.pop(_PREPARED_KEY, None)
+        _undo_single(conn)
+        return None
+    assert row is not None
+    inserted, twin = row
+    if inserted or twin is not None:
+        # The stored twin comes as one JSON column: cheaper than 15 when it is absent.
+        if twin is not None:
+            for key in ("created", "timeout_at"):
+                twin[key] = datetime.fromisoformat(twin[key]) if twin[key] is not None else None
+        return bool(inserted), twin
+    _undo_single(conn)
+    return None
+
+
+def _undo_single(conn: Any) -> None:
+    conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SINGLE_SAVEPOINT}")
 
 
 def add_to_slots(session: Session, merchant_id: str, changes: Sequence[SlotChange]) -> None:
