@@ -3,8 +3,8 @@
 ``create_transfers`` reads what a batch names (its transfers and the pending transfers it
 resolves, in one query; its accounts, cached per process once seen), runs the batch's rules
 (``rules.py``: linked chains, TigerBeetle's checks and error names, the limits, who may
-write which account) and writes the outcome: the balance slots first, under the overflow
-guard, then the transfers (``writes.py``).
+write which account) and writes the outcome (``write_path.py``): the balance slots first,
+under the overflow guard, then the transfers (the statements: ``writes.py``).
 
 Balances are the sums of an account's balance slots. A posting adds to one slot of each of
 its accounts (chosen at random), so concurrent postings to one account rarely meet on a row.
@@ -16,13 +16,15 @@ batches cannot deadlock each other.
 Each slot holds at most its share of the account's limit, so a posting that fits its slot
 fits the account: the guard needs nothing but the slot it updates. When a slot is full (or a
 batch's change is too large for one slot), the batch is redone exactly: what the guarded
-update applied is taken back, every slot of the batch's accounts is locked and read, the
-rules run again with every balance known (so an overflow fails its own transfer and chain,
-and nothing else), and each changed account's balance is laid out afresh over its slots.
+update applied is taken back (by the API's savepoint when there is one, so that no lock is
+held out of order), every slot of the batch's accounts is locked and read, the rules run
+again with every balance known (so an overflow fails its own transfer and chain, and nothing
+else), and each changed account's balance is laid out afresh over its slots.
 
 A single posted or pending transfer between accounts already seen, neither of them flagged
-against it, takes one statement on PostgreSQL (``writes.write_single``): no savepoint, no
-separate lookup, update and insert.
+against it, takes one query on PostgreSQL (``write_path.single``): a savepoint and a prepared
+statement that answers the replay, updates the two slots and inserts the transfer. With
+BEGIN and COMMIT, three round trips.
 """
 
 from __future__ import annotations
@@ -39,22 +41,14 @@ from strongbox.core.ids import new_id
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.ledger import repository as repo
-from strongbox.ledger import writes
+from strongbox.ledger import write_path
 from strongbox.ledger.models import (
-    CREDITS_MUST_NOT_EXCEED_DEBITS,
-    DEBITS_MUST_NOT_EXCEED_CREDITS,
     KIND_EXPIRE,
-    KIND_PENDING,
-    KIND_POSTED,
     LedgerAccount,
 )
 from strongbox.ledger.rules import (
     Batch,
     apply_batch,
-    apply_one,
-    deltas_of,
-    pack,
-    same,
     touched_accounts,
 )
 from strongbox.ledger.transfers import (
@@ -71,14 +65,11 @@ from strongbox.ledger.transfers import (
     TransferResult,
     balance_limit,
     err,
-    slot_share,
 )
-from strongbox.ledger.writes import SlotChange
+from strongbox.ledger.write_path import REDO
 
 PG_SLOTS: Final = 16
 """Balance slots per account on PostgreSQL (SQLite has one writer, so one slot)."""
-REDO: Final = True
-"""``_single``'s answer when it took its statement back: redo the transfer the exact way."""
 
 
 class _Redo(Exception):
@@ -363,55 +354,8 @@ class LedgerService:
             if row[0] in constrained:
                 b.balances[row[0]].add(row[1], row[2], row[3], row[4])
 
-    @staticmethod
-    def _changes(b: Batch) -> list[SlotChange] | None:
-        """Each account's change for its slot, in (account, slot) order; ``None`` if one is
-        too large for any single slot."""
-        out: list[SlotChange] = []
-        for acct_id in sorted(b.deltas):
-            dp, dpo, cp, cpo = b.deltas[acct_id].as_tuple()
-            if not (dp or dpo or cp or cpo):
-                continue
-            share = slot_share(b.accounts[acct_id].slots)
-            if dp + dpo > share or cp + cpo > share or min(dp, dpo, cp, cpo) < -MAX_BALANCE:
-                return None
-            out.append((acct_id, b.slot_of.get(acct_id, 0), dp, dpo, cp, cpo, share))
-        return out
-
     def _write(self, uow: UnitOfWork, b: Batch, *, take_back: bool = True) -> bool:
-        """The slots (guarded), then the transfers; ``False`` if the guard held a slot back:
-        then no transfer is written, and (``take_back``) neither is any slot."""
-        changes = self._changes(b)
-        if changes is None:
-            return False
-        session, dialect = uow.session, uow.dialect
-        if dialect == "postgresql" and len(b.new) < writes.COPY_FROM:
-            _inserted, updated = writes.write_small(session, b.merchant_id, changes, b.new)
-            if len(updated) == len(changes):
-                return True
-        else:
-            updated = writes.add_guarded(session, dialect, b.merchant_id, changes)
-            if len(updated) == len(changes):
-                writes.insert_transfers(session, dialect, b.new)
-                return True
-        if take_back:
-            self._take_back(session, b.merchant_id, changes, updated)
-        return False
-
-    @staticmethod
-    def _take_back(
-        session: Session, merchant_id: str, changes: Iterable[SlotChange], updated: list[Any]
-    ) -> None:
-        done = set(updated)
-        writes.add_to_slots(
-            session,
-            merchant_id,
-            [
-                (a, s, -dp, -dpo, -cp, -cpo, lim)
-                for a, s, dp, dpo, cp, cpo, lim in changes
-                if (a, s) in done
-            ],
-        )
+        return write_path.write(uow, b, take_back=take_back)
 
     def _exact(
         self,
@@ -422,74 +366,20 @@ class LedgerService:
         allow_reserved: bool,
         invalid: dict[int, LedgerError],
     ) -> list[TransferResult]:
-        """The batch with every balance known: all slots of its accounts locked and read, the
-        limits checked per transfer, each changed balance laid out afresh over its slots."""
-        session, dialect = uow.session, uow.dialect
-        current: dict[str, dict[int, tuple[int, int, int, int]]] = {}
-        for acct_id in touched:
-            b.balances[acct_id] = Balance()
-        for a, s, dp, dpo, cp, cpo in writes.lock_slots(
-            session, dialect, b.merchant_id, sorted(touched)
-        ):
-            current.setdefault(a, {})[s] = (dp, dpo, cp, cpo)
-            b.balances[a].add(dp, dpo, cp, cpo)
-        results = apply_batch(b, reqs, allow_reserved=allow_reserved, invalid=invalid)
-        if not b.new:
-            return results
-        values: list[tuple[str, int, int, int, int, int]] = []
-        for acct_id in sorted(b.deltas):
-            if b.deltas[acct_id].as_tuple() == (0, 0, 0, 0):
-                continue
-            layout = pack(b.balances[acct_id].as_tuple(), b.accounts[acct_id].slots)
-            old = current.get(acct_id, {})
-            values.extend((acct_id, s, *new) for s, new in enumerate(layout) if old.get(s) != new)
-        writes.set_slots(session, dialect, b.merchant_id, values)
-        writes.insert_transfers(session, dialect, b.new)
-        return results
+        return write_path.exact(uow, b, reqs, touched, allow_reserved, invalid)
 
     def _single(
         self, uow: UnitOfWork, merchant_id: str, r: TransferRequest, allow_reserved: bool
     ) -> TransferResult | bool | None:
-        """One posted or pending transfer in one statement (PostgreSQL), when its accounts
-        are cached and neither is flagged against it. ``None``: not such a transfer, take the
-        batch path (which also gives every error, in its own order of checks); ``REDO``: the
-        statement was taken back (a slot was full, or a concurrent writer stored this id
-        first), take the exact way."""
-        if uow.dialect != "postgresql" or r.kind not in (KIND_POSTED, KIND_PENDING):
+        """``write_path.single`` with this service's account cache and slot choice."""
+        if uow.dialect != "postgresql":
             return None
-        if r.pending_id or r.linked or not r.debit_account_id or not r.credit_account_id:
+        d = self._accounts.get((merchant_id, r.debit_account_id or ""))
+        c = self._accounts.get((merchant_id, r.credit_account_id or ""))
+        if d is None or c is None:
             return None
-        d = self._accounts.get((merchant_id, r.debit_account_id))
-        c = self._accounts.get((merchant_id, r.credit_account_id))
-        if d is None or c is None or d.id == c.id:
-            return None
-        if d.flags == DEBITS_MUST_NOT_EXCEED_CREDITS or c.flags == CREDITS_MUST_NOT_EXCEED_DEBITS:
-            return None
-        b = Batch(merchant_id, uow.clock.now(), accounts={d.id: d, c.id: c})
-        try:
-            t, _ = apply_one(b, r, [], allow_reserved)
-        except LedgerError:
-            return None
-        (ddp, ddpo, _, _), (_, _, dcp, dcpo) = deltas_of(t, None)
-        pair = sorted(
-            [
-                (d.id, self._rng.randrange(d.slots), ddp, ddpo, 0, 0, slot_share(d.slots)),
-                (c.id, self._rng.randrange(c.slots), 0, 0, dcp, dcpo, slot_share(c.slots)),
-            ]
-        )
-        written = writes.write_single(uow.session, t, (pair[0], pair[1]))
-        if written is None:
-            return REDO  # rolled back with its locks: they would be out of the redo's order
-        inserted, stored = written
-        if inserted:
-            return TransferResult(0, t)
-        assert stored is not None
-        existing = Transfer.from_row(stored)
-        try:
-            same(existing, t)
-        except LedgerError as exc:
-            return TransferResult(0, error=exc)
-        return TransferResult(0, existing, replayed=True)
+        slots = (self._rng.randrange(d.slots), self._rng.randrange(c.slots))
+        return write_path.single(uow, merchant_id, r, d, c, slots, allow_reserved)
 
     def create_transfers_retrying(
         self,

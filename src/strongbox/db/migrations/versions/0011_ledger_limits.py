@@ -10,8 +10,10 @@ its share of the account's limit, so the account stays within it too). On SQLite
 integer overflow silently becomes a ``real``, every ledger number must also be stored as an
 integer.
 
-PostgreSQL: CHECK constraints ``NOT VALID`` (enforced for every new or updated row; rows
-written before are left for ``strongbox ledger verify`` to report, not refused at upgrade).
+PostgreSQL: CHECK constraints, added ``NOT VALID`` (enforced for every new or updated row at
+once) and then validated against the rows already there, in a savepoint: if rows written
+before the limits break them (the overflow this migration answers), the constraint stays
+``NOT VALID`` and the upgrade goes on; ``strongbox ledger verify`` reports those rows.
 SQLite cannot add a CHECK to an existing table without rebuilding it (and its triggers), so
 the same rules are triggers.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
@@ -36,6 +39,10 @@ PG_UP = [
     f"""ALTER TABLE ledger_balance_slots ADD CONSTRAINT ck_ledger_balance_slots_within_limit
         CHECK (debits_pending::numeric + debits_posted <= {MAX_BALANCE}
                AND credits_pending::numeric + credits_posted <= {MAX_BALANCE}) NOT VALID""",
+]
+PG_VALIDATE = [
+    "ALTER TABLE ledger_transfers VALIDATE CONSTRAINT ck_ledger_transfers_amount_max",
+    "ALTER TABLE ledger_balance_slots VALIDATE CONSTRAINT ck_ledger_balance_slots_within_limit",
 ]
 PG_DOWN = [
     "ALTER TABLE ledger_balance_slots DROP CONSTRAINT IF EXISTS "
@@ -63,9 +70,17 @@ SQLITE_DOWN = [
 
 
 def upgrade() -> None:
-    pg = op.get_bind().dialect.name == "postgresql"
+    bind = op.get_bind()
+    pg = bind.dialect.name == "postgresql"
     for stmt in PG_UP if pg else SQLITE_UP:
         op.execute(stmt)
+    if pg:
+        for stmt in PG_VALIDATE:
+            try:
+                with bind.begin_nested():
+                    bind.exec_driver_sql(stmt)
+            except sa.exc.DBAPIError:
+                pass  # rows from before the limits break it: NOT VALID, for verify to report
 
 
 def downgrade() -> None:
