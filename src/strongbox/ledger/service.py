@@ -183,7 +183,7 @@ class LedgerService:
         ids = list(account_ids)
         out: dict[str, Balance] = {a: Balance() for a in ids}
         for r in repo.slot_rows(session, merchant_id, ids):
-            out[r[0]].add(r[1], r[2], r[3], r[4])
+            out[r[0]].add_stored(r[1], r[2], r[3], r[4])
         return out
 
     # ------------------------------------------------------------------ transfers
@@ -352,7 +352,7 @@ class LedgerService:
             b.balances[acct_id] = Balance()
         for row in rows:
             if row[0] in constrained:
-                b.balances[row[0]].add(row[1], row[2], row[3], row[4])
+                b.balances[row[0]].add_stored(row[1], row[2], row[3], row[4])
 
     def _write(self, uow: UnitOfWork, b: Batch, *, take_back: bool = True) -> bool:
         return write_path.write(uow, b, take_back=take_back)

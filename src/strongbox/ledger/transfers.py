@@ -80,12 +80,15 @@ class Balance:
     credits_posted: int = 0
 
     def add(self, dp: int, dpo: int, cp: int, cpo: int) -> None:
-        # int(): a balance is an integer even if a stored value is not (SQLite, written
-        # around the ledger before the limits existed; ``ledger verify`` reports those).
-        self.debits_pending += int(dp)
-        self.debits_posted += int(dpo)
-        self.credits_pending += int(cp)
-        self.credits_posted += int(cpo)
+        self.debits_pending += dp
+        self.debits_posted += dpo
+        self.credits_pending += cp
+        self.credits_posted += cpo
+
+    def add_stored(self, dp: Any, dpo: Any, cp: Any, cpo: Any) -> None:
+        """Add a stored slot: an integer even if SQLite holds something else there (written
+        around the ledger before the limits existed; ``ledger verify`` reports those)."""
+        self.add(int(dp), int(dpo), int(cp), int(cpo))
 
     def as_tuple(self) -> Delta:
         return (self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)

@@ -111,7 +111,7 @@ def exact(
         session, dialect, b.merchant_id, sorted(touched)
     ):
         current.setdefault(a, {})[s] = (dp, dpo, cp, cpo)
-        b.balances[a].add(dp, dpo, cp, cpo)
+        b.balances[a].add_stored(dp, dpo, cp, cpo)
     results = apply_batch(b, reqs, allow_reserved=allow_reserved, invalid=invalid)
     if not b.new:
         return results
