@@ -3,11 +3,13 @@ account against spread accounts; django-hordak posting the same transfers on the
 PostgreSQL server; and the ledger's share of the in-process payments path.
 
     .venv/bin/pip install -e '.[bench]'       # django-hordak and Django (which uses psycopg 3)
-    .venv/bin/python benchmarks/ledger_bench.py [--seconds 3] [--batches 4]
-        [--only pg,sqlite,hot,hordak,payments]
+    .venv/bin/python benchmarks/ledger_bench.py [--seconds 3] [--batches 4] [--rounds 6]
+        [--only pg,sqlite,hot,hordak,single,payments]
 
 Every figure is measured in the same run as its baseline and reported as a ratio too: the
-machine is shared and noisy. Databases ``ledger_bench`` and ``ledger_bench_hordak`` are
+machine is shared and noisy. ``single`` alternates Strongbox's and django-hordak's single
+transfers in short windows (``--rounds`` of ``--seconds``/2 each) and takes the ratio per
+round, so both meet the same load. Databases ``ledger_bench`` and ``ledger_bench_hordak`` are
 dropped and recreated on the server of ``--pg`` (default postgresql://postgres@127.0.0.1:5432).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -25,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from strongbox.core.settings import Settings
@@ -225,7 +229,8 @@ def section_hot(url: str, args: argparse.Namespace, out: dict[str, Any]) -> None
             rt.close()
 
 
-def section_hordak(server: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
+def hordak_accounts(server: str) -> tuple[Any, Any]:
+    """A fresh django-hordak database on ``server`` with two USD asset accounts."""
     recreate(server, "ledger_bench_hordak")
     sys.path.insert(0, str(Path(__file__).parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hordak_settings")
@@ -233,13 +238,19 @@ def section_hordak(server: str, args: argparse.Namespace, out: dict[str, Any]) -
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
-    from djmoney.money import Money
     from hordak.models import Account
 
     call_command("migrate", verbosity=0)
     a = Account.objects.create(name="A", type=Account.TYPES.asset, currencies=["USD"])
     b = Account.objects.create(name="B", type=Account.TYPES.asset, currencies=["USD"])
+    return a, b
+
+
+def section_hordak(server: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    a, b = hordak_accounts(server)
+    from django.db import connection, transaction  # after django.setup()
+    from djmoney.money import Money
+
     one = Money(1, "USD")
     n = 0
     stop = time.perf_counter() + args.seconds
@@ -256,6 +267,124 @@ def section_hordak(server: str, args: argparse.Namespace, out: dict[str, Any]) -
             a.transfer_to(b, one)
     out["hordak_batched_2000_in_one_transaction"] = size / (time.perf_counter() - start)
     connection.close()
+
+
+def section_single(server: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Single transfers, each its own transaction, one thread: Strongbox
+    (``create_transfers_retrying`` + commit) and django-hordak (``transfer_to`` in
+    ``atomic()``) alternating in short windows in this one process, so both meet the same
+    load; the ratio is taken per round. Also this process's CPU per transfer, the round trips
+    per transfer (counted from libpq's protocol trace over 100 transfers each), and the
+    floor: an empty durable transaction (BEGIN, a one-row INSERT, COMMIT) from bare psycopg,
+    in a quarter-length window of each round."""
+    ha, hb = hordak_accounts(server)
+    from django.db import connection, transaction  # after django.setup()
+    from djmoney.money import Money
+
+    one = Money(1, "USD")
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = make_runtime(recreate(server, "ledger_bench"), Path(tmp))
+        try:
+            sa_, sb_ = account(rt, "a"), account(rt, "b")
+            ids = Ids("single-")
+
+            def strongbox_one() -> None:
+                req = TransferRequest(
+                    id=ids.next(),
+                    debit_account_id=sa_,
+                    credit_account_id=sb_,
+                    amount=1,
+                    currency="usd",
+                )
+                with rt.db.unit_of_work() as uow:
+                    (res,) = rt.ledger.create_transfers_retrying(uow, MERCHANT, [req])
+                    assert res.ok, res.error
+                    uow.commit()
+
+            def hordak_one() -> None:
+                with transaction.atomic():
+                    ha.transfer_to(hb, one)
+
+            def window(fn: Callable[[], None], seconds: float) -> tuple[float, float]:
+                n, c0, t0 = 0, time.process_time(), time.perf_counter()
+                stop = t0 + seconds
+                while time.perf_counter() < stop:
+                    fn()
+                    n += 1
+                return n / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / n
+
+            for _ in range(20):  # warm up both (caches, prepared statements)
+                strongbox_one()
+                hordak_one()
+            # Round trips, counted (not timed) from libpq's protocol trace of 100 transfers
+            # each: every message the client then waits on is a Sync or a Query.
+            trips = {"strongbox": 0, "hordak": 0}
+
+            def traced(name: str, raw: Any, fn: Callable[[], None]) -> None:
+                with tempfile.NamedTemporaryFile("w+") as f:
+                    raw.pgconn.trace(f.fileno())
+                    raw.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+                    fn()
+                    raw.pgconn.untrace()
+                    f.seek(0)
+                    for line in f:
+                        w = line.split()
+                        trips[name] += len(w) > 2 and w[0] == "F" and w[2] in ("Sync", "Query")
+
+            def strongbox_traced() -> None:
+                req = TransferRequest(
+                    id=ids.next(),
+                    debit_account_id=sa_,
+                    credit_account_id=sb_,
+                    amount=1,
+                    currency="usd",
+                )
+                with rt.db.unit_of_work() as uow:
+                    raw = uow.session.connection().connection.driver_connection
+
+                    def work() -> None:
+                        (res,) = rt.ledger.create_transfers_retrying(uow, MERCHANT, [req])
+                        assert res.ok, res.error
+                        uow.commit()
+
+                    traced("strongbox", raw, work)
+
+            for _ in range(100):
+                strongbox_traced()
+            connection.ensure_connection()
+            traced("hordak", connection.connection, lambda: [hordak_one() for _ in range(100)])
+            # The floor: the smallest durable transaction, BEGIN + a one-row INSERT + COMMIT
+            # from bare psycopg on the same server (what no ledger transfer can beat).
+            floor_conn = psycopg.connect(f"{server}/ledger_bench")
+            floor_conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, v int)")
+            floor_conn.commit()
+
+            def floor_one() -> None:
+                floor_conn.execute("INSERT INTO bench_floor (v) VALUES (1)")
+                floor_conn.commit()
+
+            ours: list[tuple[float, float]] = []
+            theirs: list[tuple[float, float]] = []
+            floor: list[tuple[float, float]] = []
+            for _ in range(args.rounds):
+                ours.append(window(strongbox_one, args.seconds / 2))
+                theirs.append(window(hordak_one, args.seconds / 2))
+                floor.append(window(floor_one, args.seconds / 4))
+            floor_conn.close()
+            ratios = sorted(o[0] / t[0] for o, t in zip(ours, theirs, strict=True))
+            out["single_strongbox_per_s_median"] = statistics.median(o[0] for o in ours)
+            out["single_hordak_per_s_median"] = statistics.median(t[0] for t in theirs)
+            out["single_over_hordak_median"] = statistics.median(ratios)
+            out["single_over_hordak_min"] = ratios[0]
+            out["single_over_hordak_max"] = ratios[-1]
+            out["single_strongbox_cpu_ms"] = statistics.median(o[1] for o in ours)
+            out["single_hordak_cpu_ms"] = statistics.median(t[1] for t in theirs)
+            out["single_floor_per_s_median"] = statistics.median(f[0] for f in floor)
+            out["single_strongbox_round_trips"] = trips["strongbox"] / 100
+            out["single_hordak_round_trips"] = trips["hordak"] / 100
+        finally:
+            rt.close()
+            connection.close()
 
 
 def section_payments(
@@ -314,7 +443,8 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--only", default="pg,sqlite,hot,hordak,payments")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--only", default="pg,sqlite,hot,hordak,single,payments")
     args = parser.parse_args()
     only = set(args.only.split(","))
     out: dict[str, Any] = {}
@@ -323,6 +453,7 @@ def main() -> None:
         ("sqlite", lambda: section_backend("sqlite", None, args, out)),
         ("hot", lambda: section_hot(recreate(args.pg, "ledger_bench"), args, out)),
         ("hordak", lambda: section_hordak(args.pg, args, out)),
+        ("single", lambda: section_single(args.pg, args, out)),
         ("payments", lambda: section_payments(recreate(args.pg, "ledger_bench"), "pg", args, out)),
         ("payments", lambda: section_payments(None, "sqlite", args, out)),
     ]

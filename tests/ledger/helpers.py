@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from strongbox.ledger.models import SYSTEM_FLAGS
 from strongbox.ledger.service import AccountInfo, Balance, TransferRequest, TransferResult
 from strongbox.runtime import Runtime
 
@@ -21,7 +22,8 @@ def system_account(
     rt: Runtime, merchant_id: str, purpose: str, currency: str = "usd"
 ) -> AccountInfo:
     with rt.db.unit_of_work() as uow:
-        info = rt.ledger.system_account(uow, merchant_id, purpose, currency)
+        flags = SYSTEM_FLAGS.get(purpose, 0)  # as the posting rules create it
+        info = rt.ledger.system_account(uow, merchant_id, purpose, currency, flags)
         uow.commit()
     return info
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from ledger.helpers import account, balance, post
 from strongbox.ledger.models import DEBITS_MUST_NOT_EXCEED_CREDITS, KIND_PENDING, KIND_POST
+from strongbox.ledger.service import MAX_AMOUNT, MAX_BALANCE, TransferResult
 from strongbox.ledger.service import TransferRequest as T
-from strongbox.ledger.service import TransferResult
 from strongbox.runtime import Runtime
 from support import Merchant
 
@@ -168,3 +168,77 @@ def test_database_trigger_alone_holds_the_flag_under_concurrent_raw_updates(
     b = balance(runtime, merchant.id, wallet)
     assert b.debits_posted == 30 * sum(done)
     assert b.debits_posted <= b.credits_posted
+
+
+def test_racing_same_id_on_the_single_statement_path(runtime: Runtime, merchant: Merchant) -> None:
+    """With the accounts cached, a single transfer is one statement on PostgreSQL; twins racing
+    on one id meet in its ``ON CONFLICT``: one is created, the others replay it, the balance
+    counts it once."""
+    cash, sales = account(runtime, merchant.id, "cash"), account(runtime, merchant.id, "sales")
+    warm = T(id="warm", debit_account_id=cash, credit_account_id=sales, amount=1, currency="usd")
+    assert post(runtime, merchant.id, warm)[0].ok  # caches both accounts
+    for round_ in range(5):
+        req = T(
+            id=f"twin{round_}",
+            debit_account_id=cash,
+            credit_account_id=sales,
+            amount=7,
+            currency="usd",
+        )
+        results = _run(runtime, merchant, [[[req]] for _ in range(THREADS)])
+        assert all(r.ok for r in results), [r.error for r in results]
+        assert sum(not r.replayed for r in results) == 1
+    assert balance(runtime, merchant.id, sales).as_tuple() == (0, 0, 0, 1 + 5 * 7)
+    assert balance(runtime, merchant.id, cash).as_tuple() == (0, 1 + 5 * 7, 0, 0)
+
+
+def test_racing_writers_near_the_limit_never_pass_it(runtime: Runtime, merchant: Merchant) -> None:
+    """8 threads credit one account that is a few transfers short of the limit, single
+    transfers on the one-statement path: exactly as many succeed as fit, the rest fail with
+    ``overflows_credits_posted``, and the balance ends exactly at the limit."""
+    m = merchant.id
+    full = account(runtime, m, "full")
+    sources = [account(runtime, m, f"src{t}") for t in range(THREADS + 1)]
+    big = MAX_AMOUNT
+    fill = [
+        T(
+            id=f"fill{i}",
+            debit_account_id=sources[THREADS],
+            credit_account_id=full,
+            amount=big,
+            currency="usd",
+        )
+        for i in range(MAX_BALANCE // big)
+    ]
+    assert all(r.ok for r in post(runtime, m, *fill))
+    room = MAX_BALANCE - (MAX_BALANCE // big) * big  # what is left: 512
+    assert room == 512
+    for t in range(THREADS):  # cache every account: the one-statement path
+        warm = T(
+            id=f"warm{t}",
+            debit_account_id=sources[t],
+            credit_account_id=sources[THREADS],
+            amount=1,
+            currency="usd",
+        )
+        assert post(runtime, m, warm)[0].ok
+    reqs = [
+        [
+            [
+                T(
+                    id=f"r{t}.{i}",
+                    debit_account_id=sources[t],
+                    credit_account_id=full,
+                    amount=10,
+                    currency="usd",
+                )
+            ]
+            for i in range(8)
+        ]
+        for t in range(THREADS)
+    ]
+    results = _run(runtime, merchant, reqs)
+    ok = sum(r.ok for r in results)
+    assert ok == room // 10  # 51 of the 64 fit
+    assert {r.error.code for r in results if r.error} == {"overflows_credits_posted"}
+    assert balance(runtime, m, full).as_tuple() == (0, 0, 0, MAX_BALANCE - room + 10 * ok)

@@ -148,6 +148,13 @@ class LedgerError(InvalidRequestError):
     ``exceeds_credits``, ``pending_transfer_already_posted``, ``exists_with_different_amount``…)."""
 
 
+class LedgerPermissionError(LedgerError):
+    """A transfer the caller may not make: it names an account only the posting rules write
+    (HTTP 403, ``invalid_request_error`` as Stripe answers a key without the permission)."""
+
+    status = 403
+
+
 class LedgerInvariantError(ApiError):
     """A posting rule could not post a payment's transfers: the payment write is aborted."""
 

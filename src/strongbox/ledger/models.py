@@ -1,9 +1,10 @@
 """Ledger tables. Transfers are append-only; balances live in a few slot rows per account.
 
-Every row is keyed by ``merchant_id``. The migration adds what the ORM cannot express:
+Every row is keyed by ``merchant_id``. The migrations add what the ORM cannot express:
 triggers refusing UPDATE/DELETE of transfers, DELETE of accounts and slots, changes to an
 account's identity, transfers whose currency differs from their accounts', and slot updates
-that would break an account's balance flag.
+that would break an account's balance flag (0003); on SQLite, triggers in place of the two
+limit constraints below, and refusing any ledger number not stored as an integer (0011).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ class LedgerAccount(Base):
     created: Mapped[datetime]
 
 
+#: The limits, as the database holds them (``ledger/transfers.py`` explains them).
+LIMIT_AMOUNT = 2**53 - 1
+LIMIT_SLOT_SIDE = 2**62
+
+
 class BalanceSlot(Base):
     """One of an account's ``slots`` partial balances; the balance is their sum.
 
@@ -68,6 +74,13 @@ class BalanceSlot(Base):
     """
 
     __tablename__ = "ledger_balance_slots"
+    __table_args__ = (
+        CheckConstraint(
+            f"debits_pending + debits_posted <= {LIMIT_SLOT_SIDE} "
+            f"AND credits_pending + credits_posted <= {LIMIT_SLOT_SIDE}",
+            name="within_limit",
+        ),
+    )
 
     account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -91,6 +104,7 @@ class LedgerTransfer(Base):
         Index("ix_ledger_transfers_source", "merchant_id", "source"),
         Index("ix_ledger_transfers_timeout", "timeout_at"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(f"amount <= {LIMIT_AMOUNT}", name="amount_max"),
         CheckConstraint("debit_account_id <> credit_account_id", name="accounts_differ"),
         CheckConstraint(
             "kind IN ('posted', 'pending', 'post', 'void', 'expire')", name="kind_valid"

@@ -1,11 +1,10 @@
-"""All ledger queries: the service's, the fee schedules', the balance reports' and
-``strongbox ledger verify``'s.
+"""The ledger's queries: the service's reads, the fee schedules', the balance reports' and
+``strongbox ledger verify``'s. The statements that write a batch are in ``writes.py``.
 
 Every query of a merchant's rows filters by ``merchant_id``; ``due_expiries`` and the
-verification aggregates are system work across merchants. The transfer lookup, the slot
-update and the transfer insert of a posting are built once per process (``_FIND_PG``,
-``_SLOTS_UPDATE``, ``_INSERT_TRANSFERS``): building one costs about as much CPU as running it,
-and their parameters are bound per call. The pending-transfer resolutions and the slot and
+verification aggregates are system work across merchants. The transfer lookup of a posting
+is built once per process (``_FIND_PG``): building one costs about as much CPU as running
+it, and its parameters are bound per call. The pending-transfer resolutions and the slot and
 account reads are still built per call.
 """
 
@@ -13,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, cast
 
-import orjson
 from sqlalchemy import (
     String,
     Table,
@@ -28,7 +26,6 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -46,9 +43,6 @@ from strongbox.ledger.models import (
     LedgerAccount,
     LedgerTransfer,
 )
-
-if TYPE_CHECKING:
-    from strongbox.ledger.service import Transfer
 
 ACCOUNTS: Final = cast(Table, LedgerAccount.__table__)
 SLOTS: Final = cast(Table, BalanceSlot.__table__)
@@ -101,31 +95,9 @@ def _find_pg() -> Any:
     return select(lat).select_from(x).join(lat, true())
 
 
-def _slots_update() -> Any:
-    s = SLOTS.c
-    return (
-        update(SLOTS)
-        .where(
-            and_(
-                s.merchant_id == bindparam("m"),
-                s.account_id == bindparam("a"),
-                s.slot == bindparam("s"),
-            )
-        )
-        .values(
-            debits_pending=s.debits_pending + bindparam("dp"),
-            debits_posted=s.debits_posted + bindparam("dpo"),
-            credits_pending=s.credits_pending + bindparam("cp"),
-            credits_posted=s.credits_posted + bindparam("cpo"),
-        )
-    )
-
-
-# The statements of every posting, built once (building one costs about as much CPU as
-# running it; their parameters are bound per call).
+# The transfer lookup of every posting, built once (building one costs about as much CPU as
+# running it; its parameters are bound per call). The write statements: ``writes.py``.
 _FIND_PG: Final = _find_pg()
-_SLOTS_UPDATE: Final = _slots_update()
-_INSERT_TRANSFERS: Final = insert(TRANSFERS)
 
 
 # ---------------------------------------------------------------------- accounts
@@ -272,12 +244,6 @@ def constrained_slot_rows(
     return []
 
 
-def add_to_slots(session: Session, params: list[dict[str, Any]]) -> None:
-    """Add each item's deltas (``dp``, ``dpo``, ``cp``, ``cpo``) to slot ``s`` of account
-    ``a`` of merchant ``m`` (one prebuilt statement, executemany)."""
-    session.connection().execute(_SLOTS_UPDATE, params)
-
-
 # ---------------------------------------------------------------------- transfers
 
 
@@ -333,38 +299,6 @@ def resolutions(
         ):
             out.append((pid, kind))
     return out
-
-
-def insert_transfers(session: Session, dialect: str, rows: list[Transfer]) -> None:
-    """Bulk insert: COPY on PostgreSQL for large batches (one statement, so the
-    statement-level check trigger runs once), executemany otherwise."""
-    if dialect != "postgresql" or len(rows) < 50:
-        session.execute(_INSERT_TRANSFERS, [tr.row() for tr in rows])
-        return
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    cols = ", ".join(c.name for c in transfer_columns())
-    with raw.cursor() as cur, cur.copy(f"COPY ledger_transfers ({cols}) FROM STDIN") as copy:
-        for tr in rows:
-            copy.write_row(
-                (
-                    tr.id,
-                    tr.txn_id,
-                    tr.merchant_id,
-                    tr.debit_account_id,
-                    tr.credit_account_id,
-                    tr.amount,
-                    tr.currency,
-                    tr.kind,
-                    tr.pending_id,
-                    tr.timeout_at,
-                    tr.code,
-                    tr.source,
-                    tr.linked,
-                    orjson.dumps(tr.metadata).decode() if tr.metadata else "{}",
-                    tr.created,
-                )
-            )
 
 
 def list_transfers(
@@ -538,114 +472,3 @@ def balance_transfer_row(
             TRANSFERS.c.txn_id == txn_id,
         )
     ).first()
-
-
-# ---------------------------------------------------------------------- verification
-# ``strongbox ledger verify``: aggregates over every merchant (system work, read-only).
-
-
-def transfer_totals(session: Session, *, debit: bool) -> list[tuple[str, str, int]]:
-    """(account, kind, sum of amounts) of every transfer, by its debit or credit account."""
-    t = TRANSFERS.c
-    side = t.debit_account_id if debit else t.credit_account_id
-    return [
-        (acct, kind, int(total))
-        for acct, kind, total in session.execute(
-            select(side, t.kind, func.sum(t.amount)).group_by(side, t.kind)
-        )
-    ]
-
-
-def post_releases(session: Session, *, debit: bool) -> list[tuple[str, int]]:
-    """(account, sum of the pending amounts its posts release), by debit or credit account."""
-    r = TRANSFERS.alias("r")
-    p = TRANSFERS.alias("p")
-    r_side = r.c.debit_account_id if debit else r.c.credit_account_id
-    return [
-        (acct, int(total))
-        for acct, total in session.execute(
-            select(r_side, func.sum(p.c.amount))
-            .join(p, and_(p.c.merchant_id == r.c.merchant_id, p.c.id == r.c.pending_id))
-            .where(r.c.kind == KIND_POST)
-            .group_by(r_side)
-        )
-    ]
-
-
-def all_accounts(session: Session) -> list[Any]:
-    """(id, merchant_id, currency, flags) of every account."""
-    return list(
-        session.execute(
-            select(ACCOUNTS.c.id, ACCOUNTS.c.merchant_id, ACCOUNTS.c.currency, ACCOUNTS.c.flags)
-        )
-    )
-
-
-def count_transfers(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(TRANSFERS)) or 0)
-
-
-def slot_totals(session: Session) -> list[tuple[str, int, int, int, int]]:
-    """Every account's balance slots, summed: (account, dp, dpo, cp, cpo)."""
-    s = SLOTS.c
-    return [
-        (acct, int(dp), int(dpo), int(cp), int(cpo))
-        for acct, dp, dpo, cp, cpo in session.execute(
-            select(
-                s.account_id,
-                func.sum(s.debits_pending),
-                func.sum(s.debits_posted),
-                func.sum(s.credits_pending),
-                func.sum(s.credits_posted),
-            ).group_by(s.account_id)
-        )
-    ]
-
-
-def invalid_transfers(session: Session) -> list[tuple[str, str]]:
-    """(id, merchant) of transfers whose accounts are missing, of another currency or
-    merchant, the same on both sides, or whose amount is not positive."""
-    t = TRANSFERS.c
-    d = ACCOUNTS.alias("d")
-    c = ACCOUNTS.alias("c")
-    return [
-        (tid, merchant)
-        for tid, merchant in session.execute(
-            select(t.id, t.merchant_id)
-            .outerjoin(d, d.c.id == t.debit_account_id)
-            .outerjoin(c, c.c.id == t.credit_account_id)
-            .where(
-                (d.c.id.is_(None))
-                | (c.c.id.is_(None))
-                | (d.c.currency != t.currency)
-                | (c.c.currency != t.currency)
-                | (d.c.merchant_id != t.merchant_id)
-                | (c.c.merchant_id != t.merchant_id)
-                | (t.amount <= 0)
-                | (t.debit_account_id == t.credit_account_id)
-            )
-        )
-    ]
-
-
-def mismatched_resolutions(session: Session) -> list[tuple[str, str]]:
-    """(id, merchant) of posts, voids and expiries that do not match their pending
-    transfer (missing, not pending, other accounts, or another amount)."""
-    r = TRANSFERS.alias("r")
-    p = TRANSFERS.alias("p")
-    return [
-        (tid, merchant)
-        for tid, merchant in session.execute(
-            select(r.c.id, r.c.merchant_id)
-            .outerjoin(p, and_(p.c.merchant_id == r.c.merchant_id, p.c.id == r.c.pending_id))
-            .where(
-                r.c.pending_id.is_not(None),
-                (p.c.seq.is_(None))
-                | (p.c.kind != KIND_PENDING)
-                | (p.c.debit_account_id != r.c.debit_account_id)
-                | (p.c.credit_account_id != r.c.credit_account_id)
-                | (r.c.amount > p.c.amount)
-                | ((r.c.kind != KIND_POST) & (r.c.amount != p.c.amount)),
-            )
-        )
-    ]

@@ -18,7 +18,7 @@ from strongbox.ledger.models import (
     KIND_VOID,
     LedgerAccount,
 )
-from strongbox.ledger.service import Balance, Transfer, TransferRequest
+from strongbox.ledger.transfers import MAX_AMOUNT, Balance, Transfer, TransferRequest
 
 FlagName = Literal["none", "debits_must_not_exceed_credits", "credits_must_not_exceed_debits"]
 FLAG_VALUES: dict[str, int] = {
@@ -41,7 +41,7 @@ AccountRef = Annotated[str, Field(min_length=1, max_length=64)]
 Purpose = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Currency = Annotated[str, Field(min_length=1, max_length=10)]
-PositiveAmount = Annotated[IntParam, Field(ge=1, le=2**62)]
+PositiveAmount = Annotated[IntParam, Field(ge=1, le=MAX_AMOUNT)]
 Timeout = Annotated[IntParam, Field(ge=1, le=2**31 - 1)]
 
 

@@ -1,9 +1,10 @@
-"""The ledger's rules: accounts, two-phase transfers with TigerBeetle's semantics, balances.
+"""The ledger's rules over a unit of work: accounts, transfers, balances, expiry.
 
-``create_transfers`` takes a batch, splits it into linked chains (a run of ``linked`` transfers
-and the one that closes it) and applies each chain completely or not at all; every item gets
-a result (the transfer, or a Stripe-shaped error). It uses one query per kind of lookup and
-SQLAlchemy Core bulk writes, whatever the batch size.
+``create_transfers`` reads what a batch names (its transfers and the pending transfers it
+resolves, in one query; its accounts, cached per process once seen), runs the batch's rules
+(``rules.py``: linked chains, TigerBeetle's checks and error names, the limits, who may
+write which account) and writes the outcome (``write_path.py``): the balance slots first,
+under the overflow guard, then the transfers (the statements: ``writes.py``).
 
 Balances are the sums of an account's balance slots. A posting adds to one slot of each of
 its accounts (chosen at random), so concurrent postings to one account rarely meet on a row.
@@ -11,237 +12,76 @@ Only when an account with a balance flag is about to be debited (or credited, fo
 ``credits_must_not_exceed_debits``) are all of its slots locked, in order, to check the sum.
 All row locks of a batch are taken in one statement, ordered by account and slot, so two
 batches cannot deadlock each other.
+
+Each slot holds at most its share of the account's limit, so a posting that fits its slot
+fits the account: the guard needs nothing but the slot it updates. When a slot is full (or a
+batch's change is too large for one slot), the batch is redone exactly: what the guarded
+update applied is taken back (by the API's savepoint when there is one, so that no lock is
+held out of order), every slot of the batch's accounts is locked and read, the rules run
+again with every balance known (so an overflow fails its own transfer and chain, and nothing
+else), and each changed account's balance is laid out afresh over its slots.
+
+A single posted or pending transfer between accounts already seen, neither of them flagged
+against it, takes one query on PostgreSQL (``write_path.single``): a savepoint and a prepared
+statement that answers the replay, updates the two slots and inserts the transfer. With
+BEGIN and COMMIT, three round trips.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from strongbox.core.errors import LedgerError, ResourceMissingError
-from strongbox.core.ids import new_id, new_ids
+from strongbox.core.ids import new_id
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.ledger import repository as repo
+from strongbox.ledger import write_path
 from strongbox.ledger.models import (
-    CREDITS_MUST_NOT_EXCEED_DEBITS,
-    DEBITS_MUST_NOT_EXCEED_CREDITS,
     KIND_EXPIRE,
-    KIND_PENDING,
-    KIND_POST,
-    KIND_POSTED,
-    KIND_VOID,
     LedgerAccount,
-    LedgerTransfer,
 )
+from strongbox.ledger.rules import (
+    Batch,
+    apply_batch,
+    touched_accounts,
+)
+from strongbox.ledger.transfers import (
+    EXPIRY_PREFIX,
+    FLAG_NAMES,
+    MAX_AMOUNT,
+    MAX_BALANCE,
+    MAX_BATCH,
+    RESERVED_PREFIX,
+    AccountInfo,
+    Balance,
+    Transfer,
+    TransferRequest,
+    TransferResult,
+    balance_limit,
+    err,
+)
+from strongbox.ledger.write_path import REDO
 
-MAX_BATCH: Final = 8190
-"""Most transfers in one batch (TigerBeetle's batch size)."""
-RESERVED_PREFIX: Final = "sb."
-"""Transfer ids the posting rules use; clients cannot choose them."""
-ID_RE: Final = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
-PURPOSE_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
-CODE_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 PG_SLOTS: Final = 16
 """Balance slots per account on PostgreSQL (SQLite has one writer, so one slot)."""
 
-FLAG_NAMES: Final = {
-    0: None,
-    DEBITS_MUST_NOT_EXCEED_CREDITS: "debits_must_not_exceed_credits",
-    CREDITS_MUST_NOT_EXCEED_DEBITS: "credits_must_not_exceed_debits",
-}
 
-
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
-    id: str
-    merchant_id: str
-    purpose: str
-    currency: str
-    flags: int
-    slots: int
-
-
-@dataclass(slots=True)
-class Balance:
-    debits_pending: int = 0
-    debits_posted: int = 0
-    credits_pending: int = 0
-    credits_posted: int = 0
-
-    def add(self, dp: int, dpo: int, cp: int, cpo: int) -> None:
-        self.debits_pending += dp
-        self.debits_posted += dpo
-        self.credits_pending += cp
-        self.credits_posted += cpo
-
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        return (self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
-
-
-@dataclass(frozen=True, slots=True)
-class TransferRequest:
-    """One transfer to create. For ``post``/``void`` the accounts, currency and (for a full
-    post) the amount may be omitted: they are taken from the pending transfer."""
-
-    id: str
-    kind: str = KIND_POSTED  # posted | pending | post | void (expire is ours only)
-    debit_account_id: str | None = None
-    credit_account_id: str | None = None
-    amount: int | None = None
-    currency: str | None = None
-    pending_id: str | None = None
-    timeout: int | None = None  # seconds, pending transfers only
-    linked: bool = False
-    code: str = "transfer"
-    source: str | None = None
-    metadata: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    id: str
-    txn_id: str
-    merchant_id: str
-    debit_account_id: str
-    credit_account_id: str
-    amount: int
-    currency: str
-    kind: str
-    pending_id: str | None
-    timeout_at: datetime | None
-    code: str
-    source: str | None
-    linked: bool
-    metadata: dict[str, Any]
-    created: datetime
-
-    @classmethod
-    def from_row(cls, row: Any) -> Transfer:
-        m = row._mapping if hasattr(row, "_mapping") else row
-        return cls(
-            id=m["id"],
-            txn_id=m["txn_id"],
-            merchant_id=m["merchant_id"],
-            debit_account_id=m["debit_account_id"],
-            credit_account_id=m["credit_account_id"],
-            amount=m["amount"],
-            currency=m["currency"],
-            kind=m["kind"],
-            pending_id=m["pending_id"],
-            timeout_at=m["timeout_at"],
-            code=m["code"],
-            source=m["source"],
-            linked=bool(m["linked"]),
-            metadata=dict(m["metadata"] or {}),
-            created=m["created"],
-        )
-
-    @classmethod
-    def from_model(cls, m: LedgerTransfer) -> Transfer:
-        return cls(
-            id=m.id,
-            txn_id=m.txn_id,
-            merchant_id=m.merchant_id,
-            debit_account_id=m.debit_account_id,
-            credit_account_id=m.credit_account_id,
-            amount=m.amount,
-            currency=m.currency,
-            kind=m.kind,
-            pending_id=m.pending_id,
-            timeout_at=m.timeout_at,
-            code=m.code,
-            source=m.source,
-            linked=bool(m.linked),
-            metadata=dict(m.metadata_ or {}),
-            created=m.created,
-        )
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "txn_id": self.txn_id,
-            "merchant_id": self.merchant_id,
-            "debit_account_id": self.debit_account_id,
-            "credit_account_id": self.credit_account_id,
-            "amount": self.amount,
-            "currency": self.currency,
-            "kind": self.kind,
-            "pending_id": self.pending_id,
-            "timeout_at": self.timeout_at,
-            "code": self.code,
-            "source": self.source,
-            "linked": self.linked,
-            "metadata": self.metadata,
-            "created": self.created,
-        }
-
-
-@dataclass(slots=True)
-class TransferResult:
-    index: int
-    transfer: Transfer | None = None
-    error: LedgerError | None = None
-    replayed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def _err(code: str, message: str, param: str | None = None) -> LedgerError:
-    return LedgerError(message, code=code, param=param)
+class _Redo(Exception):
+    """A batch's guarded write held a slot back; its savepoint must go before the redo."""
 
 
 def _account_info(a: Any) -> AccountInfo:
     return AccountInfo(a.id, a.merchant_id, a.purpose, a.currency, a.flags, a.slots)
 
 
-def _chains(reqs: Sequence[TransferRequest]) -> list[list[int]]:
-    chains: list[list[int]] = []
-    current: list[int] = []
-    for i, r in enumerate(reqs):
-        current.append(i)
-        if not r.linked:
-            chains.append(current)
-            current = []
-    if current:
-        chains.append(current)  # an open chain: the last transfer is linked
-    return chains
-
-
-class _Batch:
-    """The state of one ``create_transfers`` call: what the database holds, plus this batch."""
-
-    def __init__(self, session: Session, merchant_id: str, now: datetime) -> None:
-        self.session = session
-        self.merchant_id = merchant_id
-        self.now = now
-        self.transfers: dict[str, Transfer] = {}  # by client id: existing and new
-        self.resolved: dict[str, str] = {}  # pending id -> kind of its resolution
-        self.accounts: dict[str, AccountInfo] = {}
-        self.balances: dict[str, Balance] = {}  # locked constrained accounts: current sums
-        self.deltas: dict[str, Balance] = {}  # per account, this batch's changes
-        self.new: list[Transfer] = []
-        self.slot_of: dict[str, int] = {}  # the slot each account's changes go to
-        self._txn_ids: list[str] = []
-        self.batch_size = 1
-
-    def txn_id(self) -> str:
-        if not self._txn_ids:
-            self._txn_ids = new_ids("balance_transaction", self.batch_size)
-        return self._txn_ids.pop()
-
-
 class LedgerService:
-    """Stateless rules over a unit of work (plus a cache of system account ids)."""
+    """Stateless rules over a unit of work (plus caches of accounts, which never change)."""
 
     def __init__(self) -> None:
         self._system_accounts: dict[tuple[str, str, str], AccountInfo] = {}
@@ -317,7 +157,7 @@ class LedgerService:
             info = _account_info(existing)
             created = False
         if info.flags != flags:
-            raise _err(
+            raise err(
                 "account_exists_with_different_flags",
                 f"An account for {purpose} in {currency} already exists with other flags.",
                 "flags",
@@ -343,7 +183,7 @@ class LedgerService:
         ids = list(account_ids)
         out: dict[str, Balance] = {a: Balance() for a in ids}
         for r in repo.slot_rows(session, merchant_id, ids):
-            out[r[0]].add(r[1], r[2], r[3], r[4])
+            out[r[0]].add_stored(r[1], r[2], r[3], r[4])
         return out
 
     # ------------------------------------------------------------------ transfers
@@ -380,466 +220,166 @@ class LedgerService:
         """Apply a batch; ``invalid`` holds items that failed validation at the edge (by
         index): they fail their linked chain like any other failing transfer.
 
-        ``known`` and ``accounts`` let a caller that already read them (the posting rules)
-        skip the lookups: ``known`` must hold every stored transfer the batch names (by id or
-        pending id) and every stored resolution of those pending transfers; ``accounts``
-        every account the batch names."""
+        ``allow_reserved`` is the posting rules' privilege: ids starting ``sb.`` and the
+        system accounts. ``known`` and ``accounts`` let a caller that already read them (the
+        posting rules) skip the lookups: ``known`` must hold every stored transfer the batch
+        names (by id or pending id) and every stored resolution of those pending transfers;
+        ``accounts`` every account the batch names."""
         if len(reqs) > MAX_BATCH:
-            raise _err(
+            raise err(
                 "too_many_transfers",
                 f"A batch holds at most {MAX_BATCH} transfers.",
                 "transfers",
             )
+        exact = False
+        if len(reqs) == 1 and not invalid and known is None and accounts is None:
+            single = self._single(uow, merchant_id, reqs[0], allow_reserved)
+            if isinstance(single, TransferResult):
+                return [single]
+            exact = single is REDO
+        return self._create(
+            uow, merchant_id, reqs, allow_reserved, invalid or {}, known, accounts, exact=exact
+        )
+
+    def _create(
+        self,
+        uow: UnitOfWork,
+        merchant_id: str,
+        reqs: Sequence[TransferRequest],
+        allow_reserved: bool,
+        invalid: dict[int, LedgerError],
+        known: dict[str, Transfer] | None,
+        accounts: Iterable[AccountInfo] | None,
+        *,
+        exact: bool = False,
+        redo_raises: bool = False,
+    ) -> list[TransferResult]:
+        """The batch path. ``exact``: straight to the exact way (a redo, holding none of the
+        slot locks it needs, so it takes them all in order). ``redo_raises``: when the
+        guarded write held a slot back, raise ``_Redo`` for the caller to roll back its
+        savepoint (and the locks the write took) and come back with ``exact``, instead of
+        taking the write back and going the exact way in place (the only choice without a
+        savepoint; it holds those locks out of order, so two such redos can deadlock)."""
+        b = self._read(uow, merchant_id, reqs, known, accounts)
+        stored, resolved = dict(b.transfers), dict(b.resolved)
+        touched, constrained = touched_accounts(b, reqs)
+        if exact:
+            return self._exact(uow, b, reqs, touched, allow_reserved, invalid)
+        self._lock(uow, b, touched, constrained)
+        results = apply_batch(b, reqs, allow_reserved=allow_reserved, invalid=invalid)
+        if not b.new or self._write(uow, b, take_back=not redo_raises):
+            return results
+        if redo_raises:
+            raise _Redo
+        # A slot would pass its share: redo the batch with every balance known.
+        again = Batch(
+            merchant_id,
+            b.now,
+            size=b.size,
+            transfers=stored,
+            resolved=resolved,
+            accounts=b.accounts,
+        )
+        return self._exact(uow, again, reqs, touched, allow_reserved, invalid)
+
+    def _read(
+        self,
+        uow: UnitOfWork,
+        merchant_id: str,
+        reqs: Sequence[TransferRequest],
+        known: dict[str, Transfer] | None,
+        accounts: Iterable[AccountInfo] | None,
+    ) -> Batch:
+        """The transfers the batch names (idempotency), the pending transfers it resolves and
+        their resolutions, and its accounts."""
         session = uow.session
-        b = _Batch(session, merchant_id, uow.clock.now())
-        b.batch_size = max(1, len(reqs))
-        # 1. Transfers named by the batch (idempotency) and the pending transfers it resolves.
+        b = Batch(merchant_id, uow.clock.now(), size=max(1, len(reqs)))
         pending_ids = list(dict.fromkeys(r.pending_id for r in reqs if r.pending_id))
         if known is not None:
             b.transfers = dict(known)
+            for tr in known.values():
+                if tr.pending_id:
+                    b.resolved[tr.pending_id] = tr.kind
         else:
             b.transfers = self.find_transfers(
                 session, merchant_id, [r.id for r in reqs] + pending_ids
             )
-        if known is not None:
-            for tr in known.values():
-                if tr.pending_id:
-                    b.resolved[tr.pending_id] = tr.kind
-        elif pending_ids:
-            for pid, kind in repo.resolutions(session, uow.dialect, merchant_id, pending_ids):
-                b.resolved[pid] = kind
-        # 2. Accounts.
+            if pending_ids:
+                for pid, kind in repo.resolutions(session, uow.dialect, merchant_id, pending_ids):
+                    b.resolved[pid] = kind
         if accounts is not None:
             b.accounts = {a.id: a for a in accounts if a.merchant_id == merchant_id}
-        else:
-            acct_ids: set[str] = set()
-            for r in reqs:
-                if r.debit_account_id:
-                    acct_ids.add(r.debit_account_id)
-                if r.credit_account_id:
-                    acct_ids.add(r.credit_account_id)
-            for tr in b.transfers.values():
-                acct_ids.add(tr.debit_account_id)
-                acct_ids.add(tr.credit_account_id)
-            # Accounts never change identity, currency or flag, and are never deleted: once
-            # seen committed, they are cached (per process) for good.
-            missing = []
-            for acct_id in sorted(acct_ids):
-                hit = self._accounts.get((merchant_id, acct_id))
-                if hit is not None:
-                    b.accounts[acct_id] = hit
-                else:
-                    missing.append(acct_id)
-            read: list[AccountInfo] = []
-            for arow in repo.account_rows(session, merchant_id, missing):
-                info = _account_info(arow)
-                b.accounts[info.id] = info
-                read.append(info)
-            if read:
-                uow.after_commit(lambda: self._remember(read))
-        # 3. Row locks, all in one ordered statement; sums of the constrained accounts.
-        self._lock(uow, b, reqs)
-        # 4. Apply chain by chain.
-        results: list[TransferResult] = [TransferResult(index=i) for i in range(len(reqs))]
-        for chain in _chains(reqs):
-            self._apply_chain(b, reqs, chain, results, allow_reserved, invalid or {})
-        # 5. Write.
-        if b.new:
-            self._insert_transfers(uow, b.new)
-            self._write_slots(uow, b)
-        return results
-
-    def _lock(self, uow: UnitOfWork, b: _Batch, reqs: Sequence[TransferRequest]) -> None:
-        constrained: set[str] = set()
-        touched: set[str] = set()
-        in_batch = {r.id: r for r in reqs}
+            return b
+        acct_ids: set[str] = set()
         for r in reqs:
-            debit, credit = r.debit_account_id, r.credit_account_id
-            if r.pending_id and r.pending_id in b.transfers:
-                p = b.transfers[r.pending_id]
-                debit, credit = debit or p.debit_account_id, credit or p.credit_account_id
-            elif r.pending_id and r.pending_id in in_batch:
-                q = in_batch[r.pending_id]
-                debit, credit = debit or q.debit_account_id, credit or q.credit_account_id
-            for acct_id, side_flag in ((debit, DEBITS_MUST_NOT_EXCEED_CREDITS), (credit, 0)):
-                if acct_id is None or acct_id not in b.accounts:
-                    continue
-                touched.add(acct_id)
-                info = b.accounts[acct_id]
-                worsens = r.kind in (KIND_POSTED, KIND_PENDING)
-                if (
-                    worsens
-                    and info.flags
-                    and (
-                        (side_flag and info.flags == DEBITS_MUST_NOT_EXCEED_CREDITS)
-                        or (not side_flag and info.flags == CREDITS_MUST_NOT_EXCEED_DEBITS)
-                    )
-                ):
-                    constrained.add(acct_id)
-        # Every account's changes go to one slot per batch; constrained accounts use slot 0.
+            if r.debit_account_id:
+                acct_ids.add(r.debit_account_id)
+            if r.credit_account_id:
+                acct_ids.add(r.credit_account_id)
+        for tr in b.transfers.values():
+            acct_ids.add(tr.debit_account_id)
+            acct_ids.add(tr.credit_account_id)
+        # Accounts never change identity, currency or flag, and are never deleted: once seen
+        # committed, they are cached (per process) for good.
+        missing = []
+        for acct_id in sorted(acct_ids):
+            hit = self._accounts.get((merchant_id, acct_id))
+            if hit is not None:
+                b.accounts[acct_id] = hit
+            else:
+                missing.append(acct_id)
+        read: list[AccountInfo] = []
+        for arow in repo.account_rows(session, merchant_id, missing):
+            info = _account_info(arow)
+            b.accounts[info.id] = info
+            read.append(info)
+        if read:
+            uow.after_commit(lambda: self._remember(read))
+        return b
+
+    def _lock(self, uow: UnitOfWork, b: Batch, touched: set[str], constrained: set[str]) -> None:
+        """Choose each account's slot (constrained accounts: slot 0) and read the exact sums
+        of the constrained ones; on PostgreSQL their slots are locked together with the
+        chosen slot of every other account, in one statement ordered by (account, slot)."""
         b.slot_of = {
             a: 0 if a in constrained else self._rng.randrange(b.accounts[a].slots) for a in touched
         }
         others = [(a, b.slot_of[a]) for a in sorted(touched - constrained)]
         rows = repo.constrained_slot_rows(
-            b.session, uow.dialect, b.merchant_id, constrained, others
+            uow.session, uow.dialect, b.merchant_id, constrained, others
         )
+        for acct_id in constrained:
+            b.balances[acct_id] = Balance()
         for row in rows:
             if row[0] in constrained:
-                b.balances.setdefault(row[0], Balance()).add(row[1], row[2], row[3], row[4])
+                b.balances[row[0]].add_stored(row[1], row[2], row[3], row[4])
 
-    @staticmethod
-    def _insert_transfers(uow: UnitOfWork, rows: list[Transfer]) -> None:
-        """Bulk insert: COPY on PostgreSQL for large batches (one statement, so the
-        statement-level check trigger runs once), executemany otherwise."""
-        repo.insert_transfers(uow.session, uow.dialect, rows)
+    def _write(self, uow: UnitOfWork, b: Batch, *, take_back: bool = True) -> bool:
+        return write_path.write(uow, b, take_back=take_back)
 
-    def _write_slots(self, uow: UnitOfWork, b: _Batch) -> None:
-        params = []
-        for acct_id in sorted(b.deltas):
-            d = b.deltas[acct_id]
-            if d.as_tuple() == (0, 0, 0, 0):
-                continue
-            params.append(
-                {
-                    "m": b.merchant_id,
-                    "a": acct_id,
-                    "s": b.slot_of.get(acct_id, 0),
-                    "dp": d.debits_pending,
-                    "dpo": d.debits_posted,
-                    "cp": d.credits_pending,
-                    "cpo": d.credits_posted,
-                }
-            )
-        if not params:
-            return
-        repo.add_to_slots(uow.session, params)
-
-    def _apply_chain(
+    def _exact(
         self,
-        b: _Batch,
+        uow: UnitOfWork,
+        b: Batch,
         reqs: Sequence[TransferRequest],
-        chain: list[int],
-        results: list[TransferResult],
+        touched: set[str],
         allow_reserved: bool,
         invalid: dict[int, LedgerError],
-    ) -> None:
-        journal: list[tuple[str, tuple[int, int, int, int]]] = []
-        created: list[Transfer] = []
-        resolved: list[str] = []
-        failed_at: int | None = None
-        error: LedgerError | None = None
-        open_chain = reqs[chain[-1]].linked
-        for i in chain:
-            try:
-                if open_chain:
-                    raise _err(
-                        "linked_event_chain_open",
-                        "The last transfer of the batch is linked: a linked chain must end "
-                        "with a transfer that is not linked.",
-                        "linked",
-                    )
-                if i in invalid:
-                    raise invalid[i]
-                tr, replayed = self._apply_one(b, reqs[i], journal, allow_reserved)
-            except LedgerError as exc:
-                failed_at, error = i, exc
-                break
-            results[i].transfer = tr
-            results[i].replayed = replayed
-            if not replayed:
-                created.append(tr)
-                b.transfers[tr.id] = tr
-                if tr.pending_id:
-                    b.resolved[tr.pending_id] = tr.kind
-                    resolved.append(tr.pending_id)
-        if failed_at is None:
-            b.new.extend(created)
-            return
-        # Undo the chain: balances, transfers and resolutions it added.
-        for acct_id, (dp, dpo, cp, cpo) in reversed(journal):
-            b.deltas[acct_id].add(-dp, -dpo, -cp, -cpo)
-            if acct_id in b.balances:
-                b.balances[acct_id].add(-dp, -dpo, -cp, -cpo)
-        for tr in created:
-            b.transfers.pop(tr.id, None)
-        for pid in resolved:
-            b.resolved.pop(pid, None)
-        for i in chain:
-            results[i].transfer = None
-            results[i].replayed = False
-            if i == failed_at:
-                results[i].error = error
-            else:
-                results[i].error = _err(
-                    "linked_event_failed",
-                    "A transfer linked to this one failed, so none of the chain was applied.",
-                )
+    ) -> list[TransferResult]:
+        return write_path.exact(uow, b, reqs, touched, allow_reserved, invalid)
 
-    def _apply_one(
-        self,
-        b: _Batch,
-        r: TransferRequest,
-        journal: list[tuple[str, tuple[int, int, int, int]]],
-        allow_reserved: bool,
-    ) -> tuple[Transfer, bool]:
-        if not allow_reserved and r.id.startswith(RESERVED_PREFIX):
-            raise _err(
-                "id_reserved",
-                f"Transfer ids starting with '{RESERVED_PREFIX}' are reserved for Strongbox.",
-                "id",
-            )
-        pending: Transfer | None = None
-        if r.kind in (KIND_POST, KIND_VOID, KIND_EXPIRE):
-            if not r.pending_id:
-                raise _err(
-                    "pending_id_must_not_be_zero",
-                    "Posting or voiding needs the id of the pending transfer.",
-                    "pending_id",
-                )
-            if r.pending_id == r.id:
-                raise _err(
-                    "pending_id_must_be_different",
-                    "The pending transfer's id must differ from this transfer's id.",
-                    "pending_id",
-                )
-            pending = b.transfers.get(r.pending_id)
-            if pending is None:
-                raise _err(
-                    "pending_transfer_not_found",
-                    f"No such pending transfer: '{r.pending_id}'",
-                    "pending_id",
-                )
-        if r.pending_id and not allow_reserved and r.pending_id.startswith(RESERVED_PREFIX):
-            raise _err(
-                "pending_id_reserved",
-                "Pending transfers of payments are posted and voided by Strongbox itself.",
-                "pending_id",
-            )
-        if r.kind not in (KIND_POST, KIND_VOID, KIND_EXPIRE) and r.pending_id:
-            raise _err(
-                "pending_id_must_be_zero",
-                "Only post_pending and void_pending transfers name a pending transfer.",
-                "pending_id",
-            )
-        want = self._normalize(b, r, pending)
-        existing = b.transfers.get(r.id)
-        if existing is not None:
-            self._same(existing, want)
-            return existing, True
-        debit = self._account(b, want.debit_account_id, "debit_account")
-        credit = self._account(b, want.credit_account_id, "credit_account")
-        if debit.id == credit.id:
-            raise _err(
-                "accounts_must_be_different",
-                "The debit and credit accounts must be different.",
-                "credit_account",
-            )
-        if debit.currency != want.currency or credit.currency != want.currency:
-            raise _err(
-                "currency_must_match",
-                "A transfer's accounts must both be in the transfer's currency.",
-                "currency",
-            )
-        if pending is not None:
-            self._check_pending(b, r, pending, want)
-            pa = pending.amount
-            if want.kind == KIND_POST:
-                d = (-pa, want.amount, 0, 0)
-                c = (0, 0, -pa, want.amount)
-            else:
-                d = (-pa, 0, 0, 0)
-                c = (0, 0, -pa, 0)
-        elif want.kind == KIND_PENDING:
-            d = (want.amount, 0, 0, 0)
-            c = (0, 0, want.amount, 0)
-        else:
-            d = (0, want.amount, 0, 0)
-            c = (0, 0, 0, want.amount)
-        self._apply_delta(b, debit, d, journal)
-        self._apply_delta(b, credit, c, journal)
-        return want, False
-
-    def _normalize(self, b: _Batch, r: TransferRequest, pending: Transfer | None) -> Transfer:
-        debit, credit, currency, amount = (
-            r.debit_account_id,
-            r.credit_account_id,
-            r.currency,
-            r.amount,
-        )
-        if pending is not None:
-            debit = debit or pending.debit_account_id
-            credit = credit or pending.credit_account_id
-            currency = currency or pending.currency
-            if amount is None:
-                amount = pending.amount
-        if not debit:
-            raise _err(
-                "debit_account_id_must_not_be_zero", "Missing debit_account.", "debit_account"
-            )
-        if not credit:
-            raise _err(
-                "credit_account_id_must_not_be_zero", "Missing credit_account.", "credit_account"
-            )
-        if amount is None or amount < 1:
-            raise _err(
-                "amount_must_not_be_zero", "The amount must be a positive integer.", "amount"
-            )
-        if not currency:
-            acct = b.accounts.get(debit)
-            currency = acct.currency if acct else ""
-        if r.timeout is not None and r.kind != KIND_PENDING:
-            raise _err(
-                "timeout_reserved_for_pending_transfer",
-                "Only pending transfers can have a timeout.",
-                "timeout",
-            )
-        timeout_at = b.now + timedelta(seconds=r.timeout) if r.timeout else None
-        return Transfer(
-            id=r.id,
-            txn_id=b.txn_id(),
-            merchant_id=b.merchant_id,
-            debit_account_id=debit,
-            credit_account_id=credit,
-            amount=amount,
-            currency=currency.lower(),
-            kind=r.kind,
-            pending_id=r.pending_id,
-            timeout_at=timeout_at,
-            code=r.code,
-            source=r.source,
-            linked=r.linked,
-            metadata=dict(r.metadata or {}),
-            created=b.now,
-        )
-
-    @staticmethod
-    def _same(existing: Transfer, want: Transfer) -> None:
-        """An exact duplicate returns the stored transfer; any difference is an error."""
-        fields = [
-            ("kind", "flags"),
-            ("pending_id", "pending_id"),
-            ("debit_account_id", "debit_account"),
-            ("credit_account_id", "credit_account"),
-            ("amount", "amount"),
-            ("currency", "currency"),
-            ("code", "code"),
-            ("source", "source"),
-            ("linked", "linked"),
-            ("metadata", "metadata"),
-        ]
-        for attr, param in fields:
-            if getattr(existing, attr) != getattr(want, attr):
-                raise _err(
-                    f"exists_with_different_{param}",
-                    f"A transfer with id '{existing.id}' already exists with a different {param}.",
-                    param,
-                )
-        if (existing.timeout_at is None) != (want.timeout_at is None) or (
-            existing.timeout_at is not None
-            and want.timeout_at is not None
-            and (existing.timeout_at - existing.created) != (want.timeout_at - want.created)
-        ):
-            raise _err(
-                "exists_with_different_timeout",
-                f"A transfer with id '{existing.id}' already exists with a different timeout.",
-                "timeout",
-            )
-
-    @staticmethod
-    def _account(b: _Batch, acct_id: str, param: str) -> AccountInfo:
-        info = b.accounts.get(acct_id)
-        if info is None:
-            raise _err(f"{param}_not_found", f"No such ledger account: '{acct_id}'", param)
-        return info
-
-    @staticmethod
-    def _check_pending(b: _Batch, r: TransferRequest, pending: Transfer, want: Transfer) -> None:
-        if pending.kind != KIND_PENDING:
-            raise _err(
-                "pending_transfer_not_pending",
-                f"Transfer '{pending.id}' is not a pending transfer.",
-                "pending_id",
-            )
-        done = b.resolved.get(pending.id)
-        if done == KIND_POST:
-            raise _err(
-                "pending_transfer_already_posted",
-                f"Pending transfer '{pending.id}' was already posted.",
-                "pending_id",
-            )
-        if done == KIND_VOID:
-            raise _err(
-                "pending_transfer_already_voided",
-                f"Pending transfer '{pending.id}' was already voided.",
-                "pending_id",
-            )
-        if done == KIND_EXPIRE or (
-            r.kind != KIND_EXPIRE and pending.timeout_at is not None and pending.timeout_at <= b.now
-        ):
-            raise _err(
-                "pending_transfer_expired",
-                f"Pending transfer '{pending.id}' has expired.",
-                "pending_id",
-            )
-        if want.debit_account_id != pending.debit_account_id:
-            raise _err(
-                "pending_transfer_has_different_debit_account_id",
-                "The debit account differs from the pending transfer's.",
-                "debit_account",
-            )
-        if want.credit_account_id != pending.credit_account_id:
-            raise _err(
-                "pending_transfer_has_different_credit_account_id",
-                "The credit account differs from the pending transfer's.",
-                "credit_account",
-            )
-        if want.currency != pending.currency:
-            raise _err(
-                "pending_transfer_has_different_currency",
-                "The currency differs from the pending transfer's.",
-                "currency",
-            )
-        if want.amount > pending.amount:
-            raise _err(
-                "exceeds_pending_transfer_amount",
-                f"The amount ({want.amount}) exceeds the pending amount ({pending.amount}).",
-                "amount",
-            )
-        if want.kind != KIND_POST and want.amount != pending.amount:
-            raise _err(
-                "pending_transfer_has_different_amount",
-                "A void releases the whole pending amount; omit amount or give it in full.",
-                "amount",
-            )
-
-    @staticmethod
-    def _apply_delta(
-        b: _Batch,
-        acct: AccountInfo,
-        delta: tuple[int, int, int, int],
-        journal: list[tuple[str, tuple[int, int, int, int]]],
-    ) -> None:
-        bal = b.balances.get(acct.id)
-        if bal is not None:
-            dp, dpo, cp, cpo = (x + y for x, y in zip(bal.as_tuple(), delta, strict=True))
-            if acct.flags == DEBITS_MUST_NOT_EXCEED_CREDITS and dp + dpo > cpo:
-                raise _err(
-                    "exceeds_credits",
-                    f"The transfer would take account '{acct.id}' past its credits "
-                    "(debits_must_not_exceed_credits).",
-                    "amount",
-                )
-            if acct.flags == CREDITS_MUST_NOT_EXCEED_DEBITS and cp + cpo > dpo:
-                raise _err(
-                    "exceeds_debits",
-                    f"The transfer would take account '{acct.id}' past its debits "
-                    "(credits_must_not_exceed_debits).",
-                    "amount",
-                )
-            bal.add(*delta)
-        b.deltas.setdefault(acct.id, Balance()).add(*delta)
-        journal.append((acct.id, delta))
+    def _single(
+        self, uow: UnitOfWork, merchant_id: str, r: TransferRequest, allow_reserved: bool
+    ) -> TransferResult | bool | None:
+        """``write_path.single`` with this service's account cache and slot choice."""
+        if uow.dialect != "postgresql":
+            return None
+        d = self._accounts.get((merchant_id, r.debit_account_id or ""))
+        c = self._accounts.get((merchant_id, r.credit_account_id or ""))
+        if d is None or c is None:
+            return None
+        slots = (self._rng.randrange(d.slots), self._rng.randrange(c.slots))
+        return write_path.single(uow, merchant_id, r, d, c, slots, allow_reserved)
 
     def create_transfers_retrying(
         self,
@@ -850,20 +390,45 @@ class LedgerService:
         invalid: dict[int, LedgerError] | None = None,
         attempts: int = 3,
     ) -> list[TransferResult]:
-        """``create_transfers`` in a savepoint, re-run when a concurrent writer got there
-        first (same id, same pending transfer: unique violation), a deadlock was broken, or
-        the database's balance trigger refused: the re-run sees the committed rows and
-        answers with a replay or a proper error."""
-        for attempt in range(attempts):
+        """``create_transfers`` for the API. On PostgreSQL a batch runs in a savepoint and is
+        re-run when a concurrent writer got there first (same id, same pending transfer:
+        unique violation), a deadlock was broken, or the database's balance trigger refused:
+        the re-run (the exact way: every lock taken in order, none held before) sees the
+        committed rows and answers with a replay or a proper error. A single transfer that
+        ``_single`` can write needs none of this (its own savepoint goes in the same round
+        trip as its statement). SQLite has one writer: nothing to retry."""
+        if uow.dialect != "postgresql":
+            return self.create_transfers(uow, merchant_id, reqs, invalid=invalid)
+        exact = False
+        if len(reqs) == 1 and not invalid:
+            single = self._single(uow, merchant_id, reqs[0], False)
+            if isinstance(single, TransferResult):
+                return [single]
+            exact = single is REDO
+        attempt = 0
+        while True:
             try:
                 with uow.session.begin_nested():
-                    return self.create_transfers(uow, merchant_id, reqs, invalid=invalid)
+                    return self._create(
+                        uow,
+                        merchant_id,
+                        reqs,
+                        False,
+                        invalid or {},
+                        None,
+                        None,
+                        exact=exact,
+                        redo_raises=True,
+                    )
+            except _Redo:
+                exact = True  # the savepoint took the write and its locks back
             except DBAPIError as exc:
                 code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
                 retry = isinstance(exc, IntegrityError) or code in ("40P01", "40001")
-                if not retry or attempt == attempts - 1:
+                attempt += 1
+                if not retry or attempt == attempts:
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                exact = True
 
     def list_accounts(
         self, session: Session, merchant_id: str, page: PageRequest, currency: str | None
@@ -895,7 +460,7 @@ class LedgerService:
         for merchant_id, pid in rows:
             by_merchant.setdefault(merchant_id, []).append(
                 TransferRequest(
-                    id=f"{RESERVED_PREFIX}expire.{pid}"[:128],
+                    id=f"{EXPIRY_PREFIX}{pid}"[:128],
                     kind=KIND_EXPIRE,
                     pending_id=pid,
                     code="expiry",
@@ -910,11 +475,15 @@ class LedgerService:
 
 __all__ = [
     "FLAG_NAMES",
+    "MAX_AMOUNT",
+    "MAX_BALANCE",
     "MAX_BATCH",
+    "RESERVED_PREFIX",
     "AccountInfo",
     "Balance",
     "LedgerService",
     "Transfer",
     "TransferRequest",
     "TransferResult",
+    "balance_limit",
 ]
