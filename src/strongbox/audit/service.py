@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +31,8 @@ from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle
 from strongbox.audit import repository as repo
-from strongbox.audit.models import AuditTree
 from strongbox.audit.tree import DbNodeStore, StoredTree, pack, unpack
-from strongbox.core.ids import new_id
+from strongbox.core.ids import new_ids
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import DomainEvent, RequestContext
 
@@ -54,36 +56,47 @@ LEAF_FIELDS = (
 )
 
 
-_MAX_SAFE_INT = 2**53 - 1
 _SORT = orjson.OPT_SORT_KEYS
+# orjson refuses integers beyond +-(2**53 - 1) with this option, which is RFC 8785's exact
+# integer domain: such values go to the rfc8785 package instead.
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_SCALARS = frozenset({str, int, bool, type(None)})
+_JSONISH = _SCALARS | {dict, list}
 
 
 def _orjson_safe(obj: Any) -> bool:
     """True if orjson's sorted, compact output of ``obj`` is exactly its RFC 8785 form:
     ASCII keys (so code-point order is UTF-16 order), strings, booleans, null and integers
-    within +-(2**53 - 1) (JSON numbers print alike), no floats. orjson escapes strings as
-    ECMAScript's JSON.stringify does (tested against rfc8785 with hypothesis)."""
+    (``_CANONICAL`` makes orjson refuse those beyond +-(2**53 - 1)), no floats, no other
+    types (subclasses included). orjson escapes strings as ECMAScript's JSON.stringify does
+    (tested against rfc8785 with hypothesis).
+
+    The types of a container's values are checked at once (``set(map(type, ...))``, C
+    speed); only nested containers are visited one by one."""
+    t = type(obj)
+    if t is not dict and t is not list:
+        return t in _SCALARS
     stack = [obj]
-    pop, push = stack.pop, stack.extend
+    pop, push = stack.pop, stack.append
     while stack:
         o = pop()
-        t = type(o)
-        if t is str or o is None or t is bool:
-            continue
-        if t is dict:
+        if type(o) is dict:
             try:
                 if not "".join(o).isascii():
                     return False
             except TypeError:  # a non-string key
                 return False
-            push(o.values())
-        elif t is list:
-            push(o)
-        elif t is int:
-            if not -_MAX_SAFE_INT <= o <= _MAX_SAFE_INT:
-                return False
+            vals: Any = o.values()
         else:
+            vals = o
+        kinds = set(map(type, vals))
+        if kinds <= _SCALARS:
+            continue
+        if not kinds <= _JSONISH:
             return False
+        for v in vals:
+            if type(v) is dict or type(v) is list:
+                push(v)
     return True
 
 
@@ -92,8 +105,8 @@ def canonical(obj: Any) -> bytes:
     provably identical (about 20 times faster)."""
     if _orjson_safe(obj):
         try:
-            return orjson.dumps(obj, option=_SORT)
-        except orjson.JSONEncodeError:  # e.g. a lone surrogate: let rfc8785 decide
+            return orjson.dumps(obj, option=_CANONICAL)
+        except orjson.JSONEncodeError:  # a lone surrogate, an integer beyond 2**53: rfc8785
             pass
     return rfc8785.dumps(obj)
 
@@ -111,9 +124,9 @@ def digest(obj: Any) -> str:
 
 
 def format_time(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def leaf_of(row: Any, sequence: int) -> dict[str, Any]:
@@ -136,15 +149,63 @@ def leaf_of(row: Any, sequence: int) -> dict[str, Any]:
     }
 
 
-def leaf_bytes(row: Any, sequence: int) -> bytes:
-    """The leaf's RFC 8785 bytes. Its keys are fixed ASCII and its values strings, null or
+def _dump_leaf(leaf: dict[str, Any]) -> bytes:
+    """A leaf's RFC 8785 bytes. Its keys are fixed ASCII and its values strings, null or
     an index below 2**53, all in orjson's exact domain, so no type walk is needed."""
-    leaf = leaf_of(row, sequence)
     try:
         return orjson.dumps(leaf, option=_SORT)
-    except orjson.JSONEncodeError:
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate in a string
         return rfc8785.dumps(leaf)
 
+
+def leaf_bytes(row: Any, sequence: int) -> bytes:
+    """The leaf's RFC 8785 bytes."""
+    return _dump_leaf(leaf_of(row, sequence))
+
+
+def leaf_hashes(rows: Sequence[Sequence[Any]], first: int) -> list[bytes]:
+    """The leaf hashes of pending entries given the indexes ``first, first + 1, …``; rows
+    are tuples in ``repository.PENDING_COLUMNS`` order (the integrator's select), and the
+    leaf is the same object ``leaf_of`` builds (tested)."""
+    sha, dump = hashlib.sha256, _dump_leaf
+    out = []
+    for i, (
+        _seq,
+        id_,
+        created,
+        actor,
+        action,
+        rtype,
+        rid,
+        mid,
+        req,
+        ip,
+        outcome,
+        bd,
+        ad,
+        ev,
+    ) in enumerate(rows, first):
+        leaf = {
+            "sequence": i,
+            "id": id_,
+            "time": format_time(created),
+            "actor": actor,
+            "action": action,
+            "resource_type": rtype,
+            "resource_id": rid,
+            "merchant_id": mid,
+            "request_id": req,
+            "source_ip": ip,
+            "outcome": outcome,
+            "before_digest": bd,
+            "after_digest": ad,
+            "event_id": ev,
+        }
+        out.append(sha(b"\x00" + dump(leaf)).digest())
+    return out
+
+
+# --- recording ----------------------------------------------------------------------------
 
 _PENDING_KEY = "strongbox.audit.pending"
 
@@ -162,6 +223,37 @@ def _drop_pending(session: Session) -> None:
 def flush_pending(session: Session) -> None:
     """Insert the entries recorded so far in this session (done at commit anyway)."""
     _insert_pending(session)
+
+
+# Session classes whose commits insert the buffered entries. A ``sessionmaker`` makes a
+# Session subclass of its own, so the hooks are listened for once per class (the first
+# record of the first session) instead of twice on every session that records.
+_HOOKED: set[type[Session]] = set()
+_HOOK_LOCK = threading.Lock()
+
+
+def _hook(cls: type[Session]) -> None:
+    with _HOOK_LOCK:
+        if cls not in _HOOKED:
+            event.listen(cls, "before_commit", _insert_pending)
+            event.listen(cls, "after_rollback", _drop_pending)
+            _HOOKED.add(cls)
+
+
+# Entry ids are drawn in batches (one CSPRNG read and a C-speed base62 mapping for many
+# ids, instead of a big-integer conversion per id). ``list.pop`` is atomic, so threads
+# never share an id; a forked child starts with an empty pool.
+_ID_POOL: list[str] = []
+_ID_BATCH = 512
+os.register_at_fork(after_in_child=_ID_POOL.clear)
+
+
+def _entry_id() -> str:
+    while True:
+        try:
+            return _ID_POOL.pop()
+        except IndexError:
+            _ID_POOL.extend(new_ids("audit_entry", _ID_BATCH))
 
 
 def record(
@@ -182,16 +274,16 @@ def record(
     """Add an audit entry to this unit of work (also for edges that change things without a
     domain event, e.g. CLI configuration). ``before``/``after`` are stored only as digests.
 
-    Entries are buffered on the session and inserted with one multi-row statement just
-    before the unit of work commits (a ``before_commit`` hook), so they commit with the
-    change or not at all. Returns the entry's column values.
+    Entries are buffered on the session and inserted with one statement just before the
+    unit of work commits (a ``before_commit`` hook), so they commit with the change or not
+    at all. Returns the entry's column values.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}")
     if not action or len(action) > 100:
         raise ValueError("action must be 1-100 characters")
     row: dict[str, Any] = {
-        "id": new_id("audit_entry"),
+        "id": _entry_id(),
         "leaf_index": None,
         "leaf_hash": None,
         "created": uow.clock.now(),
@@ -208,14 +300,13 @@ def record(
         "event_id": event_id,
     }
     session = uow.session
-    pending = session.info.get(_PENDING_KEY)
+    info = session.info
+    pending = info.get(_PENDING_KEY)
     if pending is None:
-        pending = session.info[_PENDING_KEY] = []
-        if not event.contains(session, "before_commit", _insert_pending):
-            event.listen(session, "before_commit", _insert_pending)
-            event.listen(session, "after_rollback", _drop_pending)
+        pending = info[_PENDING_KEY] = []
+        if type(session) not in _HOOKED:
+            _hook(type(session))
         session.connection()  # begin the transaction now, so that a rollback ends it
-
     pending.append(row)
     return row
 
@@ -243,11 +334,6 @@ def record_event(uow: UnitOfWork, event: DomainEvent) -> None:
 # --- the tree state ---------------------------------------------------------------------
 
 
-def _lock_tree(uow: UnitOfWork) -> AuditTree:
-    """The tree row, locked until commit (created on first use)."""
-    return repo.lock_tree(uow.session, uow.dialect, uow.clock.now())
-
-
 @dataclass(frozen=True, slots=True)
 class TreeState:
     compact: merkle.CompactRange
@@ -265,29 +351,30 @@ def tree_state(session: Session) -> TreeState:
     row = repo.get_tree(session)
     if row is None:
         return TreeState(merkle.CompactRange())
-    return TreeState(merkle.CompactRange.from_hashes(row.size, unpack(row.compact)))
+    size, compact = row
+    return TreeState(merkle.CompactRange.from_hashes(size, unpack(compact)))
 
 
 def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     """Give up to ``batch`` committed, unsequenced entries their tree indexes. Returns how
-    many were integrated (the caller commits)."""
-    tree = _lock_tree(uow)
+    many were integrated (the caller commits).
+
+    Five statements whatever the batch: the tree row read and locked, the pending entries
+    selected (plain tuples, no ORM objects), their indexes and leaf hashes set in one
+    statement, the completed nodes inserted in one statement (``COPY`` on PostgreSQL for
+    large batches), the tree row updated."""
     session = uow.session
     flush_pending(session)
+    dialect = uow.dialect
+    size, compact = repo.lock_tree(session, dialect, uow.clock.now())
     rows = repo.unsequenced_entries(session, batch)
     if not rows:
         return 0
-    cr = merkle.CompactRange.from_hashes(tree.size, unpack(tree.compact))
-    first = cr.size
-    hashes = [merkle.leaf_hash(leaf_bytes(row, first + i)) for i, row in enumerate(rows)]
-    seqs = [row.seq for row in rows]
-    indexes = list(range(first, first + len(rows)))
-    repo.set_leaf_indexes(session, uow.dialect, seqs, indexes, hashes)
+    cr = merkle.CompactRange.from_hashes(size, unpack(compact))
+    hashes = leaf_hashes(rows, size)
+    repo.set_leaf_indexes(session, dialect, [row[0] for row in rows], size, hashes)
     DbNodeStore(session).put_runs(cr.extend(hashes))
-    tree.size = cr.size
-    tree.compact = pack(cr.hashes)
-    tree.updated = uow.clock.now()
-    session.flush()
+    repo.update_tree(session, cr.size, pack(cr.hashes), uow.clock.now())
     return len(rows)
 
 
