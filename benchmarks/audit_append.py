@@ -19,7 +19,9 @@ concurrently, as in ``strongbox serve``. Reported per backend and entries per tr
 - ``verify`` recomputing the whole tree, and inclusion proofs from the database node store.
 
     .venv/bin/python benchmarks/audit_append.py [--seconds 5] [--writers 2] [--batch 100]
-        [--backends sqlite,postgresql] [--pg-url postgresql://postgres@127.0.0.1:5432/test]
+        [--sizes 100,1] [--backends sqlite,postgresql]
+        [--pg-url postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python benchmarks/audit_append.py --per-call 5000   # the per-request path
 """
 
 from __future__ import annotations
@@ -38,10 +40,27 @@ import sqlalchemy as sa
 
 from strongbox.audit import service
 from strongbox.audit.models import AuditEntry
-from strongbox.audit.repository import ENTRY_COLUMNS
 from strongbox.core.settings import Settings, normalize_database_url
 from strongbox.runtime import Runtime, build_runtime
 from strongbox.workers.audit import audit_loops
+
+HZ = os.sysconf("SC_CLK_TCK")
+# The columns a writer fills (the baseline's rows; the rest are NULL until integration).
+ENTRY_COLUMNS = (
+    "id",
+    "created",
+    "merchant_id",
+    "actor",
+    "action",
+    "resource_type",
+    "resource_id",
+    "request_id",
+    "source_ip",
+    "outcome",
+    "before_digest",
+    "after_digest",
+    "event_id",
+)
 
 
 def fresh_pg(url: str, name: str) -> str:
@@ -218,9 +237,6 @@ def writer_work(rt: Runtime, batch: int, tag: str) -> Any:
     return work
 
 
-HZ = os.sysconf("SC_CLK_TCK")
-
-
 def pg_backends_cpu(rt: Runtime) -> float:
     """CPU seconds so far of the PostgreSQL backends connected to the benchmark database."""
     if rt.db.is_sqlite:
@@ -311,6 +327,45 @@ def run(rt: Runtime, seconds: float, writers: int, batch: int) -> dict[str, Any]
     }
 
 
+def per_call(rt: Runtime, n: int) -> dict[str, float]:
+    """The per-request path, one thread: ``record_event`` (the ``"*"`` subscriber) for a
+    ``payment_intent.succeeded`` event, then the insert of that transaction's entry at commit
+    (``flush_pending``, what the ``before_commit`` hook runs), as a payment's two
+    transactions do once each. Medians in microseconds (wall time, one thread)."""
+    from strongbox.events.types import DomainEvent, RequestContext
+
+    ctx = RequestContext(
+        merchant_id="acct_bench", actor="api_key:key_bench", request_id="req_x", source_ip="::1"
+    )
+    rec, ins = [], []
+    for i in range(n):
+        pi = f"pi_c{i}"
+        with rt.db.unit_of_work() as uow:
+            uow.session.connection()  # a payment's transaction has begun long before
+            ev = DomainEvent(
+                id=f"evt_c{i}",
+                type="payment_intent.succeeded",
+                merchant_id="acct_bench",
+                resource_type="payment_intent",
+                resource_id=pi,
+                object=payment_intent(pi, f"ch_c{i}", "pm_bench"),
+                created=uow.clock.now(),
+                context=ctx,
+            )
+            t0 = time.perf_counter()
+            service.record_event(uow, ev)
+            t1 = time.perf_counter()
+            service.flush_pending(uow.session)
+            t2 = time.perf_counter()
+            uow.commit()
+        rec.append(t1 - t0)
+        ins.append(t2 - t1)
+    return {
+        "record_event_us": 1e6 * statistics.median(rec),
+        "insert_us": 1e6 * statistics.median(ins),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5)
@@ -319,7 +374,35 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--sizes", default="", help="entries per transaction (default: BATCH,1)")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    ap.add_argument(
+        "--per-call",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure the per-request path (N payments' worth of single records)",
+    )
     args = ap.parse_args()
+    if args.per_call:
+        for backend in args.backends.split(","):
+            with tempfile.TemporaryDirectory() as tmp:
+                url = (
+                    fresh_pg(args.pg_url, "strongbox_bench_audit")
+                    if backend == "postgresql"
+                    else None
+                )
+                rt = build_runtime(Settings(data_dir=Path(tmp) / "data", database_url=url))
+                try:
+                    per_call(rt, 200)  # warm-up
+                    c = per_call(rt, args.per_call)
+                finally:
+                    rt.close()
+            print(
+                f"{backend:10} per call: record_event {c['record_event_us']:.1f} us, "
+                f"insert of the entry at commit {c['insert_us']:.1f} us (medians of "
+                f"{args.per_call})",
+                flush=True,
+            )
+        return
     for backend in args.backends.split(","):
         sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.batch, 1]
         for batch in sizes:

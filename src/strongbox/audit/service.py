@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import rfc8785
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from strongbox.audit import merkle
 from strongbox.audit import repository as repo
@@ -228,8 +228,12 @@ def _insert_pending(session: Session) -> None:
         repo.insert_entries(session, rows)
 
 
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+def _drop_pending(session: Session, previous: SessionTransaction) -> None:
+    """The transaction rolled back: its entries go with it. Only the outermost one: a
+    savepoint rolled back (the ledger retries a posting in one) keeps the entries recorded
+    before it, which commit with the rest of the transaction."""
+    if previous.parent is None:
+        session.info.pop(_PENDING_KEY, None)
 
 
 def flush_pending(session: Session) -> None:
@@ -248,7 +252,7 @@ def _hook(cls: type[Session]) -> None:
     with _HOOK_LOCK:
         if cls not in _HOOKED:
             event.listen(cls, "before_commit", _insert_pending)
-            event.listen(cls, "after_rollback", _drop_pending)
+            event.listen(cls, "after_soft_rollback", _drop_pending)
             _HOOKED.add(cls)
 
 
@@ -318,7 +322,8 @@ def record(
         pending = info[_PENDING_KEY] = []
         if type(session) not in _HOOKED:
             _hook(type(session))
-        session.connection()  # begin the transaction now, so that a rollback ends it
+        if not session.in_transaction():
+            session.begin()  # so that a rollback before any statement still drops them
     pending.append(row)
     return row
 

@@ -1,0 +1,93 @@
+"""How long the background loops take to catch up once the load stops.
+
+Run right after a load run, with the server (and its workers) still up. Polls the database
+every 50 ms and reports, for each queue the background loops empty, its backlog when the
+load stopped and the seconds until it was empty:
+
+- ``audit``: audit entries committed but not yet integrated into the Merkle tree;
+- ``outbox``: committed events the relay has not yet published;
+- ``webhook_fanout``: committed events the webhook fan-out has not yet processed;
+- ``webhook_deliveries``: deliveries still pending (none without webhook endpoints).
+
+    .venv/bin/python benchmarks/drain.py DATABASE_URL [--since UNIX_TIME] [--timeout 30]
+
+Times count from ``--since`` (when the load stopped; default: now), so the start-up of this
+script is not left out.
+
+Prints one JSON object (``queues``: backlog and seconds per queue, ``drained_s``: the last
+of them, or null if a queue was not empty within the timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import sqlalchemy as sa
+
+QUEUES = {
+    "audit": "SELECT count(*) FROM audit_entries WHERE leaf_index IS NULL",
+    "outbox": "SELECT count(*) FROM events WHERE published_at IS NULL",
+    "webhook_fanout": (
+        "SELECT count(*) FROM events e WHERE e.seq > "
+        "(SELECT coalesce(max(seq), 0) FROM webhook_fanout_cursor) AND NOT EXISTS "
+        "(SELECT 1 FROM processed_events p WHERE p.consumer = 'webhooks.fanout' "
+        "AND p.event_id = e.id)"
+    ),
+    "webhook_deliveries": "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'",
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("url")
+    ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--poll", type=float, default=0.05)
+    ap.add_argument("--since", type=float, default=None, help="Unix time the load stopped")
+    args = ap.parse_args()
+    url = args.url
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    engine = sa.create_engine(url)
+    backlog: dict[str, int] = {}
+    drained: dict[str, float | None] = {}
+    left: dict[str, int] = {}
+    first_poll: float | None = None
+    t0 = args.since if args.since is not None else time.time()
+    with engine.connect() as conn:
+        while True:
+            now = time.time() - t0
+            for name, sql in QUEUES.items():
+                if name in drained:
+                    continue
+                n = int(conn.execute(sa.text(sql)).scalar() or 0)
+                backlog.setdefault(name, n)
+                left[name] = n
+                if n == 0:
+                    drained[name] = round(now, 2)
+            if first_poll is None:
+                first_poll = round(now, 2)
+            conn.rollback()  # a fresh snapshot for the next poll
+            if len(drained) == len(QUEUES) or now > args.timeout:
+                break
+            time.sleep(args.poll)
+    engine.dispose()
+    for name in QUEUES:
+        drained.setdefault(name, None)
+    times = list(drained.values())
+    out = {
+        "queues": {
+            name: {"backlog": backlog[name], "drained_s": drained[name], "left": left[name]}
+            for name in QUEUES
+        },
+        "drained_s": None if None in times else max(t for t in times if t is not None),
+        "timeout_s": args.timeout,
+        "first_poll_s": first_poll,
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
