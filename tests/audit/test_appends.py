@@ -8,6 +8,7 @@ import enum
 import os
 import threading
 import uuid
+import weakref
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -298,3 +299,98 @@ def test_any_interleaving_of_writes_rollbacks_and_batches_keeps_indexes_contiguo
     report = runtime.audit.verify(runtime.db)
     assert report.ok, report.problems
     assert report.entries_checked == len(rows)
+
+
+# Text PostgreSQL can store: no NUL, no lone surrogates; controls, quotes, backslashes,
+# U+2028, non-BMP characters and every other escape case included.
+pg_text = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cs",), blacklist_characters="\x00", max_codepoint=0x10FFFF
+    ),
+    max_size=20,
+) | st.sampled_from(['"', "\\", "\x01\x1f\x7f", "\b\f\n\r\t", "\u2028\u2029", "é😀", "/"])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    values=st.lists(
+        st.tuples(pg_text, pg_text, st.one_of(st.none(), pg_text), st.one_of(st.none(), pg_text)),
+        min_size=1,
+        max_size=5,
+    ),
+    micro=st.integers(0, 999_999),
+)
+def test_leaves_built_by_the_database_are_the_definitions_leaves(
+    runtime: Runtime, values: list[tuple[str, str, str | None, str | None]], micro: int
+) -> None:
+    """On PostgreSQL the server builds and hashes the leaves (``to_json``, ``to_char``,
+    ``sha256``); ``verify`` recomputes each one with ``leaf_of`` in Python. On SQLite this
+    runs the Python path."""
+    with runtime.db.unit_of_work() as uow:
+        for actor, action, rtype, rid in values:
+            service.record(
+                uow,
+                action=action or "x",
+                actor=actor,
+                resource_type=rtype,
+                resource_id=rid,
+                merchant_id=rid,
+                request_id=rtype,
+                source_ip=rid,
+                event_id=rtype,
+            )
+        uow.commit()
+    with runtime.db.unit_of_work() as uow:
+        uow.session.execute(
+            text("UPDATE audit_entries SET created = :t WHERE leaf_index IS NULL"),
+            {"t": datetime(2026, 5, 6, 7, 8, 9, micro, tzinfo=UTC)},
+        )
+        uow.commit()
+    assert runtime.audit.integrate(runtime.db) >= len(values)
+    report = runtime.audit.verify(runtime.db)
+    assert report.ok, report.problems
+
+
+def test_a_database_leaf_that_differs_from_the_definition_stops_integration(
+    runtime: Runtime, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the leaves are built by the database on PostgreSQL only")
+    record_some(runtime, 3)
+    wrong = repo.pg_leaf_sql(service.LEAF_FIELDS).replace(".US')", "')")  # no microseconds
+    monkeypatch.setattr(repo, "pg_leaf_sql", lambda fields: wrong)
+    monkeypatch.setattr(repo, "_PG_INTEGRATE", {})
+    with pytest.raises(service.LeafMismatchError, match="different leaf"):
+        runtime.audit.integrate(runtime.db)
+    with runtime.db.read() as s:  # rolled back: nothing integrated, nothing half-written
+        assert service.pending_count(s) == len(rows_of(runtime))
+        assert service.tree_state(s).size == 0
+
+
+def test_without_utf8_text_the_leaves_are_built_in_python(
+    runtime: Runtime, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's server encoding")
+    monkeypatch.setattr(repo, "server_encoding", lambda session: "SQL_ASCII")
+    monkeypatch.setattr(service, "_SQL_LEAVES", weakref.WeakKeyDictionary())
+    calls: list[int] = []
+    original = service.leaf_hashes
+    monkeypatch.setattr(
+        service, "leaf_hashes", lambda rows, first: calls.append(len(rows)) or original(rows, first)
+    )
+    record_some(runtime, 3)
+    n = runtime.audit.integrate(runtime.db)
+    assert calls == [n]
+    assert runtime.audit.verify(runtime.db).ok
+
+
+def record_some(rt: Runtime, n: int) -> None:
+    with rt.db.unit_of_work() as uow:
+        for i in range(n):
+            service.record(uow, action="x.y", resource_id=f"r_{i}")
+        uow.commit()

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from typing import Any
 
 import orjson
 import rfc8785
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from strongbox.audit import merkle
@@ -372,27 +373,70 @@ def tree_state(session: Session) -> TreeState:
     return TreeState(merkle.CompactRange.from_hashes(size, unpack(compact)))
 
 
+class LeafMismatchError(RuntimeError):
+    """The leaves PostgreSQL built differ from the definition (``leaf_of``): integration
+    stops and its transaction rolls back, so no wrong leaf hash is ever stored."""
+
+
+# Engines whose server builds the leaves (PostgreSQL with UTF-8 text), decided once each.
+_SQL_LEAVES: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def _leaves_in_sql(session: Session, dialect: str) -> bool:
+    if dialect != "postgresql":
+        return False
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    known = _SQL_LEAVES.get(engine)
+    if known is None:
+        known = _SQL_LEAVES[engine] = repo.server_encoding(session) == "UTF8"
+    return known
+
+
+def _check_leaves(session: Session, got: list[tuple[int, bytes]]) -> None:
+    """The first and last leaves PostgreSQL built, recomputed here from their rows."""
+    wanted = {got[0][0]: got[0][1], got[-1][0]: got[-1][1]}
+    for row in repo.entries_at(session, list(wanted)):
+        index = int(row.leaf_index)
+        if merkle.leaf_hash(leaf_bytes(row, index)) != wanted[index]:
+            raise LeafMismatchError(
+                f"the database built a different leaf for index {index} than leaf_of: "
+                "integration stopped, nothing was written"
+            )
+
+
 def integrate(uow: UnitOfWork, *, batch: int = 5000) -> int:
     """Give up to ``batch`` committed, unsequenced entries their tree indexes. Returns how
     many were integrated (the caller commits).
 
-    Five statements whatever the batch: the tree row read and locked, the pending entries
-    selected (plain tuples, no ORM objects), their indexes and leaf hashes set in one
-    statement, the completed nodes inserted in one statement (``COPY`` on PostgreSQL for
-    large batches), the tree row updated."""
+    A few statements whatever the batch, no ORM objects. On PostgreSQL: the tree row read
+    and locked; one ``UPDATE`` that takes the pending entries in write order, gives them
+    their indexes and has the server build and hash their leaves (``RETURNING`` only the
+    hashes); the first and last leaves checked against ``leaf_of``; the completed nodes
+    inserted (``COPY``); the tree row updated. On SQLite the pending entries are selected
+    as tuples, hashed here and updated with one executemany."""
     session = uow.session
     flush_pending(session)
     dialect = uow.dialect
     size, compact = repo.lock_tree(session, dialect, uow.clock.now())
-    rows = repo.unsequenced_entries(session, batch)
-    if not rows:
-        return 0
+    if _leaves_in_sql(session, dialect):
+        got = repo.sequence_pending_pg(session, LEAF_FIELDS, size, batch)
+        if not got:
+            return 0
+        if got[0][0] != size or got[-1][0] != size + len(got) - 1:
+            raise LeafMismatchError("the database gave non-contiguous indexes")
+        _check_leaves(session, got)
+        hashes = [h for _i, h in got]
+    else:
+        rows = repo.unsequenced_entries(session, batch)
+        if not rows:
+            return 0
+        hashes = leaf_hashes(rows, size)
+        repo.set_leaf_indexes(session, dialect, [row[0] for row in rows], size, hashes)
     cr = merkle.CompactRange.from_hashes(size, unpack(compact))
-    hashes = leaf_hashes(rows, size)
-    repo.set_leaf_indexes(session, dialect, [row[0] for row in rows], size, hashes)
     DbNodeStore(session).put_runs(cr.extend(hashes))
     repo.update_tree(session, cr.size, pack(cr.hashes), uow.clock.now())
-    return len(rows)
+    return len(hashes)
 
 
 def pending_count(session: Session) -> int:
