@@ -164,7 +164,7 @@ def unsequenced_entries(session: Session, limit: int) -> Sequence[Any]:
 _PG_SEQUENCE = (
     "UPDATE audit_entries AS e SET leaf_index = %(first)s + v.n - 1, leaf_hash = v.h "
     "FROM unnest(%(seqs)b::bigint[], %(hashes)b::bytea[]) WITH ORDINALITY AS v(seq, h, n) "
-    "WHERE e.seq = v.seq"
+    "WHERE e.seq = v.seq AND e.leaf_index IS NULL"
 )
 _SQLITE_SEQUENCE = "UPDATE audit_entries SET leaf_index = ?, leaf_hash = ? WHERE seq = ?"
 
@@ -235,7 +235,9 @@ def sequence_pending_pg(
             "WITH p AS (SELECT seq, %(first)s + row_number() OVER (ORDER BY seq) - 1 AS idx "  # noqa: S608  # nosec B608
             "FROM audit_entries WHERE leaf_index IS NULL ORDER BY seq LIMIT %(n)s) "
             f"UPDATE audit_entries AS e SET leaf_index = p.idx, leaf_hash = {leaf_hash} "
-            "FROM p WHERE e.seq = p.seq RETURNING e.leaf_index, e.leaf_hash"
+            # ``e.leaf_index IS NULL`` lets the join read the pending index, not the table
+            "FROM p WHERE e.seq = p.seq AND e.leaf_index IS NULL "
+            "RETURNING e.leaf_index, e.leaf_hash"
         )
     got = session.connection().exec_driver_sql(sql, {"first": first, "n": limit}).all()
     return sorted((int(i), bytes(h)) for i, h in got)
