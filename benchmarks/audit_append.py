@@ -261,6 +261,18 @@ def machine_busy() -> float:
     return (sum(f) - f[3] - f[4]) / HZ
 
 
+def wait_quiet(seconds: float, max_cores: float = 0.3) -> float:
+    """Wait (bounded) until the machine is nearly idle (it may be shared); returns the busy
+    cores seen last, measured anyway if it never got quiet."""
+    deadline = time.monotonic() + seconds
+    while True:
+        b0, t0 = machine_busy(), time.monotonic()
+        time.sleep(1.0)
+        busy = (machine_busy() - b0) / (time.monotonic() - t0)
+        if busy <= max_cores or time.monotonic() > deadline:
+            return busy
+
+
 def pending(rt: Runtime) -> int:
     with rt.db.read() as s:
         return service.pending_count(s)
@@ -318,6 +330,7 @@ def run(rt: Runtime, seconds: float, writers: int, batch: int) -> dict[str, Any]
         "python_us": 1e6 * cpu / total,
         "pg_us": 1e6 * pg / total,
         "machine_cores": busy / (t_written + drain),
+        "other_cores": busy / (t_written + drain) - (cpu + pg) / (t_written + drain),
         "integrate_alone_per_s": integrated / t_integrate,
         "integrate_alone_n": integrated,
         "verify_s": verify_s,
@@ -375,6 +388,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="", help="entries per transaction (default: BATCH,1)")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60,
+        help="wait up to this long for the (shared) machine to be idle before each run",
+    )
+    ap.add_argument(
         "--per-call",
         type=int,
         default=0,
@@ -420,6 +439,7 @@ def main() -> None:
                 )
                 rt = build_runtime(settings)
                 try:
+                    idle = wait_quiet(args.quiet_wait)
                     base = plain_inserts(rt, args.seconds, args.writers, batch)
                     r = run(rt, args.seconds, args.writers, batch)
                 finally:
@@ -430,7 +450,8 @@ def main() -> None:
                 f"written+integrated/s={r['end_to_end_per_s']:>7.0f} "
                 f"(ratio to plain {r['end_to_end_per_s'] / base:.2f}, entries {r['entries']}, "
                 f"drain {r['drain_s']:.2f} s; CPU/entry: python {r['python_us']:.1f} us, "
-                f"db backends {r['pg_us']:.1f} us; machine busy {r['machine_cores']:.2f} cores)  "
+                f"db backends {r['pg_us']:.1f} us; machine busy {r['machine_cores']:.2f} cores, "
+                f"of which others {r['other_cores']:.2f}; busy before the run {idle:.2f})  "
                 f"integrate alone/s="
                 f"{r['integrate_alone_per_s']:>7.0f} ({r['integrate_alone_n']})  "
                 f"verify {r['verified']} in {r['verify_s']:.2f} s  db inclusion proof median "
