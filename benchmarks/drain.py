@@ -10,9 +10,12 @@ load stopped and the seconds until it was empty:
 - ``webhook_deliveries``: deliveries still pending (none without webhook endpoints).
 
     .venv/bin/python benchmarks/drain.py DATABASE_URL [--since UNIX_TIME] [--timeout 30]
+    .venv/bin/python benchmarks/drain.py DATABASE_URL --wait-file F &   # started before the
+    ... load ...; date +%s.%N > F; wait                                  # load ends
 
-Times count from ``--since`` (when the load stopped; default: now), so the start-up of this
-script is not left out.
+Times count from when the load stopped: ``--since``, or the time written to the
+``--wait-file`` (the script connects first and looks at the queues as soon as the file
+appears, so its own start-up is not in the figures). Default: now.
 
 Prints one JSON object (``queues``: backlog and seconds per queue, ``drained_s``: the last
 of them, or null if a queue was not empty within the timeout).
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -39,12 +43,28 @@ QUEUES = {
 }
 
 
+def wait_for(path: Path, timeout: float) -> float:
+    """The Unix time written to ``path``, once it appears (checked every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            text = ""
+        if text:
+            return float(text)
+        time.sleep(0.01)
+    raise SystemExit(f"{path} did not appear within {timeout:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--poll", type=float, default=0.05)
     ap.add_argument("--since", type=float, default=None, help="Unix time the load stopped")
+    ap.add_argument("--wait-file", default=None, help="start when this file holds that time")
+    ap.add_argument("--wait-timeout", type=float, default=600.0)
     args = ap.parse_args()
     url = args.url
     for prefix in ("postgres://", "postgresql://"):
@@ -55,8 +75,12 @@ def main() -> None:
     drained: dict[str, float | None] = {}
     left: dict[str, int] = {}
     first_poll: float | None = None
-    t0 = args.since if args.since is not None else time.time()
     with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+        conn.rollback()
+        t0 = args.since if args.since is not None else time.time()
+        if args.wait_file:
+            t0 = wait_for(Path(args.wait_file), args.wait_timeout)
         while True:
             now = time.time() - t0
             for name, sql in QUEUES.items():

@@ -229,6 +229,15 @@ run_backend() {
   local url="http://127.0.0.1:$port"
   local -a wrk_cmd=(wrk "-t$THREADS" "-c$CONNECTIONS" --timeout 10s -s "$BENCH/create_confirm.lua")
   wait_quiet "$backend" "$SERVER_PID"
+  # Armed before the warm-up (its start-up is not in the measured window): looks at the
+  # background queues as soon as the load has stopped.
+  local drain_url="sqlite:///$dir/data/strongbox.db"
+  [[ "$backend" == postgresql ]] && drain_url="$PG_URL/$PG_DB"
+  "$PY" "$BENCH/drain.py" "$drain_url" --wait-file "$dir/load.end" \
+    --wait-timeout $((WARMUP + DURATION + 180)) --timeout "${DRAIN_TIMEOUT:-30}" \
+    >"$dir/drain.json" 2>"$dir/drain.err" &
+  local drainer=$!
+  PIDS+=("$drainer")
   if ((WARMUP > 0)); then
     log "$backend: warm-up ${WARMUP}s"
     timeout $((WARMUP + 30)) "${wrk_cmd[@]}" "-d${WARMUP}s" "$url" -- "$key" "warm$STAMP" \
@@ -256,18 +265,13 @@ run_backend() {
   /usr/bin/time -f '%U %S' -o "$dir/wrk.time" \
     timeout $((DURATION + 60)) "${wrk_cmd[@]}" "-d${DURATION}s" "$url" -- "$key" "run$STAMP" \
     >"$dir/wrk.out" 2>&1 || { cat "$dir/wrk.out" >&2; exit 1; }
-  local load_end
-  load_end=$(date +%s.%N)
+  # The load has stopped, the server and its loops still run: how long (from now) until the
+  # background queues (audit integration, outbox relay, webhook fan-out and deliveries) are
+  # empty (benchmarks/drain.py, armed above).
+  date +%s.%N >"$dir/load.end"
   kill -TERM "$watcher"
   wait "$watcher" || true
-  # The load has stopped, the server and its loops still run: how long (from the end of the
-  # load) until the background queues (audit integration, outbox relay, webhook fan-out and
-  # deliveries) are empty.
-  local drain_url="sqlite:///$dir/data/strongbox.db"
-  [[ "$backend" == postgresql ]] && drain_url="$PG_URL/$PG_DB"
-  timeout 60 "$PY" "$BENCH/drain.py" "$drain_url" --since "$load_end" \
-    --timeout "${DRAIN_TIMEOUT:-30}" >"$dir/drain.json" 2>"$dir/drain.err" \
-    || log "$backend: drain check failed: $(tail -1 "$dir/drain.err")"
+  wait "$drainer" || log "$backend: drain check failed: $(tail -1 "$dir/drain.err")"
   local sessions1
   sessions1=$(pg_sessions "$backend")
   "$PY" "$BENCH/cpustat.py" finish "$dir/cpu-watch.json" \
