@@ -26,6 +26,9 @@
 #   KEEP_DB=0             1: keep the benchmark databases afterwards
 #   STRONGBOX_RATE_LIMIT_PER_SECOND=1000000   per-key limit for the server under test (the load
 #                         uses one key; the default keeps the limiter on but out of reach)
+#   DRAIN_TIMEOUT=30      after the load, wait up to this long for the background queues
+#                         (audit integration, outbox, webhook fan-out/deliveries) to empty
+#                         (benchmarks/drain.py; reported per queue)
 #   QUIET_WAIT=120 QUIET_MAX_CORES=0.3   before each measured run (and pgbench), wait up to
 #                         QUIET_WAIT s for the machine's busy CPU to fall below QUIET_MAX_CORES
 #                         (other sessions may be running tests); foreign CPU is recorded anyway
@@ -226,6 +229,15 @@ run_backend() {
   local url="http://127.0.0.1:$port"
   local -a wrk_cmd=(wrk "-t$THREADS" "-c$CONNECTIONS" --timeout 10s -s "$BENCH/create_confirm.lua")
   wait_quiet "$backend" "$SERVER_PID"
+  # Armed before the warm-up (its start-up is not in the measured window): looks at the
+  # background queues as soon as the load has stopped.
+  local drain_url="sqlite:///$dir/data/strongbox.db"
+  [[ "$backend" == postgresql ]] && drain_url="$PG_URL/$PG_DB"
+  "$PY" "$BENCH/drain.py" "$drain_url" --wait-file "$dir/load.end" \
+    --wait-timeout $((WARMUP + DURATION + 180)) --timeout "${DRAIN_TIMEOUT:-30}" \
+    >"$dir/drain.json" 2>"$dir/drain.err" &
+  local drainer=$!
+  PIDS+=("$drainer")
   if ((WARMUP > 0)); then
     log "$backend: warm-up ${WARMUP}s"
     timeout $((WARMUP + 30)) "${wrk_cmd[@]}" "-d${WARMUP}s" "$url" -- "$key" "warm$STAMP" \
@@ -253,8 +265,13 @@ run_backend() {
   /usr/bin/time -f '%U %S' -o "$dir/wrk.time" \
     timeout $((DURATION + 60)) "${wrk_cmd[@]}" "-d${DURATION}s" "$url" -- "$key" "run$STAMP" \
     >"$dir/wrk.out" 2>&1 || { cat "$dir/wrk.out" >&2; exit 1; }
+  # The load has stopped, the server and its loops still run: how long (from now) until the
+  # background queues (audit integration, outbox relay, webhook fan-out and deliveries) are
+  # empty (benchmarks/drain.py, armed above).
+  date +%s.%N >"$dir/load.end"
   kill -TERM "$watcher"
   wait "$watcher" || true
+  wait "$drainer" || log "$backend: drain check failed: $(tail -1 "$dir/drain.err")"
   local sessions1
   sessions1=$(pg_sessions "$backend")
   "$PY" "$BENCH/cpustat.py" finish "$dir/cpu-watch.json" \
@@ -336,6 +353,10 @@ out = {
     "succeeded_intents_in_db": int(rows) if rows.strip().isdigit() else None,
     "warmup": {"requests": warm["requests"], "non2xx": warm["non200"]} if warm else None,
 }
+try:  # benchmarks/drain.py: the background queues after the load
+    out["drain"] = json.load(open(f"{d}/drain.json"))
+except (OSError, ValueError):
+    out["drain"] = None
 json.dump(out, open(f"{d}/result.json", "w"), indent=2)
 EOF
   log "$backend: $(cat "$dir/wrk.out" | grep BENCH_JSON | cut -c1-220)"

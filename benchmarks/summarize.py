@@ -168,6 +168,24 @@ def main() -> None:
             )
         if r.get("note"):
             extra.append(r["note"])
+        drain = r.get("drain")
+        if drain:
+            parts = [
+                f"{q} {v['backlog']} → "
+                + (f"{v['drained_s']:.2f} s" if v["drained_s"] is not None else f"{v['left']} left")
+                for q, v in drain["queues"].items()
+            ]
+            total = drain["drained_s"]
+            extra.append(
+                "background queues after the load (backlog at the first look, "
+                f"{drain.get('first_poll_s')} s after it, → empty after): "
+                + ", ".join(parts)
+                + (
+                    f"; all empty after {total:.2f} s"
+                    if total is not None
+                    else f"; **not all empty within {drain['timeout_s']:.0f} s**"
+                )
+            )
         if extra:
             lines.append(f"- {name}: " + "; ".join(extra))
     text = "\n".join(lines) + "\n"

@@ -11,15 +11,19 @@ proofs from ``merkle.inclusion_ranges`` / ``consistency_ranges`` split into perf
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol, cast
+from typing import Protocol
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from strongbox.audit import merkle
-from strongbox.audit.models import AuditNode
 
 Key = tuple[int, int]  # (level, index)
+
+_COPY_NODES = "COPY audit_nodes (level, idx, hash) FROM STDIN"
+_INSERT_NODE_PG = "INSERT INTO audit_nodes (level, idx, hash) VALUES (%s, %s, %s)"
+_INSERT_NODE_SQLITE = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)"
+_COPY_MIN_NODES = 16
 
 
 class NodeStore(Protocol):
@@ -104,15 +108,29 @@ class DbNodeStore:
         self.session = session
 
     def put_runs(self, runs: list[tuple[int, int, list[bytes]]]) -> None:
-        """Levels >= 1 (level 0 lives on the entries)."""
+        """Levels >= 1 (level 0 lives on the entries), in one statement: ``COPY`` on
+        PostgreSQL for many nodes, else one executemany of plain tuples."""
         rows = [
-            {"level": lv, "idx": first + j, "hash": h}
+            (lv, first + j, h)
             for lv, first, hashes in runs
             if lv >= 1
             for j, h in enumerate(hashes)
         ]
-        if rows:
-            self.session.execute(insert(cast(Table, AuditNode.__table__)), rows)
+        if not rows:
+            return
+        conn = self.session.connection()
+        if conn.dialect.name == "postgresql":
+            if len(rows) >= _COPY_MIN_NODES:
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                with raw.cursor() as cur, cur.copy(_COPY_NODES) as copy:
+                    write = copy.write_row
+                    for r in rows:
+                        write(r)
+            else:
+                conn.exec_driver_sql(_INSERT_NODE_PG, rows)
+        else:
+            conn.exec_driver_sql(_INSERT_NODE_SQLITE, rows)
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, bytes]:
         # Plain text SQL with one placeholder per key: building SQLAlchemy expressions for a
