@@ -139,7 +139,6 @@ async def deliver_until(d: Deliverer, rt: Runtime, endpoint_ids: list[str], targ
     elapsed = time.perf_counter() - start
     stop.set()
     await task
-    d.close()
     return elapsed
 
 

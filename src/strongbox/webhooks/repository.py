@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 
-from sqlalchemy import String, bindparam, exists, func, select, true, union_all, update
+from sqlalchemy import (
+    Row,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased, load_only
 
@@ -136,21 +150,26 @@ _SQLITE_UNION = 200
 
 def due_deliveries(
     session: Session, endpoint_ids: list[str], now: datetime, limit: int
-) -> dict[str, list[tuple[WebhookDelivery, OutboxEvent]]]:
+) -> dict[str, list[Row[Any]]]:
     """Each endpoint's first ``limit`` due deliveries in event order, with their events, in
     one statement: a LATERAL subquery per endpoint on PostgreSQL, a ``UNION ALL`` of one
     ``ORDER BY … LIMIT`` per endpoint on SQLite (up to ``_SQLITE_UNION`` endpoints per
     statement). Either way each endpoint's part reads its pending deliveries in event order
     and stops after ``limit`` due ones, however long its backlog (pending rows not yet due at
     the head of it are read past). Not locked: the claimed endpoint is what keeps other
-    workers away from its deliveries."""
-    out: dict[str, list[tuple[WebhookDelivery, OutboxEvent]]] = {e: [] for e in endpoint_ids}
+    workers away from its deliveries.
+
+    Rows, not ORM objects: ``delivery_id``, ``endpoint_id``, ``merchant_id``, ``generation``,
+    ``attempts``, ``manual`` of the delivery, and the event's ``id``, ``type``, ``created``,
+    ``data``, ``request_id``, ``idempotency_key`` (what ``render_event`` reads)."""
+    out: dict[str, list[Row[Any]]] = {e: [] for e in endpoint_ids}
     if not endpoint_ids:
         return out
     due = (
         WebhookDelivery.status == "pending",
         WebhookDelivery.next_attempt_at <= now,
     )
+    froms: list[Any] = []
     if _pg(session):
         ids = (
             func.unnest(bindparam("endpoint_ids", endpoint_ids, type_=ARRAY(String)))
@@ -164,10 +183,8 @@ def due_deliveries(
             .limit(limit)
             .lateral("d")
         )
-        d = aliased(WebhookDelivery, per_endpoint)
-        stmts = [(d, select(d, OutboxEvent).select_from(ids).join(per_endpoint, true()))]
+        froms.append((aliased(WebhookDelivery, per_endpoint), ids, per_endpoint))
     else:
-        stmts = []
         for start in range(0, len(endpoint_ids), _SQLITE_UNION):
             parts = [
                 select(
@@ -180,14 +197,29 @@ def due_deliveries(
                 for e in endpoint_ids[start : start + _SQLITE_UNION]
             ]
             union = union_all(*parts).subquery("d")
-            d = aliased(WebhookDelivery, union)
-            stmts.append((d, select(d, OutboxEvent).select_from(union)))
-    for alias, stmt in stmts:
-        stmt = stmt.join(OutboxEvent, OutboxEvent.id == alias.event_id).order_by(
-            alias.endpoint_id, alias.event_seq
+            froms.append((aliased(WebhookDelivery, union), union, None))
+    for d, first, lateral in froms:
+        stmt = select(
+            d.id.label("delivery_id"),
+            d.endpoint_id,
+            d.merchant_id,
+            d.generation,
+            d.attempts,
+            d.manual,
+            OutboxEvent.id,
+            OutboxEvent.type,
+            OutboxEvent.created,
+            OutboxEvent.data,
+            OutboxEvent.request_id,
+            OutboxEvent.idempotency_key,
+        ).select_from(first)
+        if lateral is not None:
+            stmt = stmt.join(lateral, true())
+        stmt = stmt.join(OutboxEvent, OutboxEvent.id == d.event_id).order_by(
+            d.endpoint_id, d.event_seq
         )
-        for delivery, event in session.execute(stmt):
-            out[delivery.endpoint_id].append((delivery, event))
+        for row in session.execute(stmt):
+            out[row.endpoint_id].append(row)
     return out
 
 
@@ -203,9 +235,92 @@ def existing_pairs(session: Session, event_ids: list[str]) -> set[tuple[str, str
     return {(r[0], r[1]) for r in rows}
 
 
-def deliveries_by_id(session: Session, ids: list[str]) -> dict[str, WebhookDelivery]:
-    rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
-    return {r.id: r for r in rows}
+def delivery_states(session: Session, ids: list[str]) -> dict[str, tuple[int, str]]:
+    """(generation, status) of each delivery, in one statement."""
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.generation, WebhookDelivery.status).where(
+            WebhookDelivery.id.in_(ids)
+        )
+    )
+    return {r[0]: (int(r[1]), str(r[2])) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    completed_at: datetime | None
+    last_status_code: int | None
+
+
+_PG_UPDATE_DELIVERIES = text(
+    "UPDATE webhook_deliveries AS d SET status = v.status, attempts = v.attempts, "
+    "next_attempt_at = v.next_at, completed_at = v.completed_at, "
+    "last_status_code = v.code, manual = false, updated = :now "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), "
+    "CAST(:attempts AS integer[]), CAST(:next_ats AS timestamptz[]), "
+    "CAST(:completed AS timestamptz[]), CAST(:codes AS integer[])) "
+    "AS v(id, status, attempts, next_at, completed_at, code) WHERE d.id = v.id"
+)
+_DELIVERIES: Final = cast(Table, WebhookDelivery.__table__)
+_ATTEMPTS: Final = cast(Table, WebhookAttempt.__table__)
+_SQLITE_UPDATE_DELIVERIES = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next_at"),
+        completed_at=bindparam("b_completed_at"),
+        last_status_code=bindparam("b_code"),
+        manual=False,
+        updated=bindparam("b_now"),
+    )
+)
+
+
+def update_deliveries(session: Session, rows: list[DeliveryUpdate], now: datetime) -> None:
+    """Move a batch of deliveries on: one statement on PostgreSQL (``UPDATE … FROM
+    unnest``), one prepared statement run for each row on SQLite (in process)."""
+    if not rows:
+        return
+    if _pg(session):
+        session.execute(
+            _PG_UPDATE_DELIVERIES,
+            {
+                "now": now,
+                "ids": [r.id for r in rows],
+                "statuses": [r.status for r in rows],
+                "attempts": [r.attempts for r in rows],
+                "next_ats": [r.next_attempt_at for r in rows],
+                "completed": [r.completed_at for r in rows],
+                "codes": [r.last_status_code for r in rows],
+            },
+        )
+    else:
+        session.execute(
+            _SQLITE_UPDATE_DELIVERIES,
+            [
+                {
+                    "b_id": r.id,
+                    "b_status": r.status,
+                    "b_attempts": r.attempts,
+                    "b_next_at": r.next_attempt_at,
+                    "b_completed_at": r.completed_at,
+                    "b_code": r.last_status_code,
+                    "b_now": now,
+                }
+                for r in rows
+            ],
+        )
+
+
+def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """A batch of attempt rows in one multi-row ``INSERT``."""
+    if rows:
+        session.execute(insert(_ATTEMPTS).values(rows))
 
 
 def cancel_pending_deliveries(
