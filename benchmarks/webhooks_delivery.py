@@ -11,8 +11,10 @@ claims, Standard Webhooks signing, httpx POSTs, attempt records) until all are d
 
 Printed, each measured in this run:
 
-1. baseline: the same number of bare httpx POSTs with the same concurrency (no database, no
-   signing) — the ceiling of this client on this machine;
+1. baselines: the same number of bare POSTs with the same concurrency (no database, no
+   signing, no SSRF check) through the worker's own client (``transport.HttpPool``: asyncio,
+   h11, keep-alive) — the ceiling of this client on this machine — and through the client
+   the worker used before (a pool of threads with keep-alive ``httpx.Client``s);
 2. deliveries/s through the worker, and its ratio to the baseline;
 3. isolation: the same delivery run again with one slow (2 s per request) and one dead
    (connection refused) endpoint added; the healthy endpoints' completion time is compared
@@ -142,13 +144,45 @@ async def deliver_until(d: Deliverer, rt: Runtime, endpoint_ids: list[str], targ
     return elapsed
 
 
+BODY = b'{"id":"evt_x","object":"event","type":"customer.created","data":{}}' * 3
+
+
 def baseline(url: str, n: int, concurrency: int) -> float:
-    """Bare POSTs the way the worker sends them (a pool of threads with keep-alive httpx
-    clients), without database, signing or SSRF checks."""
+    """Bare POSTs through the worker's client, ``concurrency`` endpoints at once, each
+    sending its share one after another: no database, signing or SSRF check."""
+    from strongbox.webhooks.ssrf import resolve_target, system_resolver
+    from strongbox.webhooks.transport import HttpPool
+
+    async def run() -> float:
+        pool = HttpPool(15.0, 10.0)
+        targets = [
+            resolve_target(f"{url}/base{k}", True, system_resolver) for k in range(concurrency)
+        ]
+        headers = [("content-type", "application/json")]
+
+        async def endpoint(k: int, count: int) -> None:
+            for _ in range(count):
+                answer = await pool.post(targets[k], headers, BODY)
+                assert answer.status == 200
+
+        await asyncio.gather(*(endpoint(k, 1) for k in range(concurrency)))  # connect first
+        start = time.perf_counter()
+        share = [n // concurrency + (1 if k < n % concurrency else 0) for k in range(concurrency)]
+        await asyncio.gather(*(endpoint(k, share[k]) for k in range(concurrency)))
+        elapsed = time.perf_counter() - start
+        await pool.aclose()
+        return elapsed
+
+    return asyncio.run(run())
+
+
+def baseline_threads(url: str, n: int, concurrency: int) -> float:
+    """Bare POSTs the way the worker sent them before (a pool of threads with keep-alive
+    httpx clients), without database, signing or SSRF checks."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    body = b'{"id":"evt_x","object":"event","type":"customer.created","data":{}}' * 3
+    body = BODY
     local = threading.local()
 
     def one(i: int) -> None:
@@ -199,10 +233,15 @@ def main() -> None:
         per_endpoint = max(1, args.events // args.endpoints)
         n = per_endpoint * args.endpoints
 
+        threads_s = baseline_threads(url, n, conc)
+        print(
+            f"baseline (previous client): {n} bare POSTs from {conc} threads with httpx "
+            f"clients: {threads_s:.2f} s = {n / threads_s:,.0f}/s"
+        )
         base_s = baseline(url, n, conc)
         print(
-            f"baseline: {n} bare httpx POSTs, concurrency {conc}: {base_s:.2f} s = "
-            f"{n / base_s:,.0f}/s"
+            f"baseline (worker's client): {n} bare POSTs, {conc} endpoints at once: "
+            f"{base_s:.2f} s = {n / base_s:,.0f}/s"
         )
 
         healthy = make_endpoints(rt, m1, [f"{url}/ok{i}" for i in range(args.endpoints)])

@@ -317,10 +317,14 @@ def update_deliveries(session: Session, rows: list[DeliveryUpdate], now: datetim
         )
 
 
+_INSERT_ATTEMPTS: Final = insert(_ATTEMPTS).returning(_ATTEMPTS.c.seq)
+
+
 def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
-    """A batch of attempt rows in one multi-row ``INSERT``."""
+    """A batch of attempt rows in one multi-row ``INSERT`` (SQLAlchemy's "insertmanyvalues":
+    ``RETURNING`` makes it one statement per 1,000 rows, compiled once per process)."""
     if rows:
-        session.execute(insert(_ATTEMPTS).values(rows))
+        session.execute(_INSERT_ATTEMPTS, rows)
 
 
 def cancel_pending_deliveries(
