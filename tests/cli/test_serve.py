@@ -49,7 +49,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[str]) -> None:
 
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.terminate()
-    out, _ = proc.communicate(timeout=20)
+    out, _ = proc.communicate(timeout=120)
     return out
 
 

@@ -126,7 +126,7 @@ class MerchantSite:
                         "confirm": "true",
                     },
                     headers=merchant.headers,
-                    timeout=10,
+                    timeout=60,
                 )
                 body = r.json()
                 out = {"id": body.get("id"), "status": body.get("status")}
