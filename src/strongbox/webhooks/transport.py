@@ -1,4 +1,4 @@
-"""The delivery worker's HTTP/1.1 client: asyncio streams, h11 framing, keep-alive pools.
+"""The delivery worker's HTTP/1.1 client: asyncio streams, httptools, keep-alive pools.
 
 Built for one job: POST a small signed body to an address the SSRF guard already checked,
 with the URL's name as ``Host`` header and TLS SNI (certificates verified against that
@@ -8,6 +8,9 @@ endpoint's next event. Per request it costs a fraction of a general-purpose clie
 
 * Connections are pooled per destination (scheme, address, port, name); a batch for one
   endpoint takes one connection and sends its events one after another on it.
+* Answers are parsed by httptools (llhttp, uvicorn's parser); the request is written out
+  here, from values checked to hold no control characters (a URL's path is sent as stored
+  only if it is printable ASCII without spaces).
 * No redirects, no proxies, no environment: the connection goes where the guard said.
 * Every request has a deadline (``timeout``; connecting at most ``connect_timeout``).
 * A request that fails on a reused keep-alive connection before any byte of an answer came
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import h11
+import httptools
 
 from strongbox.webhooks.ssrf import Target
 
@@ -52,12 +56,49 @@ class _Stale(Exception):
     """A reused connection was closed by the server before it answered."""
 
 
+_TARGET = re.compile(r"/[\x21-\x7e]*")  # origin-form, printable ASCII, no spaces
+_FIELD = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")  # a header value, no CR/LF/NUL
+_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+
+
+class _Answer:
+    """httptools callbacks for one answer: status line, Retry-After, a capped body."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.retry_after: str | None = None
+        self.body = bytearray()
+        self.capped = False
+        self.headers_done = False
+        self.keep_alive = False
+        self.complete = False
+        self.parser: httptools.HttpResponseParser | None = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"retry-after":
+            self.retry_after = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        # Asked now: llhttp forgets it once the message is complete.
+        self.keep_alive = self.parser is not None and bool(self.parser.should_keep_alive())
+
+    def on_body(self, body: bytes) -> None:
+        room = self.cap - len(self.body)
+        if room > 0:
+            self.body += body[:room]
+        if len(body) > room:
+            self.capped = True  # the rest is not kept; the connection is not reused
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
 @dataclass(slots=True)
 class _Conn:
     key: PoolKey
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    h11: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT))
     idle_since: float = 0.0
     reused: bool = False
 
@@ -156,6 +197,7 @@ class HttpPool:
 
     async def post(self, t: Target, headers: list[tuple[str, str]], body: bytes) -> Answer:
         """POST ``body`` to the checked target; raises ``RequestFailed`` without an answer."""
+        request = _request(t, headers, body)
         deadline = time.monotonic() + self.timeout
         for _ in range(2):
             conn = self._take(_key(t))
@@ -164,7 +206,7 @@ class HttpPool:
                     conn = await self._connect(t)
                 remaining = deadline - time.monotonic()
                 answer, reusable = await asyncio.wait_for(
-                    self._exchange(conn, t, headers, body), max(remaining, 0.001)
+                    self._exchange(conn, request), max(remaining, 0.001)
                 )
             except _Stale:
                 if conn is not None:
@@ -174,7 +216,7 @@ class HttpPool:
                 if conn is not None:
                     conn.close()
                 raise RequestFailed("timeout", timeout=True) from None
-            except (OSError, ssl.SSLError, h11.ProtocolError, EOFError) as exc:
+            except (OSError, ssl.SSLError, httptools.HttpParserError, EOFError) as exc:
                 if conn is not None:
                     conn.close()
                 raise RequestFailed(f"connection error: {type(exc).__name__}") from None
@@ -185,53 +227,45 @@ class HttpPool:
             return answer
         raise RequestFailed("connection error: closed by the server")
 
-    async def _exchange(
-        self, conn: _Conn, t: Target, headers: list[tuple[str, str]], body: bytes
-    ) -> tuple[Answer, bool]:
-        h = conn.h11
-        request = h11.Request(
-            method="POST",
-            target=t.path,
-            headers=[("host", t.host_header), ("content-length", str(len(body))), *headers],
-        )
-        conn.writer.write(
-            h.send(request) + h.send(h11.Data(data=body)) + h.send(h11.EndOfMessage())
-        )
-        got_bytes = False
+    async def _exchange(self, conn: _Conn, request: bytes) -> tuple[Answer, bool]:
+        got = _Answer(self.excerpt_bytes)
+        parser = got.parser = httptools.HttpResponseParser(got)
+        received = False
         try:
+            conn.writer.write(request)
             await conn.writer.drain()
-            status = 0
-            retry_after: str | None = None
-            excerpt = bytearray()
-            capped = False
-            while True:
-                event = h.next_event()
-                if event is h11.NEED_DATA:
-                    data = await conn.reader.read(65536)
-                    if not data and not got_bytes and conn.reused:
+            while not got.complete and not got.capped:
+                data = await conn.reader.read(65536)
+                if not data:
+                    if not received and conn.reused:
                         raise _Stale
-                    got_bytes = got_bytes or bool(data)
-                    h.receive_data(data)
-                    continue
-                if isinstance(event, h11.Response):
-                    status = event.status_code
-                    for name, value in event.headers:
-                        if name == b"retry-after":
-                            retry_after = value.decode("latin-1")
-                elif isinstance(event, h11.Data):
-                    excerpt += event.data
-                    if len(excerpt) >= self.excerpt_bytes:
-                        capped = True  # the rest is not read; the connection is not reused
-                        break
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    break
+                    if got.headers_done:
+                        break  # a body delimited by the end of the connection
+                    raise EOFError("closed before an answer")
+                received = True
+                parser.feed_data(data)
         except (ConnectionResetError, BrokenPipeError):
-            if conn.reused and not got_bytes:
+            if conn.reused and not received:
                 raise _Stale from None
             raise
-        if status == 0:
-            raise EOFError("closed before an answer")
-        reusable = not capped and h.our_state is h11.DONE and h.their_state is h11.DONE
-        if reusable:
-            h.start_next_cycle()
-        return Answer(status, retry_after, bytes(excerpt[: self.excerpt_bytes])), reusable
+        reusable = got.complete and not got.capped and got.keep_alive
+        status = int(parser.get_status_code())
+        return Answer(status, got.retry_after, bytes(got.body)), reusable
+
+
+class InvalidRequest(RequestFailed):
+    """The request cannot be written as HTTP/1.1 (a control character in a field)."""
+
+
+def _request(t: Target, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    """The request head and body, every field checked for characters HTTP forbids."""
+    if not _TARGET.fullmatch(t.path):
+        raise InvalidRequest("invalid request: the URL's path must be printable ASCII")
+    lines = [f"POST {t.path} HTTP/1.1", f"host: {t.host_header}", f"content-length: {len(body)}"]
+    for name, value in headers:
+        if not _NAME.fullmatch(name) or not _FIELD.fullmatch(value):
+            raise InvalidRequest(f"invalid request: header {name!r}")
+        lines.append(f"{name}: {value}")
+    if not _FIELD.fullmatch(t.host_header):
+        raise InvalidRequest("invalid request: host")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
