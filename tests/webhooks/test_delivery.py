@@ -616,3 +616,46 @@ def test_a_result_on_a_canceled_delivery_changes_nothing(
     assert len(receiver.on("/gone-meanwhile")) == 1
     with runtime.db.read() as s:
         assert [d.status for d in s.scalars(select(WebhookDelivery))] == ["canceled"]
+
+
+def test_recording_a_batch_takes_the_same_statements_for_any_number_of_results(
+    api: Any, runtime: Runtime, receiver: Receiver
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from strongbox.webhooks.delivery import Deliverer, DeliveryConfig
+
+    one = create_endpoint(api, receiver.url + "/one", ["payment_intent.succeeded"])["id"]
+    many = create_endpoint(api, receiver.url + "/many", ["*"])["id"]
+    create_payment(api, confirm="true")
+    for _ in range(2):
+        create_payment(api)  # created only: more events for "*"
+    fanout(runtime)
+    w = Deliverer(runtime.db, runtime.sealer, DeliveryConfig(allow_private=True))
+    batches = {b.endpoint_id: b for b in w.claim(10, set())}
+    assert len(batches[one].messages) == 1
+    assert len(batches[many].messages) >= 4
+    counts: dict[str, int] = {}
+    for endpoint_id, batch in batches.items():
+        results = [
+            service.AttemptResult(m.claimed, 200, 1, started_at=datetime.now(UTC))
+            for m in batch.messages
+        ]
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)  # noqa: B023 - read right after this record
+
+        event.listen(runtime.db.engine, "before_cursor_execute", count)
+        try:
+            w.record(endpoint_id, results)
+        finally:
+            event.remove(runtime.db.engine, "before_cursor_execute", count)
+        counts[endpoint_id] = len(statements)
+    assert counts[one] == counts[many]
+    with runtime.db.read() as s:
+        statuses = {d.status for d in s.scalars(select(WebhookDelivery))}
+    assert statuses == {"succeeded"}
+    assert len(attempts(api, many)) == len(batches[many].messages)

@@ -248,6 +248,7 @@ def delivery_states(session: Session, ids: list[str]) -> dict[str, tuple[int, st
 @dataclass(frozen=True, slots=True)
 class DeliveryUpdate:
     id: str
+    generation: int  # written only if the delivery is still pending in this generation
     status: str
     attempts: int
     next_attempt_at: datetime | None
@@ -259,10 +260,13 @@ _PG_UPDATE_DELIVERIES = text(
     "UPDATE webhook_deliveries AS d SET status = v.status, attempts = v.attempts, "
     "next_attempt_at = v.next_at, completed_at = v.completed_at, "
     "last_status_code = v.code, manual = false, updated = :now "
-    "FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), "
-    "CAST(:attempts AS integer[]), CAST(:next_ats AS timestamptz[]), "
-    "CAST(:completed AS timestamptz[]), CAST(:codes AS integer[])) "
-    "AS v(id, status, attempts, next_at, completed_at, code) WHERE d.id = v.id"
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:generations AS integer[]), "
+    "CAST(:statuses AS varchar[]), CAST(:attempts AS integer[]), "
+    "CAST(:next_ats AS timestamptz[]), CAST(:completed AS timestamptz[]), "
+    "CAST(:codes AS integer[])) "
+    "AS v(id, generation, status, attempts, next_at, completed_at, code) "
+    "WHERE d.id = v.id AND d.generation = v.generation AND d.status = 'pending' "
+    "RETURNING d.id"
 )
 _DELIVERIES: Final = cast(Table, WebhookDelivery.__table__)
 _ATTEMPTS: Final = cast(Table, WebhookAttempt.__table__)
@@ -281,17 +285,22 @@ _SQLITE_UPDATE_DELIVERIES = (
 )
 
 
-def update_deliveries(session: Session, rows: list[DeliveryUpdate], now: datetime) -> None:
-    """Move a batch of deliveries on: one statement on PostgreSQL (``UPDATE … FROM
-    unnest``), one prepared statement run for each row on SQLite (in process)."""
+def update_current_deliveries(
+    session: Session, rows: list[DeliveryUpdate], now: datetime
+) -> set[str]:
+    """Move on those of a batch's deliveries that are still pending in the generation
+    given; returns their ids. PostgreSQL: one ``UPDATE … FROM unnest … RETURNING`` (the
+    comparison is in the statement). SQLite: one read of the states, then one prepared
+    statement run per current row, in process (the write gate keeps both in one step)."""
     if not rows:
-        return
+        return set()
     if _pg(session):
-        session.execute(
+        updated = session.execute(
             _PG_UPDATE_DELIVERIES,
             {
                 "now": now,
                 "ids": [r.id for r in rows],
+                "generations": [r.generation for r in rows],
                 "statuses": [r.status for r in rows],
                 "attempts": [r.attempts for r in rows],
                 "next_ats": [r.next_attempt_at for r in rows],
@@ -299,7 +308,10 @@ def update_deliveries(session: Session, rows: list[DeliveryUpdate], now: datetim
                 "codes": [r.last_status_code for r in rows],
             },
         )
-    else:
+        return {str(i) for i in updated.scalars()}
+    states = delivery_states(session, [r.id for r in rows])
+    current = [r for r in rows if states.get(r.id) == (r.generation, "pending")]
+    if current:
         session.execute(
             _SQLITE_UPDATE_DELIVERIES,
             [
@@ -312,9 +324,10 @@ def update_deliveries(session: Session, rows: list[DeliveryUpdate], now: datetim
                     "b_code": r.last_status_code,
                     "b_now": now,
                 }
-                for r in rows
+                for r in current
             ],
         )
+    return {r.id for r in current}
 
 
 _INSERT_ATTEMPTS: Final = insert(_ATTEMPTS).returning(_ATTEMPTS.c.seq)

@@ -386,7 +386,10 @@ def _outcome(
         else:
             next_at = now + delay
     done = now if status != "pending" else None
-    return repo.DeliveryUpdate(c.delivery_id, status, number, next_at, done, r.status_code), reason
+    update = repo.DeliveryUpdate(
+        c.delivery_id, c.generation, status, number, next_at, done, r.status_code
+    )
+    return update, reason
 
 
 def record_results(
@@ -409,24 +412,23 @@ def record_results(
     repo.release_endpoints(uow.session, [endpoint_id], until)
     if not results:
         return
-    states = repo.delivery_states(uow.session, [r.claimed.delivery_id for r in results])
-    updates: list[repo.DeliveryUpdate] = []
+    outcomes = [_outcome(r, now, rng) for r in results]
+    current = repo.update_current_deliveries(uow.session, [u for u, _ in outcomes], now)
+    # Results that moved nothing: an older generation (a redelivery was asked for while the
+    # attempt was in flight) is still logged; a delivery canceled meanwhile, or finished by
+    # a worker after a lapsed claim, is left alone. Rare, so read only then.
+    missed = [r.claimed.delivery_id for r in results if r.claimed.delivery_id not in current]
+    states = repo.delivery_states(uow.session, missed) if missed else {}
     attempts: list[dict[str, Any]] = []
     disable: str | None = None
-    for r in results:
+    for r, (update, reason) in zip(results, outcomes, strict=True):
         c = r.claimed
-        state = states.get(c.delivery_id)
-        if state is None:
-            continue
-        current = state == (c.generation, "pending")
-        if not current and state[0] == c.generation:
-            continue  # canceled meanwhile, or finished by a worker after a lapsed claim
-        next_at: datetime | None = None
-        if current:
-            update, reason = _outcome(r, now, rng)
-            updates.append(update)
-            next_at = update.next_attempt_at
+        if c.delivery_id in current:
             disable = disable or reason
+        else:
+            state = states.get(c.delivery_id)
+            if state is None or state[0] == c.generation:
+                continue
         attempts.append(
             {
                 "id": new_id("webhook_attempt"),
@@ -441,11 +443,10 @@ def record_results(
                 "latency_ms": r.latency_ms,
                 "error": r.error[:200] if r.error else None,
                 "response_excerpt": r.excerpt,
-                "next_attempt_at": next_at,
+                "next_attempt_at": update.next_attempt_at if c.delivery_id in current else None,
                 "created": r.started_at or now,
             }
         )
-    repo.update_deliveries(uow.session, updates, now)
     repo.insert_attempts(uow.session, attempts)
     if disable is not None:
         e = repo.endpoints_by_id(uow.session, [endpoint_id], lock=True).get(endpoint_id)
