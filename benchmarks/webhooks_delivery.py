@@ -7,13 +7,14 @@ A receiver runs in its own process (``webhooks_receiver.py``: uvicorn, 200 at on
 process builds a runtime (SQLite in a temporary directory unless ``--database-url`` points at
 a scratch PostgreSQL database), creates endpoints on the receiver, raises ``--events`` events
 spread over them, fans them out, then runs one ``Deliverer`` (the worker's asyncio loop:
-claims, Standard Webhooks signing, httpx POSTs, attempt records) until all are delivered.
+claims, Standard Webhooks signing, POSTs, attempt records) until all are delivered; the
+clock stops on the last recorded success (counted as the worker records it).
 
 Printed, each measured in this run:
 
 1. baselines: the same number of bare POSTs with the same concurrency (no database, no
    signing, no SSRF check) through the worker's own client (``transport.HttpPool``: asyncio,
-   h11, keep-alive) — the ceiling of this client on this machine — and through the client
+   httptools, keep-alive) — the ceiling of this client on this machine — and through the client
    the worker used before (a pool of threads with keep-alive ``httpx.Client``s);
 2. deliveries/s through the worker, and its ratio to the baseline;
 3. isolation: the same delivery run again with one slow (2 s per request) and one dead
