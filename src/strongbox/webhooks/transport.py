@@ -220,6 +220,10 @@ class HttpPool:
                 if conn is not None:
                     conn.close()
                 raise RequestFailed(f"connection error: {type(exc).__name__}") from None
+            except asyncio.CancelledError:
+                if conn is not None:
+                    conn.close()  # mid-request: never back to the pool
+                raise
             if reusable:
                 self._put(conn)
             else:
