@@ -196,7 +196,7 @@ run_backend() {
 
   local processes=1 note=""
   port=$(free_port)
-  local -a serve_cmd=("$STRONGBOX" serve --host 127.0.0.1 --port "$port")
+  local -a serve_cmd=("$STRONGBOX" serve --host 127.0.0.1 --port "$port" --metrics-port 0)
   # `serve` decides with its own flag (default on), not STRONGBOX_RUN_WORKERS.
   [[ "$RUN_WORKERS" == false || "$RUN_WORKERS" == 0 ]] && serve_cmd+=(--no-workers)
   if ((WORKERS > 1)); then

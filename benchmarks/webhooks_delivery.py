@@ -7,12 +7,15 @@ A receiver runs in its own process (``webhooks_receiver.py``: uvicorn, 200 at on
 process builds a runtime (SQLite in a temporary directory unless ``--database-url`` points at
 a scratch PostgreSQL database), creates endpoints on the receiver, raises ``--events`` events
 spread over them, fans them out, then runs one ``Deliverer`` (the worker's asyncio loop:
-claims, Standard Webhooks signing, httpx POSTs, attempt records) until all are delivered.
+claims, Standard Webhooks signing, POSTs, attempt records) until all are delivered; the
+clock stops on the last recorded success (counted as the worker records it).
 
 Printed, each measured in this run:
 
-1. baseline: the same number of bare httpx POSTs with the same concurrency (no database, no
-   signing) — the ceiling of this client on this machine;
+1. baselines: the same number of bare POSTs with the same concurrency (no database, no
+   signing, no SSRF check) through the worker's own client (``transport.HttpPool``: asyncio,
+   httptools, keep-alive) — the ceiling of this client on this machine — and through the client
+   the worker used before (a pool of threads with keep-alive ``httpx.Client``s);
 2. deliveries/s through the worker, and its ratio to the baseline;
 3. isolation: the same delivery run again with one slow (2 s per request) and one dead
    (connection refused) endpoint added; the healthy endpoints' completion time is compared
@@ -27,8 +30,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -126,30 +131,80 @@ def succeeded(rt: Runtime, endpoint_ids: list[str]) -> int:
         )
 
 
-async def deliver_until(d: Deliverer, rt: Runtime, endpoint_ids: list[str], target: int) -> float:
+class CountingDeliverer(Deliverer):
+    """The worker as is, counting the successes it records for ``endpoint_ids``, so the
+    clock stops on the last record without polling the database from this process."""
+
+    def __init__(self, *args: Any, endpoint_ids: list[str], target: int, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.watch = set(endpoint_ids)
+        self.target = target
+        self.done = 0
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+
+    def record(self, endpoint_id: str, results: list[service.AttemptResult]) -> None:
+        super().record(endpoint_id, results)
+        if endpoint_id in self.watch:
+            with self.lock:
+                self.done += sum(1 for r in results if r.succeeded)
+                if self.done >= self.target:
+                    self.finished.set()
+
+
+async def deliver_until(d: CountingDeliverer, rt: Runtime, endpoint_ids: list[str]) -> float:
     stop = asyncio.Event()
     start = time.perf_counter()
     task = asyncio.create_task(d.run(stop))
-    while True:
-        await asyncio.sleep(0.05)
-        if await asyncio.to_thread(succeeded, rt, endpoint_ids) >= target:
-            break
-        if time.perf_counter() - start > 120:
-            raise RuntimeError("deliveries did not finish in 120 s")
+    if not await asyncio.to_thread(d.finished.wait, 120):
+        raise RuntimeError("deliveries did not finish in 120 s")
     elapsed = time.perf_counter() - start
     stop.set()
     await task
-    d.close()
+    # What the clock measured is what the database says.
+    assert succeeded(rt, endpoint_ids) == d.target, "recorded successes differ from the rows"
     return elapsed
 
 
+BODY = b'{"id":"evt_x","object":"event","type":"customer.created","data":{}}' * 3
+
+
 def baseline(url: str, n: int, concurrency: int) -> float:
-    """Bare POSTs the way the worker sends them (a pool of threads with keep-alive httpx
-    clients), without database, signing or SSRF checks."""
+    """Bare POSTs through the worker's client, ``concurrency`` endpoints at once, each
+    sending its share one after another: no database, signing or SSRF check."""
+    from strongbox.webhooks.ssrf import resolve_target, system_resolver
+    from strongbox.webhooks.transport import HttpPool
+
+    async def run() -> float:
+        pool = HttpPool(15.0, 10.0)
+        targets = [
+            resolve_target(f"{url}/base{k}", True, system_resolver) for k in range(concurrency)
+        ]
+        headers = [("content-type", "application/json")]
+
+        async def endpoint(k: int, count: int) -> None:
+            for _ in range(count):
+                answer = await pool.post(targets[k], headers, BODY)
+                assert answer.status == 200
+
+        await asyncio.gather(*(endpoint(k, 1) for k in range(concurrency)))  # connect first
+        start = time.perf_counter()
+        share = [n // concurrency + (1 if k < n % concurrency else 0) for k in range(concurrency)]
+        await asyncio.gather(*(endpoint(k, share[k]) for k in range(concurrency)))
+        elapsed = time.perf_counter() - start
+        await pool.aclose()
+        return elapsed
+
+    return asyncio.run(run())
+
+
+def baseline_threads(url: str, n: int, concurrency: int) -> float:
+    """Bare POSTs the way the worker sent them before (a pool of threads with keep-alive
+    httpx clients), without database, signing or SSRF checks."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    body = b'{"id":"evt_x","object":"event","type":"customer.created","data":{}}' * 3
+    body = BODY
     local = threading.local()
 
     def one(i: int) -> None:
@@ -200,10 +255,15 @@ def main() -> None:
         per_endpoint = max(1, args.events // args.endpoints)
         n = per_endpoint * args.endpoints
 
+        threads_s = baseline_threads(url, n, conc)
+        print(
+            f"baseline (previous client): {n} bare POSTs from {conc} threads with httpx "
+            f"clients: {threads_s:.2f} s = {n / threads_s:,.0f}/s"
+        )
         base_s = baseline(url, n, conc)
         print(
-            f"baseline: {n} bare httpx POSTs, concurrency {conc}: {base_s:.2f} s = "
-            f"{n / base_s:,.0f}/s"
+            f"baseline (worker's client): {n} bare POSTs, {conc} endpoints at once: "
+            f"{base_s:.2f} s = {n / base_s:,.0f}/s"
         )
 
         healthy = make_endpoints(rt, m1, [f"{url}/ok{i}" for i in range(args.endpoints)])
@@ -211,8 +271,8 @@ def main() -> None:
         raise_events(rt, m1, per_endpoint)
         fanout_all(rt)
         prep = time.perf_counter() - t0
-        d = Deliverer(rt.db, rt.sealer, config)
-        run_s = asyncio.run(deliver_until(d, rt, healthy, n))
+        d = CountingDeliverer(rt.db, rt.sealer, config, endpoint_ids=healthy, target=n)
+        run_s = asyncio.run(deliver_until(d, rt, healthy))
         rate = n / run_s
         print(
             f"worker: {n} deliveries to {args.endpoints} endpoints in {run_s:.2f} s = "
@@ -224,8 +284,8 @@ def main() -> None:
         make_endpoints(rt, m2, [f"{url}/slow", f"http://127.0.0.1:{free_port()}/dead"])
         raise_events(rt, m2, per_endpoint)
         fanout_all(rt)
-        d2 = Deliverer(rt.db, rt.sealer, config)
-        iso_s = asyncio.run(deliver_until(d2, rt, iso, n))
+        d2 = CountingDeliverer(rt.db, rt.sealer, config, endpoint_ids=iso, target=n)
+        iso_s = asyncio.run(deliver_until(d2, rt, iso))
         print(
             f"isolation: same {n} deliveries with a slow (2 s) and a dead endpoint added: "
             f"{iso_s:.2f} s = {n / iso_s:,.0f}/s; healthy completion time x{iso_s / run_s:.2f}"

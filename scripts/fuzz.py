@@ -160,7 +160,7 @@ def main() -> int:
     key = json.loads(made.stdout)["secret_key"]
     log = (work / "server.log").open("wb")
     server = subprocess.Popen(  # noqa: S603  # nosec B603
-        [str(BIN / "strongbox"), "serve", "--port", str(port)],
+        [str(BIN / "strongbox"), "serve", "--port", str(port), "--metrics-port", "0"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -67,11 +67,12 @@ def test_routes_declare_themselves_public_with_the_marker() -> None:
     assert is_public_route("/docs", private)  # FastAPI's own route, by path
 
 
-def test_the_health_and_metrics_routes_are_public_by_their_marker(
+def test_the_health_routes_are_public_by_their_marker(
     client: TestClient,
 ) -> None:
     public = public_paths(client.app.routes)  # type: ignore[attr-defined]
-    assert {"/healthz", "/healthz/keys", "/metrics"} <= public
+    assert {"/healthz", "/healthz/keys"} <= public
+    assert "/metrics" not in public  # its own listener (tests/api/test_metrics.py)
     assert "/v1/customers" not in public
 
 

@@ -11,15 +11,23 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from strongbox.core.settings import Settings
 from support import free_port
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def _start(
+    data_dir: Path, port: int, *extra: str, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGBOX_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env["STRONGBOX_DATA_DIR"] = str(data_dir)
+    env.update(env_extra or {})
+    metrics = () if "--metrics-port" in extra else ("--metrics-port", "0")
+    args = ["serve", "--port", str(port), *metrics, *extra]
     return subprocess.Popen(
-        [sys.executable, "-m", "strongbox.cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "strongbox.cli.main", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -28,7 +36,7 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert proc.poll() is None, "server exited early"
         try:
@@ -41,7 +49,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[str]) -> None:
 
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.terminate()
-    out, _ = proc.communicate(timeout=20)
+    out, _ = proc.communicate(timeout=120)
     return out
 
 
@@ -81,6 +89,72 @@ def test_first_start_prints_dev_keys_once_and_they_work(tmp_path: Path) -> None:
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "succeeded"
     assert "sk_test_" not in second  # keys are shown only on the first start
+
+
+def _pay(url: str, sk: str) -> httpx.Response:
+    return httpx.post(
+        url + "/v1/payment_intents",
+        auth=(sk, ""),
+        data={"amount": "2000", "currency": "usd", "payment_method": "pm_card_visa"},
+        timeout=60,
+    )
+
+
+def test_metrics_are_on_their_own_loopback_listener_not_the_api_port(tmp_path: Path) -> None:
+    port, metrics_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(tmp_path / "data", port, "--metrics-port", str(metrics_port))
+    try:
+        _wait_ready(url, proc)
+        assert httpx.get(url + "/metrics", timeout=60).status_code == 404
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=60).text
+    finally:
+        out = _stop(proc)
+    assert f"Metrics on http://127.0.0.1:{metrics_port}/metrics" in out
+    assert 'strongbox_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+
+
+def test_a_busy_metrics_port_is_an_error_not_a_silent_gap(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        proc = _start(tmp_path / "data", free_port(), "--metrics-port", str(taken))
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "metrics listener cannot listen" in out
+
+
+def test_several_processes_share_one_metrics_listener(settings: Settings) -> None:
+    """``serve --processes 2`` (PostgreSQL): every process's requests are counted by the
+    one listener in the supervising process."""
+    if settings.database_url is None:
+        pytest.skip("several processes need PostgreSQL")
+    port, metrics_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(
+        settings.data_dir,
+        port,
+        "--processes",
+        "2",
+        "--no-workers",
+        "--metrics-port",
+        str(metrics_port),
+        env_extra={"STRONGBOX_DATABASE_URL": settings.database_url},
+    )
+    try:
+        _wait_ready(url, proc)
+        # A fresh connection each time, so both processes take some of the requests.
+        for _ in range(20):
+            assert httpx.get(url + "/healthz", timeout=60).status_code == 200
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=60).text
+    finally:
+        out = _stop(proc)
+    line = 'strongbox_http_requests_total{method="GET",route="/healthz",status="200"} '
+    [count] = [ln[len(line) :] for ln in text.splitlines() if ln.startswith(line)]
+    assert float(count) >= 21, out  # every request, whichever process answered it
 
 
 def test_serve_refuses_a_recovery_age_shorter_than_the_longest_gateway_call(

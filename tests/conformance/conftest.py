@@ -98,7 +98,7 @@ class HttpSimulatorHarness:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.control = httpx.Client(base_url=base_url, timeout=5.0, trust_env=False)
+        self.control = httpx.Client(base_url=base_url, timeout=60.0, trust_env=False)
         self.control.post("/_control/reset").raise_for_status()
         self.control.post(
             "/_control/latency", json={"latency_ms": 0, "hang_ms": HANG_MS}
@@ -247,7 +247,7 @@ class StripeHarness(FakeGatewayHarness):
         super().__init__("stripe", fake.engine, connector)
         fake.reset()
         self.fake = fake
-        self.browser = httpx.Client(base_url=base_url, timeout=5.0, trust_env=False)
+        self.browser = httpx.Client(base_url=base_url, timeout=60.0, trust_env=False)
 
     def make_token(self, number: str, *, exp_month: int = 12, exp_year: int = 2039) -> str:
         response = self.browser.post(

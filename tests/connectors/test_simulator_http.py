@@ -47,7 +47,7 @@ def engine(server: BackgroundServer) -> SimulatorEngine:
 
 @pytest.fixture
 def client(server: BackgroundServer, engine: SimulatorEngine) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, trust_env=False, timeout=5.0) as c:
+    with httpx.Client(base_url=server.url, trust_env=False, timeout=60.0) as c:
         yield c
 
 

@@ -543,7 +543,7 @@ def stripe(
     fake.engine.reset()
     fake.reset()
     conn = StripeConnector(server.url, connect_timeout=2.0, read_timeout=2.0)
-    browser = httpx.Client(base_url=server.url, timeout=5.0, trust_env=False)
+    browser = httpx.Client(base_url=server.url, timeout=60.0, trust_env=False)
     yield fake, conn, browser
     conn.close()
     browser.close()

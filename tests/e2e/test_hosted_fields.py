@@ -7,40 +7,26 @@ it to its own server, which confirms a payment with its secret key. A page on an
 is not registered gets nothing: no form, no message, and a forged ``origin`` parameter is
 stopped by ``frame-ancestors``.
 
-Without Chromium these tests skip, except in CI (``STRONGBOX_REQUIRE_SERVICES=1``) where a
-missing browser is a failure.
+Chromium comes from the shared ``browser`` / ``page`` fixtures (``tests/e2e/conftest.py``):
+launched so that it cannot reach anything but loopback, and its NetLog checked for that when
+it closes. Without Chromium these tests skip, except in CI (``STRONGBOX_REQUIRE_SERVICES=1``)
+where a missing browser is a failure.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import pytest
 
+from e2e.browser import TIMEOUT_MS
 from support import LiveServer, Merchant, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-REQUIRE = os.environ.get("STRONGBOX_REQUIRE_SERVICES") == "1"
 PAN = "4242424242424242"
-TIMEOUT_MS = 15_000
 
 CHECKOUT_HTML = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Checkout</title></head>
@@ -140,7 +126,7 @@ class MerchantSite:
                         "confirm": "true",
                     },
                     headers=merchant.headers,
-                    timeout=10,
+                    timeout=60,
                 )
                 body = r.json()
                 out = {"id": body.get("id"), "status": body.get("status")}
@@ -158,37 +144,6 @@ class MerchantSite:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
-        if REQUIRE:
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if REQUIRE:
-            pytest.fail("the playwright package is missing (pip install -e '.[dev]')")
-        pytest.skip("playwright is not installed")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 def _register(server: LiveServer, merchant: Merchant, origin: str) -> None:

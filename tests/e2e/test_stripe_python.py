@@ -392,7 +392,7 @@ def test_3ds_challenge_completed(sc: stripe.StripeClient, live_server: LiveServe
     path = _challenge(live_server, pi)
     assert pi.amount_received == 0
 
-    with httpx.Client(base_url=live_server.url, timeout=10) as http:
+    with httpx.Client(base_url=live_server.url, timeout=60) as http:
         page = http.get(path)
         assert page.status_code == 200
         assert "3100 USD" in page.text
@@ -415,7 +415,7 @@ def test_3ds_challenge_failed(sc: stripe.StripeClient, live_server: LiveServer) 
     path = _challenge(live_server, pi)
 
     failed = httpx.post(
-        live_server.url + path + "/fail", headers={"Accept": "application/json"}, timeout=10
+        live_server.url + path + "/fail", headers={"Accept": "application/json"}, timeout=60
     )
     assert failed.status_code == 200
     assert failed.json()["succeeded"] is False

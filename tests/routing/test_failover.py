@@ -115,7 +115,9 @@ def test_open_circuit_routes_straight_to_the_next_connector(
     assert only["connector_account"] == b
     assert "circuit open" in only["routing"]["reason"]
     assert gateways.a.faults()[0].remaining == 6  # not one request reached A
-    metrics = api.get("/metrics").text
+    from prometheus_client import generate_latest
+
+    metrics = generate_latest().decode()  # the metrics listener's content
     assert f'strongbox_circuit_state{{merchant="{merchant.id}",target="{a}"}} 2.0' in metrics
     assert "strongbox_failovers_total" in metrics
 

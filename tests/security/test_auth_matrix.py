@@ -97,7 +97,7 @@ def test_the_public_list_is_small_and_explicit(runtime: Runtime) -> None:
         for method in methods - {"HEAD"}
     }
     assert {method for _, method in marked} == {"GET"}  # read-only probes
-    assert {path for path, _ in marked} >= {"/healthz", "/healthz/keys", "/metrics"}
+    assert {path for path, _ in marked} >= {"/healthz", "/healthz/keys"}
     assert len(PUBLIC_PATHS) + len(PUBLIC_PREFIXES) + len(marked) <= 10
 
 

@@ -328,7 +328,6 @@ def test_two_workers_never_deliver_the_same_event_twice(
         t.join(30)
     for w in workers:  # whatever one worker left for another
         asyncio.run(w.run_once())
-        w.close()
     for i, e in enumerate(endpoints):
         ids = [verified(e["secret"], r)["id"] for r in receiver.on(f"/w{i}")]
         assert len(ids) == 5
@@ -338,13 +337,16 @@ def test_two_workers_never_deliver_the_same_event_twice(
 def test_a_slow_or_dead_endpoint_does_not_delay_the_others(
     api: Any, runtime: Runtime, receiver: Receiver
 ) -> None:
+    """The fast endpoint gets all its events while the slow one still holds its first
+    request (a condition, not a stopwatch: it holds until the test lets it go)."""
     from support import free_port
 
     slow = create_endpoint(api, receiver.url + "/slow", ["payment_intent.created"])
     create_endpoint(api, f"http://127.0.0.1:{free_port()}/dead", ["payment_intent.created"])
     fast = create_endpoint(api, receiver.url + "/fast", ["payment_intent.created"])
-    receiver.reply = lambda p: Reply(200, delay=3.0) if p == "/slow" else Reply(200)
-    w = deliverer(runtime, timeout_seconds=10.0)
+    held = threading.Event()
+    receiver.reply = lambda p: Reply(200, hold=held) if p == "/slow" else Reply(200)
+    w = deliverer(runtime, timeout_seconds=120.0)
     stop: asyncio.Event | None = None
     loop_ready = threading.Event()
 
@@ -357,26 +359,24 @@ def test_a_slow_or_dead_endpoint_does_not_delay_the_others(
     loop = asyncio.new_event_loop()
     t = threading.Thread(target=loop.run_until_complete, args=(main(),))
     t.start()
-    loop_ready.wait(5)
+    assert loop_ready.wait(60)
     try:
-        start = time.monotonic()
         for _ in range(3):
             create_payment(api)
             fanout(runtime)
             w.wake()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 120
         while len(receiver.on("/fast")) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        fast_done = time.monotonic() - start
         assert len(receiver.on("/fast")) == 3
-        assert fast_done < 2.5  # the slow endpoint holds each request for 3 s
+        assert not held.is_set()  # ... all while the slow endpoint still holds its request
         assert len(receiver.on("/slow")) <= 1
     finally:
+        held.set()
         assert stop is not None
         loop.call_soon_threadsafe(stop.set)
-        t.join(20)
+        t.join(120)
         loop.close()
-        w.close()
     with runtime.db.read() as s:
         slow_row = s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id == slow["id"])).one()
         assert slow_row.claimed_until is None  # released on stop
@@ -500,7 +500,6 @@ def test_a_claim_takes_the_same_statements_for_any_number_of_endpoints(
         for_two = len(statements)
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", count)
-        w.close()
     assert (len(one), len(rest)) == (1, 2)
     assert for_one == for_two
     assert {b.endpoint_id for b in one + rest} == {e["id"] for e in endpoints}
@@ -547,13 +546,116 @@ def test_due_deliveries_take_each_endpoints_first_due_ones_with_uneven_backlogs(
     with runtime.db.read() as s:
         got = repo.due_deliveries(s, [a, b, c], now, 4)
         everything = repo.due_deliveries(s, [a], now, 1000)
-        assert [d.id for d, _ in got[a]] == rows[a][:4]
-        assert [d.id for d, _ in got[b]] == [rows[b][2]]
+        assert [d.delivery_id for d in got[a]] == rows[a][:4]
+        assert [d.delivery_id for d in got[b]] == [rows[b][2]]
         assert got[c] == []
-        assert all(ev.id == d.event_id for d, ev in got[a] + got[b])
-        assert [d.id for d, _ in everything[a]] == rows[a]
+        events = {
+            d.id: d.event_id for d in s.scalars(select(WebhookDelivery)) if d.endpoint_id == a
+        }
+        assert all(events[d.delivery_id] == d.id for d in got[a])  # each with its own event
+        assert [d.delivery_id for d in everything[a]] == rows[a]
         monkeypatch.setattr(repo, "_SQLITE_UNION", 1)  # SQLite: one statement per endpoint
         chunked = repo.due_deliveries(s, [a, b, c], now, 4)
-        assert {e: [d.id for d, _ in v] for e, v in chunked.items()} == {
-            e: [d.id for d, _ in v] for e, v in got.items()
+        assert {e: [d.delivery_id for d in v] for e, v in chunked.items()} == {
+            e: [d.delivery_id for d in v] for e, v in got.items()
         }
+
+
+def test_a_redelivery_asked_while_the_first_attempt_is_in_flight_is_delivered(
+    api: Any, runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23 item 6: the redelivery lands between the first attempt's POST and the
+    worker's record of it (forced by running it from inside ``Deliverer.record``)."""
+    from strongbox.webhooks.delivery import Deliverer
+
+    e = create_endpoint(api, receiver.url + "/inflight", ["payment_intent.created"])
+    create_payment(api)
+    [event] = api.get("/v1/events").json()["data"]
+    real = Deliverer.record
+    asked: list[int] = []
+
+    def redeliver_then_record(self: Deliverer, endpoint_id: str, results: Any) -> None:
+        if not asked:
+            assert len(receiver.on("/inflight")) == 1  # sent, not yet recorded
+            path = f"/v1/webhook_endpoints/{e['id']}/redeliver"
+            asked.append(api.post(path, data={"event": event["id"]}).status_code)
+        real(self, endpoint_id, results)
+
+    monkeypatch.setattr(Deliverer, "record", redeliver_then_record)
+    deliver(runtime)
+    assert asked == [200]
+    # The first attempt is on record; the delivery still waits for the redelivery.
+    [first] = attempts(api, e["id"])
+    assert (first["number"], first["trigger"], first["outcome"]) == (1, "scheduled", "succeeded")
+    [d] = api.get(f"/v1/webhook_endpoints/{e['id']}/deliveries").json()["data"]
+    assert (d["status"], d["attempts"]) == ("pending", 0)
+    assert deliver(runtime) == 1
+    assert len(receiver.on("/inflight")) == 2
+    log = attempts(api, e["id"])
+    assert [(a["number"], a["trigger"]) for a in log] == [(1, "manual"), (1, "scheduled")]
+    [d] = api.get(f"/v1/webhook_endpoints/{e['id']}/deliveries").json()["data"]
+    assert (d["status"], d["attempts"]) == ("succeeded", 1)
+    assert deliver(runtime) == 0  # and nothing more
+
+
+def test_a_result_on_a_canceled_delivery_changes_nothing(
+    api: Any, runtime: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongbox.webhooks.delivery import Deliverer
+
+    e = create_endpoint(api, receiver.url + "/gone-meanwhile", ["payment_intent.created"])
+    create_payment(api)
+    real = Deliverer.record
+
+    def delete_then_record(self: Deliverer, endpoint_id: str, results: Any) -> None:
+        assert api.delete(f"/v1/webhook_endpoints/{e['id']}").status_code == 200
+        real(self, endpoint_id, results)
+
+    monkeypatch.setattr(Deliverer, "record", delete_then_record)
+    deliver(runtime)
+    assert len(receiver.on("/gone-meanwhile")) == 1
+    with runtime.db.read() as s:
+        assert [d.status for d in s.scalars(select(WebhookDelivery))] == ["canceled"]
+
+
+def test_recording_a_batch_takes_the_same_statements_for_any_number_of_results(
+    api: Any, runtime: Runtime, receiver: Receiver
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from strongbox.webhooks.delivery import Deliverer, DeliveryConfig
+
+    one = create_endpoint(api, receiver.url + "/one", ["payment_intent.succeeded"])["id"]
+    many = create_endpoint(api, receiver.url + "/many", ["*"])["id"]
+    create_payment(api, confirm="true")
+    for _ in range(2):
+        create_payment(api)  # created only: more events for "*"
+    fanout(runtime)
+    w = Deliverer(runtime.db, runtime.sealer, DeliveryConfig(allow_private=True))
+    batches = {b.endpoint_id: b for b in w.claim(10, set())}
+    assert len(batches[one].messages) == 1
+    assert len(batches[many].messages) >= 4
+    counts: dict[str, int] = {}
+    for endpoint_id, batch in batches.items():
+        results = [
+            service.AttemptResult(m.claimed, 200, 1, started_at=datetime.now(UTC))
+            for m in batch.messages
+        ]
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)  # noqa: B023 - read right after this record
+
+        event.listen(runtime.db.engine, "before_cursor_execute", count)
+        try:
+            w.record(endpoint_id, results)
+        finally:
+            event.remove(runtime.db.engine, "before_cursor_execute", count)
+        counts[endpoint_id] = len(statements)
+    assert counts[one] == counts[many]
+    with runtime.db.read() as s:
+        statuses = {d.status for d in s.scalars(select(WebhookDelivery))}
+    assert statuses == {"succeeded"}
+    assert len(attempts(api, many)) == len(batches[many].messages)

@@ -32,6 +32,7 @@ class Reply:
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    hold: threading.Event | None = None  # answer only once this is set (bounded: 120 s)
 
 
 class Receiver:
@@ -61,6 +62,8 @@ class Receiver:
                 r = outer.reply(self.path)
                 if r.delay:
                     time.sleep(r.delay)
+                if r.hold is not None:
+                    r.hold.wait(120)
                 self.send_response(r.status)
                 for k, v in r.headers.items():
                     self.send_header(k, v)
@@ -110,11 +113,7 @@ def fanout(rt: Runtime) -> int:
 def deliver(rt: Runtime, **kw: Any) -> int:
     """Fan out, then deliver everything due now, once."""
     fanout(rt)
-    d = deliverer(rt, **kw)
-    try:
-        return asyncio.run(d.run_once())
-    finally:
-        d.close()
+    return asyncio.run(deliverer(rt, **kw).run_once())
 
 
 def make_due(rt: Runtime) -> None:

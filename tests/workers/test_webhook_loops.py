@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from strongbox.core.settings import Settings
 from strongbox.runtime import Runtime
+from strongbox.webhooks.delivery import Deliverer
 from support import LiveServer, Merchant
 from webhooks.webhook_helpers import Receiver
 
@@ -24,7 +26,8 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-def wait_for(pred: Any, timeout: float = 10.0) -> None:
+def wait_for(pred: Any, timeout: float = 120.0) -> None:
+    """Until ``pred()``; the bound is for a stuck worker, not a slow machine."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
@@ -33,9 +36,21 @@ def wait_for(pred: Any, timeout: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_server_workers_deliver_and_process(runtime: Runtime, merchant: Merchant) -> None:
+def test_server_workers_deliver_and_process(
+    runtime: Runtime, merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 23 item 6: the running worker records the first attempt only after the
+    # redelivery below was accepted (the interleaving that lost the redelivery).
+    redelivered = threading.Event()
+    real = Deliverer.record
+
+    def record_after_redelivery(self: Deliverer, endpoint_id: str, results: Any) -> None:
+        assert redelivered.wait(120), "the test never asked for the redelivery"
+        real(self, endpoint_id, results)
+
+    monkeypatch.setattr(Deliverer, "record", record_after_redelivery)
     with Receiver() as receiver, LiveServer(runtime, workers=True) as server:
-        c = httpx.Client(base_url=server.url, headers=merchant.headers, timeout=10)
+        c = httpx.Client(base_url=server.url, headers=merchant.headers, timeout=60)
         e = c.post(
             "/v1/webhook_endpoints",
             data={"url": receiver.url + "/live", "enabled_events[]": "payment_intent.succeeded"},
@@ -57,7 +72,14 @@ def test_server_workers_deliver_and_process(runtime: Runtime, merchant: Merchant
         # Manual redelivery over the API is sent right away by the running worker.
         r = c.post(f"/v1/webhook_endpoints/{e['id']}/redeliver", data={"event": body["id"]})
         assert r.status_code == 200
+        redelivered.set()
         wait_for(lambda: len(receiver.on("/live")) == 2)
+        assert (
+            Webhook(e["secret"]).verify(
+                receiver.on("/live")[1].body, receiver.on("/live")[1].headers
+            )["id"]
+            == body["id"]
+        )
         # Inbound: stored at once, applied by the inbound loop.
         secret = "whsec_live_inbound_1"
         acct = c.post(

@@ -10,13 +10,13 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from strongbox import __version__
 from strongbox.api.context import request_id
 from strongbox.api.edge import Edge
+from strongbox.api.metrics import install_token_route
 from strongbox.api.openapi_doc import install_openapi
 from strongbox.api.responses import dumps, error_response, json_response
 from strongbox.api.routers import balance as balance_router
@@ -177,9 +177,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         }
         return json_response(200 if db_ok else 503, dumps(body))
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-    @public_route
-    def prometheus() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    # Metrics have their own listener (api/metrics.py); here only behind a token, if set.
+    install_token_route(app, runtime.settings.metrics_token)
 
     return app

@@ -319,7 +319,8 @@ def _public_responses(path: str, method: str) -> dict[str, Any] | None:
             "200": {
                 "description": "Prometheus metrics",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
+            },
+            "401": _json(ERROR_REF, "Missing or wrong metrics token"),
         }
     if path.startswith("/v1/webhooks/inbound/"):
         ack = {"type": "object", "required": ["received"], "properties": {"received": {}}}

@@ -65,7 +65,9 @@ PUBLIC_PREFIXES: tuple[str, ...] = ("/simulator/", "/elements/", "/v1/webhooks/i
 pages, opened by the customer's browser), the hosted card page and its script (they check the
 publishable key in the query themselves), and inbound gateway webhooks (authenticated by the
 gateway's signature over the raw body)."""
-RATE_LIMIT_EXEMPT: frozenset[str] = frozenset({"/healthz", "/healthz/keys", "/metrics"})
+# Not /metrics: on this port it exists only behind a token, which must not be guessable
+# at an unlimited rate (the metrics listener itself has no limits and no tenant traffic).
+RATE_LIMIT_EXEMPT: frozenset[str] = frozenset({"/healthz", "/healthz/keys"})
 """Monitoring probes are not counted against the per-address limit."""
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

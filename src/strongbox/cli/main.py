@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from strongbox.cli.common import load_settings
 from strongbox.cli.keys import keys_app
 from strongbox.cli.origins import origins_app
+
+if TYPE_CHECKING:
+    from strongbox.core.settings import Settings
+    from strongbox.runtime import Runtime
 
 app = typer.Typer(
     help="Strongbox: a self-hosted, Stripe-compatible payments platform.",
@@ -63,16 +69,31 @@ def serve(
             help="API processes (PostgreSQL only; SQLite allows one writer process).",
         ),
     ] = 1,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(help="Interface of the metrics listener [default: 127.0.0.1]."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Port of the metrics listener; 0: none [default: 9464]."
+        ),
+    ] = None,
 ) -> None:
-    """Run the API with background workers (embedded SQLite unless STRONGBOX_DATABASE_URL)."""
+    """Run the API with background workers (embedded SQLite unless STRONGBOX_DATABASE_URL).
+
+    Prometheus metrics are served on their own listener (loopback by default), never on the
+    API port unless STRONGBOX_METRICS_TOKEN is set (docs/security.md)."""
     import uvicorn
 
-    from strongbox.api.app import create_app
+    from strongbox.api.metrics import multiprocess_directory
     from strongbox.auth import service as auth
     from strongbox.runtime import build_runtime
 
     settings = load_settings()
     _setup_logging(settings.log_level, settings.log_format)
+    m_host = settings.metrics_host if metrics_host is None else metrics_host
+    m_port = settings.metrics_port if metrics_port is None else metrics_port
     if "STRONGBOX_PUBLIC_URL" not in os.environ:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     rt = build_runtime(settings)
@@ -104,18 +125,53 @@ def serve(
         rt.close()
         os.environ["STRONGBOX_PUBLIC_URL"] = settings.public_url
         os.environ["STRONGBOX_RUN_WORKERS"] = "true" if workers else "false"
-        uvicorn.run(
-            "strongbox.api.asgi:create",
-            factory=True,
-            host=host,
-            port=port,
-            workers=processes,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            log_config=None,  # keep the redacting JSON handler of _setup_logging
-            proxy_headers=False,  # client address / scheme: STRONGBOX_TRUSTED_PROXIES
-        )
+        # The API processes write their samples to one directory; the listener, here in
+        # the supervising process, serves them together (api/metrics.py).
+        with multiprocess_directory(), _metrics_listener(m_host, m_port):
+            uvicorn.run(
+                "strongbox.api.asgi:create",
+                factory=True,
+                host=host,
+                port=port,
+                workers=processes,
+                log_level=settings.log_level.lower(),
+                access_log=False,
+                log_config=None,  # keep the redacting JSON handler of _setup_logging
+                proxy_headers=False,  # client address / scheme: STRONGBOX_TRUSTED_PROXIES
+            )
         return
+    with _metrics_listener(m_host, m_port):
+        _serve_one(rt, host, port, workers, settings)
+
+
+@contextmanager
+def _metrics_listener(host: str, port: int) -> Iterator[None]:
+    from strongbox.api.metrics import start_listener
+
+    if port == 0:
+        yield
+        return
+    try:
+        listener = start_listener(host, port)
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"the metrics listener cannot listen on {host}:{port} ({exc.strerror}); "
+            "choose another --metrics-port, or 0 for none",
+            param_hint="--metrics-port",
+        ) from None
+    bound_host, bound_port = listener.address
+    typer.echo(f"Metrics on http://{bound_host}:{bound_port}/metrics")
+    try:
+        yield
+    finally:
+        listener.close()
+
+
+def _serve_one(rt: Runtime, host: str, port: int, workers: bool, settings: Settings) -> None:
+    import uvicorn
+
+    from strongbox.api.app import create_app
+
     uvicorn.run(
         create_app(rt, run_workers=workers),
         host=host,

@@ -1,4 +1,4 @@
-"""Prometheus metrics shared across domains (exposed at ``/metrics``)."""
+"""Prometheus metrics shared across domains (served by ``api/metrics.py``'s listener)."""
 
 from __future__ import annotations
 

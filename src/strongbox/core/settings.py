@@ -120,6 +120,17 @@ class Settings(BaseSettings):
     )
     webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
     webhooks_concurrency: int = Field(default=64, ge=1, le=1024)
+    # metrics (issue 23): their own listener, loopback unless configured; see api/metrics.py
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Interface of the metrics listener (strongbox serve)."
+    )
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="Port of the metrics listener; 0: none."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="If set, the public API port also serves /metrics to this bearer token.",
+    )
     # --- security (issue 8) ---
     rate_limit_per_address_per_second: int = Field(
         default=2000,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,24 @@ from strongbox.events.models import OutboxEvent
 from strongbox.events.types import API_VERSION
 
 
-def render_event(e: OutboxEvent, livemode: bool = False) -> dict[str, Any]:
+class EventFields(Protocol):
+    """What an event's rendering reads: an ``OutboxEvent`` or a row with these columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def created(self) -> datetime: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def idempotency_key(self) -> str | None: ...
+
+
+def render_event(e: EventFields, livemode: bool = False) -> dict[str, Any]:
     return {
         "id": e.id,
         "object": "event",

@@ -39,11 +39,13 @@ CIRCUIT_STATE = Gauge(
     "strongbox_circuit_state",
     "Circuit breaker state per merchant and connector account (0 closed, 1 half-open, 2 open)",
     ["merchant", "target"],
+    multiprocess_mode="mostrecent",  # serve --processes N: the latest value any process set
 )
 TARGET_ERROR_RATE = Gauge(
     "strongbox_connector_error_rate",
     "Technical error rate over the breaker's rolling window",
     ["merchant", "target"],
+    multiprocess_mode="mostrecent",
 )
 FAILOVERS = Counter(
     "strongbox_failovers_total",

@@ -4,9 +4,14 @@
   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write gate serializes), and its due
   deliveries go out one after another in event order, so several worker processes never
   deliver the same event twice at once and order per endpoint holds where it can.
-* Endpoints are served concurrently (asyncio + httpx): a slow or dead endpoint only holds its
-  own task, never the others.
+* Endpoints are served concurrently on one asyncio loop (``transport.HttpPool``: asyncio
+  streams, h11, keep-alive connections per destination): a slow or dead endpoint only holds
+  its own task, never the others.
 * No network call inside a database transaction: claim (commit), deliver, record (commit).
+  Claims and records run in a small pool of threads; each is a few statements per batch,
+  and reads rows, not ORM objects, per delivery.
+* A result is written on the delivery only in the generation the worker claimed it in, so
+  a redelivery asked for while an attempt is in flight is never mistaken for done.
 * SSRF: each batch resolves the host, refuses non-public addresses unless allowed, and
   connects to the checked address with the original name as Host header and TLS SNI.
 """
@@ -15,16 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import random
-import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
-import httpx
+import orjson
 
 from strongbox import __version__
 from strongbox.core.sealing import Sealer
@@ -36,15 +44,18 @@ from strongbox.webhooks.ssrf import (
     DestinationRefused,
     Resolver,
     Target,
+    parse_url,
     resolve_target,
     system_resolver,
 )
+from strongbox.webhooks.transport import HttpPool, RequestFailed
 
 log = logging.getLogger(__name__)
 
 EXCERPT_BYTES = 1024
 EXCERPT_CHARS = 1000
 USER_AGENT = f"Strongbox-Webhooks/{__version__}"
+DB_THREADS = 4  # claims and records at once (PostgreSQL; SQLite serializes its writes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +75,7 @@ class DeliveryConfig:
 
 @dataclass(slots=True)
 class Message:
-    delivery_id: str
+    claimed: service.Claimed
     msg_id: str
     body: bytes
 
@@ -100,25 +111,17 @@ class Deliverer:
         config: DeliveryConfig,
         *,
         resolver: Resolver = system_resolver,
-        transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.sealer = sealer
         self.config = config
         self.resolver = resolver
-        self.transport = transport
         self.rng = rng or random.Random()
-        # HTTP runs in a bounded pool of threads, one keep-alive client each: a slow or dead
-        # endpoint holds one thread, never the event loop or the other endpoints.
-        self._pool = ThreadPoolExecutor(
-            max_workers=config.concurrency, thread_name_prefix="webhook-http"
-        )
-        self._local = threading.local()
-        self._clients: list[httpx.Client] = []
-        self._clients_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._http: HttpPool | None = None
+        self._db_threads: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ database phases (threads)
 
@@ -135,50 +138,39 @@ class Deliverer:
             batches: list[Batch] = []
             for e in endpoints:
                 batch = Batch(e.id, e.url, service.signing_keys(e, self.sealer, now))
-                for d, ev in due[e.id]:
-                    body = _dumps(render_event(ev))
-                    batch.messages.append(Message(d.id, ev.id, body))
+                for row in due[e.id]:
+                    claimed = service.Claimed(
+                        row.delivery_id,
+                        row.merchant_id,
+                        e.id,
+                        row.id,
+                        row.generation,
+                        row.attempts,
+                        row.manual,
+                    )
+                    batch.messages.append(Message(claimed, row.id, orjson.dumps(render_event(row))))
                 batches.append(batch)
             uow.commit()
         return batches
 
     def record(self, endpoint_id: str, results: list[service.AttemptResult]) -> None:
+        """Store a batch's results and release its endpoint, in one transaction."""
         with self.db.unit_of_work() as uow:
-            if results:  # locks the endpoint first, then its deliveries
-                service.record_results(uow, results, self.rng)
-            # After a failure the endpoint's other due deliveries wait too (at least the first
-            # retry delay), so a dead endpoint is not hammered and does not crowd the others.
-            failing = bool(results) and not results[-1].succeeded
-            until = uow.clock.now() + service.RETRY_SCHEDULE[0] if failing else None
-            repo.release_endpoints(uow.session, [endpoint_id], until)
+            service.record_results(uow, endpoint_id, results, self.rng)
             uow.commit()
 
-    # ------------------------------------------------------------ HTTP (pool threads)
+    # ------------------------------------------------------------ HTTP (the event loop)
 
-    def _client(self) -> httpx.Client:
-        client: httpx.Client | None = getattr(self._local, "client", None)
-        if client is None:
-            t = self.config.timeout_seconds
-            client = httpx.Client(
-                timeout=httpx.Timeout(t, connect=min(t, 10.0)),
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-                follow_redirects=False,
-                trust_env=False,  # a proxy from the environment would bypass the SSRF check
-                transport=self.transport,
-            )
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
-
-    def send(self, batch: Batch, target: Target, msg: Message) -> service.AttemptResult:
+    async def send(
+        self, http: HttpPool, batch: Batch, target: Target, msg: Message
+    ) -> service.AttemptResult:
         """One POST to the checked address (Host header and SNI: the URL's name)."""
         ts = int(time.time())
-        headers = signing.headers(batch.keys, msg.msg_id, ts, msg.body)
-        headers["content-type"] = "application/json"
-        headers["user-agent"] = USER_AGENT
-        headers["host"] = target.host_header
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else None
+        headers = [
+            ("content-type", "application/json"),
+            ("user-agent", USER_AGENT),
+            *signing.headers(batch.keys, msg.msg_id, ts, msg.body).items(),
+        ]
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         status: int | None = None
@@ -186,28 +178,14 @@ class Deliverer:
         excerpt: str | None = None
         retry_after: float | None = None
         try:
-            with self._client().stream(
-                "POST",
-                target.connect_url,
-                content=msg.body,
-                headers=headers,
-                extensions=extensions,
-            ) as resp:
-                status = resp.status_code
-                retry_after = retry_after_seconds(resp.headers.get("retry-after"), started)
-                buf = bytearray()
-                for chunk in resp.iter_raw():
-                    buf += chunk
-                    if len(buf) >= EXCERPT_BYTES:
-                        break  # response bodies read are capped
-                excerpt = bytes(buf[:EXCERPT_BYTES]).decode("utf-8", "replace")[:EXCERPT_CHARS]
-        except httpx.TimeoutException:
-            error = "timeout"
-        except httpx.HTTPError as exc:
-            error = f"connection error: {type(exc).__name__}"
+            answer = await http.post(target, headers, msg.body)
+            status = answer.status
+            retry_after = retry_after_seconds(answer.retry_after, started)
+            excerpt = answer.excerpt.decode("utf-8", "replace")[:EXCERPT_CHARS]
+        except RequestFailed as exc:
+            error = str(exc)
         return service.AttemptResult(
-            delivery_id=msg.delivery_id,
-            endpoint_id=batch.endpoint_id,
+            claimed=msg.claimed,
             status_code=status,
             latency_ms=int((time.perf_counter() - t0) * 1000),
             error=error,
@@ -216,18 +194,28 @@ class Deliverer:
             started_at=started,
         )
 
-    def deliver_sync(self, batch: Batch) -> list[service.AttemptResult]:
+    async def _target(self, url: str) -> Target:
+        """The checked destination; a name is resolved off the event loop."""
+        host = parse_url(url)[1]
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return await asyncio.to_thread(
+                resolve_target, url, self.config.allow_private, self.resolver
+            )
+        return resolve_target(url, self.config.allow_private, self.resolver)
+
+    async def deliver(self, http: HttpPool, batch: Batch) -> list[service.AttemptResult]:
         """Resolve and check the host once, then deliver in order; stop at the first failure
         (the rest stay due, untouched) or when the claim's budget is spent."""
         if not batch.messages:
             return []
         try:
-            target = resolve_target(batch.url, self.config.allow_private, self.resolver)
+            target = await self._target(batch.url)
         except DestinationRefused as exc:
             return [
                 service.AttemptResult(
-                    delivery_id=batch.messages[0].delivery_id,
-                    endpoint_id=batch.endpoint_id,
+                    claimed=batch.messages[0].claimed,
                     status_code=None,
                     latency_ms=0,
                     error=f"destination refused: {exc}",
@@ -237,34 +225,52 @@ class Deliverer:
         results: list[service.AttemptResult] = []
         budget = time.monotonic() + self.config.lease.total_seconds() / 2
         for msg in batch.messages:
-            r = self.send(batch, target, msg)
+            r = await self.send(http, batch, target, msg)
             results.append(r)
             if not r.succeeded or time.monotonic() > budget:
                 break
         return results
 
-    async def deliver_batch(self, batch: Batch) -> int:
+    async def _in_db_thread(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_threads, functools.partial(fn, *args))
+
+    async def deliver_batch(self, batch: Batch) -> int:
+        assert self._http is not None, "deliver_batch runs inside run() or run_once()"
         results: list[service.AttemptResult] = []
         try:
-            results = await loop.run_in_executor(self._pool, self.deliver_sync, batch)
+            results = await self.deliver(self._http, batch)
         finally:
-            await asyncio.to_thread(self.record, batch.endpoint_id, results)
+            # Recorded even if this task is cancelled: the endpoint is released either way.
+            await asyncio.shield(self._in_db_thread(self.record, batch.endpoint_id, results))
         return sum(1 for r in results if r.succeeded)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        with self._clients_lock:
-            for c in self._clients:
-                c.close()
-            self._clients.clear()
+    @contextmanager
+    def _resources(self) -> Iterator[HttpPool]:
+        t = self.config.timeout_seconds
+        self._http = HttpPool(t, min(t, 10.0), excerpt_bytes=EXCERPT_BYTES)
+        self._db_threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="webhook-db")
+        try:
+            yield self._http
+        finally:
+            self._db_threads.shutdown(wait=True)
+            self._db_threads = None
+
+    async def _close_http(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     # ------------------------------------------------------------ loops
 
     async def run_once(self) -> int:
         """Claim what is due now and deliver it all (tests, CLI); returns successes."""
-        batches = await asyncio.to_thread(self.claim, self.config.concurrency, set())
-        done = await asyncio.gather(*(self.deliver_batch(b) for b in batches))
+        with self._resources():
+            try:
+                batches = await self._in_db_thread(self.claim, self.config.concurrency, set())
+                done = await asyncio.gather(*(self.deliver_batch(b) for b in batches))
+            finally:
+                await self._close_http()
         return sum(done)
 
     def wake(self) -> None:
@@ -277,12 +283,26 @@ class Deliverer:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         inflight: dict[str, asyncio.Task[int]] = {}
+        with self._resources() as http:
+            try:
+                await self._serve(stop, inflight, http)
+            finally:
+                if inflight:
+                    await asyncio.wait(
+                        set(inflight.values()), timeout=self.config.timeout_seconds * 2
+                    )
+                await self._close_http()
+
+    async def _serve(
+        self, stop: asyncio.Event, inflight: dict[str, asyncio.Task[int]], http: HttpPool
+    ) -> None:
+        assert self._wake is not None
         while not stop.is_set():
             free = self.config.concurrency - len(inflight)
             claimed: list[Batch] = []
             if free > 0:
                 try:
-                    claimed = await asyncio.to_thread(self.claim, free, set(inflight))
+                    claimed = await self._in_db_thread(self.claim, free, set(inflight))
                 except Exception:
                     log.exception("claiming webhook deliveries failed")
             for b in claimed:
@@ -292,6 +312,7 @@ class Deliverer:
             if claimed and len(inflight) < self.config.concurrency:
                 await asyncio.sleep(0)
                 continue
+            http.sweep()
             self._wake.clear()
             waiters: set[asyncio.Future[object]] = {
                 asyncio.ensure_future(self._wake.wait()),
@@ -306,8 +327,6 @@ class Deliverer:
             finally:
                 for w in waiters:
                     w.cancel()
-        if inflight:
-            await asyncio.wait(set(inflight.values()), timeout=self.config.timeout_seconds * 2)
 
     def _done(
         self, inflight: dict[str, asyncio.Task[int]], endpoint_id: str, t: asyncio.Task[int]
@@ -317,9 +336,3 @@ class Deliverer:
             log.error("delivering to %s failed", endpoint_id, exc_info=t.exception())
         if self._wake is not None:
             self._wake.set()
-
-
-def _dumps(body: object) -> bytes:
-    import orjson
-
-    return orjson.dumps(body)

@@ -23,8 +23,8 @@ from strongbox.db.pagination import Page, PageRequest
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments.reports import GatewayReport
+from strongbox.webhooks import inbound_repository as repo
 from strongbox.webhooks import providers
-from strongbox.webhooks import repository as repo
 from strongbox.webhooks.models import InboundAccount, InboundEvent
 from strongbox.webhooks.schemas import CreateInboundAccountParams, UpdateInboundAccountParams
 

@@ -58,6 +58,9 @@ class WebhookDelivery(Base):
     event_type: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped by every manual redelivery: a worker records a result only on the generation it
+    # claimed, so an attempt in flight when a redelivery is asked never counts as it.
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
     manual: Mapped[bool]  # the next attempt was asked for by the merchant (redelivery)
     last_status_code: Mapped[int | None] = mapped_column(Integer)

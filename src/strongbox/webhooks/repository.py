@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 
-from sqlalchemy import String, bindparam, exists, func, select, true, union_all, update
+from sqlalchemy import (
+    Row,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased, load_only
 
@@ -13,8 +27,6 @@ from strongbox.db.pagination import Page, PageRequest, paginate
 from strongbox.events.models import OutboxEvent, ProcessedEvent
 from strongbox.webhooks.models import (
     FanoutCursor,
-    InboundAccount,
-    InboundEvent,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -136,21 +148,26 @@ _SQLITE_UNION = 200
 
 def due_deliveries(
     session: Session, endpoint_ids: list[str], now: datetime, limit: int
-) -> dict[str, list[tuple[WebhookDelivery, OutboxEvent]]]:
+) -> dict[str, list[Row[Any]]]:
     """Each endpoint's first ``limit`` due deliveries in event order, with their events, in
     one statement: a LATERAL subquery per endpoint on PostgreSQL, a ``UNION ALL`` of one
     ``ORDER BY … LIMIT`` per endpoint on SQLite (up to ``_SQLITE_UNION`` endpoints per
     statement). Either way each endpoint's part reads its pending deliveries in event order
     and stops after ``limit`` due ones, however long its backlog (pending rows not yet due at
     the head of it are read past). Not locked: the claimed endpoint is what keeps other
-    workers away from its deliveries."""
-    out: dict[str, list[tuple[WebhookDelivery, OutboxEvent]]] = {e: [] for e in endpoint_ids}
+    workers away from its deliveries.
+
+    Rows, not ORM objects: ``delivery_id``, ``endpoint_id``, ``merchant_id``, ``generation``,
+    ``attempts``, ``manual`` of the delivery, and the event's ``id``, ``type``, ``created``,
+    ``data``, ``request_id``, ``idempotency_key`` (what ``render_event`` reads)."""
+    out: dict[str, list[Row[Any]]] = {e: [] for e in endpoint_ids}
     if not endpoint_ids:
         return out
     due = (
         WebhookDelivery.status == "pending",
         WebhookDelivery.next_attempt_at <= now,
     )
+    froms: list[Any] = []
     if _pg(session):
         ids = (
             func.unnest(bindparam("endpoint_ids", endpoint_ids, type_=ARRAY(String)))
@@ -164,10 +181,8 @@ def due_deliveries(
             .limit(limit)
             .lateral("d")
         )
-        d = aliased(WebhookDelivery, per_endpoint)
-        stmts = [(d, select(d, OutboxEvent).select_from(ids).join(per_endpoint, true()))]
+        froms.append((aliased(WebhookDelivery, per_endpoint), ids, per_endpoint))
     else:
-        stmts = []
         for start in range(0, len(endpoint_ids), _SQLITE_UNION):
             parts = [
                 select(
@@ -180,14 +195,29 @@ def due_deliveries(
                 for e in endpoint_ids[start : start + _SQLITE_UNION]
             ]
             union = union_all(*parts).subquery("d")
-            d = aliased(WebhookDelivery, union)
-            stmts.append((d, select(d, OutboxEvent).select_from(union)))
-    for alias, stmt in stmts:
-        stmt = stmt.join(OutboxEvent, OutboxEvent.id == alias.event_id).order_by(
-            alias.endpoint_id, alias.event_seq
+            froms.append((aliased(WebhookDelivery, union), union, None))
+    for d, first, lateral in froms:
+        stmt = select(
+            d.id.label("delivery_id"),
+            d.endpoint_id,
+            d.merchant_id,
+            d.generation,
+            d.attempts,
+            d.manual,
+            OutboxEvent.id,
+            OutboxEvent.type,
+            OutboxEvent.created,
+            OutboxEvent.data,
+            OutboxEvent.request_id,
+            OutboxEvent.idempotency_key,
+        ).select_from(first)
+        if lateral is not None:
+            stmt = stmt.join(lateral, true())
+        stmt = stmt.join(OutboxEvent, OutboxEvent.id == d.event_id).order_by(
+            d.endpoint_id, d.event_seq
         )
-        for delivery, event in session.execute(stmt):
-            out[delivery.endpoint_id].append((delivery, event))
+        for row in session.execute(stmt):
+            out[row.endpoint_id].append(row)
     return out
 
 
@@ -203,9 +233,109 @@ def existing_pairs(session: Session, event_ids: list[str]) -> set[tuple[str, str
     return {(r[0], r[1]) for r in rows}
 
 
-def deliveries_by_id(session: Session, ids: list[str]) -> dict[str, WebhookDelivery]:
-    rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
-    return {r.id: r for r in rows}
+def delivery_states(session: Session, ids: list[str]) -> dict[str, tuple[int, str]]:
+    """(generation, status) of each delivery, in one statement."""
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.generation, WebhookDelivery.status).where(
+            WebhookDelivery.id.in_(ids)
+        )
+    )
+    return {r[0]: (int(r[1]), str(r[2])) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    id: str
+    generation: int  # written only if the delivery is still pending in this generation
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    completed_at: datetime | None
+    last_status_code: int | None
+
+
+_PG_UPDATE_DELIVERIES = text(
+    "UPDATE webhook_deliveries AS d SET status = v.status, attempts = v.attempts, "
+    "next_attempt_at = v.next_at, completed_at = v.completed_at, "
+    "last_status_code = v.code, manual = false, updated = :now "
+    "FROM unnest(CAST(:ids AS varchar[]), CAST(:generations AS integer[]), "
+    "CAST(:statuses AS varchar[]), CAST(:attempts AS integer[]), "
+    "CAST(:next_ats AS timestamptz[]), CAST(:completed AS timestamptz[]), "
+    "CAST(:codes AS integer[])) "
+    "AS v(id, generation, status, attempts, next_at, completed_at, code) "
+    "WHERE d.id = v.id AND d.generation = v.generation AND d.status = 'pending' "
+    "RETURNING d.id"
+)
+_DELIVERIES: Final = cast(Table, WebhookDelivery.__table__)
+_ATTEMPTS: Final = cast(Table, WebhookAttempt.__table__)
+_SQLITE_UPDATE_DELIVERIES = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next_at"),
+        completed_at=bindparam("b_completed_at"),
+        last_status_code=bindparam("b_code"),
+        manual=False,
+        updated=bindparam("b_now"),
+    )
+)
+
+
+def update_current_deliveries(
+    session: Session, rows: list[DeliveryUpdate], now: datetime
+) -> set[str]:
+    """Move on those of a batch's deliveries that are still pending in the generation
+    given; returns their ids. PostgreSQL: one ``UPDATE … FROM unnest … RETURNING`` (the
+    comparison is in the statement). SQLite: one read of the states, then one prepared
+    statement run per current row, in process (the write gate keeps both in one step)."""
+    if not rows:
+        return set()
+    if _pg(session):
+        updated = session.execute(
+            _PG_UPDATE_DELIVERIES,
+            {
+                "now": now,
+                "ids": [r.id for r in rows],
+                "generations": [r.generation for r in rows],
+                "statuses": [r.status for r in rows],
+                "attempts": [r.attempts for r in rows],
+                "next_ats": [r.next_attempt_at for r in rows],
+                "completed": [r.completed_at for r in rows],
+                "codes": [r.last_status_code for r in rows],
+            },
+        )
+        return {str(i) for i in updated.scalars()}
+    states = delivery_states(session, [r.id for r in rows])
+    current = [r for r in rows if states.get(r.id) == (r.generation, "pending")]
+    if current:
+        session.execute(
+            _SQLITE_UPDATE_DELIVERIES,
+            [
+                {
+                    "b_id": r.id,
+                    "b_status": r.status,
+                    "b_attempts": r.attempts,
+                    "b_next_at": r.next_attempt_at,
+                    "b_completed_at": r.completed_at,
+                    "b_code": r.last_status_code,
+                    "b_now": now,
+                }
+                for r in current
+            ],
+        )
+    return {r.id for r in current}
+
+
+_INSERT_ATTEMPTS: Final = insert(_ATTEMPTS).returning(_ATTEMPTS.c.seq)
+
+
+def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """A batch of attempt rows in one multi-row ``INSERT`` (SQLAlchemy's "insertmanyvalues":
+    ``RETURNING`` makes it one statement per 1,000 rows, compiled once per process)."""
+    if rows:
+        session.execute(_INSERT_ATTEMPTS, rows)
 
 
 def cancel_pending_deliveries(
@@ -307,99 +437,3 @@ def safe_cursor(session: Session, after_seq: int, older_than: datetime) -> int:
         conds.append(OutboxEvent.seq < first_open)
     top = session.scalar(select(func.max(OutboxEvent.seq)).where(*conds))
     return int(top) if top is not None else after_seq
-
-
-# ---------------------------------------------------------------- inbound
-
-
-def get_inbound_account(
-    session: Session, merchant_id: str, account_id: str
-) -> InboundAccount | None:
-    return session.scalars(
-        select(InboundAccount).where(
-            InboundAccount.merchant_id == merchant_id, InboundAccount.id == account_id
-        )
-    ).first()
-
-
-def inbound_account_for_url(
-    session: Session, connector: str, account_id: str
-) -> InboundAccount | None:
-    """By the unguessable id in the inbound URL (the gateway is not a tenant caller)."""
-    return session.scalars(
-        select(InboundAccount).where(
-            InboundAccount.id == account_id, InboundAccount.connector == connector
-        )
-    ).first()
-
-
-def list_inbound_accounts(
-    session: Session, merchant_id: str, page: PageRequest, created: dict[str, int] | None = None
-) -> Page[InboundAccount]:
-    return paginate(session, InboundAccount, merchant_id, page, created=created)
-
-
-def list_inbound_events(
-    session: Session,
-    merchant_id: str,
-    page: PageRequest,
-    status: str | None,
-    created: dict[str, int] | None = None,
-) -> Page[InboundEvent]:
-    conds = [InboundEvent.status == status] if status else []
-    return paginate(
-        session,
-        InboundEvent,
-        merchant_id,
-        page,
-        conds,
-        created=created,
-        created_column=InboundEvent.received_at,
-    )
-
-
-def existing_inbound_events(
-    session: Session, account_id: str, provider_event_ids: list[str]
-) -> set[str]:
-    """Which of the gateway's event ids the account already stored (one statement)."""
-    if not provider_event_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(InboundEvent.provider_event_id).where(
-                InboundEvent.account_id == account_id,
-                InboundEvent.provider_event_id.in_(set(provider_event_ids)),
-            )
-        )
-    )
-
-
-def claim_inbound(
-    session: Session, now: datetime, until: datetime, limit: int
-) -> list[InboundEvent]:
-    stmt = (
-        select(InboundEvent)
-        .where(
-            InboundEvent.status == "pending",
-            (InboundEvent.claimed_until.is_(None)) | (InboundEvent.claimed_until < now),
-        )
-        .order_by(InboundEvent.seq)
-        .limit(limit)
-    )
-    if _pg(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.scalars(stmt))
-    if rows:
-        session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.id.in_([r.id for r in rows]))
-            .values(claimed_until=until)
-        )
-    return rows
-
-
-def get_inbound_event_locked(session: Session, event_id: str) -> InboundEvent | None:
-    stmt = select(InboundEvent).where(InboundEvent.id == event_id)
-    if _pg(session):
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()

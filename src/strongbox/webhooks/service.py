@@ -256,7 +256,9 @@ def redeliver(
             d = repo.get_delivery(uow.session, ctx.merchant_id, e.id, event.id)
             if d is None:
                 raise
-    # A redelivery starts the schedule again: attempts restart from the first.
+    # A redelivery starts the schedule again: attempts restart from the first. A new
+    # generation: an attempt in flight now is recorded, but does not count as this one.
+    d.generation += 1
     d.status = "pending"
     d.attempts = 0
     d.next_attempt_at = now
@@ -326,10 +328,22 @@ def fanout_once(uow: UnitOfWork, *, batch: int = 500, grace: timedelta | None = 
 # ---------------------------------------------------------------- results
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery as a worker claimed it; its result is written on this state only."""
+
+    delivery_id: str
+    merchant_id: str
+    endpoint_id: str
+    event_id: str
+    generation: int  # bumped by a redelivery: a result of an older generation moves nothing
+    attempts: int  # attempts made before this one
+    manual: bool
+
+
 @dataclass(slots=True)
 class AttemptResult:
-    delivery_id: str
-    endpoint_id: str
+    claimed: Claimed
     status_code: int | None
     latency_ms: int
     error: str | None = None
@@ -353,65 +367,91 @@ def next_delay(attempts: int, rng: random.Random, retry_after: float | None) -> 
     return min(delay, MAX_RETRY_AFTER)
 
 
-def record_results(uow: UnitOfWork, results: list[AttemptResult], rng: random.Random) -> None:
-    """Store attempts and move each delivery on: done, rescheduled, or given up."""
-    now = uow.clock.now()
-    endpoints = repo.endpoints_by_id(
-        uow.session, sorted({r.endpoint_id for r in results}), lock=True
-    )
-    deliveries = repo.deliveries_by_id(uow.session, [r.delivery_id for r in results])
-    for r in results:
-        d = deliveries.get(r.delivery_id)
-        if d is None or d.status != "pending":
-            continue  # canceled meanwhile (endpoint deleted)
-        e = endpoints.get(r.endpoint_id)
-        d.updated = now
-        d.last_status_code = r.status_code
-        d.attempts += 1
-        trigger = "manual" if d.manual else "scheduled"
-        d.manual = False
-        next_at: datetime | None = None
-        disable_reason: str | None = None
-        if r.succeeded:
-            d.status = "succeeded"
-            d.next_attempt_at = None
-            d.completed_at = now
-        elif r.status_code == 410:
-            d.status = "failed"
-            d.next_attempt_at = None
-            d.completed_at = now
-            disable_reason = "gone"
+def _outcome(
+    r: AttemptResult, now: datetime, rng: random.Random
+) -> tuple[repo.DeliveryUpdate, str | None]:
+    """Where the delivery goes after this attempt, and why to disable the endpoint if so."""
+    c = r.claimed
+    number = c.attempts + 1
+    status, next_at, reason = "pending", None, None
+    if r.succeeded:
+        status = "succeeded"
+    elif r.status_code == 410:
+        status, reason = "failed", "gone"
+    else:
+        retry_after = r.retry_after if r.status_code in (429, 502, 503, 504) else None
+        delay = next_delay(number, rng, retry_after)
+        if delay is None:
+            status, reason = "failed", "retries_exhausted"
         else:
-            retry_after = r.retry_after if r.status_code in (429, 502, 503, 504) else None
-            delay = next_delay(d.attempts, rng, retry_after)
-            if delay is None:
-                d.status = "failed"
-                d.next_attempt_at = None
-                d.completed_at = now
-                disable_reason = "retries_exhausted"
-            else:
-                next_at = d.next_attempt_at = now + delay
-        uow.session.add(
-            WebhookAttempt(
-                id=new_id("webhook_attempt"),
-                merchant_id=d.merchant_id,
-                delivery_id=d.id,
-                endpoint_id=d.endpoint_id,
-                event_id=d.event_id,
-                number=d.attempts,
-                trigger=trigger,
-                outcome="succeeded" if r.succeeded else "failed",
-                status_code=r.status_code,
-                latency_ms=r.latency_ms,
-                error=r.error[:200] if r.error else None,
-                response_excerpt=r.excerpt,
-                next_attempt_at=next_at,
-                created=r.started_at or now,
-            )
+            next_at = now + delay
+    done = now if status != "pending" else None
+    update = repo.DeliveryUpdate(
+        c.delivery_id, c.generation, status, number, next_at, done, r.status_code
+    )
+    return update, reason
+
+
+def record_results(
+    uow: UnitOfWork, endpoint_id: str, results: list[AttemptResult], rng: random.Random
+) -> None:
+    """Release the endpoint a worker held, store its attempts and move each delivery on:
+    done, rescheduled, or given up. A few statements per batch, whatever its size.
+
+    A result is written on the delivery only if the delivery is still pending in the
+    generation the worker claimed. A redelivery asked for while the attempt was in flight
+    bumped the generation: the attempt is recorded, but the delivery stays pending for the
+    redelivery. A delivery canceled meanwhile (endpoint deleted) is left alone.
+    """
+    now = uow.clock.now()
+    # After a failure the endpoint's other due deliveries wait too (at least the first retry
+    # delay), so a dead endpoint is not hammered and does not crowd the others. The endpoint
+    # is written first: its row lock, then the deliveries, the order the API takes them in.
+    failing = bool(results) and not results[-1].succeeded
+    until = now + RETRY_SCHEDULE[0] if failing else None
+    repo.release_endpoints(uow.session, [endpoint_id], until)
+    if not results:
+        return
+    outcomes = [_outcome(r, now, rng) for r in results]
+    current = repo.update_current_deliveries(uow.session, [u for u, _ in outcomes], now)
+    # Results that moved nothing: an older generation (a redelivery was asked for while the
+    # attempt was in flight) is still logged; a delivery canceled meanwhile, or finished by
+    # a worker after a lapsed claim, is left alone. Rare, so read only then.
+    missed = [r.claimed.delivery_id for r in results if r.claimed.delivery_id not in current]
+    states = repo.delivery_states(uow.session, missed) if missed else {}
+    attempts: list[dict[str, Any]] = []
+    disable: str | None = None
+    for r, (update, reason) in zip(results, outcomes, strict=True):
+        c = r.claimed
+        if c.delivery_id in current:
+            disable = disable or reason
+        else:
+            state = states.get(c.delivery_id)
+            if state is None or state[0] == c.generation:
+                continue
+        attempts.append(
+            {
+                "id": new_id("webhook_attempt"),
+                "merchant_id": c.merchant_id,
+                "delivery_id": c.delivery_id,
+                "endpoint_id": c.endpoint_id,
+                "event_id": c.event_id,
+                "number": c.attempts + 1,
+                "trigger": "manual" if c.manual else "scheduled",
+                "outcome": "succeeded" if r.succeeded else "failed",
+                "status_code": r.status_code,
+                "latency_ms": r.latency_ms,
+                "error": r.error[:200] if r.error else None,
+                "response_excerpt": r.excerpt,
+                "next_attempt_at": update.next_attempt_at if c.delivery_id in current else None,
+                "created": r.started_at or now,
+            }
         )
-        if disable_reason and e is not None and e.status == "enabled":
-            disable_endpoint(uow, e, disable_reason)
-    uow.flush()
+    repo.insert_attempts(uow.session, attempts)
+    if disable is not None:
+        e = repo.endpoints_by_id(uow.session, [endpoint_id], lock=True).get(endpoint_id)
+        if e is not None and e.status == "enabled":
+            disable_endpoint(uow, e, disable)
 
 
 def disable_endpoint(uow: UnitOfWork, e: WebhookEndpoint, reason: str) -> None:

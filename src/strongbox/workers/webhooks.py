@@ -83,10 +83,7 @@ class DeliveryLoop(Loop):
                 return
             await self.deliverer.run(self._astop)
 
-        try:
-            asyncio.run(main())
-        finally:
-            self.deliverer.close()
+        asyncio.run(main())  # the deliverer closes its connections when its run ends
 
 
 def build_webhook_loops(rt: Runtime) -> list[Loop]:
