@@ -7,7 +7,8 @@ through libpq's protocol trace (``PQtrace``): a statement is a simple ``Query`` 
 extended-protocol ``Execute``, a round trip is each ``ReadyForQuery`` the client waits for
 (a whole pipeline is one), a transaction is each ``COMMIT`` or ``ROLLBACK`` the server
 completes. Whatever path a statement takes (the ORM, Core, the prebuilt statements of
-``db/sql.py``) it is counted, which is what the payment path's budget test needs.
+``db/sql.py``) it is counted, which is what the payment path's budget test needs. (SQLite
+repeats a statement's text when it starts a trigger; consecutive repeats count once.)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class DriverTrace:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         self._sqlite_counts = Counts()
+        self._last_sqlite = ""
         self._file: Any = None
         self._traced: list[Any] = []
         self._final: Counts | None = None
@@ -94,6 +96,11 @@ class DriverTrace:
     # ---- counting
 
     def _sqlite_statement(self, sql: str) -> None:
+        # SQLite calls back again, with the same text, when a statement starts a trigger
+        # (the ledger's overflow checks): one statement, counted once.
+        if sql == self._last_sqlite:
+            return
+        self._last_sqlite = sql
         c = self._sqlite_counts
         kind = _kind(sql)
         c.statements += 1

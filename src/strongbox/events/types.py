@@ -67,6 +67,7 @@ def raise_event(
     *,
     merchant_id: str | None = None,
     previous: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> DomainEvent:
     """Build a domain event for a change made by ``ctx`` and raise it in ``uow``.
 
@@ -82,6 +83,7 @@ def raise_event(
         created=uow.clock.now(),
         context=ctx,
         previous_attributes=previous,
+        extra=extra or {},
         internal=type_.startswith(INTERNAL_PREFIX),
     )
     uow.raise_event(event)

@@ -90,14 +90,17 @@ class PostingRules:
         self.fees = fees
 
     def register(self, dispatcher: EventDispatcher) -> None:
-        dispatcher.subscribe(
-            "payment_intent.amount_capturable_updated", self.on_authorized, name="ledger"
-        )
-        dispatcher.subscribe("payment_intent.succeeded", self.on_succeeded, name="ledger")
-        dispatcher.subscribe("payment_intent.canceled", self.on_canceled, name="ledger")
-        dispatcher.subscribe("refund.created", self.on_refund_created, name="ledger")
-        dispatcher.subscribe("refund.updated", self.on_refund_updated, name="ledger")
-        dispatcher.subscribe("refund.failed", self.on_refund_failed, name="ledger")
+        # The rules read only the ledger's own tables (accounts, transfers, fee schedules),
+        # never a row the payment wrote: no flush of the payment's writes before them.
+        for pattern, handler in (
+            ("payment_intent.amount_capturable_updated", self.on_authorized),
+            ("payment_intent.succeeded", self.on_succeeded),
+            ("payment_intent.canceled", self.on_canceled),
+            ("refund.created", self.on_refund_created),
+            ("refund.updated", self.on_refund_updated),
+            ("refund.failed", self.on_refund_failed),
+        ):
+            dispatcher.subscribe(pattern, handler, name="ledger", reads_db=False)
 
     def _account(
         self, uow: UnitOfWork, merchant_id: str, purpose: str, currency: str
@@ -173,8 +176,14 @@ class PostingRules:
         receivable = self._account(uow, m, GATEWAY_RECEIVABLE, cur)
         pending = self._account(uow, m, MERCHANT_PENDING, cur)
         fees = self._account(uow, m, FEES, cur)
-        known = self._known(uow, m, self._intent_ids(pi["id"]))
         auth = authorization_id(pi["id"])
+        # The payment says whether an authorization came first; a payment captured at once
+        # has no transfer of its own yet (its ids are unique: a second posting would fail),
+        # so it needs no lookup. Without the fact (older writers), look them up.
+        if event.extra.get("authorized_first") is False:
+            known: dict[str, Transfer] = {}
+        else:
+            known = self._known(uow, m, self._intent_ids(pi["id"]))
         has_auth = auth in known
         fee = self.fees.fee_for(uow, m, cur, received)
         capture = TransferRequest(

@@ -59,7 +59,6 @@ def begin_capture(
     attempt = new_attempt(deps, uow, ctx, pi, OperationKind.CAPTURE, pi.connector or "", amount)
     pi.pending_operation = OperationKind.CAPTURE.value
     pi.updated = uow.clock.now()
-    uow.flush()
     request = CaptureRequest(
         idempotency_key=attempt.gateway_idempotency_key,
         gateway_reference=pi.gateway_reference or "",
@@ -87,7 +86,6 @@ def begin_cancel(
         pi.pending_operation = OperationKind.VOID.value
         pi.cancellation_reason = p.cancellation_reason
         pi.updated = uow.clock.now()
-        uow.flush()
         request = VoidRequest(
             idempotency_key=attempt.gateway_idempotency_key,
             gateway_reference=pi.gateway_reference or "",

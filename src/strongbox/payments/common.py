@@ -21,6 +21,10 @@ from strongbox.payments.schemas import render_intent
 from strongbox.payments.state import IllegalTransition, Status, Trigger, next_status
 from strongbox.payments.steps import GatewayCall, GatewayRequest
 
+#: ``payment_intent.succeeded``'s fact for its subscribers: whether an authorization came
+#: first (its money was held and is now taken), or the gateway captured at once.
+AUTHORIZED_FIRST = "authorized_first"
+
 
 def intent_event(
     uow: UnitOfWork,
@@ -28,10 +32,12 @@ def intent_event(
     type_: str,
     pi: PaymentIntent,
     previous: dict[str, Any] | None = None,
+    *,
+    authorized_first: bool | None = None,
 ) -> None:
-    raise_event(
-        uow, ctx, type_, "payment_intent", pi.id, render_intent(None, pi), previous=previous
-    )
+    obj = render_intent(None, pi)
+    extra = None if authorized_first is None else {AUTHORIZED_FIRST: authorized_first}
+    raise_event(uow, ctx, type_, "payment_intent", pi.id, obj, previous=previous, extra=extra)
 
 
 def require_transition(pi: PaymentIntent, trigger: Trigger) -> Status:

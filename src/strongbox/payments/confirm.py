@@ -10,6 +10,7 @@ from strongbox.core.ids import new_id
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
 from strongbox.payments import payment_methods, store
+from strongbox.payments.cards import VAULT_PREFIX
 from strongbox.payments.common import (
     check_pm_customer,
     close,
@@ -24,7 +25,7 @@ from strongbox.payments.errors import technical_error
 from strongbox.payments.models import PaymentAttempt, PaymentIntent, PaymentMethod
 from strongbox.payments.schemas import ConfirmPaymentIntentParams, render_intent
 from strongbox.payments.state import Trigger
-from strongbox.payments.steps import Step
+from strongbox.payments.steps import GatewayCall, Step
 from strongbox.routing.engine import PaymentFacts, RoutingDecision
 from strongbox.routing.health import FAILOVERS, CircuitOpenError
 from strongbox.routing.service import Route
@@ -109,10 +110,14 @@ def start(
     pi.next_action = None
     pi.pending_operation = OperationKind.AUTHORIZE.value
     set_status(uow, ctx, pi, Trigger.CONFIRM, cause, attempt.id)
-    uow.flush()
-    return Step(
-        intent=pi, call=gateway_call(deps, uow, attempt, authorize_request(attempt, pi, pm, card))
-    )
+    call = gateway_call(deps, uow, attempt, authorize_request(attempt, pi, pm, card))
+    return Step(intent=pi, call=_with_cvc_hint(call, pm))
+
+
+def _with_cvc_hint(call: GatewayCall, pm: PaymentMethod) -> GatewayCall:
+    """Only a vaulted card whose CVC was never used can have one in the vault."""
+    call.holds_cvc = pm.card_source.startswith(VAULT_PREFIX) and pm.card_cvc_check == "unchecked"
+    return call
 
 
 def authorize_request(
@@ -228,7 +233,7 @@ def failover(
     pi.connector = connector
     pi.connector_account_id = account
     pi.updated = uow.clock.now()
-    uow.flush()
     FAILOVERS.labels(attempt.connector, connector, why).inc()
     card = deps.cards.card_data(uow, ctx, pm)
-    return Step(intent=pi, call=gateway_call(deps, uow, new, authorize_request(new, pi, pm, card)))
+    call = gateway_call(deps, uow, new, authorize_request(new, pi, pm, card))
+    return Step(intent=pi, call=_with_cvc_hint(call, pm))

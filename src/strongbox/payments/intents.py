@@ -212,7 +212,6 @@ def update(
         if status == S.REQUIRES_ACTION:
             abandon_action(uow, pi)
     pi.updated = uow.clock.now()
-    uow.flush()
     after = render_intent(None, pi)
     changed = diff(before, after)
     if changed:

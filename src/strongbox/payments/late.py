@@ -92,7 +92,6 @@ def reconcile(
         )
         attempt.late_outcome = {"status": "unknown", "applied": "operator", "cause": cause}
         metrics.LATE_OUTCOMES.labels(attempt.connector, attempt.kind, "operator").inc()
-        uow.flush()
         return Step(intent=pi, refund=refund)
     if result is None or result.status not in _SUCCESS[attempt.kind]:
         return None
@@ -136,14 +135,12 @@ def reconcile(
         pi.amount_received = amount
         pi.amount_capturable = 0
         set_status(uow, ctx, pi, Trigger.CAPTURE, "late_success", attempt.id)
-        uow.flush()
-        intent_event(uow, ctx, "payment_intent.succeeded", pi)
+        intent_event(uow, ctx, "payment_intent.succeeded", pi, authorized_first=True)
         applied = "payment_intent"
     record["applied"] = applied
     attempt.late_outcome = record
     attempt.updated = uow.clock.now()
     metrics.LATE_OUTCOMES.labels(attempt.connector, attempt.kind, applied).inc()
-    uow.flush()
     raise_event(
         uow,
         ctx,
@@ -189,12 +186,10 @@ def _take_charge(
         pi.amount_received = amount
         pi.amount_capturable = 0
         set_status(uow, ctx, pi, Trigger.LATE_CAPTURED, "late_success", attempt.id)
-        uow.flush()
-        intent_event(uow, ctx, "payment_intent.succeeded", pi)
+        intent_event(uow, ctx, "payment_intent.succeeded", pi, authorized_first=False)
         return Step(intent=pi)
     pi.amount_capturable = attempt.amount
     set_status(uow, ctx, pi, Trigger.LATE_AUTHORIZED, "late_success", attempt.id)
-    uow.flush()
     intent_event(uow, ctx, "payment_intent.amount_capturable_updated", pi)
     if attempt.capture:  # automatic capture was asked for: capture it now, as usual
         return capture.begin_capture(deps, uow, ctx, pi.id, CapturePaymentIntentParams())
@@ -220,7 +215,6 @@ def _reverse(
     reversal.connector_account_id = attempt.connector_account_id
     reversal.charge_id = attempt.charge_id
     reversal.routing_reason = f"reverses the late {status.value} charge of {attempt.id}"
-    uow.flush()
     key = reversal.gateway_idempotency_key
     if kind == OperationKind.VOID:
         request: VoidRequest | RefundRequest = VoidRequest(
@@ -254,7 +248,6 @@ def finish_reversal(
         if not isinstance(error, TerminalError):  # not processed, or maybe: ask again later
             reversal.status = "unknown"
             reversal.error_code = type(error).__name__ if error is not None else None
-            uow.flush()
             return Step(intent=pi)
     reversal.gateway_status = result.status.value if result is not None else None
     done = result is not None and result.status in (
@@ -263,7 +256,6 @@ def finish_reversal(
     )
     if result is not None and result.status == OperationStatus.PENDING:
         reversal.status = "unknown"
-        uow.flush()
         return Step(intent=pi)
     close(uow, reversal, "succeeded" if done else "failed")
     if not done:
@@ -281,7 +273,6 @@ def finish_reversal(
             "reversal": reversal.id,
             "reversed": done,
         }
-    uow.flush()
     raise_event(
         uow,
         ctx,

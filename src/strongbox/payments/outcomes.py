@@ -74,7 +74,6 @@ def finish(
         attempt.status = "unknown"
         attempt.error_code = type(outcome.error).__name__
         attempt.error_message = outcome.error.message[:500]
-        uow.flush()
         return Step(intent=pi, refund=refund)
     if (
         outcome.from_lookup
@@ -104,13 +103,12 @@ def finish(
 
 
 def _may_hold_cvc(call: GatewayCall) -> bool:
-    """Whether the vault may still hold a CVC for this payment method. An authorization sent
-    without one means the vault had none when it was sent (test cards, gateway tokens, a
-    CVC used or expired before): nothing to delete, no DELETE to run. A lookup or a replay
-    does not say, so the DELETE runs."""
-    request = call.request
-    if isinstance(request, AuthorizeRequest) and not call.replay:
-        return request.card is not None and request.card.cvc is not None
+    """Whether the vault may still hold a CVC for this payment method: only a vaulted card's
+    unused one, as the call's start knew (test cards and gateway tokens never have one);
+    nothing to delete, no DELETE to run, otherwise. A lookup or a replay does not say, so the
+    DELETE runs."""
+    if isinstance(call.request, AuthorizeRequest) and not call.replay:
+        return call.holds_cvc
     return True
 
 
@@ -135,7 +133,6 @@ def _forget_cvc(
         pm.card_cvc_check = "pass"
     else:
         pm.card_cvc_check = "unavailable"
-    uow.flush()
 
 
 def _decline(
@@ -154,7 +151,6 @@ def _decline(
     pi.next_action = None
     pi.last_payment_error = payment_error(pi.payment_method_id, decline_code, message)
     set_status(uow, ctx, pi, trigger, cause, attempt.id)
-    uow.flush()
     intent_event(uow, ctx, "payment_intent.payment_failed", pi)
     err = pi.last_payment_error
     return Step(
@@ -185,14 +181,12 @@ def _finish_authorize(
             attempt.status = "unknown"
             attempt.error_code = "unknown_outcome"
             attempt.error_message = outcome.error.message[:500]
-            uow.flush()
             return Step(intent=pi)  # stays processing until the recovery worker resolves it
         if in_action:
             return Step(intent=pi)  # lookup failed; try again later
         if outcome.from_lookup:
             # The lookup failed, not the authorization: it may have charged. Ask again later.
             attempt.status = "unknown"
-            uow.flush()
             return Step(intent=pi)
         if isinstance(outcome.error, RetryableError) and attempt.status == "started":
             failover = confirm.failover(deps, uow, ctx, attempt, pi, outcome.error)
@@ -208,7 +202,6 @@ def _finish_authorize(
             **({"param": err.param} if err.param else {}),
         }
         set_status(uow, ctx, pi, Trigger.FAILED, cause, attempt.id)
-        uow.flush()
         intent_event(uow, ctx, "payment_intent.payment_failed", pi)
         err.payment_intent = render_intent(None, pi)
         return Step(intent=pi, error=err)
@@ -223,7 +216,6 @@ def _finish_authorize(
     ):
         if attempt.status == "started" and status == OperationStatus.PENDING:
             attempt.status = "unknown"
-        uow.flush()
         return Step(intent=pi)
     failed = Trigger.ACTION_FAILED if in_action else Trigger.FAILED
     if status == OperationStatus.NOT_FOUND:
@@ -246,7 +238,6 @@ def _finish_authorize(
         }
         pi.pending_operation = None
         set_status(uow, ctx, pi, Trigger.ACTION_REQUIRED, cause, attempt.id)
-        uow.flush()
         intent_event(uow, ctx, "payment_intent.requires_action", pi)
         return Step(intent=pi)
     if in_action:
@@ -259,8 +250,7 @@ def _finish_authorize(
         pi.amount_received = result.amount if result.amount is not None else attempt.amount
         pi.amount_capturable = 0
         set_status(uow, ctx, pi, Trigger.CAPTURED, cause, attempt.id)
-        uow.flush()
-        intent_event(uow, ctx, "payment_intent.succeeded", pi)
+        intent_event(uow, ctx, "payment_intent.succeeded", pi, authorized_first=False)
         return Step(intent=pi)
     if status == OperationStatus.AUTHORIZED:
         close(uow, attempt, "succeeded")
@@ -268,7 +258,6 @@ def _finish_authorize(
         pi.latest_charge = attempt.charge_id
         pi.amount_capturable = attempt.amount
         set_status(uow, ctx, pi, Trigger.AUTHORIZED, cause, attempt.id)
-        uow.flush()
         intent_event(uow, ctx, "payment_intent.amount_capturable_updated", pi)
         if attempt.capture:
             # The gateway only authorized although we asked for capture: capture now.
@@ -277,7 +266,6 @@ def _finish_authorize(
     # VOIDED / REFUNDED make no sense for an authorization: keep it for a human.
     attempt.status = "unknown"
     attempt.error_code = f"unexpected_status:{status.value}"
-    uow.flush()
     return Step(intent=pi)
 
 
@@ -289,14 +277,12 @@ def _technical_failure(
     assert outcome.error is not None
     if isinstance(outcome.error, UnknownOutcomeError):
         attempt.status = "unknown"
-        uow.flush()
         return Step(intent=pi, error=technical_error(attempt, outcome.error, pi))
     err = technical_error(attempt, outcome.error, pi)
     close(uow, attempt, "failed")
     pi.pending_operation = None
     if attempt.kind == OperationKind.VOID.value:
         pi.cancellation_reason = None
-    uow.flush()
     err.payment_intent = render_intent(None, pi)
     return Step(intent=pi, error=err)
 
@@ -315,7 +301,6 @@ def _finish_capture(
     attempt.gateway_status = result.status.value
     if result.status in (OperationStatus.PENDING,):
         attempt.status = "unknown"
-        uow.flush()
         return Step(intent=pi)
     if result.status == OperationStatus.CAPTURED:
         close(uow, attempt, "succeeded")
@@ -323,14 +308,12 @@ def _finish_capture(
         pi.amount_received = result.amount if result.amount is not None else attempt.amount
         pi.amount_capturable = 0
         set_status(uow, ctx, pi, Trigger.CAPTURE, cause, attempt.id)
-        uow.flush()
-        intent_event(uow, ctx, "payment_intent.succeeded", pi)
+        intent_event(uow, ctx, "payment_intent.succeeded", pi, authorized_first=True)
         return Step(intent=pi)
     # Declined, not found or anything else: the capture did not happen.
     close(uow, attempt, "failed")
     attempt.decline_code = result.decline_code
     pi.pending_operation = None
-    uow.flush()
     return Step(
         intent=pi,
         error=CardError(
@@ -356,7 +339,6 @@ def _finish_void(
     attempt.gateway_status = result.status.value
     if result.status == OperationStatus.PENDING:
         attempt.status = "unknown"
-        uow.flush()
         return Step(intent=pi)
     if result.status == OperationStatus.VOIDED:
         close(uow, attempt, "succeeded")
@@ -368,7 +350,6 @@ def _finish_void(
     close(uow, attempt, "failed")
     pi.pending_operation = None
     pi.cancellation_reason = None
-    uow.flush()
     return Step(
         intent=pi,
         error=GatewayError(
@@ -393,7 +374,6 @@ def _finish_refund(
         assert outcome.error is not None
         if isinstance(outcome.error, UnknownOutcomeError):
             attempt.status = "unknown"
-            uow.flush()
             return Step(intent=pi, refund=refund)  # refund stays pending
         err = technical_error(attempt, outcome.error, pi)
         _fail_refund(uow, ctx, attempt, pi, refund, "gateway_error")
@@ -401,7 +381,6 @@ def _finish_refund(
     attempt.gateway_status = result.status.value
     if result.status == OperationStatus.PENDING:
         attempt.status = "unknown"
-        uow.flush()
         return Step(intent=pi, refund=refund)
     if result.status == OperationStatus.REFUNDED:
         close(uow, attempt, "succeeded")
@@ -411,7 +390,6 @@ def _finish_refund(
         pi.amount_refund_pending -= refund.amount
         pi.amount_refunded += refund.amount
         pi.updated = uow.clock.now()
-        uow.flush()
         after = render_refund(None, refund, livemode=ctx.livemode)
         raise_event(
             uow, ctx, "refund.updated", "refund", refund.id, after, previous=diff(before, after)
@@ -444,7 +422,6 @@ def _fail_refund(
     refund.updated = uow.clock.now()
     pi.amount_refund_pending -= refund.amount
     pi.updated = uow.clock.now()
-    uow.flush()
     raise_event(
         uow,
         ctx,

@@ -115,7 +115,6 @@ def begin(deps: Payments, uow: UnitOfWork, ctx: RequestContext, p: CreateRefundP
     attempt = new_attempt(
         deps, uow, ctx, pi, OperationKind.REFUND, pi.connector or "", amount, refund_id=refund.id
     )
-    uow.flush()
     raise_event(
         uow,
         ctx,
@@ -148,7 +147,6 @@ def update(uow: UnitOfWork, ctx: RequestContext, refund_id: str, p: UpdateRefund
         before = render_refund(None, r, livemode=ctx.livemode)
         r.metadata_ = merge_metadata(dict(r.metadata_ or {}), p.metadata)
         r.updated = uow.clock.now()
-        uow.flush()
         after = render_refund(None, r, livemode=ctx.livemode)
         raise_event(uow, ctx, "refund.updated", "refund", r.id, after, previous=diff(before, after))
     return r

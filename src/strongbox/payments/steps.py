@@ -37,6 +37,9 @@ class GatewayCall:
     connector_account_id: str | None = None
     #: Recovery re-sending the attempt's own request under its key (``recovery.replay``).
     replay: bool = False
+    #: Whether the vault may hold a CVC for the payment method (an unused one of a vaulted
+    #: card): recording the authorization's outcome then destroys it. Unknown: True.
+    holds_cvc: bool = True
 
     @property
     def is_lookup(self) -> bool:
