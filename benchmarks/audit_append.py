@@ -68,7 +68,7 @@ def fresh_pg(url: str, name: str) -> str:
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
 

@@ -46,7 +46,7 @@ def recreate(server: str, name: str) -> str:
     )
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     admin.dispose()
     return f"{server}/{name}"
 

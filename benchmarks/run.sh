@@ -183,7 +183,7 @@ run_backend() {
   if [[ "$backend" == postgresql ]]; then
     log "postgresql: fresh database $PG_DB on ${PG_URL#*@}"
     psql -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" \
-      -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB" >/dev/null
+      -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB TEMPLATE template0" >/dev/null
     env_cmd+=(STRONGBOX_DATABASE_URL="$PG_URL/$PG_DB")
   else
     log "sqlite: fresh data directory $dir/data"
@@ -369,7 +369,7 @@ run_pgbench() {
   local out="$WORK/pgbench.out"
   log "pgbench: initialize $PGBENCH_DB (scale $PGBENCH_SCALE)"
   psql -q -v ON_ERROR_STOP=1 "$PG_URL/postgres" \
-    -c "DROP DATABASE IF EXISTS $PGBENCH_DB WITH (FORCE)" -c "CREATE DATABASE $PGBENCH_DB" >/dev/null
+    -c "DROP DATABASE IF EXISTS $PGBENCH_DB WITH (FORCE)" -c "CREATE DATABASE $PGBENCH_DB TEMPLATE template0" >/dev/null
   timeout 600 pgbench -i -q -s "$PGBENCH_SCALE" "$PG_URL/$PGBENCH_DB" >"$WORK/pgbench-init.out" 2>&1 \
     || { cat "$WORK/pgbench-init.out" >&2; exit 1; }
   wait_quiet pgbench

@@ -53,7 +53,7 @@ def _session_database() -> str:
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     except sa.exc.OperationalError as exc:
         if REQUIRE:
             raise RuntimeError(f"PostgreSQL unreachable at {base.host}:{base.port}") from exc

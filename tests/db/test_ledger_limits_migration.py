@@ -34,11 +34,13 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
     name = f"strongbox_mig_{os.getpid()}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     deadline = time.monotonic() + 60
-    while True:  # another session copying template1 at the same moment makes this fail
+    # template0 takes no connections, so copying it is never refused because another
+    # session is using the template (template1 is); the retry covers a server under load
+    while True:
         try:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
             break
         except sa.exc.OperationalError:
             if time.monotonic() > deadline:

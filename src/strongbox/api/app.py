@@ -119,7 +119,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         max_body_bytes=runtime.settings.max_body_bytes,
         limiter=lambda: runtime.address_limiter,
         proxies=TrustedProxies(runtime.settings.trusted_proxies),
-        inline=runtime.db.is_sqlite,
+        concurrency=max(1, runtime.settings.pool_size // 2),
         path_limits={"/v1/ledger/transfers/batch": ledger_router.MAX_BATCH_BODY_BYTES},
     )
     install_openapi(app)

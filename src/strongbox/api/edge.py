@@ -8,10 +8,13 @@ cost more than that per request. So:
 
 * routes whose endpoint is marked ``@edge_route`` (creating, confirming, capturing,
   canceling and retrieving PaymentIntents, creating refunds) are matched here and their
-  endpoint is called directly, with the parameters read here (the same ``read_params``),
-  inline on SQLite (the database is in-process: no thread hand-off) or in the request
-  thread pool on PostgreSQL; the endpoint and everything under it is the same code FastAPI
-  would call, and FastAPI still describes these routes in the OpenAPI document;
+  endpoint is called directly, with the parameters read here (the same ``read_params``), on
+  the event loop itself (``core/bridge.py``): no thread hand-off; SQLite's statements are
+  in-process calls, PostgreSQL's waits go back to the loop (``db/green.py``), and calls that
+  may block (a gateway over the network) go to worker threads. At most ``concurrency`` such
+  requests are in the database at once (each holds one pooled connection while it waits).
+  The endpoint and everything under it is the same code FastAPI would call, and FastAPI
+  still describes these routes in the OpenAPI document;
 * a ``/v1/`` path that no route serves is answered 404 here;
 * everything else goes on to FastAPI, and its responses get the same headers.
 
@@ -23,6 +26,7 @@ requests that came over TLS (``api/security.py`` documents each).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -99,14 +103,15 @@ class Edge:
         max_body_bytes: int,
         limiter: Callable[[], RateLimiter],
         proxies: TrustedProxies,
-        inline: bool,
+        concurrency: int,
         path_limits: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.limiter = limiter
         self.proxies = proxies
-        self.inline = inline
+        self.concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
         self.path_limits = dict(path_limits or {})
         self._table: list[_Route] | None = None
         self._metrics: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -248,12 +253,10 @@ class Edge:
         try:
             params = await read_params(request)
             args = [match.group(n) for n in route.names]
-            if self.inline:  # on the event loop; gateway calls go to threads (core/bridge)
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.concurrency)
+            async with self._slots:
                 response: Response = await bridge.run(
-                    lambda: route.endpoint(*args, request, params)
-                )
-            else:
-                response = await anyio.to_thread.run_sync(
                     lambda: route.endpoint(*args, request, params)
                 )
         except StrongboxError as exc:

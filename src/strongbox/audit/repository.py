@@ -19,6 +19,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from strongbox.audit.models import AuditArchive, AuditEntry, AuditNode, AuditTree, AuditTreeHead
+from strongbox.db import records
 from strongbox.db.pagination import Page, PageRequest, paginate
 
 ENTRIES: Final = cast(Table, AuditEntry.__table__)
@@ -105,6 +106,28 @@ def sqlite_time(value: datetime) -> str:
     """A UTC datetime as SQLAlchemy's SQLite dialect stores it (``UTCDateTime`` keeps naive
     UTC there): ``YYYY-MM-DD HH:MM:SS.ffffff``, so every reader parses it alike (tested)."""
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+#: A unit of work's entries written with its other writes at commit (``db/records.Batch``: one
+#: multi-row INSERT, in the commit's pipeline on PostgreSQL).
+ENTRY_BATCH: Final = records.Batch(
+    ENTRIES,
+    (
+        "id",
+        "created",
+        "merchant_id",
+        "actor",
+        "action",
+        "resource_type",
+        "resource_id",
+        "request_id",
+        "source_ip",
+        "outcome",
+        "before_digest",
+        "after_digest",
+        "event_id",
+    ),
+)
 
 
 def insert_entries(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -34,6 +34,7 @@ from strongbox.audit import merkle
 from strongbox.audit import repository as repo
 from strongbox.audit.tree import DbNodeStore, StoredTree, pack, unpack
 from strongbox.core.ids import new_ids
+from strongbox.db import records
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import DomainEvent, RequestContext
 
@@ -237,6 +238,14 @@ def _drop_pending(session: Session, previous: SessionTransaction) -> None:
         session.info.pop(_PENDING_KEY, None)
 
 
+def _queue_pending(uow: UnitOfWork) -> None:
+    """At the unit of work's commit: its entries join its other writes (one INSERT, sent with
+    them), before the session's own commit would insert them separately."""
+    rows = uow.session.info.pop(_PENDING_KEY, None)
+    for row in rows or ():
+        records.append(uow, repo.ENTRY_BATCH, row)
+
+
 def flush_pending(session: Session) -> None:
     """Insert the entries recorded so far in this session (done at commit anyway)."""
     _insert_pending(session)
@@ -325,6 +334,7 @@ def record(
             _hook(type(session))
         if not session.in_transaction():
             session.begin()  # so that a rollback before any statement still drops them
+        uow.before_commit(_queue_pending)
     pending.append(row)
     return row
 

@@ -64,6 +64,10 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             # Deleted rows (destroyed CVCs, shredded keys) are overwritten, not left in free pages.
             cur.execute("PRAGMA secure_delete=ON")
+            # Commits append to the WAL; copying it back into the database (a checkpoint, with
+            # its fsync) is the background checkpointer's job (``checkpoint``), not a
+            # request's. This bound only stops the WAL growing when no checkpointer runs.
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -75,9 +79,12 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(
+    from strongbox.db.green import creator, ready
+
+    engine = create_engine(
         url,
         echo=echo,
+        creator=creator(url),  # waits go to the event loop on the bridged request path
         pool_size=pool_size,
         max_overflow=max(4, pool_size // 4),
         pool_recycle=1800,  # instead of a ping on every checkout
@@ -85,6 +92,33 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
         json_serializer=json_dumps,
         json_deserializer=json_loads,
     )
+    # appended after the dialect's own listeners, so it runs once they have
+    event.listen(engine, "connect", ready)
+    return engine
+
+
+#: Pages the WAL may reach before a committing connection checkpoints it itself (about 40 MB);
+#: with the background checkpointer running it stays far below.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+
+def checkpoint(engine: Engine) -> int:
+    """Copy the WAL back into the database without waiting for anyone (``PASSIVE``): the
+    background checkpointer's pass on SQLite. Returns the WAL frames not yet copied back
+    (readers still on older snapshots keep some), or 0 on PostgreSQL."""
+    if not is_sqlite(engine):
+        return 0
+    raw = engine.raw_connection()  # outside any transaction (the driver's autocommit)
+    try:
+        cur = raw.cursor()
+        row = cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        cur.close()
+    finally:
+        raw.close()
+    if row is None:
+        return 0
+    _busy, log_frames, copied = (int(v) for v in row)
+    return max(log_frames - copied, 0)
 
 
 class WriteGate:

@@ -103,35 +103,41 @@ def add(uow: UnitOfWork, rt: RecordType[T], obj: T) -> T:
     """A new record: inserted at the next flush with the values it has then (so the changes
     made to it before that cost no UPDATE), and kept in the unit of work."""
     d: Any = obj.__dict__
-    uow.records[(rt.kind, d["id"])] = (rt, obj, None)
+    uow.records[(rt.kind, d["id"])] = (rt, obj, None, True)
     return obj
 
 
-def load(uow: UnitOfWork, rt: RecordType[T], rows: Iterable[Sequence[Any]]) -> list[T]:
+def load(
+    uow: UnitOfWork, rt: RecordType[T], rows: Iterable[Sequence[Any]], *, locked: bool
+) -> list[T]:
     """Records for fetched rows (in ``attrs`` order); a row this unit of work already holds
-    gives back the object it holds, unchanged (as the session's identity map does)."""
+    gives back the object it holds, unchanged (as the session's identity map does).
+    ``locked``: the rows were read ``FOR UPDATE`` (or the database has one writer)."""
     out: list[T] = []
     for row in rows:
         values = dict(zip(rt.attrs, row, strict=True))
         key = (rt.kind, values["id"])
         held = uow.records.get(key)
         if held is not None:
+            if locked and not held[3]:
+                uow.records[key] = (*held[:3], True)
             out.append(held[1])
             continue
         obj = new(rt, values)
-        uow.records[key] = (rt, obj, _snapshot(rt, obj))
+        uow.records[key] = (rt, obj, _snapshot(rt, obj), locked)
         out.append(obj)
     return out
 
 
 def flush(uow: UnitOfWork) -> None:
     """Queue the INSERT of each new record, and one UPDATE per record with the columns
-    changed since it was read or written; then the rows appended to batches."""
-    for key, (rt, obj, snap) in list(uow.records.items()):
+    changed since it was read or written. A record read without a lock must still be there
+    (its UPDATE must touch its row, else ``ConcurrentChange``); a locked or new one is."""
+    for key, (rt, obj, snap, locked) in list(uow.records.items()):
         d = obj.__dict__
         if snap is None:
             uow.queue(rt.insert, {rt.columns[a]: d.get(a) for a in rt.attrs if a != "seq"})
-            uow.records[key] = (rt, obj, _snapshot(rt, obj))
+            uow.records[key] = (rt, obj, _snapshot(rt, obj), True)
             continue
         changed = frozenset(a for a in rt.attrs if d.get(a) != snap[a])
         if not changed:
@@ -139,8 +145,13 @@ def flush(uow: UnitOfWork) -> None:
         params: dict[str, Any] = {"k_m": d["merchant_id"], "k_id": d["id"]}
         for a in changed:
             params[f"v_{a}"] = d.get(a)
-        uow.queue(rt.update_of(changed), params, expect=1, what=f"{rt.kind} {d['id']}")
-        uow.records[key] = (rt, obj, _snapshot(rt, obj))
+        uow.queue(
+            rt.update_of(changed),
+            params,
+            expect=None if locked else 1,
+            what=f"{rt.kind} {d['id']}",
+        )
+        uow.records[key] = (rt, obj, _snapshot(rt, obj), locked)
 
 
 def flush_batches(uow: UnitOfWork) -> None:

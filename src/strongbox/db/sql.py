@@ -137,9 +137,10 @@ class Queued:
     what: str = ""
 
 
-def run_queued(raw: Any, queued: list[Queued], *, pipeline: bool) -> None:
+def run_queued(raw: Any, queued: list[Queued], *, pipeline: bool, commit: bool = False) -> None:
     """Send queued writes on the driver connection ``raw`` (in a pipeline on PostgreSQL) and
-    check the row counts they were queued with."""
+    check the row counts they were queued with; with ``commit`` (a pipeline), the COMMIT goes
+    in the same round trip, after them."""
     checks: list[tuple[Any, Queued]] = []
     for q in queued:
         log_statement(q.compiled.text, q.params)
@@ -153,6 +154,11 @@ def run_queued(raw: Any, queued: list[Queued], *, pipeline: bool) -> None:
                     cur.execute(q.compiled.text, q.params)
                 if q.expect is not None:
                     checks.append((cur, q))
+            if commit:
+                # As a statement of the pipeline, not ``raw.commit()``: that would sync the
+                # pipeline on its own and the pipeline's exit sync again (two round trips).
+                # The driver then finds the transaction over and its commit sends nothing.
+                raw.cursor().execute("COMMIT")
     else:
         cur = raw.cursor()
         for q in queued:

@@ -35,8 +35,11 @@ class EventSink(Protocol):
 
 
 class UnitOfWork:
-    def __init__(self, session: Session, sink: EventSink | None, clock: Clock) -> None:
+    def __init__(
+        self, session: Session, sink: EventSink | None, clock: Clock, *, read_only: bool = False
+    ) -> None:
         self.session = session
+        self.read_only = read_only
         self._sink = sink
         self.clock = clock
         self.raised: list[Any] = []
@@ -50,6 +53,7 @@ class UnitOfWork:
         self.records: dict[tuple[str, str], Any] = {}
         #: Rows of insert-only tables waiting for the next flush (``records.Batch``).
         self.batches: dict[Any, list[dict[str, Any]]] = {}
+        self._before_commit: list[Callable[[UnitOfWork], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -108,7 +112,7 @@ class UnitOfWork:
         ``INSERT INTO <table>`` for each new record."""
         new = [
             f"INSERT INTO {rt.table.name}"
-            for rt, _obj, snap in self.records.values()
+            for rt, _obj, snap, _locked in self.records.values()
             if snap is None
         ]
         return [q.compiled.text for q in self._queued] + new
@@ -133,6 +137,12 @@ class UnitOfWork:
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
 
+    def before_commit(self, fn: Callable[[UnitOfWork], None]) -> None:
+        """Run ``fn`` first thing at commit, so the writes it adds go out with the rest
+        (the audit log's entries); registered once however often it is asked."""
+        if fn not in self._before_commit:
+            self._before_commit.append(fn)
+
     def flush(self) -> None:
         self.session.flush()
         records.flush(self)
@@ -140,10 +150,23 @@ class UnitOfWork:
         self.flush_queued()
 
     def commit(self) -> None:
+        for before in self._before_commit:
+            before(self)
         self.session.flush()
         records.flush(self)
         records.flush_batches(self)
-        self.flush_queued()
+        if (
+            self._raw is not None
+            and self.dialect == "postgresql"
+            and all(q.expect is None for q in self._queued)
+        ):
+            # The last writes and COMMIT in one pipeline: one round trip. The session's own
+            # commit below then finds the connection idle, and the driver sends nothing.
+            # (A write whose row count must be checked is checked before COMMIT is sent.)
+            queued, self._queued = self._queued, []
+            run_queued(self._raw, queued, pipeline=True, commit=True)
+        else:
+            self.flush_queued()
         self.session.commit()
         self.committed = True
         hooks, self._after_commit = self._after_commit, []
@@ -155,6 +178,7 @@ class UnitOfWork:
 
     def rollback(self) -> None:
         self._queued.clear()
+        self.batches.clear()
         self.session.rollback()
         self._after_commit.clear()
 
@@ -211,4 +235,4 @@ class Database:
     def reader(self) -> Iterator[UnitOfWork]:
         """A read-only unit of work for service read methods; it is never committed."""
         with self.read() as session:
-            yield UnitOfWork(session, None, self.clock)
+            yield UnitOfWork(session, None, self.clock, read_only=True)

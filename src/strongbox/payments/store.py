@@ -55,13 +55,22 @@ _HISTORY_KEYS = (
 _HISTORY = records.Batch(StatusChange.__table__, _HISTORY_KEYS)  # type: ignore[arg-type]
 
 
-def _one(uow: UnitOfWork, rt: RecordType[Any], sql: Sql, params: dict[str, Any]) -> Any:
+def _one(
+    uow: UnitOfWork, rt: RecordType[Any], sql: Sql, params: dict[str, Any], *, lock: bool = False
+) -> Any:
     row = uow.fetchone(sql, params)
-    return None if row is None else records.load(uow, rt, [row])[0]
+    return None if row is None else records.load(uow, rt, [row], locked=_locked(uow, lock))[0]
 
 
-def _all(uow: UnitOfWork, rt: RecordType[Any], sql: Sql, params: dict[str, Any]) -> list[Any]:
-    return records.load(uow, rt, uow.fetchall(sql, params))
+def _all(
+    uow: UnitOfWork, rt: RecordType[Any], sql: Sql, params: dict[str, Any], *, lock: bool = False
+) -> list[Any]:
+    return records.load(uow, rt, uow.fetchall(sql, params), locked=_locked(uow, lock))
+
+
+def _locked(uow: UnitOfWork, lock: bool) -> bool:
+    # SQLite's writer holds the database: whatever a write transaction reads stays as read.
+    return lock or (uow.dialect == "sqlite" and not uow.read_only)
 
 
 # ---- intents
@@ -83,7 +92,8 @@ def get_intent(
         obj: PaymentIntent = held[1]
         return obj if obj.merchant_id == merchant_id else None
     sql = _INTENT_LOCKED if lock else _INTENT
-    found: PaymentIntent | None = _one(uow, INTENTS, sql, {"m": merchant_id, "id": intent_id})
+    params = {"m": merchant_id, "id": intent_id}
+    found: PaymentIntent | None = _one(uow, INTENTS, sql, params, lock=lock)
     return found
 
 
@@ -126,7 +136,8 @@ def get_attempt(
     uow: UnitOfWork, merchant_id: str, attempt_id: str, *, lock: bool = False
 ) -> PaymentAttempt | None:
     sql = _ATTEMPT_LOCKED if lock else _ATTEMPT
-    found: PaymentAttempt | None = _one(uow, ATTEMPTS, sql, {"m": merchant_id, "id": attempt_id})
+    params = {"m": merchant_id, "id": attempt_id}
+    found: PaymentAttempt | None = _one(uow, ATTEMPTS, sql, params, lock=lock)
     return found
 
 
@@ -218,7 +229,7 @@ def unfinished_attempts(
         "after": created_after,
         "n": limit,
     }
-    return _all(uow, ATTEMPTS, sql, params)
+    return _all(uow, ATTEMPTS, sql, params, lock=True)
 
 
 _BY_ACTION = Sql(ATTEMPTS.select().where(_A.action_reference == bindparam("r")).limit(1))
@@ -246,7 +257,7 @@ def attempt_by_gateway_key(
     uow: UnitOfWork, merchant_id: str, connector: str, key: str
 ) -> PaymentAttempt | None:
     params = {"m": merchant_id, "c": connector, "k": key}
-    found: PaymentAttempt | None = _one(uow, ATTEMPTS, _BY_GATEWAY_KEY, params)
+    found: PaymentAttempt | None = _one(uow, ATTEMPTS, _BY_GATEWAY_KEY, params, lock=True)
     return found
 
 
@@ -312,7 +323,8 @@ def get_refund(
     uow: UnitOfWork, merchant_id: str, refund_id: str, *, lock: bool = False
 ) -> Refund | None:
     sql = _REFUND_LOCKED if lock else _REFUND
-    found: Refund | None = _one(uow, REFUNDS, sql, {"m": merchant_id, "id": refund_id})
+    params = {"m": merchant_id, "id": refund_id}
+    found: Refund | None = _one(uow, REFUNDS, sql, params, lock=lock)
     return found
 
 

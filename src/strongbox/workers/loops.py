@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from strongbox.db.engine import checkpoint
 from strongbox.events.relay import relay_once
 from strongbox.idempotency import service as idem
 from strongbox.runtime import Runtime
@@ -123,6 +124,10 @@ def build_workers(rt: Runtime) -> Workers:
         return n
 
     loops.append(Loop("ledger-expiry", expire_ledger, s.ledger_expiry_interval_seconds))
+    if rt.db.is_sqlite:
+        # The WAL copied back in the background (a passive checkpoint blocks no writer), so
+        # that no request's commit pays for it (db/engine.py).
+        loops.append(Loop("sqlite-checkpoint", lambda: checkpoint(rt.db.engine) and 0, 0.5))
     # Vault: destroy CVCs past their TTL, re-encrypt onto the active key after a rotation.
     loops.append(
         Loop(
