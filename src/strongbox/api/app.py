@@ -69,6 +69,9 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        # no OpenTelemetry here (metrics are Prometheus, /metrics): FastAPI's native hooks
+        # otherwise look up three global providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
 

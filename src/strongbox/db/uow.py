@@ -216,11 +216,10 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session (no write gate: SQLite WAL readers don't block the writer)."""
+        # closing the session returns its connection to the pool, whose reset rolls the read
+        # transaction back (an explicit rollback first cost a second pass of the same work)
         with self.read_sessionmaker() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def ping(self) -> bool:
         """True if the database answers a trivial query."""

@@ -115,3 +115,26 @@ def mark_processed(session: Session, consumer: str, event_id: str, now: datetime
     stmt = _INSERT_PROCESSED["postgresql" if dialect == "postgresql" else "sqlite"]
     row = {"consumer": consumer, "event_id": event_id, "processed_at": now}
     return session.execute(stmt, row).first() is not None
+
+
+_INSERT_PROCESSED_MANY = {
+    "postgresql": postgresql.insert(_PROCESSED).on_conflict_do_nothing(
+        index_elements=["consumer", "event_id"]
+    ),
+    "sqlite": sqlite.insert(_PROCESSED).on_conflict_do_nothing(
+        index_elements=["consumer", "event_id"]
+    ),
+}
+
+
+def mark_processed_many(
+    session: Session, consumer: str, event_ids: list[str], now: datetime
+) -> None:
+    """``mark_processed`` for a batch: one multi-row ``INSERT … ON CONFLICT DO NOTHING``
+    (SQLAlchemy's insertmanyvalues), not a round trip per event."""
+    if not event_ids:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_PROCESSED_MANY["postgresql" if dialect == "postgresql" else "sqlite"]
+    rows = [{"consumer": consumer, "event_id": e, "processed_at": now} for e in event_ids]
+    session.execute(stmt, rows)

@@ -318,7 +318,9 @@ def fanout_once(uow: UnitOfWork, *, batch: int = 500, grace: timedelta | None = 
             ):
                 uow.session.add(_new_delivery(e, ev.id, ev.seq, ev.type, now))
                 made += 1
-        events_repo.mark_processed(uow.session, repo.FANOUT_CONSUMER, ev.id, now)
+    events_repo.mark_processed_many(
+        uow.session, repo.FANOUT_CONSUMER, [ev.id for ev in events], now
+    )
     uow.flush()
     cursor.seq = repo.safe_cursor(uow.session, cursor.seq, now - (grace or timedelta(minutes=5)))
     cursor.updated = now
