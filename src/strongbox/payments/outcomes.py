@@ -15,6 +15,7 @@ from __future__ import annotations
 from strongbox.connectors.base import (
     AuthorizeRequest,
     OperationKind,
+    OperationResult,
     OperationStatus,
     RetryableError,
     UnknownOutcomeError,
@@ -287,6 +288,21 @@ def _technical_failure(
     return Step(intent=pi, error=err)
 
 
+def _answer(
+    uow: UnitOfWork, attempt: PaymentAttempt, pi: PaymentIntent, outcome: GatewayOutcome
+) -> OperationResult | Step:
+    """A capture's or void's answer to act on, or the step that ends here: a technical
+    failure, or a pending answer (the attempt stays ``unknown`` for recovery)."""
+    result = outcome.result
+    if outcome.error is not None or result is None:
+        return _technical_failure(uow, attempt, pi, outcome)
+    attempt.gateway_status = result.status.value
+    if result.status == OperationStatus.PENDING:
+        attempt.status = "unknown"
+        return Step(intent=pi)
+    return result
+
+
 def _finish_capture(
     uow: UnitOfWork,
     ctx: RequestContext,
@@ -295,13 +311,9 @@ def _finish_capture(
     outcome: GatewayOutcome,
     cause: str,
 ) -> Step:
-    result = outcome.result
-    if outcome.error is not None or result is None:
-        return _technical_failure(uow, attempt, pi, outcome)
-    attempt.gateway_status = result.status.value
-    if result.status in (OperationStatus.PENDING,):
-        attempt.status = "unknown"
-        return Step(intent=pi)
+    result = _answer(uow, attempt, pi, outcome)
+    if isinstance(result, Step):
+        return result
     if result.status == OperationStatus.CAPTURED:
         close(uow, attempt, "succeeded")
         pi.pending_operation = None
@@ -333,13 +345,9 @@ def _finish_void(
     outcome: GatewayOutcome,
     cause: str,
 ) -> Step:
-    result = outcome.result
-    if outcome.error is not None or result is None:
-        return _technical_failure(uow, attempt, pi, outcome)
-    attempt.gateway_status = result.status.value
-    if result.status == OperationStatus.PENDING:
-        attempt.status = "unknown"
-        return Step(intent=pi)
+    result = _answer(uow, attempt, pi, outcome)
+    if isinstance(result, Step):
+        return result
     if result.status == OperationStatus.VOIDED:
         close(uow, attempt, "succeeded")
         if Status(pi.status) == Status.REQUIRES_ACTION:
