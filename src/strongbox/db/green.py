@@ -12,6 +12,7 @@ The states are ``selectors``' bit flags, as psycopg's own ``Wait`` and ``Ready``
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import Any
@@ -34,15 +35,39 @@ class GreenConnection(psycopg.Connection[Any]):
         if timeout is not None or not self.green or not bridge.bridged():
             return super().wait(gen, interval=interval, timeout=timeout)
         fd = self.pgconn.socket
+        poll = select.poll()
+        registered = 0
         try:
             state = next(gen)
             while True:
-                readable, writable = bridge.wait_fd(
-                    fd, read=bool(state & EVENT_READ), write=bool(state & EVENT_WRITE)
-                )
-                state = gen.send((EVENT_READ if readable else 0) | (EVENT_WRITE if writable else 0))
+                # Ask the kernel first, without waiting: a socket is nearly always writable
+                # (psycopg's pipeline asks "readable or writable" before each command it
+                # sends), and an answer may already be in; only a real wait goes to the loop.
+                mask = _POLL_MASKS[state]
+                if mask != registered:
+                    poll.register(fd, mask)
+                    registered = mask
+                events = poll.poll(0)
+                if events:
+                    ev = events[0][1]
+                    ready = (EVENT_WRITE if ev & select.POLLOUT else 0) | (
+                        EVENT_READ if ev & ~select.POLLOUT else 0  # errors: read to see them
+                    )
+                else:
+                    readable, writable = bridge.wait_fd(
+                        fd, read=bool(state & EVENT_READ), write=bool(state & EVENT_WRITE)
+                    )
+                    ready = (EVENT_READ if readable else 0) | (EVENT_WRITE if writable else 0)
+                state = gen.send(ready)
         except StopIteration as ex:
             return ex.value
+
+
+_POLL_MASKS = {
+    EVENT_READ: select.POLLIN,
+    EVENT_WRITE: select.POLLOUT,
+    EVENT_READ | EVENT_WRITE: select.POLLIN | select.POLLOUT,
+}
 
 
 def creator(url: str) -> Callable[[], GreenConnection]:
