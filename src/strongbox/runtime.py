@@ -28,6 +28,7 @@ from strongbox.db.migrate import upgrade
 from strongbox.db.uow import Database
 from strongbox.events.bus import InMemoryBus, make_bus
 from strongbox.events.dispatcher import EventDispatcher
+from strongbox.ledger.adjustments import AdjustmentRules
 from strongbox.ledger.fees import FeeDefault, Fees, parse_fixed
 from strongbox.ledger.handlers import PostingRules
 from strongbox.ledger.service import LedgerService
@@ -172,6 +173,8 @@ def build_runtime(
     ledger = LedgerService()
     fees = Fees(FeeDefault(settings.ledger_fee_bps, parse_fixed(settings.ledger_fee_fixed)))
     PostingRules(ledger, fees).register(dispatcher)
+    # Reconciliation resolutions post their adjustments through the ledger's rules too.
+    AdjustmentRules(ledger).register(dispatcher)
     return Runtime(
         settings=settings,
         db=db,

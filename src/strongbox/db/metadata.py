@@ -8,6 +8,7 @@ import strongbox.events.models
 import strongbox.idempotency.models
 import strongbox.ledger.models
 import strongbox.payments.models
+import strongbox.reconciliation.models
 import strongbox.routing.models
 import strongbox.vault.models
 import strongbox.webhooks.models  # noqa: F401
