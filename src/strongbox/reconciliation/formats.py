@@ -263,8 +263,11 @@ def stripe_api_lines(objects: Iterable[dict[str, Any]], *, start: int = 1) -> Pa
         assert isinstance(fee, int)
         assert isinstance(created, int)
         source = obj.get("source")
-        if isinstance(source, dict):
-            source = source.get("id")
+        refs: tuple[str, ...] = ()
+        if isinstance(source, dict):  # expanded: a charge or refund names its PaymentIntent
+            refs = tuple(str(v) for v in (source.get("id"), source.get("payment_intent")) if v)
+        elif source:
+            refs = (str(source),)
         try:
             occurred = datetime.fromtimestamp(created, tz=UTC)
         except (OverflowError, OSError, ValueError):
@@ -275,7 +278,7 @@ def stripe_api_lines(objects: Iterable[dict[str, Any]], *, start: int = 1) -> Pa
                 kind=kind,
                 occurred=occurred,
                 line_id=str(obj.get("id") or "")[:128] or None,
-                refs=(str(source),) if source else (),
+                refs=refs,
                 amount=amount,
                 fee=fee,
                 currency=_currency(str(obj.get("currency") or ""), n),

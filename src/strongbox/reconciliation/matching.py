@@ -1,8 +1,9 @@
 """Matching a day of gateway report lines with what Strongbox recorded: a pure function.
 
 1. By reference: a line naming an object's gateway reference (or the object's own id) pairs
-   with that object, whatever day the object was recorded on. A second line naming an
-   object already paired is a ``duplicate``.
+   with that object, whatever day the object was recorded on (when one reference names
+   several objects, such as a payment's refunds, the one with the line's amount first). A
+   line naming only objects already paired is a ``duplicate``.
 2. By amount, currency and date window: a line no reference paired takes the unpaired object
    of the same kind, currency and amount recorded nearest in time, within ``window``.
 3. A pair whose amount (or currency) differs is an ``amount_mismatch``; one whose fee differs
@@ -79,26 +80,28 @@ def match(
 ) -> list[Result]:
     """Every line and every object of ``day``, each with its outcome. ``lines`` are
     ``(line_key, line)``; ``items`` the objects that may pair with them."""
-    by_ref: dict[tuple[str, str], Item] = {}
+    by_ref: dict[tuple[str, str], list[Item]] = defaultdict(list)
     pool: list[Item] = []
     for item in items:
         pool.append(item)
-        by_ref[(item.kind, item.object_id)] = item
-        if item.reference:
-            by_ref[(item.kind, item.reference)] = item
+        by_ref[(item.kind, item.object_id)].append(item)
+        if item.reference and item.reference != item.object_id:
+            by_ref[(item.kind, item.reference)].append(item)
     paired: set[str] = set()
     results: list[Result] = []
     left: list[tuple[str, Line]] = []
     for key, line in sorted(lines, key=lambda kl: (kl[1].occurred, kl[1].line_no, kl[0])):
-        found = None
+        candidates: list[Item] = []
         for ref in line.refs:
-            found = by_ref.get((line.kind, ref))
-            if found is not None:
+            candidates = by_ref.get((line.kind, ref), [])
+            if candidates:
                 break
-        if found is None:
+        if not candidates:
             left.append((key, line))
-        elif found.object_id in paired:
-            results.append(Result(DUPLICATE, line, found, key))
+            continue
+        found = _pick(candidates, line, paired)
+        if found is None:
+            results.append(Result(DUPLICATE, line, candidates[0], key))
         else:
             paired.add(found.object_id)
             results.append(Result(_compare(line, found), line, found, key))
@@ -128,6 +131,17 @@ def match(
         seen.add(item.object_id)
         results.append(Result(MISSING_AT_GATEWAY, None, item))
     return results
+
+
+def _pick(candidates: list[Item], line: Line, paired: set[str]) -> Item | None:
+    """The object a line's reference names. A reference may name several objects (a
+    gateway that names a refund by its payment): the first unpaired one with the line's
+    amount and currency, else the first unpaired one; ``None`` when all are paired."""
+    free = [c for c in candidates if c.object_id not in paired]
+    for c in free:
+        if c.amount == line.amount and c.currency == line.currency:
+            return c
+    return free[0] if free else None
 
 
 def _nearest(

@@ -422,3 +422,14 @@ def accounts_with_lines(session: Session, day: str) -> list[tuple[str, str]]:
         .order_by(ReportLine.merchant_id, ReportLine.connector_account_id)
     )
     return [(m, a) for m, a in session.execute(stmt)]
+
+
+def has_completed_run(session: Session, merchant_id: str, account_id: str, day: str) -> bool:
+    stmt = select(ReconRun.id).where(
+        ReconRun.merchant_id == merchant_id,
+        ReconRun.connector_account_id == account_id,
+        ReconRun.day == day,
+        ReconRun.status == "completed",
+        ReconRun.superseded.is_(False),
+    )
+    return session.scalar(stmt.limit(1)) is not None

@@ -136,6 +136,26 @@ def build_workers(rt: Runtime) -> Workers:
             max(interval, 5.0),
         )
     )
+    if s.recon_nightly_fetch:  # issue 25: yesterday's settlement data, fetched and matched
+        from strongbox.reconciliation.tasks import FetchPolicy, nightly_once
+
+        policy = FetchPolicy(
+            attempts=s.recon_fetch_attempts, backoff_seconds=s.recon_fetch_backoff_seconds
+        )
+        loops.append(
+            Loop(
+                "recon-nightly",
+                lambda: nightly_once(
+                    rt.db,
+                    rt.routing,
+                    rt.connectors,
+                    now=rt.db.clock.now(),
+                    after_hour=s.recon_fetch_after_hour,
+                    policy=policy,
+                ),
+                600.0,
+            )
+        )
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)
