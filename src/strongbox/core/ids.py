@@ -40,6 +40,7 @@ PREFIXES = {
     "report_import": "rpi",
     "reconciliation_run": "rcr",
     "reconciliation_exception": "rcx",
+    "integrity_seal": "seal",
 }
 
 

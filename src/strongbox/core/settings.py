@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     recon_fetch_backoff_seconds: float = Field(
         default=2.0, gt=0, le=3600, description="First back-off of a failed fetch."
     )
+    integrity_seals_file: Path | None = Field(
+        default=None,
+        description="External append-only JSONL of table seals (default: under the data dir).",
+    )
+    integrity_seal_hours: float = Field(
+        default=24.0, gt=0, description="The workers seal the critical tables this often."
+    )
     # -- vault (docs/vault.md)
     key_provider: Literal["local", "pkcs11"] = Field(
         default="local", description="Where key-encryption keys live: local keyring or PKCS#11."

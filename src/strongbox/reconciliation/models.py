@@ -156,3 +156,21 @@ class ReconException(Base):
     resolution: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created: Mapped[datetime]
     updated: Mapped[datetime]
+
+
+class IntegritySeal(Base):
+    """Signed SHA-256 digests of the critical tables per day (``digests.py``), chained: each
+    seal's ``chain`` hashes the previous seal's ``chain`` with its own payload. Also appended
+    to an external JSONL file, which a restored database backup does not take back."""
+
+    __tablename__ = "integrity_seals"
+
+    seq: Mapped[int] = seq_column()
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    sealed_at: Mapped[datetime]
+    digests: Mapped[dict[str, Any]]
+    previous_chain: Mapped[str | None] = mapped_column(String(64))
+    chain: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))

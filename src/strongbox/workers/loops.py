@@ -156,6 +156,15 @@ def build_workers(rt: Runtime) -> Workers:
                 600.0,
             )
         )
+    from strongbox.reconciliation import integrity  # issue 25: nightly table seals
+
+    seals = integrity.sink_for(s.data_dir, s.integrity_seals_file)
+
+    def seal_tables() -> int:
+        integrity.seal(rt.db, rt.audit.signer, seals, due_hours=s.integrity_seal_hours)
+        return 0
+
+    loops.append(Loop("integrity-seal", seal_tables, 300.0))
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)

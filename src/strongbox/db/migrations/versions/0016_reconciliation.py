@@ -1,4 +1,4 @@
-"""reconciliation: gateway report imports and lines, runs, matches, exceptions
+"""reconciliation: gateway report imports and lines, runs, matches, exceptions; table seals
 
 Revision ID: 0016
 Revises: 0014
@@ -154,10 +154,25 @@ def upgrade() -> None:
         "recon_exceptions",
         ["merchant_id", "connector_account_id", "day"],
     )
+    op.create_table(
+        "integrity_seals",
+        _seq(),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        _ts("sealed_at"),
+        sa.Column("digests", _json(), nullable=False),
+        sa.Column("previous_chain", sa.String(length=64), nullable=True),
+        sa.Column("chain", sa.String(length=64), nullable=False),
+        sa.Column("key_id", sa.String(length=32), nullable=False),
+        sa.Column("public_key", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_integrity_seals")),
+        sa.UniqueConstraint("id", name=op.f("uq_integrity_seals_id")),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "integrity_seals",
         "recon_exceptions",
         "recon_matches",
         "recon_runs",
