@@ -43,6 +43,9 @@ app.add_typer(recon_app, name="recon")
 from strongbox.cli.integrity import integrity_app  # noqa: E402 - issue 25
 
 app.add_typer(integrity_app, name="integrity")
+from strongbox.cli.fx import fx_app  # noqa: E402 - issue 25
+
+app.add_typer(fx_app, name="fx")
 merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
 app.add_typer(keys_app, name="keys")  # vault keys
 from strongbox.cli.payments import app as payments_app  # noqa: E402

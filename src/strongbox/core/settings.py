@@ -111,6 +111,21 @@ class Settings(BaseSettings):
     integrity_seal_hours: float = Field(
         default=24.0, gt=0, description="The workers seal the critical tables this often."
     )
+    # -- foreign exchange (docs/fx.md)
+    fx_ecb_url: str | None = Field(
+        default=None,
+        description="Load the ECB's reference rates from this URL on a schedule "
+        "(https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml).",
+    )
+    fx_ecb_file: Path | None = Field(
+        default=None, description="Load the ECB's reference rates from this file on a schedule."
+    )
+    fx_refresh_minutes: float = Field(
+        default=60.0, gt=0, le=1440, description="How often the workers load the rates."
+    )
+    fx_markup_bps: int = Field(
+        default=0, ge=0, le=2000, description="Markup on converted amounts, basis points."
+    )
     # -- vault (docs/vault.md)
     key_provider: Literal["local", "pkcs11"] = Field(
         default="local", description="Where key-encryption keys live: local keyring or PKCS#11."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strongbox.audit.models
 import strongbox.auth.models
 import strongbox.events.models
+import strongbox.fx.models
 import strongbox.idempotency.models
 import strongbox.ledger.models
 import strongbox.payments.models

@@ -165,6 +165,22 @@ def build_workers(rt: Runtime) -> Workers:
         return 0
 
     loops.append(Loop("integrity-seal", seal_tables, 300.0))
+    if s.fx_ecb_url or s.fx_ecb_file:  # issue 25: reference rates on a schedule
+        from strongbox.fx import service as fx
+        from strongbox.fx.providers import EcbFile, EcbUrl, FetchFailed, RateProvider
+
+        provider: RateProvider = (
+            EcbFile(s.fx_ecb_file) if s.fx_ecb_file else EcbUrl(str(s.fx_ecb_url))
+        )
+
+        def load_rates() -> int:
+            try:
+                fx.load(rt.db, provider, rt.fx)
+            except (FetchFailed, ValueError) as exc:
+                log.warning("exchange rates not loaded: %s", exc)
+            return 0
+
+        loops.append(Loop("fx-rates", load_rates, s.fx_refresh_minutes * 60))
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)

@@ -1,4 +1,4 @@
-"""reconciliation: gateway report imports and lines, runs, matches, exceptions; table seals
+"""reconciliation: gateway report imports and lines, runs, matches, exceptions; table seals; exchange rates
 
 Revision ID: 0016
 Revises: 0014
@@ -168,10 +168,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_integrity_seals")),
         sa.UniqueConstraint("id", name=op.f("uq_integrity_seals_id")),
     )
+    op.create_table(
+        "fx_rates",
+        _seq(),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("base", sa.String(length=3), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("rate", sa.String(length=40), nullable=False),
+        _ts("loaded"),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_fx_rates")),
+        sa.UniqueConstraint("source", "day", "currency", name="uq_fx_rates_day"),
+    )
+    op.create_index("ix_fx_rates_latest", "fx_rates", ["source", "day"])
 
 
 def downgrade() -> None:
     for table in (
+        "fx_rates",
         "integrity_seals",
         "recon_exceptions",
         "recon_matches",
