@@ -380,3 +380,20 @@ def test_lines_without_a_known_reference_pair_by_amount_and_date(
     rows[0]["source_id"] = "ch_renamed_by_the_gateway"
     upload(api, account, csv_of(header, rows))
     assert counts(run(api, account, today())) == {"matched": 1}
+
+
+def test_a_line_far_outside_the_window_still_pairs_by_reference(
+    api: TestClient, runtime: Runtime, merchant: Merchant, account: str
+) -> None:
+    pay(api, 2468)
+    header, rows = rows_of(_report(runtime, merchant))
+    later = (datetime.now(UTC) + timedelta(days=9)).date().isoformat()
+    rows[0]["created_utc"] = f"{later} 12:00:00"
+    upload(api, account, csv_of(header, rows))
+    body = run(api, account, later, window_days="0")
+    assert counts(body) == {"matched": 1}
+    # By amount alone it would not have paired: no reference, nothing in a 0-day window.
+    rows[0].update(source_id="ch_other", balance_transaction_id="txn_other")
+    upload(api, account, csv_of(header, rows))
+    again = run(api, account, later, window_days="0")
+    assert counts(again) == {"matched": 1, "missing_in_strongbox": 1}

@@ -154,13 +154,15 @@ def recorded_items(
     since: datetime,
     until: datetime,
     refs: Sequence[str] = (),
+    window: bool = True,
 ) -> list[Item]:
     """Captures and succeeded refunds of the account's payments: those posted in
-    ``[since, until)`` and those any of ``refs`` names (gateway reference or own id)."""
+    ``[since, until)`` (unless ``window`` is false) and those any of ``refs`` names (gateway
+    reference or own id)."""
     in_window = and_(LedgerTransfer.created >= since, LedgerTransfer.created < until)
     charges: dict[str, tuple[Any, ...]] = {}
     refunds: dict[str, tuple[Any, ...]] = {}
-    conditions: list[Any] = [in_window]
+    conditions: list[Any] = [in_window] if window else []
     for chunk in _chunks(list(refs)):
         conditions.append(
             or_(PaymentIntent.gateway_reference.in_(chunk), PaymentIntent.id.in_(chunk))
@@ -191,7 +193,7 @@ def recorded_items(
         )
         for row in session.execute(charge_stmt):
             charges[str(row[0])] = tuple(row)
-    refund_conditions: list[Any] = [in_window]
+    refund_conditions: list[Any] = [in_window] if window else []
     for chunk in _chunks(list(refs)):
         refund_conditions.append(
             or_(PaymentAttempt.gateway_reference.in_(chunk), Refund.id.in_(chunk))

@@ -191,16 +191,19 @@ def run_day(
     _account(uow, ctx.merchant_id, account_id, "connector_account")
     session = uow.session
     lines = repo.lines_of_day(session, ctx.merchant_id, account_id, day)
-    refs = sorted({ref for _k, ln in lines for ref in ln.refs})
     start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    items = repo.recorded_items(
-        session,
-        ctx.merchant_id,
-        account_id,
-        since=start - window,
-        until=start + timedelta(days=1) + window,
-        refs=refs,
-    )
+    since, until = start - window, start + timedelta(days=1) + window
+    # What was recorded in the window first; then, by reference, only what the lines name
+    # that the window did not hold (late lines): a few lookups, not one per line.
+    items = repo.recorded_items(session, ctx.merchant_id, account_id, since=since, until=until)
+    known = {i.object_id for i in items} | {i.reference for i in items if i.reference}
+    refs = sorted({r for _k, ln in lines if not any(r in known for r in ln.refs) for r in ln.refs})
+    if refs:
+        seen = {i.object_id for i in items}
+        late = repo.recorded_items(
+            session, ctx.merchant_id, account_id, since=since, until=until, refs=refs, window=False
+        )
+        items.extend(i for i in late if i.object_id not in seen)
     elsewhere = repo.paired_elsewhere(
         session, ctx.merchant_id, account_id, day, [i.object_id for i in items]
     )
