@@ -397,3 +397,36 @@ def test_a_line_far_outside_the_window_still_pairs_by_reference(
     upload(api, account, csv_of(header, rows))
     again = run(api, account, later, window_days="0")
     assert counts(again) == {"matched": 1, "missing_in_strongbox": 1}
+
+
+def test_an_import_over_http_is_idempotent(
+    api: TestClient, runtime: Runtime, merchant: Merchant, account: str
+) -> None:
+    pay(api, 1500)
+    text = _report(runtime, merchant)
+    key = {"Idempotency-Key": "import-1"}
+    first = api.post(
+        "/v1/reconciliation/report_imports",
+        params={"connector_account": account},
+        content=text.encode(),
+        headers={"Content-Type": "text/csv", **key},
+    )
+    assert first.status_code == 200, first.text
+    again = api.post(
+        "/v1/reconciliation/report_imports",
+        params={"connector_account": account},
+        content=text.encode(),
+        headers={"Content-Type": "text/csv", **key},
+    )
+    assert again.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()
+    other = api.post(
+        "/v1/reconciliation/report_imports",
+        params={"connector_account": account},
+        content=(text + "\n").encode(),
+        headers={"Content-Type": "text/csv", **key},
+    )
+    assert error_of(other, 400)["type"] == "idempotency_error"
+    listed = api.get("/v1/reconciliation/report_imports").json()["data"]
+    assert [i["id"] for i in listed] == [first.json()["id"]]

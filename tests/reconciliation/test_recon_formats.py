@@ -54,7 +54,7 @@ def test_adyen_settlement_details() -> None:
     assert charge.line_no == 2
     # A refund is a debit: negative, and named by its own modification reference.
     assert (refund.kind, refund.amount, refund.line_id) == ("refund", -2500, "8515131768310001")
-    assert refund.refs == ("8515131768310001", "pi_abc")
+    assert refund.refs == ("8515131768310001", "8815131768219992", "pi_abc")
     # Gross in JPY (zero-decimal), net in USD: the fee is in another currency, not compared.
     assert (jpy.amount, jpy.currency, jpy.fee) == (5000, "jpy", None)
 

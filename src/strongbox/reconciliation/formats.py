@@ -222,7 +222,9 @@ def parse_adyen_settlement(text: str) -> Parsed:
         modification = (row.get("Modification Reference") or "").strip()
         merchant_ref = (row.get("Merchant Reference") or "").strip()
         if kind == REFUND:
-            refs = tuple(v for v in (modification, merchant_ref) if v)
+            # The refund's own reference first; the payment's too (a refund may be known by
+            # its payment's reference alone: the matcher then pairs by amount).
+            refs = tuple(v for v in (modification, psp, merchant_ref) if v)
             line_id = modification or psp
         else:
             refs = tuple(v for v in (psp, merchant_ref) if v)
