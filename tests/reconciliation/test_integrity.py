@@ -215,3 +215,12 @@ def test_compare_lists_the_days_a_replica_differs(
         assert [(d.table, d.day, d.kind) for d in diffs] == [("refunds", _day(), "changed")]
     finally:
         replica.dispose()
+
+
+def test_a_lost_seal_file_is_reported(api: TestClient, runtime: Runtime) -> None:
+    pay(api, 900)
+    s = _seal(runtime)
+    _sink(runtime).path.unlink()
+    result = integrity.verify(runtime.db, _sink(runtime))
+    assert result.problems == [f"seal {s.id}: in the database but not in the seal file"]
+    assert not result.ok

@@ -430,3 +430,19 @@ def test_an_import_over_http_is_idempotent(
     assert error_of(other, 400)["type"] == "idempotency_error"
     listed = api.get("/v1/reconciliation/report_imports").json()["data"]
     assert [i["id"] for i in listed] == [first.json()["id"]]
+
+
+def test_a_line_listed_three_times_is_two_duplicates(
+    api: TestClient, runtime: Runtime, merchant: Merchant, account: str
+) -> None:
+    pay(api, 3333)
+    header, rows = rows_of(_report(runtime, merchant))
+    upload(api, account, csv_of(header, rows * 3))
+    body = run(api, account, today())
+    assert counts(body) == {"matched": 1, "duplicate": 2}
+    dups = exceptions(api, outcome="duplicate")
+    assert len(dups) == 2
+    assert len({d["id"] for d in dups}) == 2
+    # The same day run again finds the same two, raises none.
+    run(api, account, today())
+    assert {d["id"] for d in exceptions(api, outcome="duplicate")} == {d["id"] for d in dups}

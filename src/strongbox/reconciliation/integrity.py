@@ -253,9 +253,12 @@ def verify(db: Database, sink: SealFile, *, public_key: str | None = None) -> Ve
     with db.read() as session:
         seals = all_seals(session, sink)
         in_db = {s.id for s in _db_seals(session)}
+    in_file: set[str] = set()
     for n, s in sink.read():
         if s is None:
             out.problems.append(f"seal file line {n}: not a seal")
+        else:
+            in_file.add(s.id)
     out.seals = len(seals)
     previous: str | None = None
     for s in seals:
@@ -267,6 +270,8 @@ def verify(db: Database, sink: SealFile, *, public_key: str | None = None) -> Ve
             out.problems.append(f"seal {s.id}: breaks the chain")
         if s.id not in in_db:
             out.problems.append(f"seal {s.id}: in the seal file but not in the database")
+        if s.id not in in_file:
+            out.problems.append(f"seal {s.id}: in the database but not in the seal file")
         previous = s.chain
     if not seals:
         return out

@@ -118,8 +118,13 @@ def lines_of_day(
         .order_by(ReportLine.seq)
     )
     out = []
+    seen: dict[str, int] = {}
     for r in session.scalars(stmt):
         key = r.line_id or f"{r.import_id}:{r.line_no}"
+        # A line id listed again (a duplicate in the gateway's file) gets its own key.
+        n = seen[key] = seen.get(key, 0) + 1
+        if n > 1:
+            key = f"{key}#{n}"
         out.append(
             (
                 key,
