@@ -12,6 +12,11 @@ format                         what it is
 ``adyen_settlement_details``   Adyen's Settlement details report (CSV: ``Psp Reference``,
                                ``Creation Date``, ``TimeZone``, ``Type``, ``Gross Debit (GC)``,
                                ``Gross Credit (GC)``, ``Commission (NC)`` …)
+``braintree_transactions``     Braintree's transaction search result (XML: a
+                               ``<credit-card-transactions>`` collection of ``<transaction>``
+                               with ``id``, ``type``, ``status``, ``amount``,
+                               ``currency-iso-code``, ``created-at``,
+                               ``refunded-transaction-id``; amounts in major units; no fee)
 =============================  ==============================================================
 
 Only payments and refunds are reconciled against Strongbox objects; other lines (payouts,
@@ -32,6 +37,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
 
 from strongbox.core.currencies import get_currency
 from strongbox.core.errors import InvalidRequestError
@@ -40,7 +47,8 @@ from strongbox.core.money import Money
 STRIPE_ITEMIZED: Final = "stripe_itemized"
 STRIPE_API: Final = "stripe_balance_transactions"
 ADYEN_SETTLEMENT: Final = "adyen_settlement_details"
-FORMATS: Final = (STRIPE_ITEMIZED, STRIPE_API, ADYEN_SETTLEMENT)
+BRAINTREE_SEARCH: Final = "braintree_transactions"
+FORMATS: Final = (STRIPE_ITEMIZED, STRIPE_API, ADYEN_SETTLEMENT, BRAINTREE_SEARCH)
 
 CHARGE: Final = "charge"
 REFUND: Final = "refund"
@@ -54,6 +62,17 @@ _STRIPE_API_KINDS: Final = {
 }
 _ADYEN_KINDS: Final = {"Settled": CHARGE, "SettledBulk": CHARGE, "Refunded": REFUND}
 _ADYEN_FEES: Final = ("Commission (NC)", "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)")
+_BRAINTREE_KINDS: Final = {"sale": CHARGE, "credit": REFUND}
+#: Braintree statuses of money that moved (or is moving) at settlement.
+_BRAINTREE_SETTLING: Final = frozenset(
+    {
+        "submitted_for_settlement",
+        "settling",
+        "settlement_pending",
+        "settled",
+        "settlement_confirmed",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,11 +320,51 @@ def parse_stripe_api(text: str) -> Parsed:
     return stripe_api_lines(items)
 
 
+def parse_braintree_search(text: str) -> Parsed:
+    """Sales and credits submitted for settlement or settled; other statuses are skipped."""
+    try:
+        root = ElementTree.fromstring(text)
+    except (ElementTree.ParseError, DefusedXmlException) as exc:
+        raise _error(f"not Braintree's XML ({exc}).") from None
+    txns = [root] if root.tag == "transaction" else root.findall("transaction")
+    lines: list[Line] = []
+    skipped = 0
+    for n, t in enumerate(txns, start=1):
+
+        def field(name: str, t: Any = t) -> str:
+            return (t.findtext(name) or "").strip()
+
+        kind = _BRAINTREE_KINDS.get(field("type"))
+        if kind is None or field("status") not in _BRAINTREE_SETTLING:
+            skipped += 1
+            continue
+        cur = _currency(field("currency-iso-code"), n)
+        amount = _minor(field("amount"), cur, "amount", n)
+        txn_id = field("id")
+        refs = (txn_id, field("refunded-transaction-id"), field("order-id"))
+        lines.append(
+            Line(
+                line_no=n,
+                kind=kind,
+                occurred=_timestamp(field("created-at"), None, "created-at", n),
+                line_id=txn_id[:128] or None,
+                refs=tuple(r for r in refs if r),
+                amount=-amount if kind == REFUND else amount,
+                fee=None,
+                currency=cur,
+            )
+        )
+    return Parsed(BRAINTREE_SEARCH, lines, skipped)
+
+
 def detect(text: str) -> str:
     """The format of a report, from its first line."""
     first = text.lstrip("\ufeff \r\n\t")[:4096].split("\n", 1)[0]
     if first.startswith(("{", "[")):
         return STRIPE_API
+    head = text.lstrip("\ufeff \r\n\t")[:512]
+    if head.startswith("<") and ("<credit-card-transactions" in head or "<transaction" in head):
+        return BRAINTREE_SEARCH
     if "balance_transaction_id" in first:
         return STRIPE_ITEMIZED
     if "Psp Reference" in first:
@@ -325,6 +384,8 @@ def parse(text: str, fmt: str | None = None) -> Parsed:
         return parse_adyen_settlement(text)
     if fmt == STRIPE_API:
         return parse_stripe_api(text)
+    if fmt == BRAINTREE_SEARCH:
+        return parse_braintree_search(text)
     raise InvalidRequestError(
         f"Unknown report format {fmt[:64]!r}; one of {', '.join(FORMATS)}.",
         code="report_format_unknown",

@@ -7,12 +7,17 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field
 
 from strongbox.core.params import IdString, IntParam, ListParams, Params
-from strongbox.reconciliation.formats import ADYEN_SETTLEMENT, STRIPE_API, STRIPE_ITEMIZED
+from strongbox.reconciliation.formats import FORMATS
 from strongbox.reconciliation.models import EXCEPTION_OUTCOMES
 
 Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-Format = Literal["stripe_itemized", "stripe_balance_transactions", "adyen_settlement_details"]
-assert set(get_args(Format)) == {STRIPE_ITEMIZED, STRIPE_API, ADYEN_SETTLEMENT}
+Format = Literal[
+    "stripe_itemized",
+    "stripe_balance_transactions",
+    "adyen_settlement_details",
+    "braintree_transactions",
+]
+assert set(get_args(Format)) == set(FORMATS)
 Outcome = Literal[
     "amount_mismatch", "fee_mismatch", "missing_in_strongbox", "missing_at_gateway", "duplicate"
 ]
