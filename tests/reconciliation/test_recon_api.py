@@ -295,6 +295,15 @@ def test_bad_input_gets_stripe_shaped_errors(
             "id",
         ),
         (api.get("/v1/reconciliation/runs/rcr_nope"), 404, "resource_missing", "id"),
+        (
+            api.post(
+                "/v1/reconciliation/runs",
+                data={"connector_account": account, "date": "9999-12-31"},
+            ),
+            400,
+            "parameter_invalid",
+            "date",
+        ),
     ]
     for resp, status, code, param in cases:
         err = error_of(resp, status)

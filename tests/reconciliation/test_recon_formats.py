@@ -118,6 +118,26 @@ def test_stripe_balance_transactions_from_the_api() -> None:
         ("[1, 2]", None, "report_invalid", "Line 1: not a balance"),
         ("{not json", None, "report_invalid", "not JSON"),
         (STRIPE, "bogus", "report_format_unknown", "Unknown report format"),
+        (
+            STRIPE.replace("2024-03-01 10:00:00", "9999-12-31 23:59:59"),
+            None,
+            "report_invalid",
+            "Line 2: created_utc",
+        ),
+        (
+            ADYEN.replace("2024-03-01 23:30:00", "0001-01-01 00:00:00"),
+            None,
+            "report_invalid",
+            "Line 2: Creation Date",
+        ),
+        (STRIPE.replace("20.00", "9" * 30), None, "report_invalid", "Line 2: gross is larger"),
+        (
+            '{"data": [{"object": "balance_transaction", "type": "charge", "amount": 1, "fee": 0,'
+            ' "currency": "usd", "created": 99999999999999}]}',
+            None,
+            "report_invalid",
+            "Line 1",
+        ),
     ],
 )
 def test_unreadable_reports_name_the_line(

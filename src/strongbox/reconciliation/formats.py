@@ -50,6 +50,11 @@ ADYEN_SETTLEMENT: Final = "adyen_settlement_details"
 BRAINTREE_SEARCH: Final = "braintree_transactions"
 FORMATS: Final = (STRIPE_ITEMIZED, STRIPE_API, ADYEN_SETTLEMENT, BRAINTREE_SEARCH)
 
+#: Amounts a line may carry (the ledger's largest transfer) and the years it may be dated.
+MAX_LINE_AMOUNT: Final = 2**53 - 1
+MIN_YEAR: Final = 1971
+MAX_YEAR: Final = 9998
+
 CHARGE: Final = "charge"
 REFUND: Final = "refund"
 
@@ -116,11 +121,14 @@ def _currency(value: str, line_no: int) -> str:
 def _minor(value: str, currency: str, column: str, line_no: int) -> int:
     text = value.strip().replace(",", "") or "0"
     try:
-        return Money.from_decimal(Decimal(text), currency).amount
+        amount = Money.from_decimal(Decimal(text), currency).amount
     except (InvalidOperation, ValueError):
         raise _error(
             f"{column} {value.strip()[:32]!r} is not an amount in {currency.upper()}.", line_no
         ) from None
+    if abs(amount) > MAX_LINE_AMOUNT:
+        raise _error(f"{column} is larger than Strongbox's largest amount.", line_no)
+    return amount
 
 
 def _timestamp(value: str, tz: str | None, column: str, line_no: int) -> datetime:
@@ -137,6 +145,8 @@ def _timestamp(value: str, tz: str | None, column: str, line_no: int) -> datetim
             except (ZoneInfoNotFoundError, ValueError):
                 raise _error(f"unknown time zone {tz.strip()[:32]!r}.", line_no) from None
         parsed = parsed.replace(tzinfo=zone)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise _error(f"{column} {text[:32]!r} is out of range.", line_no)
     return parsed.astimezone(UTC)
 
 
@@ -293,6 +303,10 @@ def stripe_api_lines(objects: Iterable[dict[str, Any]], *, start: int = 1) -> Pa
             occurred = datetime.fromtimestamp(created, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise _error("created is not a valid Unix timestamp.", n) from None
+        if not MIN_YEAR <= occurred.year <= MAX_YEAR or abs(amount) > MAX_LINE_AMOUNT:
+            raise _error("created or amount is out of range.", n)
+        if abs(fee) > MAX_LINE_AMOUNT:
+            raise _error("fee is out of range.", n)
         lines.append(
             Line(
                 line_no=n,

@@ -50,7 +50,10 @@ def parse_day(value: str, param: str = "date") -> date:
     try:
         if len(value) != 10:
             raise ValueError
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
+        if not 1971 <= day.year <= 9998:  # a run's window must stay within datetime's range
+            raise ValueError
+        return day
     except ValueError:
         raise InvalidRequestError(
             f"Invalid {param}: expected a date as YYYY-MM-DD.",
