@@ -5,6 +5,7 @@ XML (written with the SDK's own generator), imported over HTTP and matched."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from braintree.util.generator import Generator
@@ -17,7 +18,9 @@ from strongbox.connectors.simulator import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.core.errors import InvalidRequestError
 from strongbox.reconciliation import formats
+from strongbox.reconciliation.tasks import FetchPolicy, reconcile_from_gateway
 from strongbox.runtime import Runtime
+from support import Merchant
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +106,30 @@ def test_unsettled_transactions_are_skipped_and_bad_xml_refused() -> None:
     assert (ok.skipped, [ln.line_id for ln in ok.lines]) == (1, ["a2"])
     with pytest.raises(InvalidRequestError, match="not Braintree's XML"):
         formats.parse("<credit-card-transactions><unclosed>", "braintree_transactions")
+
+
+def test_a_day_fetched_from_braintrees_transaction_search(
+    api: TestClient, runtime: Runtime, merchant: Merchant, braintree: tuple[BraintreeFake, str]
+) -> None:
+    _fake, account = braintree
+    p1 = pay(api, 4000)
+    refund(api, p1["id"], 1000)
+    body = reconcile_from_gateway(
+        runtime.db,
+        runtime.routing,
+        runtime.connectors,
+        merchant.id,
+        account,
+        datetime.now(UTC).date(),
+        policy=FetchPolicy(attempts=2, backoff_seconds=0.001),
+    )
+    assert body["status"] == "completed", body
+    assert counts(body) == {"matched": 2}
+    [imp] = api.get("/v1/reconciliation/report_imports").json()["data"]
+    assert imp["format"] == "braintree_transactions"
+    # Another day's search finds nothing of today's.
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    other = reconcile_from_gateway(
+        runtime.db, runtime.routing, runtime.connectors, merchant.id, account, yesterday
+    )
+    assert (other["status"], counts(other)) == ("completed", {})

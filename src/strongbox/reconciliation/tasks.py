@@ -8,7 +8,8 @@ saying which part and why (``failure.stage``); a later pass tries again. Fetchin
 data twice imports nothing new and runs the day again.
 
 ``nightly_once`` does this for yesterday (UTC) for every enabled account of a connector with
-an API (Stripe), once the configured hour has passed and until the day has a completed run.
+an API (Stripe's balance transactions, Braintree's transaction search), once the configured
+hour has passed and until the day has a completed run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from tenacity import (
@@ -35,20 +36,31 @@ from strongbox.db.uow import Database
 from strongbox.events.types import RequestContext
 from strongbox.reconciliation import repository as repo
 from strongbox.reconciliation import service as recon
-from strongbox.reconciliation.formats import STRIPE_API
+from strongbox.reconciliation.formats import BRAINTREE_SEARCH, STRIPE_API
 from strongbox.routing.service import RoutingService
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:reconciliation"
-#: Connectors whose settlement data Strongbox can fetch, and the format it comes in.
-FETCHABLE = {"stripe": STRIPE_API}
+
+Fetch = Callable[[Any, Credentials, int, int], str]
 
 
-class BalanceSource(Protocol):
-    def balance_transactions(
-        self, credentials: Credentials, *, since: int, until: int
-    ) -> list[dict[str, Any]]: ...
+def _stripe(connector: Any, creds: Credentials, since: int, until: int) -> str:
+    objects = connector.balance_transactions(creds, since=since, until=until)
+    return orjson.dumps({"object": "list", "data": objects}).decode()
+
+
+def _braintree(connector: Any, creds: Credentials, since: int, until: int) -> str:
+    text: str = connector.transaction_search_xml(creds, since=since, until=until)
+    return text
+
+
+#: Connectors whose settlement data Strongbox can fetch: how, and the format it comes in.
+FETCHABLE: dict[str, tuple[Fetch, str]] = {
+    "stripe": (_stripe, STRIPE_API),
+    "braintree": (_braintree, BRAINTREE_SEARCH),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,32 +111,25 @@ def reconcile_from_gateway(
             raise KeyError(account_id)
         name = str(account.connector)
         creds = routing.account_credentials(account)
-    fmt = FETCHABLE.get(name)
-    source: Any = connectors.get(name) if name in connectors.names() else None
-    if fmt is None or not hasattr(source, "balance_transactions"):
+    how = FETCHABLE.get(name)
+    if how is None or name not in connectors.names():
         why = f"the {name} connector has no settlement API; import its reports instead"
         return _fail(db, ctx, account_id, text_day, "fetch", why)
+    fetch, fmt = how
+    source = connectors.get(name)
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    fetch: Callable[..., list[dict[str, Any]]] = source.balance_transactions
+    since, until = int(start.timestamp()), int((start + timedelta(days=1)).timestamp())
     try:
-        objects = policy.retrying()(
-            fetch,
-            creds,
-            since=int(start.timestamp()),
-            until=int((start + timedelta(days=1)).timestamp()),
-        )
+        text = policy.retrying()(fetch, source, creds, since, until)
     except RetryError as exc:
         last = exc.last_attempt.exception()
         why = f"gave up after {policy.attempts} attempt(s): {last}"
         return _fail(db, ctx, account_id, text_day, "fetch", why)
     except ConnectorError as exc:
         return _fail(db, ctx, account_id, text_day, "fetch", str(exc))
-    text = orjson.dumps({"object": "list", "data": objects}).decode()
     try:
         with db.unit_of_work() as uow:
-            recon.import_report(
-                uow, ctx, account_id, text, fmt=fmt, filename=f"{name}-{text_day}.json"
-            )
+            recon.import_report(uow, ctx, account_id, text, fmt=fmt, filename=f"{name}-{text_day}")
             uow.commit()
     except StrongboxError as exc:
         if exc.code != "report_already_imported":
