@@ -455,3 +455,37 @@ def test_a_line_listed_three_times_is_two_duplicates(
     # The same day run again finds the same two, raises none.
     run(api, account, today())
     assert {d["id"] for d in exceptions(api, outcome="duplicate")} == {d["id"] for d in dups}
+
+
+def test_concurrent_runs_of_one_day_neither_fail_nor_duplicate(
+    api: TestClient, runtime: Runtime, merchant: Merchant, account: str
+) -> None:
+    import threading
+
+    from strongbox.events.types import RequestContext
+    from strongbox.reconciliation import service as recon
+
+    book = _book(api)
+    upload(api, account, _edited_report(runtime, merchant, book))
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with runtime.db.unit_of_work() as uow:
+                recon.run_day(uow, RequestContext(merchant.id, "test"), account, today())
+                uow.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    runs = api.get("/v1/reconciliation/runs").json()["data"]
+    assert len(runs) == 4
+    assert [r["superseded"] for r in runs].count(False) == 1
+    assert len(exceptions(api)) == 5

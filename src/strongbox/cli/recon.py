@@ -15,6 +15,7 @@ from strongbox.events.types import RequestContext
 from strongbox.reconciliation import repository as repo
 from strongbox.reconciliation import service as recon
 from strongbox.reconciliation.formats import FORMATS
+from strongbox.reconciliation.schemas import render_import, render_run
 
 recon_app = typer.Typer(help="Reconciliation against gateway reports.", no_args_is_help=True)
 
@@ -53,7 +54,7 @@ def import_(
             )
         except StrongboxError as exc:
             raise _fail(exc) from None
-        out = recon.render_import(record)
+        out = render_import(record)
         uow.commit()
     typer.echo(json.dumps(out))
 
@@ -94,7 +95,7 @@ def run(
                 except StrongboxError as exc:
                     raise _fail(exc) from None
                 n = repo.count_open(uow.session, merchant, account, day)
-                body = recon.render_run(out.run, n)
+                body = render_run(out.run, n)
                 uow.commit()
             open_total += n
             typer.echo(json.dumps(body))

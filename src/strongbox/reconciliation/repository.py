@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from strongbox.db.pagination import Page, PageRequest, paginate
@@ -440,3 +440,12 @@ def has_completed_run(session: Session, merchant_id: str, account_id: str, day: 
         ReconRun.superseded.is_(False),
     )
     return session.scalar(stmt.limit(1)) is not None
+
+
+def serialize(session: Session, dialect: str, *key: str) -> None:
+    """One writer at a time for ``key`` until the transaction ends (PostgreSQL: an advisory
+    transaction lock; SQLite has one writer anyway)."""
+    if dialect == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 25))"), {"k": "|".join(key)}
+        )

@@ -37,6 +37,7 @@ from strongbox.reconciliation.models import (
     ReconRun,
     ReportImport,
 )
+from strongbox.reconciliation.schemas import render_exception, render_import, render_run
 
 ACCEPT: Final = "accept_gateway"
 TIMING: Final = "timing"
@@ -85,6 +86,9 @@ def import_report(
     refused; lines an earlier import of the account holds (same gateway line id) are counted
     as ``already_imported`` and not stored again."""
     _account(uow, ctx.merchant_id, account_id, "connector_account")
+    # Imports of one account one at a time: the same file twice concurrently is refused
+    # cleanly, not by a unique violation.
+    repo.serialize(uow.session, uow.dialect, "recon-import", ctx.merchant_id, account_id)
     digest = hashlib.sha256(text.encode()).hexdigest()
     earlier = repo.import_by_digest(uow.session, ctx.merchant_id, account_id, digest)
     if earlier is not None:
@@ -150,23 +154,6 @@ def import_report(
     return record
 
 
-def render_import(r: ReportImport) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "object": "reconciliation.report_import",
-        "connector_account": r.connector_account_id,
-        "format": r.format,
-        "filename": r.filename,
-        "sha256": r.sha256,
-        "lines": r.lines,
-        "skipped": r.skipped,
-        "already_imported": r.already_imported,
-        "first_date": r.first_day,
-        "last_date": r.last_day,
-        "created": to_unix(r.created),
-    }
-
-
 # ------------------------------------------------------------------ runs
 
 
@@ -193,6 +180,8 @@ def run_day(
     day = parse_day(day_text).isoformat()
     _account(uow, ctx.merchant_id, account_id, "connector_account")
     session = uow.session
+    # Runs of one account's day one at a time: a concurrent run waits, then supersedes.
+    repo.serialize(session, uow.dialect, "recon-run", ctx.merchant_id, account_id, day)
     lines = repo.lines_of_day(session, ctx.merchant_id, account_id, day)
     start = datetime.fromisoformat(day).replace(tzinfo=UTC)
     since, until = start - window, start + timedelta(days=1) + window
@@ -359,21 +348,6 @@ def record_failed_run(
     return run
 
 
-def render_run(run: ReconRun, open_exceptions: int) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "object": "reconciliation.run",
-        "connector_account": run.connector_account_id,
-        "date": run.day,
-        "status": run.status,
-        "failure": run.failure,
-        "outcomes": run.summary,
-        "open_exceptions": open_exceptions,
-        "superseded": run.superseded,
-        "created": to_unix(run.created),
-    }
-
-
 def get_run(uow: UnitOfWork, merchant_id: str, run_id: str) -> ReconRun:
     run = repo.get_run(uow.session, merchant_id, run_id)
     if run is None:
@@ -475,27 +449,3 @@ def resolve_exception(
         extra={"adjustment": adjustment} if adjustment else None,
     )
     return exc
-
-
-def render_exception(e: ReconException) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "object": "reconciliation.exception",
-        "connector_account": e.connector_account_id,
-        "date": e.day,
-        "outcome": e.outcome,
-        "status": e.status,
-        "run": e.run_id,
-        "strongbox_object": e.object_id,
-        "gateway_line": e.gateway_line_id,
-        "reference": e.reference,
-        "currency": e.currency,
-        "gateway_currency": e.gateway_currency,
-        "strongbox_amount": e.strongbox_amount,
-        "gateway_amount": e.gateway_amount,
-        "strongbox_fee": e.strongbox_fee,
-        "gateway_fee": e.gateway_fee,
-        "resolution": e.resolution,
-        "created": to_unix(e.created),
-        "updated": to_unix(e.updated),
-    }

@@ -37,6 +37,7 @@ from strongbox.events.types import RequestContext
 from strongbox.reconciliation import repository as repo
 from strongbox.reconciliation import service as recon
 from strongbox.reconciliation.formats import BRAINTREE_SEARCH, STRIPE_API
+from strongbox.reconciliation.schemas import render_run
 from strongbox.routing.service import RoutingService
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _fail(
     log.warning("reconciliation of %s on %s failed at %s: %s", account, day, stage, why)
     with db.unit_of_work() as uow:
         run = recon.record_failed_run(uow, ctx, account, day, stage, why)
-        body = recon.render_run(run, repo.count_open(uow.session, ctx.merchant_id, account, day))
+        body = render_run(run, repo.count_open(uow.session, ctx.merchant_id, account, day))
         uow.commit()
     return body
 
@@ -138,7 +139,7 @@ def reconcile_from_gateway(
         with db.unit_of_work() as uow:
             out = recon.run_day(uow, ctx, account_id, text_day)
             n = repo.count_open(uow.session, merchant_id, account_id, text_day)
-            body = recon.render_run(out.run, n)
+            body = render_run(out.run, n)
             uow.commit()
     except StrongboxError as exc:
         return _fail(db, ctx, account_id, text_day, "match", exc.message)

@@ -34,6 +34,9 @@ from strongbox.reconciliation.schemas import (
     ListExceptionsParams,
     ListRunsParams,
     ResolveParams,
+    render_exception,
+    render_import,
+    render_run,
 )
 
 router = APIRouter(prefix="/v1/reconciliation", tags=["reconciliation"])
@@ -90,7 +93,7 @@ def _run_import(
         record = recon.import_report(
             uow, ctx, p.connector_account, text, fmt=p.format, filename=p.filename
         )
-        return Step(extra={"body": recon.render_import(record)})
+        return Step(extra={"body": render_import(record)})
 
     req = WriteRequest(
         method=request.method,
@@ -109,7 +112,7 @@ def list_imports(request: Request, params: dict[str, Any] = Depends(params_of)) 
         caller,
         "/v1/reconciliation/report_imports",
         lambda uow: repo.list_imports(uow.session, caller.ctx.merchant_id, page_of(p)),
-        lambda _, r: recon.render_import(r),
+        lambda _, r: render_import(r),
     )
 
 
@@ -118,7 +121,7 @@ def list_imports(request: Request, params: dict[str, Any] = Depends(params_of)) 
 
 def _render_run(uow: UnitOfWork, run: Any) -> dict[str, Any]:
     n = repo.count_open(uow.session, run.merchant_id, run.connector_account_id, run.day)
-    return recon.render_run(run, n)
+    return render_run(run, n)
 
 
 @router.post(
@@ -192,7 +195,7 @@ def list_exceptions(request: Request, params: dict[str, Any] = Depends(params_of
             connector_account=p.connector_account,
             day=p.date,
         ),
-        lambda _, e: recon.render_exception(e),
+        lambda _, e: render_exception(e),
     )
 
 
@@ -204,9 +207,7 @@ def retrieve_exception(
     validate_params(RetrieveParams, params)
     return read_response(
         caller,
-        lambda uow: recon.render_exception(
-            recon.get_exception(uow, caller.ctx.merchant_id, exc_id)
-        ),
+        lambda uow: render_exception(recon.get_exception(uow, caller.ctx.merchant_id, exc_id)),
     )
 
 
@@ -223,6 +224,6 @@ def resolve_exception(
 
     def phase1(uow: UnitOfWork, ctx: RequestContext) -> Step:
         exc = recon.resolve_exception(uow, ctx, exc_id, p.action, p.note)
-        return Step(extra={"body": recon.render_exception(exc)})
+        return Step(extra={"body": render_exception(exc)})
 
     return run_write(caller, write_request(request, params), phase1, _body)
