@@ -13,6 +13,9 @@ import csv
 import io
 from datetime import UTC, date, datetime
 
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
 from strongbox.connectors.base import OperationKind, OperationStatus
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.core.money import Money
@@ -95,3 +98,27 @@ def _row(ref: str, at: datetime, currency: str, gross: int, fee: int, category: 
         ref,
         f"simulator {category}",
     ]
+
+
+def create_report_router(engine: SimulatorEngine) -> APIRouter:
+    """``GET /reports/settlement?date=YYYY-MM-DD[&merchant=…&fee_bps=…&fee_fixed=…]``: the
+    day's report as ``text/csv``, as a gateway's dashboard would let one download it."""
+    router = APIRouter()
+
+    @router.get("/reports/settlement", response_model=None)
+    def settlement(
+        date_: str = Query(alias="date"),
+        merchant: str | None = None,
+        fee_bps: int = Query(default=0, ge=0, le=10_000),
+        fee_fixed: int = Query(default=0, ge=0, le=10**9),
+    ) -> Response:
+        try:
+            day = date.fromisoformat(date_)
+        except ValueError:
+            return Response("date must be YYYY-MM-DD\n", status_code=400, media_type="text/plain")
+        text = settlement_report(
+            engine, day, merchant_id=merchant, fee_bps=fee_bps, fee_fixed=fee_fixed
+        )
+        return Response(text, media_type="text/csv")
+
+    return router
