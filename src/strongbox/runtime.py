@@ -28,6 +28,8 @@ from strongbox.db.migrate import upgrade
 from strongbox.db.uow import Database
 from strongbox.events.bus import InMemoryBus, make_bus
 from strongbox.events.dispatcher import EventDispatcher
+from strongbox.fx.cache import RateCache
+from strongbox.ledger.adjustments import AdjustmentRules
 from strongbox.ledger.fees import FeeDefault, Fees, parse_fixed
 from strongbox.ledger.handlers import PostingRules
 from strongbox.ledger.service import LedgerService
@@ -65,8 +67,11 @@ class Runtime:
     ledger: LedgerService = field(default_factory=LedgerService)
     fees: Fees = field(default_factory=Fees)
     address_limiter: RateLimiter = field(default_factory=lambda: make_address_limiter(0))
+    # Exchange rates (issue 25): Redis when configured, in process otherwise.
+    fx: RateCache = field(default_factory=RateCache)
 
     def close(self) -> None:
+        self.fx.close()
         self.leases.close()
         self.vault.close()
         self.connectors.close()
@@ -172,6 +177,8 @@ def build_runtime(
     ledger = LedgerService()
     fees = Fees(FeeDefault(settings.ledger_fee_bps, parse_fixed(settings.ledger_fee_fixed)))
     PostingRules(ledger, fees).register(dispatcher)
+    # Reconciliation resolutions post their adjustments through the ledger's rules too.
+    AdjustmentRules(ledger).register(dispatcher)
     return Runtime(
         settings=settings,
         db=db,
@@ -193,6 +200,7 @@ def build_runtime(
         routing=routing,
         health=health,
         leases=LeaseKeeper(db, settings.attempt_lease_seconds),
+        fx=RateCache(settings.redis_url),
     )
 
 

@@ -101,6 +101,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     for extension in (connector_accounts, routing):
         app.include_router(extension.router)
+    from strongbox.api.routers import exchange_rates, reconciliation  # issue 25
+
+    app.include_router(reconciliation.router)
+    app.include_router(exchange_rates.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

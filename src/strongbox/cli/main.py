@@ -37,6 +37,15 @@ app.add_typer(audit_app, name="audit")
 from strongbox.cli.ledger import ledger_app  # noqa: E402
 
 app.add_typer(ledger_app, name="ledger")
+from strongbox.cli.recon import recon_app  # noqa: E402 - issue 25
+
+app.add_typer(recon_app, name="recon")
+from strongbox.cli.integrity import integrity_app  # noqa: E402 - issue 25
+
+app.add_typer(integrity_app, name="integrity")
+from strongbox.cli.fx import fx_app  # noqa: E402 - issue 25
+
+app.add_typer(fx_app, name="fx")
 merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
 app.add_typer(keys_app, name="keys")  # vault keys
 from strongbox.cli.payments import app as payments_app  # noqa: E402

@@ -36,6 +36,11 @@ PREFIXES = {
     "inbound_event": "iwe",
     "dispute": "dp",
     "connector_account": "mca",
+    # reconciliation (issue 25)
+    "report_import": "rpi",
+    "reconciliation_run": "rcr",
+    "reconciliation_exception": "rcx",
+    "integrity_seal": "seal",
 }
 
 

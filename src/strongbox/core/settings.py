@@ -89,6 +89,43 @@ class Settings(BaseSettings):
     ledger_expiry_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often expired pending ledger transfers are voided."
     )
+    # -- reconciliation (docs/reconciliation.md)
+    recon_nightly_fetch: bool = Field(
+        default=False,
+        description="Fetch yesterday's settlement data from gateways with an API (Stripe), "
+        "import it and reconcile the day, in the background workers.",
+    )
+    recon_fetch_after_hour: int = Field(
+        default=3, ge=0, le=23, description="UTC hour after which yesterday is fetched."
+    )
+    recon_fetch_attempts: int = Field(
+        default=6, ge=1, le=20, description="Tries per fetch (exponential backoff, jitter)."
+    )
+    recon_fetch_backoff_seconds: float = Field(
+        default=2.0, gt=0, le=3600, description="First back-off of a failed fetch."
+    )
+    integrity_seals_file: Path | None = Field(
+        default=None,
+        description="External append-only JSONL of table seals (default: under the data dir).",
+    )
+    integrity_seal_hours: float = Field(
+        default=24.0, gt=0, description="The workers seal the critical tables this often."
+    )
+    # -- foreign exchange (docs/fx.md)
+    fx_ecb_url: str | None = Field(
+        default=None,
+        description="Load the ECB's reference rates from this URL on a schedule "
+        "(https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml).",
+    )
+    fx_ecb_file: Path | None = Field(
+        default=None, description="Load the ECB's reference rates from this file on a schedule."
+    )
+    fx_refresh_minutes: float = Field(
+        default=60.0, gt=0, le=1440, description="How often the workers load the rates."
+    )
+    fx_markup_bps: int = Field(
+        default=0, ge=0, le=2000, description="Markup on converted amounts, basis points."
+    )
     # -- vault (docs/vault.md)
     key_provider: Literal["local", "pkcs11"] = Field(
         default="local", description="Where key-encryption keys live: local keyring or PKCS#11."

@@ -5,9 +5,11 @@ from __future__ import annotations
 import strongbox.audit.models
 import strongbox.auth.models
 import strongbox.events.models
+import strongbox.fx.models
 import strongbox.idempotency.models
 import strongbox.ledger.models
 import strongbox.payments.models
+import strongbox.reconciliation.models
 import strongbox.routing.models
 import strongbox.vault.models
 import strongbox.webhooks.models  # noqa: F401

@@ -158,6 +158,9 @@ MERCHANT_AVAILABLE = "merchant_available"  # settled funds (payouts debit it lat
 FEES = "fees"  # processing fees earned by the platform
 REFUNDS = "refunds"  # refunds owed back to customers through the gateway
 RESERVE = "reserve"  # funds held back from the merchant
+# Reconciliation (issue 25): differences accepted from a gateway's report, and written off.
+RECONCILIATION = "reconciliation"
+WRITE_OFFS = "write_offs"
 SYSTEM_PURPOSES = (
     GATEWAY_RECEIVABLE,
     MERCHANT_PENDING,
@@ -165,6 +168,8 @@ SYSTEM_PURPOSES = (
     FEES,
     REFUNDS,
     RESERVE,
+    RECONCILIATION,
+    WRITE_OFFS,
 )
 #: Flags of the system accounts: the merchant's settled balance can never go below zero.
 SYSTEM_FLAGS = {MERCHANT_AVAILABLE: DEBITS_MUST_NOT_EXCEED_CREDITS}

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from strongbox.ledger import repository as repo
 from strongbox.ledger import verify_repository as vrepo
+from strongbox.ledger.adjustments import ADJUSTMENT_PAIRS
 from strongbox.ledger.handlers import (
     authorization_id,
     capture_id,
@@ -361,6 +362,14 @@ class _Postings:
                     )
                 continue
             obj, _, step = tid.removeprefix(RESERVED_PREFIX).partition(".")
+            if obj.startswith("rcx_") and step == "resolution":
+                # A reconciliation adjustment (ledger/adjustments.py): either direction.
+                if (debit, credit) not in ADJUSTMENT_PAIRS:
+                    self._problem(
+                        f"{merchant}/{obj}",
+                        f"{tid} moves {debit} -> {credit}, which no adjustment does",
+                    )
+                continue
             expected = RULE_STEPS.get(obj[:3], {}).get(step)
             sub = f"{merchant}/{obj}"
             if expected is None:

@@ -136,6 +136,51 @@ def build_workers(rt: Runtime) -> Workers:
             max(interval, 5.0),
         )
     )
+    if s.recon_nightly_fetch:  # issue 25: yesterday's settlement data, fetched and matched
+        from strongbox.reconciliation.tasks import FetchPolicy, nightly_once
+
+        policy = FetchPolicy(
+            attempts=s.recon_fetch_attempts, backoff_seconds=s.recon_fetch_backoff_seconds
+        )
+        loops.append(
+            Loop(
+                "recon-nightly",
+                lambda: nightly_once(
+                    rt.db,
+                    rt.routing,
+                    rt.connectors,
+                    now=rt.db.clock.now(),
+                    after_hour=s.recon_fetch_after_hour,
+                    policy=policy,
+                ),
+                600.0,
+            )
+        )
+    from strongbox.reconciliation import integrity  # issue 25: nightly table seals
+
+    seals = integrity.sink_for(s.data_dir, s.integrity_seals_file)
+
+    def seal_tables() -> int:
+        integrity.seal(rt.db, rt.audit.signer, seals, due_hours=s.integrity_seal_hours)
+        return 0
+
+    loops.append(Loop("integrity-seal", seal_tables, 300.0))
+    if s.fx_ecb_url or s.fx_ecb_file:  # issue 25: reference rates on a schedule
+        from strongbox.fx import service as fx
+        from strongbox.fx.providers import EcbFile, EcbUrl, FetchFailed, RateProvider
+
+        provider: RateProvider = (
+            EcbFile(s.fx_ecb_file) if s.fx_ecb_file else EcbUrl(str(s.fx_ecb_url))
+        )
+
+        def load_rates() -> int:
+            try:
+                fx.load(rt.db, provider, rt.fx)
+            except (FetchFailed, ValueError) as exc:
+                log.warning("exchange rates not loaded: %s", exc)
+            return 0
+
+        loops.append(Loop("fx-rates", load_rates, s.fx_refresh_minutes * 60))
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)

@@ -33,6 +33,7 @@ import base64
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -584,11 +585,33 @@ class BraintreeFake:
 
             return await guarded(OperationKind.REFUND, process)
 
+        def created(txn_id: str) -> datetime | None:
+            meta = self.credits.get(txn_id)
+            if meta is not None:
+                at: datetime = meta["created_at"]
+                return at
+            charge = engine.charge(txn_id)
+            return None if charge is None else charge.created_at
+
         def matching(search: dict[str, Any]) -> list[str]:
             order = (search.get("order_id") or {}).get("is")
+            between = search.get("created_at") or {}
             with self._lock:
-                ids = [i for i, m in self.sales.items() if m["order_id"] == order]
-                ids += [i for i, m in self.credits.items() if m["order_id"] == order]
+                ids = list(self.sales) + list(self.credits)
+                if order is not None or not between:
+                    orders = {**self.sales, **self.credits}
+                    ids = [i for i in ids if orders[i]["order_id"] == order]
+            if between:  # created_at min/max (inclusive, as Braintree's), naive UTC
+                lo, hi = between.get("min"), between.get("max")
+                kept = []
+                for i in ids:
+                    at = created(i)
+                    if at is None:
+                        continue
+                    at = at.astimezone(UTC).replace(tzinfo=None)
+                    if (lo is None or at >= lo) and (hi is None or at <= hi):
+                        kept.append(i)
+                ids = kept
             wanted = search.get("ids")
             if isinstance(wanted, list):
                 ids = [i for i in ids if i in wanted]

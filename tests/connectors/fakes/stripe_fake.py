@@ -196,6 +196,10 @@ class StripeFake:
         self.intent_sources: dict[str, str] = {}  # pi id -> "card" or the pm_/tok_ it used
         self.intent_payment_methods: dict[str, str] = {}  # pi id -> its PaymentMethod
         self.last_intent_form: dict[str, str] | None = None
+        # ``GET /v1/balance_transactions``: the fee it reports, and outages to answer first.
+        self.fee_bps = 0
+        self.fee_fixed = 0
+        self.balance_outages = 0
         self._fingerprint_key = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self.app = self._build()
@@ -211,6 +215,7 @@ class StripeFake:
             self.intent_sources.clear()
             self.intent_payment_methods.clear()
             self.last_intent_form = None
+            self.fee_bps = self.fee_fixed = self.balance_outages = 0
 
     # ------------------------------------------------------------------ tokenization
 
@@ -890,4 +895,83 @@ class StripeFake:
                 {"object": "list", "data": data[::-1], "has_more": False, "url": "/v1/refunds"}
             )
 
+        @app.get("/v1/balance_transactions")
+        async def list_balance_transactions(request: Request) -> Response:
+            account = account_of(request)
+            if account is None:
+                return unauthorized()
+            with self._lock:
+                if self.balance_outages > 0:
+                    self.balance_outages -= 1
+                    return _error(503, "api_error", "Stripe is temporarily unavailable.")
+            q = request.query_params
+            try:
+                gte, lt = int(q["created[gte]"]), int(q["created[lt]"])
+                limit = int(q.get("limit", "10"))
+            except (KeyError, ValueError):
+                return _error(400, "invalid_request_error", "Invalid created or limit")
+            expand = "data.source" in q.getlist("expand[]")
+            items = [
+                t for t in self.balance_transactions(account, expand) if gte <= t["created"] < lt
+            ]
+            items.sort(key=lambda t: (-t["created"], t["id"]))  # newest first, like Stripe
+            after = q.get("starting_after")
+            if after is not None:
+                ids = [t["id"] for t in items]
+                if after not in ids:
+                    return _error(400, "invalid_request_error", f"No such object: '{after}'")
+                items = items[ids.index(after) + 1 :]
+            page = items[:limit]
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": page,
+                    "has_more": len(items) > limit,
+                    "url": "/v1/balance_transactions",
+                }
+            )
+
         return app
+
+    def balance_transactions(self, account: str, expand: bool) -> list[dict[str, Any]]:
+        """The account's charges and refunds as balance transactions, the fee being
+        ``fee_bps`` of the amount (rounded half up) plus ``fee_fixed``."""
+        out: list[dict[str, Any]] = []
+
+        def txn(ref: str, kind: str, amount: int, fee: int, currency: str, at: datetime,
+                source: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+            return {
+                "id": "txn_" + ref,
+                "object": "balance_transaction",
+                "amount": amount,
+                "fee": fee,
+                "net": amount - fee,
+                "currency": currency,
+                "created": int(at.timestamp()),
+                "type": kind,
+                "reporting_category": kind,
+                "status": "pending",
+                "source": source if expand else source["id"],
+            }
+
+        for c in self.engine.charges():
+            if c.merchant_id != account or c.captured_amount <= 0:
+                continue
+            amount = c.captured_amount
+            fee = (amount * self.fee_bps + 5000) // 10000 + self.fee_fixed
+            source = {"id": "ch_" + c.reference, "object": "charge"}
+            source["payment_intent"] = pi_id(c.reference)
+            out.append(txn(c.reference, "charge", amount, fee, c.currency, c.created_at, source))
+        for op in self.engine.operations():
+            if op.merchant_id != account or op.kind is not OperationKind.REFUND:
+                continue
+            if op.status is not OperationStatus.REFUNDED or op.amount is None:
+                continue
+            source = {
+                "id": "re_" + op.reference,
+                "object": "refund",
+                "payment_intent": pi_id(op.charge_reference),
+            }
+            out.append(txn(op.reference, "refund", -op.amount, 0, op.currency, op.created_at,
+                           source))  # fmt: skip
+        return out

@@ -94,6 +94,7 @@ from strongbox.connectors.base import (
     UnsupportedTokenError,
     VoidRequest,
 )
+from strongbox.connectors.braintree import reports
 from strongbox.core.countries import alpha2
 from strongbox.core.currencies import get_currency
 
@@ -369,6 +370,12 @@ class BraintreeConnector(Connector):
         return _token_details(nonce)
 
     # ------------------------------------------------------------------ helpers
+
+    def transaction_search_xml(self, credentials: Credentials, *, since: int, until: int) -> str:
+        """Braintree's settlement data for ``[since, until)`` (``reports.py``)."""
+        return reports.transaction_search_xml(
+            self._gateway(credentials), self._send, since=since, until=until
+        )
 
     def _find(self, gateway: braintree.BraintreeGateway, ref: str) -> Any:
         try:

@@ -520,6 +520,9 @@ def create_app(engine: SimulatorEngine) -> FastAPI:
         return {"reset": True}
 
     app.include_router(create_3ds_router(engine))
+    from strongbox.connectors.simulator.report import create_report_router  # issue 25
+
+    app.include_router(create_report_router(engine))
     return app
 
 

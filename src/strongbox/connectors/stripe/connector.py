@@ -83,6 +83,7 @@ from strongbox.connectors.base import (
     VoidRequest,
 )
 from strongbox.connectors.http import gateway_client, json_object, obj, send
+from strongbox.connectors.stripe import reports
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 KEY_METADATA = "strongbox_idempotency_key"
@@ -391,6 +392,12 @@ class StripeConnector(Connector):
             raw_status=raw or None,
             details={"refund": refund.get("id")},
         )
+
+    def balance_transactions(
+        self, credentials: Credentials, *, since: int, until: int
+    ) -> list[dict[str, Any]]:
+        """Stripe's settlement data for ``[since, until)`` (``reports.py``)."""
+        return reports.balance_transactions(self._get, credentials, since=since, until=until)
 
     # ------------------------------------------------------------------ transport
 

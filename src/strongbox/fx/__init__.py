@@ -1,0 +1,1 @@
+"""Foreign exchange: reference rates (the ECB's), their history, a cache, conversion."""

@@ -1,0 +1,1 @@
+"""Reconciliation: gateway reports imported, matched against the ledger, resolved through it."""
