@@ -7,9 +7,9 @@ Builds a runtime (SQLite in a temporary directory unless ``--database-url`` name
 PostgreSQL database), creates a merchant, warms up, then awaits ``app(scope, receive, send)``
 ``n`` times on one event loop: what the server does for a request once uvicorn has parsed
 it, nothing else (``benchmarks/run.sh`` measures the whole server under load). Prints CPU
-and wall time per request; with ``--profile``, a cProfile of the measured loop (the request
-path runs on the loop's thread on SQLite; on PostgreSQL the endpoint runs in a worker thread,
-which cProfile does not see: use py-spy there).
+and wall time per request; with ``--profile``, a cProfile of the measured loop (the payment
+routes run on the loop's thread through ``core/bridge`` on both databases; cProfile follows
+the greenlet switches imperfectly, so read call counts with care).
 """
 
 from __future__ import annotations
