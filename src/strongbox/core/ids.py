@@ -36,6 +36,13 @@ PREFIXES = {
     "inbound_event": "iwe",
     "dispute": "dp",
     "connector_account": "mca",
+    # bank data (issue 20)
+    "financial_connections_session": "fcsess",
+    "financial_connections_account": "fca",
+    "financial_connections_transaction": "fctxn",
+    "transaction_refresh": "fctxnref",
+    "bank_item": "fcitem",
+    "bank_webhook_event": "bwe",
 }
 
 
