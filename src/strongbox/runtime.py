@@ -17,6 +17,7 @@ from strongbox.audit.tasks import AuditLog, build_audit_log
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
+from strongbox.banking.service import Banking
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine
@@ -65,8 +66,12 @@ class Runtime:
     ledger: LedgerService = field(default_factory=LedgerService)
     fees: Fees = field(default_factory=Fees)
     address_limiter: RateLimiter = field(default_factory=lambda: make_address_limiter(0))
+    # Bank data (issue 20): Financial Connections' providers; None when none is configured.
+    banking: Banking | None = None
 
     def close(self) -> None:
+        if self.banking is not None:
+            self.banking.close()
         self.leases.close()
         self.vault.close()
         self.connectors.close()
@@ -193,6 +198,31 @@ def build_runtime(
         routing=routing,
         health=health,
         leases=LeaseKeeper(db, settings.attempt_lease_seconds),
+        banking=build_banking(settings, sealer, clock),
+    )
+
+
+def build_banking(settings: Settings, sealer: Sealer, clock: Clock) -> Banking | None:
+    """Plaid when its credentials are set (``STRONGBOX_PLAID_CLIENT_ID``/``_SECRET``)."""
+    if not (settings.plaid_client_id and settings.plaid_secret):
+        return None
+    from strongbox.banking.providers.plaid import PlaidProvider
+    from strongbox.banking.providers.plaid_webhooks import PlaidWebhookVerifier
+    from strongbox.core.secret import Secret
+
+    plaid = PlaidProvider(
+        settings.plaid_api_base,
+        settings.plaid_client_id,
+        Secret(settings.plaid_secret.get_secret_value()),
+        connect_timeout=settings.gateway_connect_timeout_seconds,
+        read_timeout=settings.gateway_timeout_seconds,
+        clock=clock,
+    )
+    return Banking(
+        {"plaid": plaid},
+        sealer,
+        settings.public_url,
+        extra={"plaid_verifier": PlaidWebhookVerifier(plaid.webhook_verification_key, clock)},
     )
 
 

@@ -104,4 +104,3 @@ class PlaidWebhookVerifier:
         if not isinstance(claimed, str) or not hmac.compare_digest(claimed, digest):
             raise WebhookRejected("body hash does not match")
         return claims
-

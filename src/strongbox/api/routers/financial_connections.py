@@ -1,0 +1,425 @@
+"""Stripe's Financial Connections API over the bank-data providers (issue 20).
+
+``/v1/financial_connections/sessions`` (create, retrieve, and Strongbox's ``complete`` with
+the link flow's public token), ``/v1/financial_connections/accounts`` (list, retrieve,
+``refresh``, ``disconnect``), ``/v1/financial_connections/transactions`` (list), and the
+providers' webhook receivers. Provider calls happen between two transactions, never in one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from strongbox.api.context import Caller, authenticate, get_runtime, params_of
+from strongbox.api.responses import dumps, json_response
+from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc
+from strongbox.banking import repository as repo
+from strongbox.banking import service, tasks
+from strongbox.banking.providers.base import (
+    LinkRequest,
+    LoginRequired,
+    ProviderError,
+    ProviderRejected,
+    RateLimited,
+)
+from strongbox.banking.providers.plaid_webhooks import WebhookRejected
+from strongbox.banking.schemas import (
+    CompleteSessionParams,
+    CreateSessionParams,
+    ListAccountsParams,
+    ListTransactionsParams,
+    RefreshParams,
+    RetrieveParams,
+    render_account,
+    render_session,
+    render_transaction,
+)
+from strongbox.core.errors import (
+    ApiError,
+    GatewayError,
+    InvalidRequestError,
+    RateLimitError,
+    ResourceMissingError,
+    StrongboxError,
+)
+from strongbox.core.params import validate_params
+from strongbox.core.secret import Secret
+from strongbox.payments.schemas import check_expand, render_list
+from strongbox.webhooks.providers import MAX_BODY_BYTES
+
+router = APIRouter(prefix="/v1/financial_connections", tags=["financial connections"])
+NO_EXPAND: frozenset[str] = frozenset()
+ACCOUNTS = frozenset({"accounts"})
+GONE_AT_PROVIDER = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
+T = TypeVar("T")
+
+
+def _banking(caller: Caller) -> service.Banking:
+    b = caller.runtime.banking
+    if b is None:
+        raise InvalidRequestError(
+            "Financial Connections is not configured on this server (no bank-data provider).",
+            code="provider_not_configured",
+        )
+    return b
+
+
+def _api_error(exc: ProviderError) -> StrongboxError:
+    """A provider's failure as a Stripe-shaped error: never a 500, never the token."""
+    if isinstance(exc, RateLimited):
+        return RateLimitError("The bank-data provider is rate limiting; retry later.")
+    if isinstance(exc, ProviderRejected):
+        return InvalidRequestError(
+            f"The bank-data provider refused the request ({exc.code}).",
+            code="bank_provider_refused",
+        )
+    return GatewayError(
+        f"The bank-data provider is unavailable ({exc.code}).", code="bank_provider_unavailable"
+    )
+
+
+def _provider_call(fn: Callable[[], T]) -> T:
+    """``LoginRequired`` goes through (the caller records it); other failures become errors."""
+    try:
+        return fn()
+    except LoginRequired:
+        raise
+    except ProviderError as exc:
+        raise _api_error(exc) from None
+
+
+def _ok(body: dict[str, Any]) -> Response:
+    return json_response(200, dumps(body))
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@router.post("/sessions", summary="Create a session", openapi_extra=body_doc(CreateSessionParams))
+def create_session(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CreateSessionParams, params)
+    check_expand(p.expand, ACCOUNTS)
+    banking = _banking(caller)
+    rt = caller.runtime
+    relink = None
+    token = None
+    if p.relink_account:
+        with rt.db.reader() as uow:
+            a = service.require_account(uow, caller.ctx, p.relink_account, "relink_account")
+            relink = service.require_item(uow, a.merchant_id, a.item_id)
+            token = service.access_token(banking.sealer, relink)
+    provider = banking.provider(relink.provider if relink else p.provider)
+    products = ["transactions"] if "transactions" in p.permissions else []
+    if "payment_method" in p.permissions:
+        products.append("auth")
+    if "ownership" in p.permissions:
+        products.append("identity")
+    link = _provider_call(
+        lambda: provider.create_link_token(
+            LinkRequest(
+                client_user_id=p.account_holder.customer or caller.ctx.merchant_id,
+                products=tuple(products or ["auth"]),
+                webhook_url=banking.webhook_url(provider.name),
+                access_token=token,
+                redirect_uri=None,
+            )
+        )
+    )
+    with rt.db.unit_of_work() as uow:
+        s = service.create_session(uow, caller.ctx, p, link, relink)
+        body = render_session(s, [], caller.ctx.livemode)
+        uow.commit()
+    return _ok(body)
+
+
+@router.get("/sessions/{session_id}", summary="Retrieve a session")
+def retrieve_session(
+    session_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    check_expand(p.expand, ACCOUNTS)
+    with caller.runtime.db.reader() as uow:
+        s = service.require_session(uow, caller.ctx, session_id)
+        accounts = _session_accounts(uow, s)
+        return _ok(render_session(s, accounts, caller.ctx.livemode))
+
+
+def _session_accounts(uow: Any, s: Any) -> list[Any]:
+    if s.relink_item_id:
+        return repo.accounts_of_item(uow.session, s.merchant_id, s.relink_item_id)
+    return repo.accounts_of_session(uow.session, s.merchant_id, s.id)
+
+
+@router.post(
+    "/sessions/{session_id}/complete",
+    summary="Complete a session with the link flow's public token (Strongbox)",
+    openapi_extra=body_doc(CompleteSessionParams),
+)
+def complete_session(
+    session_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CompleteSessionParams, params)
+    check_expand(p.expand, ACCOUNTS)
+    banking = _banking(caller)
+    rt = caller.runtime
+    with rt.db.reader() as uow:
+        s = service.require_session(uow, caller.ctx, session_id)
+        service.check_pending(s)
+        relink, perms, prefetch, name = s.relink_item_id, s.permissions, s.prefetch, s.provider
+    if relink:
+        with rt.db.unit_of_work() as uow:
+            s = service.require_session(uow, caller.ctx, session_id)
+            accounts = service.complete_relink(uow, caller.ctx, s)
+            body = render_session(s, accounts, caller.ctx.livemode)
+            uow.commit()
+        return _ok(body)
+    if not p.public_token:
+        raise InvalidRequestError(
+            "Missing required param: public_token.", param="public_token", code="parameter_missing"
+        )
+    provider = banking.provider(name)
+    public = Secret(p.public_token)
+    exchanged = _provider_call(lambda: provider.exchange_public_token(public))
+    token = exchanged.access_token
+    fetch_balances = "balance" in prefetch
+    fetched = _provider_call(
+        lambda: provider.get_balances(token) if fetch_balances else provider.get_accounts(token)
+    )
+    numbers = (
+        _provider_call(lambda: provider.get_account_numbers(token))
+        if "payment_method" in perms
+        else []
+    )
+    owners = (
+        _provider_call(lambda: provider.get_owners(token))
+        if "ownership" in perms and "ownership" in prefetch
+        else []
+    )
+    with rt.db.unit_of_work() as uow:
+        s = service.require_session(uow, caller.ctx, session_id)
+        rows = service.record_link(
+            uow,
+            caller.ctx,
+            banking.sealer,
+            s,
+            exchanged,
+            exchanged.institution_name or provider.name.title(),
+            fetched,
+            numbers,
+            owners,
+        )
+        body = render_session(s, rows, caller.ctx.livemode)
+        uow.commit()
+    return _ok(body)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+@router.get("/accounts", summary="List accounts", openapi_extra=query_doc(ListAccountsParams))
+def list_accounts(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListAccountsParams, params)
+    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
+    customer = p.account_holder.customer if p.account_holder else None
+    with caller.runtime.db.reader() as uow:
+        page = repo.list_accounts(
+            uow.session,
+            caller.ctx.merchant_id,
+            page_of(p),
+            session_id=p.session,
+            customer=customer,
+            created=created_of(p),
+        )
+        data = [render_account(a, caller.ctx.livemode) for a in page.data]
+    return _ok(render_list("/v1/financial_connections/accounts", data, page.has_more))
+
+
+@router.get("/accounts/{account_id}", summary="Retrieve an account")
+def retrieve_account(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, account_id, "account")
+        return _ok(render_account(a, caller.ctx.livemode))
+
+
+@router.post(
+    "/accounts/{account_id}/refresh",
+    summary="Refresh an account's balance, ownership or transactions",
+    openapi_extra=body_doc(RefreshParams),
+)
+def refresh_account(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RefreshParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    banking = _banking(caller)
+    rt = caller.runtime
+    ctx = caller.ctx
+    features = sorted(set(p.features))
+    with rt.db.reader() as uow:
+        a = service.require_account(uow, ctx, account_id, "account")
+        need = {"balance": "balances", "ownership": "ownership", "transactions": "transactions"}
+        for f in features:
+            if need[f] not in a.permissions:
+                raise InvalidRequestError(
+                    f"This account was linked without the {need[f]} permission.",
+                    param="features",
+                    code="permission_missing",
+                )
+        if a.status != "active":
+            raise InvalidRequestError(
+                f"This account is {a.status}: "
+                + ("link it again with a relink session." if a.status == "inactive" else "")
+                + ("it can no longer be refreshed." if a.status == "disconnected" else ""),
+                code="account_" + a.status,
+                param="account",
+            )
+        item = service.require_item(uow, a.merchant_id, a.item_id)
+        token = service.access_token(banking.sealer, item)
+        merchant_id, item_id = item.merchant_id, item.id
+    provider = banking.provider(item.provider)
+    try:
+        if "balance" in features:
+            balances = _provider_call(lambda: provider.get_balances(token))
+            with rt.db.unit_of_work() as uow:
+                service.apply_balances(
+                    uow, ctx, service.require_item(uow, merchant_id, item_id), balances
+                )
+                uow.commit()
+        if "ownership" in features:
+            owners = _provider_call(lambda: provider.get_owners(token))
+            with rt.db.unit_of_work() as uow:
+                service.apply_owners(
+                    uow, ctx, service.require_item(uow, merchant_id, item_id), owners
+                )
+                uow.commit()
+        if "transactions" in features:
+            _provider_call(lambda: tasks.sync_item(rt.db, banking, ctx, merchant_id, item_id))
+    except LoginRequired as exc:
+        with rt.db.unit_of_work() as uow:
+            item = service.require_item(uow, merchant_id, item_id)
+            service.mark_login_required(uow, ctx, item, exc.code)
+            service.refresh_failed(
+                uow, ctx, service.require_account(uow, ctx, account_id), features
+            )
+            uow.commit()
+    with rt.db.reader() as uow:
+        return _ok(render_account(service.require_account(uow, ctx, account_id), ctx.livemode))
+
+
+@router.post(
+    "/accounts/{account_id}/disconnect",
+    summary="Disconnect an account",
+    openapi_extra=body_doc(RetrieveParams),
+)
+def disconnect_account(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    banking = _banking(caller)
+    rt = caller.runtime
+    ctx = caller.ctx
+    with rt.db.unit_of_work() as uow:
+        a = service.require_account(uow, ctx, account_id, "account")
+        last = service.disconnect(uow, ctx, a)
+        item = service.require_item(uow, a.merchant_id, a.item_id)
+        token = (
+            service.access_token(banking.sealer, item)
+            if last and item.access_token_sealed
+            else None
+        )
+        merchant_id, item_id, name = item.merchant_id, item.id, item.provider
+        uow.commit()
+    if token is not None:
+        # The last account: the item is removed at the provider, then its token destroyed.
+        # A failure leaves the token for a retry of disconnect (the account stays disconnected).
+        provider = banking.provider(name)
+        try:
+            provider.remove_item(token)
+        except ProviderError as exc:
+            if exc.code not in GONE_AT_PROVIDER:
+                raise _api_error(exc) from None
+            # the provider no longer knows the item: nothing is left to remove there
+        with rt.db.unit_of_work() as uow:
+            service.destroy_token(uow, ctx, service.require_item(uow, merchant_id, item_id))
+            uow.commit()
+    with rt.db.reader() as uow:
+        return _ok(render_account(service.require_account(uow, ctx, account_id), ctx.livemode))
+
+
+# ---------------------------------------------------------------- transactions
+
+
+@router.get(
+    "/transactions",
+    summary="List an account's transactions",
+    openapi_extra=query_doc(ListTransactionsParams),
+)
+def list_transactions(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListTransactionsParams, params)
+    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, p.account, "account")
+        page = repo.list_transactions(uow.session, caller.ctx.merchant_id, a.id, page_of(p))
+        data = [render_transaction(t, caller.ctx.livemode) for t in page.data]
+    return _ok(render_list("/v1/financial_connections/transactions", data, page.has_more))
+
+
+# ---------------------------------------------------------------- provider webhooks
+
+
+@router.post("/webhooks/{provider}", summary="Receive a bank-data provider's webhook")
+async def receive_webhook(provider: str, request: Request) -> Response:
+    rt = get_runtime(request)
+    banking = rt.banking
+    verifier = banking.extra.get(f"{provider}_verifier") if banking is not None else None
+    if banking is None or verifier is None:
+        raise ResourceMissingError("No such webhook receiver.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise InvalidRequestError("The webhook body is too large.", code="body_too_large")
+    header = request.headers.get("plaid-verification")
+
+    def receive() -> dict[str, Any]:
+        try:
+            verifier.verify(body, header)  # may fetch the key: outside any transaction
+        except WebhookRejected:
+            raise InvalidRequestError(
+                "Webhook signature verification failed.", code="webhook_signature_invalid"
+            ) from None
+        except ProviderError:
+            raise ApiError(
+                "The provider's verification key could not be fetched; retry.",
+                code="bank_provider_unavailable",
+                status=503,
+            ) from None
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise InvalidRequestError("The webhook body is not a JSON object.")
+        stored, _ = tasks.receive_webhook(rt.db, provider, body, payload)
+        return {"received": True, "duplicate": not stored}
+
+    return _ok(await run_in_threadpool(receive))

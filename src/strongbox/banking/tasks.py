@@ -1,0 +1,231 @@
+"""Bank-data work that calls a provider: transaction syncs, webhooks, the daily poll.
+
+Each use case reads in one transaction, calls the provider outside any transaction, and
+writes the result in a second one, which it commits (these functions are edges, like the
+workers that run them). New data arrives by webhook: a verified webhook is stored once
+(``receive_webhook``, deduplicated by the SHA-256 of its body), then applied by
+``process_webhooks`` with exponential back-off; several ``SYNC_UPDATES_AVAILABLE`` for one
+item waiting together cost one sync. The daily poll (``poll_once``) is only a fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from strongbox.banking import repository as repo
+from strongbox.banking import service
+from strongbox.banking.models import BankWebhookEvent
+from strongbox.banking.providers.base import LoginRequired, ProviderError, SyncPage
+from strongbox.banking.service import Banking
+from strongbox.core.ids import new_id
+from strongbox.db.uow import Database
+from strongbox.events.types import RequestContext, raise_event
+
+log = logging.getLogger(__name__)
+
+MAX_SYNC_PAGES = 100
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=6)
+SYNC_CODES = frozenset(
+    {"SYNC_UPDATES_AVAILABLE", "DEFAULT_UPDATE", "INITIAL_UPDATE", "HISTORICAL_UPDATE"}
+)
+RELINK_CODES = frozenset({"ITEM_LOGIN_REQUIRED", "PENDING_EXPIRATION"})
+
+
+def _system(merchant_id: str, actor: str) -> RequestContext:
+    return RequestContext(merchant_id=merchant_id, actor=actor)
+
+
+def sync_item(
+    db: Database, banking: Banking, ctx: RequestContext, merchant_id: str, item_id: str
+) -> int:
+    """Fetch every page since the item's cursor, then apply them in one transaction.
+
+    Returns the number of transactions changed. ``LoginRequired`` moves the item's accounts
+    to ``inactive`` (committed) and is raised again; other provider errors are raised as they
+    are, with nothing written.
+    """
+    with db.reader() as uow:
+        item = service.require_item(uow, merchant_id, item_id)
+        token = service.access_token(banking.sealer, item)
+        provider = banking.provider(item.provider)
+        start = item.cursor
+    pages: list[SyncPage] = []
+    cursor = start
+    try:
+        for _ in range(MAX_SYNC_PAGES):
+            page = provider.sync_transactions(token, cursor)
+            pages.append(page)
+            cursor = page.next_cursor
+            if not page.has_more:
+                break
+    except LoginRequired as exc:
+        with db.unit_of_work() as uow:
+            service.mark_login_required(
+                uow, ctx, service.require_item(uow, merchant_id, item_id), exc.code
+            )
+            uow.commit()
+        raise
+    with db.unit_of_work() as uow:
+        item = service.require_item(uow, merchant_id, item_id)
+        n = service.apply_sync(uow, ctx, item, pages, start)
+        uow.commit()
+    return n
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def receive_webhook(
+    db: Database, provider: str, body: bytes, payload: dict[str, Any]
+) -> tuple[bool, str | None]:
+    """Store a verified webhook once. Returns (stored now, the item's merchant or None)."""
+    key = hashlib.sha256(body).hexdigest()
+    with db.unit_of_work() as uow:
+        if repo.webhook_event_exists(uow.session, provider, key):
+            return False, None
+        provider_item = str(payload.get("item_id") or "")
+        item = repo.item_by_provider_id(uow.session, provider, provider_item)
+        now = uow.clock.now()
+        ev = BankWebhookEvent(
+            id=new_id("bank_webhook_event"),
+            merchant_id=item.merchant_id if item else None,
+            provider=provider,
+            dedupe_key=key,
+            item_id=item.id if item else None,
+            webhook_type=str(payload.get("webhook_type") or "")[:64],
+            webhook_code=str(payload.get("webhook_code") or "")[:64],
+            payload=payload,
+            status="pending" if item else "ignored",
+            attempts=0,
+            next_attempt_at=now if item else None,
+            last_error=None if item else "unknown item",
+            created=now,
+            processed_at=None,
+        )
+        uow.session.add(ev)
+        uow.flush()
+        if item is not None:
+            raise_event(
+                uow,
+                _system(item.merchant_id, f"provider:{provider}"),
+                "strongbox.financial_connections.webhook.received",
+                "bank_webhook_event",
+                ev.id,
+                {"id": ev.id, "type": ev.webhook_type, "code": ev.webhook_code},
+            )
+        uow.commit()
+        return True, item.merchant_id if item else None
+
+
+def _backoff(attempts: int) -> timedelta:
+    factor: int = 2 ** max(attempts - 1, 0)
+    return min(BACKOFF_BASE * factor, BACKOFF_MAX)
+
+
+def _finish(db: Database, event_id: str, status: str, error: str | None, retry: bool) -> None:
+    with db.unit_of_work() as uow:
+        ev = uow.session.scalar(select(BankWebhookEvent).where(BankWebhookEvent.id == event_id))
+        assert ev is not None
+        now = uow.clock.now()
+        ev.attempts += 1
+        ev.last_error = error[:200] if error else None
+        if retry and ev.attempts < MAX_ATTEMPTS:
+            ev.status = "pending"
+            ev.next_attempt_at = now + _backoff(ev.attempts)
+        else:
+            ev.status = status if not retry else "failed"
+            ev.next_attempt_at = None
+            ev.processed_at = now
+            if status == "processed" and ev.item_id:
+                # Same-kind notices for this item that waited alongside: this run covered them.
+                for other in repo.pending_events_of_item(
+                    uow.session, ev.item_id, ev.webhook_code, ev.seq
+                ):
+                    if other.webhook_code in SYNC_CODES and other.id != ev.id:
+                        other.status = "processed"
+                        other.processed_at = now
+                        other.next_attempt_at = None
+        uow.commit()
+
+
+def _apply(db: Database, banking: Banking, ev: dict[str, Any]) -> str:
+    merchant_id, item_id = ev["merchant_id"], ev["item_id"]
+    ctx = _system(merchant_id, f"provider:{ev['provider']}")
+    code = ev["code"]
+    payload = ev["payload"]
+    if code in SYNC_CODES:
+        sync_item(db, banking, ctx, merchant_id, item_id)
+        return "processed"
+    error = payload.get("error") or {}
+    error_code = str(error.get("error_code") or "") if isinstance(error, dict) else ""
+    if (code == "ERROR" and error_code in RELINK_CODES) or code == "PENDING_EXPIRATION":
+        with db.unit_of_work() as uow:
+            item = service.require_item(uow, merchant_id, item_id)
+            service.mark_login_required(uow, ctx, item, error_code or code)
+            uow.commit()
+        return "processed"
+    if code == "LOGIN_REPAIRED":
+        with db.unit_of_work() as uow:
+            service.mark_repaired(uow, ctx, service.require_item(uow, merchant_id, item_id))
+            uow.commit()
+        return "processed"
+    return "ignored"
+
+
+def process_webhooks(db: Database, banking: Banking, limit: int = 50) -> int:
+    """Apply due webhook events; returns how many were handled this pass."""
+    with db.unit_of_work() as uow:
+        now = uow.clock.now()
+        due = repo.due_webhook_events(uow.session, now, limit)
+        claimed: list[dict[str, Any]] = []
+        for row in due:
+            # Claimed for a while: another worker skips it until then (a crash retries it).
+            row.next_attempt_at = now + _backoff(row.attempts + 1)
+            claimed.append(
+                {
+                    "id": row.id,
+                    "merchant_id": row.merchant_id,
+                    "item_id": row.item_id,
+                    "provider": row.provider,
+                    "code": row.webhook_code,
+                    "payload": dict(row.payload),
+                }
+            )
+        uow.commit()
+    for ev in claimed:
+        try:
+            status = _apply(db, banking, ev)
+        except LoginRequired:
+            _finish(db, ev["id"], "processed", "login required", retry=False)
+        except ProviderError as exc:
+            _finish(db, ev["id"], "failed", exc.code, retry=exc.retryable)
+        else:
+            _finish(db, ev["id"], status, None, retry=False)
+    return len(claimed)
+
+
+def poll_once(db: Database, banking: Banking, limit: int = 20) -> int:
+    """The daily fallback: sync items whose webhooks have not led to a sync for a day."""
+    with db.unit_of_work() as uow:
+        now = uow.clock.now()
+        items: list[tuple[str, str]] = []
+        for item in repo.due_polls(uow.session, now, limit):
+            assert item.next_poll_at is not None
+            if repo.claim_poll(
+                uow.session, item.seq, item.next_poll_at, now + service.POLL_INTERVAL
+            ):
+                items.append((item.merchant_id, item.id))
+        uow.commit()
+    for merchant_id, item_id in items:
+        try:
+            sync_item(db, banking, _system(merchant_id, "system:bank-poll"), merchant_id, item_id)
+        except ProviderError as exc:
+            log.warning("bank poll of %s failed: %s", item_id, exc.code)
+    return len(items)
