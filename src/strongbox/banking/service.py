@@ -143,8 +143,9 @@ def create_session(
     ctx: RequestContext,
     p: CreateSessionParams,
     link: LinkToken,
-    relink: BankItem | None,
+    relink: tuple[str, str] | None,
 ) -> BankSession:
+    """``relink``: the id and provider of the item an update-mode session repairs."""
     now = uow.clock.now()
     holder: dict[str, Any] = {"type": p.account_holder.type}
     if p.account_holder.customer:
@@ -155,7 +156,7 @@ def create_session(
     s = BankSession(
         id=sid,
         merchant_id=ctx.merchant_id,
-        provider=relink.provider if relink else p.provider,
+        provider=relink[1] if relink else p.provider,
         status="pending",
         client_secret=f"{sid}_secret_{secrets.token_urlsafe(18)}",
         link_token=link.token,
@@ -164,8 +165,8 @@ def create_session(
         permissions=sorted(set(p.permissions)),
         prefetch=sorted(set(p.prefetch or [])),
         return_url=p.return_url,
-        relink_item_id=relink.id if relink else None,
-        item_id=relink.id if relink else None,
+        relink_item_id=relink[0] if relink else None,
+        item_id=relink[0] if relink else None,
         created=now,
         updated=now,
     )

@@ -108,14 +108,21 @@ def create_session(request: Request, params: dict[str, Any] = Depends(params_of)
     check_expand(p.expand, ACCOUNTS)
     banking = _banking(caller)
     rt = caller.runtime
-    relink = None
+    relink: tuple[str, str] | None = None  # the item's id and provider
     token = None
     if p.relink_account:
         with rt.db.reader() as uow:
             a = service.require_account(uow, caller.ctx, p.relink_account, "relink_account")
-            relink = service.require_item(uow, a.merchant_id, a.item_id)
-            token = service.access_token(banking.sealer, relink)
-    provider = banking.provider(relink.provider if relink else p.provider)
+            if a.status == "disconnected":
+                raise InvalidRequestError(
+                    "This account was disconnected; link it with a new session.",
+                    code="account_disconnected",
+                    param="relink_account",
+                )
+            item = service.require_item(uow, a.merchant_id, a.item_id)
+            token = service.access_token(banking.sealer, item)
+            relink = (item.id, item.provider)
+    provider = banking.provider(relink[1] if relink else p.provider)
     products = ["transactions"] if "transactions" in p.permissions else []
     if "payment_method" in p.permissions:
         products.append("auth")
@@ -291,8 +298,8 @@ def refresh_account(
             )
         item = service.require_item(uow, a.merchant_id, a.item_id)
         token = service.access_token(banking.sealer, item)
-        merchant_id, item_id = item.merchant_id, item.id
-    provider = banking.provider(item.provider)
+        merchant_id, item_id, name = item.merchant_id, item.id, item.provider
+    provider = banking.provider(name)
     try:
         if "balance" in features:
             balances = _provider_call(lambda: provider.get_balances(token))
