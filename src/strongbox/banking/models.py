@@ -131,8 +131,8 @@ class BankTransactionRow(Base):
 
 
 class BankWebhookEvent(Base):
-    """A verified provider webhook, stored once (by the SHA-256 of its body) and applied
-    by a worker with exponential back-off."""
+    """A verified provider webhook, stored once (by the SHA-256 of the signed delivery) and
+    applied by a worker with exponential back-off."""
 
     __tablename__ = "bank_webhook_events"
     __table_args__ = (

@@ -143,21 +143,6 @@ def due_webhook_events(s: Session, now: datetime, limit: int) -> list[BankWebhoo
     return list(s.scalars(q))
 
 
-def pending_events_of_item(
-    s: Session, item_id: str, webhook_code: str, up_to_seq: int
-) -> list[BankWebhookEvent]:
-    return list(
-        s.scalars(
-            select(BankWebhookEvent).where(
-                BankWebhookEvent.item_id == item_id,
-                BankWebhookEvent.status == "pending",
-                BankWebhookEvent.webhook_code == webhook_code,
-                BankWebhookEvent.seq <= up_to_seq,
-            )
-        )
-    )
-
-
 def claim_poll(s: Session, item_seq: int, due: datetime, until: datetime) -> bool:
     """Move one item's next poll from ``due`` to ``until``; False when another worker did."""
     res = s.execute(

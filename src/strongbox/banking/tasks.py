@@ -3,7 +3,7 @@
 Each use case reads in one transaction, calls the provider outside any transaction, and
 writes the result in a second one, which it commits (these functions are edges, like the
 workers that run them). New data arrives by webhook: a verified webhook is stored once
-(``receive_webhook``, deduplicated by the SHA-256 of its body), then applied by
+(``receive_webhook``, deduplicated by the SHA-256 of the signed delivery), then applied by
 ``process_webhooks`` with exponential back-off; several ``SYNC_UPDATES_AVAILABLE`` for one
 item waiting together cost one sync. The daily poll (``poll_once``) is only a fallback.
 """
@@ -83,10 +83,15 @@ def sync_item(
 
 
 def receive_webhook(
-    db: Database, provider: str, body: bytes, payload: dict[str, Any]
+    db: Database, provider: str, body: bytes, signature: str, payload: dict[str, Any]
 ) -> tuple[bool, str | None]:
-    """Store a verified webhook once. Returns (stored now, the item's merchant or None)."""
-    key = hashlib.sha256(body).hexdigest()
+    """Store a verified webhook once. Returns (stored now, the item's merchant or None).
+
+    The dedupe key is the SHA-256 of the signed delivery (signature and body): a delivery
+    sent again is stored once, while a later notice with the same body (Plaid's carry no
+    event id) is a new one. Notices for one item waiting together are applied by one sync.
+    """
+    key = hashlib.sha256(signature.encode() + b"." + body).hexdigest()
     with db.unit_of_work() as uow:
         if repo.webhook_event_exists(uow.session, provider, key):
             return False, None
@@ -129,29 +134,25 @@ def _backoff(attempts: int) -> timedelta:
     return min(BACKOFF_BASE * factor, BACKOFF_MAX)
 
 
-def _finish(db: Database, event_id: str, status: str, error: str | None, retry: bool) -> None:
+def _finish(
+    db: Database, event_ids: list[str], status: str, error: str | None, retry: bool
+) -> None:
+    """Record the outcome of one application on its event and on the same-item notices that
+    were claimed with it (stored before the sync began, so the sync covered them)."""
     with db.unit_of_work() as uow:
-        ev = uow.session.scalar(select(BankWebhookEvent).where(BankWebhookEvent.id == event_id))
-        assert ev is not None
         now = uow.clock.now()
-        ev.attempts += 1
-        ev.last_error = error[:200] if error else None
-        if retry and ev.attempts < MAX_ATTEMPTS:
-            ev.status = "pending"
-            ev.next_attempt_at = now + _backoff(ev.attempts)
-        else:
-            ev.status = status if not retry else "failed"
-            ev.next_attempt_at = None
-            ev.processed_at = now
-            if status == "processed" and ev.item_id:
-                # Same-kind notices for this item that waited alongside: this run covered them.
-                for other in repo.pending_events_of_item(
-                    uow.session, ev.item_id, ev.webhook_code, ev.seq
-                ):
-                    if other.webhook_code in SYNC_CODES and other.id != ev.id:
-                        other.status = "processed"
-                        other.processed_at = now
-                        other.next_attempt_at = None
+        for ev in uow.session.scalars(
+            select(BankWebhookEvent).where(BankWebhookEvent.id.in_(event_ids))
+        ):
+            ev.attempts += 1
+            ev.last_error = error[:200] if error else None
+            if retry and ev.attempts < MAX_ATTEMPTS:
+                ev.status = "pending"
+                ev.next_attempt_at = now + _backoff(ev.attempts)
+            else:
+                ev.status = "failed" if retry else status
+                ev.next_attempt_at = None
+                ev.processed_at = now
         uow.commit()
 
 
@@ -185,9 +186,14 @@ def process_webhooks(db: Database, banking: Banking, limit: int = 50) -> int:
         now = uow.clock.now()
         due = repo.due_webhook_events(uow.session, now, limit)
         claimed: list[dict[str, Any]] = []
+        syncing: dict[str, dict[str, Any]] = {}  # item id -> the sync claimed for it
         for row in due:
             # Claimed for a while: another worker skips it until then (a crash retries it).
             row.next_attempt_at = now + _backoff(row.attempts + 1)
+            first = syncing.get(row.item_id or "") if row.webhook_code in SYNC_CODES else None
+            if first is not None:  # one sync covers every notice for the item claimed now
+                first["ids"].append(row.id)
+                continue
             claimed.append(
                 {
                     "id": row.id,
@@ -196,19 +202,22 @@ def process_webhooks(db: Database, banking: Banking, limit: int = 50) -> int:
                     "provider": row.provider,
                     "code": row.webhook_code,
                     "payload": dict(row.payload),
+                    "ids": [row.id],
                 }
             )
+            if row.webhook_code in SYNC_CODES and row.item_id:
+                syncing[row.item_id] = claimed[-1]
         uow.commit()
     for ev in claimed:
         try:
             status = _apply(db, banking, ev)
         except LoginRequired:
-            _finish(db, ev["id"], "processed", "login required", retry=False)
+            _finish(db, ev["ids"], "processed", "login required", retry=False)
         except ProviderError as exc:
-            _finish(db, ev["id"], "failed", exc.code, retry=exc.retryable)
+            _finish(db, ev["ids"], "failed", exc.code, retry=exc.retryable)
         else:
-            _finish(db, ev["id"], status, None, retry=False)
-    return len(claimed)
+            _finish(db, ev["ids"], status, None, retry=False)
+    return sum(len(ev["ids"]) for ev in claimed)
 
 
 def poll_once(db: Database, banking: Banking, limit: int = 20) -> int:

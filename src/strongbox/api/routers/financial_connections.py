@@ -426,7 +426,8 @@ async def receive_webhook(provider: str, request: Request) -> Response:
             payload = None
         if not isinstance(payload, dict):
             raise InvalidRequestError("The webhook body is not a JSON object.")
-        stored, _ = tasks.receive_webhook(rt.db, provider, body, payload)
+        assert header is not None  # verified
+        stored, _ = tasks.receive_webhook(rt.db, provider, body, header, payload)
         return {"received": True, "duplicate": not stored}
 
     return _ok(await run_in_threadpool(receive))
