@@ -203,27 +203,44 @@ def build_runtime(
 
 
 def build_banking(settings: Settings, sealer: Sealer, clock: Clock) -> Banking | None:
-    """Plaid when its credentials are set (``STRONGBOX_PLAID_CLIENT_ID``/``_SECRET``)."""
-    if not (settings.plaid_client_id and settings.plaid_secret):
-        return None
-    from strongbox.banking.providers.plaid import PlaidProvider
-    from strongbox.banking.providers.plaid_webhooks import PlaidWebhookVerifier
+    """The bank-data providers whose credentials are set (``STRONGBOX_PLAID_*``,
+    ``STRONGBOX_YODLEE_*``); None, and Financial Connections answers that it is off."""
+    from strongbox.banking.providers.base import BankProvider
     from strongbox.core.secret import Secret
 
-    plaid = PlaidProvider(
-        settings.plaid_api_base,
-        settings.plaid_client_id,
-        Secret(settings.plaid_secret.get_secret_value()),
-        connect_timeout=settings.gateway_connect_timeout_seconds,
-        read_timeout=settings.gateway_timeout_seconds,
-        clock=clock,
-    )
-    return Banking(
-        {"plaid": plaid},
-        sealer,
-        settings.public_url,
-        extra={"plaid_verifier": PlaidWebhookVerifier(plaid.webhook_verification_key, clock)},
-    )
+    connect = settings.gateway_connect_timeout_seconds
+    read = settings.gateway_timeout_seconds
+    providers: dict[str, BankProvider] = {}
+    extra: dict[str, object] = {}
+    if settings.plaid_client_id and settings.plaid_secret:
+        from strongbox.banking.providers.plaid import PlaidProvider
+        from strongbox.banking.providers.plaid_webhooks import PlaidWebhookVerifier
+
+        plaid = PlaidProvider(
+            settings.plaid_api_base,
+            settings.plaid_client_id,
+            Secret(settings.plaid_secret.get_secret_value()),
+            connect_timeout=connect,
+            read_timeout=read,
+            clock=clock,
+        )
+        providers["plaid"] = plaid
+        extra["plaid_verifier"] = PlaidWebhookVerifier(plaid.webhook_verification_key, clock)
+    if settings.yodlee_client_id and settings.yodlee_secret and settings.yodlee_admin_login:
+        from strongbox.banking.providers.yodlee import YodleeProvider
+
+        providers["yodlee"] = YodleeProvider(
+            settings.yodlee_api_base,
+            settings.yodlee_client_id,
+            Secret(settings.yodlee_secret.get_secret_value()),
+            settings.yodlee_admin_login,
+            connect_timeout=connect,
+            read_timeout=read,
+            clock=clock,
+        )
+    if not providers:
+        return None
+    return Banking(providers, sealer, settings.public_url, extra=dict(extra))
 
 
 def register_gateway_connectors(connectors: ConnectorRegistry, settings: Settings) -> None:

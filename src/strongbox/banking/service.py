@@ -138,6 +138,11 @@ def require_item(uow: UnitOfWork, merchant_id: str, item_id: str) -> BankItem:
     return item
 
 
+def client_user_id(account_holder: dict[str, Any], merchant_id: str) -> str:
+    """The end user a provider knows the link by: the customer, else the merchant itself."""
+    return str(account_holder.get("customer") or account_holder.get("account") or merchant_id)
+
+
 def create_session(
     uow: UnitOfWork,
     ctx: RequestContext,

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     plaid_api_base: str = Field(default="https://sandbox.plaid.com")
     plaid_client_id: str | None = Field(default=None)
     plaid_secret: SecretStr | None = Field(default=None)
+    yodlee_api_base: str = Field(default="https://sandbox.api.yodlee.com/ysl")
+    yodlee_client_id: str | None = Field(default=None)
+    yodlee_secret: SecretStr | None = Field(default=None)
+    yodlee_admin_login: str | None = Field(
+        default=None, description="Yodlee's admin loginName, for registering end users."
+    )
     bank_poll_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the bank-data worker looks for due polls."
     )

@@ -131,7 +131,9 @@ def create_session(request: Request, params: dict[str, Any] = Depends(params_of)
     link = _provider_call(
         lambda: provider.create_link_token(
             LinkRequest(
-                client_user_id=p.account_holder.customer or caller.ctx.merchant_id,
+                client_user_id=service.client_user_id(
+                    p.account_holder.model_dump(exclude_none=True), caller.ctx.merchant_id
+                ),
                 products=tuple(products or ["auth"]),
                 webhook_url=banking.webhook_url(provider.name),
                 access_token=token,
@@ -182,6 +184,7 @@ def complete_session(
         s = service.require_session(uow, caller.ctx, session_id)
         service.check_pending(s)
         relink, perms, prefetch, name = s.relink_item_id, s.permissions, s.prefetch, s.provider
+        user = service.client_user_id(s.account_holder, s.merchant_id)
     if relink:
         with rt.db.unit_of_work() as uow:
             s = service.require_session(uow, caller.ctx, session_id)
@@ -195,7 +198,7 @@ def complete_session(
         )
     provider = banking.provider(name)
     public = Secret(p.public_token)
-    exchanged = _provider_call(lambda: provider.exchange_public_token(public))
+    exchanged = _provider_call(lambda: provider.exchange_public_token(public, user))
     token = exchanged.access_token
     fetch_balances = "balance" in prefetch
     fetched = _provider_call(

@@ -156,7 +156,7 @@ class PlaidProvider:
         body = self._call("link_token_create", LinkTokenCreateRequest(**fields))
         return LinkToken(str(body["link_token"]), _parse_time(body.get("expiration")))
 
-    def exchange_public_token(self, public_token: Secret[str]) -> Exchanged:
+    def exchange_public_token(self, public_token: Secret[str], client_user_id: str) -> Exchanged:
         body = self._call(
             "item_public_token_exchange",
             ItemPublicTokenExchangeRequest(public_token=public_token.reveal()),
