@@ -238,6 +238,8 @@ def build_banking(settings: Settings, sealer: Sealer, clock: Clock) -> Banking |
             read_timeout=read,
             clock=clock,
         )
+        if settings.yodlee_webhook_token:
+            extra["yodlee_webhook_token"] = Secret(settings.yodlee_webhook_token.get_secret_value())
     if not providers:
         return None
     return Banking(providers, sealer, settings.public_url, extra=dict(extra))

@@ -124,3 +124,70 @@ def test_providers_come_from_settings(tmp_path: Path, runtime: Runtime) -> None:
         assert "secret-value" not in repr(both)
     finally:
         both.close()
+
+
+def _linked(api: TestClient, fake: yf.YodleeFake) -> tuple[str, str]:
+    r = api.post(
+        "/v1/financial_connections/sessions",
+        data={
+            "account_holder[type]": "customer",
+            "account_holder[customer]": "cus_hooks",
+            "permissions[0]": "transactions",
+            "provider": "yodlee",
+        },
+    )
+    s = r.json()
+    pa = fake.fake_fastlink(s["link_token"], "user_good", "pass_good")
+    r = api.post(
+        f"/v1/financial_connections/sessions/{s['id']}/complete", data={"public_token": pa}
+    )
+    assert r.status_code == 200, r.text
+    return pa, r.json()["accounts"]["data"][0]["id"]
+
+
+def test_yodlee_notifications_are_authenticated_hints_that_cost_one_sync(
+    api: TestClient, yodlee: yf.YodleeFake, runtime: Runtime
+) -> None:
+    from strongbox.banking import tasks
+
+    banking = runtime.banking
+    assert banking is not None
+    banking.extra["yodlee_webhook_token"] = Secret("callback-token-123")
+    pa, acct = _linked(api, yodlee)
+    hook = "/v1/financial_connections/webhooks/yodlee"
+    body = (
+        '{"event":{"info":"REFRESH.PROCESS_COMPLETED","loginName":"cus_hooks",'
+        f'"data":{{"providerAccount":[{{"id":{pa},"refreshInfo":{{"status":"SUCCESS"}}}}]}}}}}}'
+    ).encode()
+    r = api.post(hook + "?token=wrong", content=body)
+    assert error_of(r, 401)["code"] == "webhook_authentication_failed"
+    r = api.post(hook, content=body)
+    assert error_of(r, 401)["code"] == "webhook_authentication_failed"
+    r = api.post(hook + "?token=callback-token-123", content=body)
+    assert r.json() == {"received": True, "duplicate": False}
+    r = api.post(hook + "?token=callback-token-123", content=body)
+    assert r.json() == {"received": True, "duplicate": True}
+    before = yodlee.calls["GET /transactions"]
+    assert tasks.process_webhooks(runtime.db, banking) == 1
+    assert yodlee.calls["GET /transactions"] == before + 1
+    txns = api.get("/v1/financial_connections/transactions", params={"account": acct}).json()
+    assert len(txns["data"]) == 3
+    # A notice about a provider account we do not hold syncs nothing.
+    other = body.replace(pa.encode(), b"424242")
+    r = api.post(hook + "?token=callback-token-123", content=other)
+    assert r.status_code == 200
+    assert tasks.process_webhooks(runtime.db, banking) == 0
+    assert yodlee.calls["GET /transactions"] == before + 1
+
+
+def test_yodlee_login_failure_found_by_a_sync_deactivates(
+    api: TestClient, yodlee: yf.YodleeFake
+) -> None:
+    pa, acct = _linked(api, yodlee)
+    yodlee.login_required(int(pa))
+    r = api.post(
+        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "transactions"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["status"], body["transaction_refresh"]["status"]) == ("inactive", "failed")

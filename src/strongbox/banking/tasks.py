@@ -10,7 +10,6 @@ item waiting together cost one sync. The daily poll (``poll_once``) is only a fa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from strongbox.banking import repository as repo
 from strongbox.banking import service
 from strongbox.banking.models import BankWebhookEvent
-from strongbox.banking.providers.base import LoginRequired, ProviderError, SyncPage
+from strongbox.banking.providers.base import LoginRequired, Notice, ProviderError, SyncPage
 from strongbox.banking.service import Banking
 from strongbox.core.ids import new_id
 from strongbox.db.uow import Database
@@ -33,7 +32,13 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=6)
 SYNC_CODES = frozenset(
-    {"SYNC_UPDATES_AVAILABLE", "DEFAULT_UPDATE", "INITIAL_UPDATE", "HISTORICAL_UPDATE"}
+    {
+        "SYNC_UPDATES_AVAILABLE",
+        "DEFAULT_UPDATE",
+        "INITIAL_UPDATE",
+        "HISTORICAL_UPDATE",
+        "DATA_UPDATE",  # Yodlee: a refresh of the login finished
+    }
 )
 RELINK_CODES = frozenset({"ITEM_LOGIN_REQUIRED", "PENDING_EXPIRATION"})
 
@@ -82,51 +87,53 @@ def sync_item(
 # ---------------------------------------------------------------- webhooks
 
 
-def receive_webhook(
-    db: Database, provider: str, body: bytes, signature: str, payload: dict[str, Any]
-) -> tuple[bool, str | None]:
-    """Store a verified webhook once. Returns (stored now, the item's merchant or None).
+def receive_webhook(db: Database, provider: str, dedupe_key: str, notices: list[Notice]) -> int:
+    """Store a verified (or, for Yodlee, authenticated) webhook's notices once each.
 
-    The dedupe key is the SHA-256 of the signed delivery (signature and body): a delivery
-    sent again is stored once, while a later notice with the same body (Plaid's carry no
-    event id) is a new one. Notices for one item waiting together are applied by one sync.
+    ``dedupe_key`` names the delivery (for Plaid the SHA-256 of the signed delivery, so a
+    delivery sent again is stored once while a later notice with the same body, Plaid's
+    carry no event id, is a new one). Notices about items we do not hold are kept as
+    ``ignored``. Returns how many notices were stored now (0 for a duplicate delivery).
+    Notices for one item waiting together are applied by one sync.
     """
-    key = hashlib.sha256(signature.encode() + b"." + body).hexdigest()
+    stored = 0
     with db.unit_of_work() as uow:
-        if repo.webhook_event_exists(uow.session, provider, key):
-            return False, None
-        provider_item = str(payload.get("item_id") or "")
-        item = repo.item_by_provider_id(uow.session, provider, provider_item)
         now = uow.clock.now()
-        ev = BankWebhookEvent(
-            id=new_id("bank_webhook_event"),
-            merchant_id=item.merchant_id if item else None,
-            provider=provider,
-            dedupe_key=key,
-            item_id=item.id if item else None,
-            webhook_type=str(payload.get("webhook_type") or "")[:64],
-            webhook_code=str(payload.get("webhook_code") or "")[:64],
-            payload=payload,
-            status="pending" if item else "ignored",
-            attempts=0,
-            next_attempt_at=now if item else None,
-            last_error=None if item else "unknown item",
-            created=now,
-            processed_at=None,
-        )
-        uow.session.add(ev)
-        uow.flush()
-        if item is not None:
-            raise_event(
-                uow,
-                _system(item.merchant_id, f"provider:{provider}"),
-                "strongbox.financial_connections.webhook.received",
-                "bank_webhook_event",
-                ev.id,
-                {"id": ev.id, "type": ev.webhook_type, "code": ev.webhook_code},
+        for i, notice in enumerate(notices):
+            key = f"{dedupe_key}:{i}" if i else dedupe_key
+            if repo.webhook_event_exists(uow.session, provider, key):
+                continue
+            item = repo.item_by_provider_id(uow.session, provider, notice.provider_item_id)
+            ev = BankWebhookEvent(
+                id=new_id("bank_webhook_event"),
+                merchant_id=item.merchant_id if item else None,
+                provider=provider,
+                dedupe_key=key,
+                item_id=item.id if item else None,
+                webhook_type=notice.type[:64],
+                webhook_code=notice.code[:64],
+                payload=notice.payload,
+                status="pending" if item else "ignored",
+                attempts=0,
+                next_attempt_at=now if item else None,
+                last_error=None if item else "unknown item",
+                created=now,
+                processed_at=None,
             )
+            uow.session.add(ev)
+            uow.flush()
+            stored += 1
+            if item is not None:
+                raise_event(
+                    uow,
+                    _system(item.merchant_id, f"provider:{provider}"),
+                    "strongbox.financial_connections.webhook.received",
+                    "bank_webhook_event",
+                    ev.id,
+                    {"id": ev.id, "type": ev.webhook_type, "code": ev.webhook_code},
+                )
         uow.commit()
-        return True, item.merchant_id if item else None
+    return stored
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     yodlee_admin_login: str | None = Field(
         default=None, description="Yodlee's admin loginName, for registering end users."
     )
+    yodlee_webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Secret in the callback URL registered with Yodlee "
+        "(/v1/financial_connections/webhooks/yodlee?token=...); unset, Yodlee webhooks are off.",
+    )
     bank_poll_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the bank-data worker looks for due polls."
     )

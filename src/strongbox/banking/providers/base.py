@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from strongbox.core.money import Money
 from strongbox.core.secret import Secret
@@ -138,6 +138,18 @@ class SyncPage:
     removed: list[str] = field(default_factory=list)
     next_cursor: str = ""
     has_more: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One thing a provider's webhook says about one item: ``code`` is the provider's
+    (Plaid ``SYNC_UPDATES_AVAILABLE``, ``ERROR``, ``LOGIN_REPAIRED`` ...; Yodlee's notices
+    become ``DATA_UPDATE``)."""
+
+    provider_item_id: str
+    type: str
+    code: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

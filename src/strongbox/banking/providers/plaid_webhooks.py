@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from strongbox.banking.providers.base import ProviderRejected
+from strongbox.banking.providers.base import Notice, ProviderRejected
 from strongbox.core.clock import Clock
 
 MAX_AGE_SECONDS = 5 * 60
@@ -104,3 +104,15 @@ class PlaidWebhookVerifier:
         if not isinstance(claimed, str) or not hmac.compare_digest(claimed, digest):
             raise WebhookRejected("body hash does not match")
         return claims
+
+
+def plaid_notices(payload: dict[str, Any]) -> list[Notice]:
+    """A verified Plaid webhook's body: one notice about its ``item_id``."""
+    return [
+        Notice(
+            str(payload.get("item_id") or ""),
+            str(payload.get("webhook_type") or ""),
+            str(payload.get("webhook_code") or ""),
+            payload,
+        )
+    ]

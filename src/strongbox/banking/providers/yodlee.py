@@ -32,6 +32,7 @@ from strongbox.banking.providers.base import (
     LinkRequest,
     LinkToken,
     LoginRequired,
+    Notice,
     Owner,
     ProviderError,
     ProviderRejected,
@@ -344,3 +345,26 @@ def _transaction(t: dict[str, Any]) -> BankTransaction:
         status="pending" if str(t.get("status") or "").upper() == "PENDING" else "posted",
         transacted_on=date.fromisoformat(str(t.get("transactionDate") or t["date"])[:10]),
     )
+
+
+def yodlee_notices(payload: dict[str, Any]) -> list[Notice]:
+    """Yodlee's event notifications (``{"event": {"info": ..., "data": ...}}``) as notices.
+
+    Yodlee does not sign its webhooks: the receiver authenticates the callback URL's secret
+    token instead, and a notice is only ever a hint to sync an item we already hold, whose
+    data is then read from Yodlee with our own credentials. ``REFRESH.*`` names the provider
+    accounts refreshed; ``AUTO_REFRESH_UPDATES`` one provider account.
+    """
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        return []
+    info = str(event.get("info") or "")
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    assert isinstance(data, dict)
+    ids: list[str] = []
+    if info.startswith("REFRESH"):
+        ids = [str(pa.get("id")) for pa in data.get("providerAccount") or [] if pa.get("id")]
+    elif info.startswith("AUTO_REFRESH_UPDATES") and data.get("providerAccountId"):
+        ids = [str(data["providerAccountId"])]
+    kind = info.split(".", 1)[0][:64]
+    return [Notice(i, kind, "DATA_UPDATE", {"event": info}) for i in ids]
