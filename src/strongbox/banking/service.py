@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from strongbox.banking import repository as repo
-from strongbox.banking.models import BankAccountRow, BankItem, BankSession, BankTransactionRow
+from strongbox.banking.models import BankAccountRow, BankItem, BankSession
 from strongbox.banking.providers.base import (
     AccountNumbers,
     BankAccount,
@@ -28,7 +28,6 @@ from strongbox.banking.providers.base import (
     Exchanged,
     LinkToken,
     Owner,
-    SyncPage,
 )
 from strongbox.banking.schemas import CreateSessionParams, render_account
 from strongbox.core.errors import InvalidRequestError, ResourceMissingError
@@ -269,11 +268,11 @@ def record_link(
     s.updated = now
     uow.flush()
     for a in rows:
-        _account_event(uow, ctx, "financial_connections.account.created", a)
+        account_event(uow, ctx, "financial_connections.account.created", a)
     return rows
 
 
-def _account_event(uow: UnitOfWork, ctx: RequestContext, type_: str, a: BankAccountRow) -> None:
+def account_event(uow: UnitOfWork, ctx: RequestContext, type_: str, a: BankAccountRow) -> None:
     raise_event(
         uow,
         ctx,
@@ -302,7 +301,7 @@ def _set_balance(a: BankAccountRow, acc: BankAccount, now: datetime) -> None:
     else:
         body["cash"] = {"available": {cur: b.available} if b.available is not None else {}}
     a.balance = body
-    a.balance_refresh = _refresh("succeeded", now)
+    a.balance_refresh = refresh_state("succeeded", now)
 
 
 def _set_owner(a: BankAccountRow, o: Owner, now: datetime) -> None:
@@ -321,10 +320,10 @@ def _set_owner(a: BankAccountRow, o: Owner, now: datetime) -> None:
         "created": int(now.timestamp()),
         "owners": {"object": "list", "data": owners, "has_more": False},
     }
-    a.ownership_refresh = _refresh("succeeded", now)
+    a.ownership_refresh = refresh_state("succeeded", now)
 
 
-def _refresh(status: str, now: datetime, **extra: Any) -> dict[str, Any]:
+def refresh_state(status: str, now: datetime, **extra: Any) -> dict[str, Any]:
     return {
         "last_attempted_at": int(now.timestamp()),
         "next_refresh_available_at": None,
@@ -345,7 +344,7 @@ def apply_balances(
         _set_balance(a, acc, now)
         a.updated = now
         uow.flush()
-        _account_event(uow, ctx, "financial_connections.account.refreshed_balance", a)
+        account_event(uow, ctx, "financial_connections.account.refreshed_balance", a)
 
 
 def apply_owners(uow: UnitOfWork, ctx: RequestContext, item: BankItem, owners: list[Owner]) -> None:
@@ -356,7 +355,7 @@ def apply_owners(uow: UnitOfWork, ctx: RequestContext, item: BankItem, owners: l
             _set_owner(a, fresh[a.provider_account_id], now)
             a.updated = now
             uow.flush()
-            _account_event(uow, ctx, "financial_connections.account.refreshed_ownership", a)
+            account_event(uow, ctx, "financial_connections.account.refreshed_ownership", a)
 
 
 def refresh_failed(
@@ -365,97 +364,16 @@ def refresh_failed(
     now = uow.clock.now()
     for f in features:
         if f == "balance":
-            a.balance_refresh = _refresh("failed", now)
+            a.balance_refresh = refresh_state("failed", now)
         elif f == "ownership":
-            a.ownership_refresh = _refresh("failed", now)
+            a.ownership_refresh = refresh_state("failed", now)
         else:
             old = a.transaction_refresh or {}
-            a.transaction_refresh = _refresh(
+            a.transaction_refresh = refresh_state(
                 "failed", now, id=old.get("id") or new_id("transaction_refresh")
             )
     a.updated = now
     uow.flush()
-
-
-# ---------------------------------------------------------------- transactions
-
-
-def apply_sync(
-    uow: UnitOfWork, ctx: RequestContext, item: BankItem, pages: list[SyncPage], start_cursor: str
-) -> int:
-    """Apply the pages of one sync (fetched from ``start_cursor``) and store the final cursor.
-
-    A provider transaction keeps its ``fctxn_`` id forever: added twice or modified, it is
-    updated in place; removed, it becomes ``void``. Returns how many rows changed. When the
-    item's cursor moved on since the pages were fetched (another sync won the race), nothing
-    is applied: that sync already stored the same changes.
-    """
-    if item.cursor != start_cursor or not pages:
-        return 0
-    now = uow.clock.now()
-    accounts = {
-        a.provider_account_id: a
-        for a in repo.accounts_of_item(uow.session, item.merchant_id, item.id)
-        if a.status != "disconnected" and "transactions" in a.permissions
-    }
-    refresh_id = new_id("transaction_refresh")
-    upserts = [t for p in pages for t in (*p.added, *p.modified)]
-    removed = [r for p in pages for r in p.removed]
-    ids = [a.id for a in accounts.values()]
-    existing = repo.transactions_by_provider_id(
-        uow.session,
-        item.merchant_id,
-        ids,
-        [t.provider_transaction_id for t in upserts] + removed,
-    )
-    by_provider = {pid: row for (_, pid), row in existing.items()}
-    changed = 0
-    for t in upserts:
-        acct = accounts.get(t.provider_account_id)
-        if acct is None:
-            continue
-        row = existing.get((acct.id, t.provider_transaction_id))
-        if row is None:
-            row = BankTransactionRow(
-                id=new_id("financial_connections_transaction"),
-                merchant_id=item.merchant_id,
-                account_id=acct.id,
-                provider_transaction_id=t.provider_transaction_id,
-                created=now,
-                posted_at=None,
-                void_at=None,
-            )
-            uow.session.add(row)
-            existing[(acct.id, t.provider_transaction_id)] = row
-            by_provider[t.provider_transaction_id] = row
-        row.amount = t.amount
-        row.currency = t.currency
-        row.description = t.description
-        if t.status == "posted" and row.status != "posted":
-            row.posted_at = now
-        row.status = t.status
-        row.transacted_on = t.transacted_on
-        row.transaction_refresh = refresh_id
-        row.updated = now
-        changed += 1
-    for pid in removed:
-        gone = by_provider.get(pid)
-        if gone is not None and gone.status != "void":
-            gone.status = "void"
-            gone.void_at = now
-            gone.transaction_refresh = refresh_id
-            gone.updated = now
-            changed += 1
-    item.cursor = pages[-1].next_cursor
-    item.next_poll_at = now + POLL_INTERVAL
-    item.updated = now
-    for a in accounts.values():
-        a.transaction_refresh = _refresh("succeeded", now, id=refresh_id)
-        a.updated = now
-    uow.flush()
-    for a in accounts.values():
-        _account_event(uow, ctx, "financial_connections.account.refreshed_transactions", a)
-    return changed
 
 
 # ---------------------------------------------------------------- item state
@@ -477,7 +395,7 @@ def mark_login_required(uow: UnitOfWork, ctx: RequestContext, item: BankItem, co
             changed.append(a)
     uow.flush()
     for a in changed:
-        _account_event(uow, ctx, "financial_connections.account.deactivated", a)
+        account_event(uow, ctx, "financial_connections.account.deactivated", a)
 
 
 def mark_repaired(uow: UnitOfWork, ctx: RequestContext, item: BankItem) -> None:
@@ -496,7 +414,7 @@ def mark_repaired(uow: UnitOfWork, ctx: RequestContext, item: BankItem) -> None:
             changed.append(a)
     uow.flush()
     for a in changed:
-        _account_event(uow, ctx, "financial_connections.account.reactivated", a)
+        account_event(uow, ctx, "financial_connections.account.reactivated", a)
 
 
 def complete_relink(uow: UnitOfWork, ctx: RequestContext, s: BankSession) -> list[BankAccountRow]:
@@ -518,7 +436,7 @@ def disconnect(uow: UnitOfWork, ctx: RequestContext, a: BankAccountRow) -> bool:
         a.status = "disconnected"
         a.updated = now
         uow.flush()
-        _account_event(uow, ctx, "financial_connections.account.disconnected", a)
+        account_event(uow, ctx, "financial_connections.account.disconnected", a)
     others = [
         o
         for o in repo.accounts_of_item(uow.session, a.merchant_id, a.item_id)

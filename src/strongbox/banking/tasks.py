@@ -1,4 +1,5 @@
-"""Bank-data work that calls a provider: transaction syncs, webhooks, the daily poll.
+"""Bank-data work that calls a provider: transaction syncs (and applying their pages),
+webhooks, the daily poll.
 
 Each use case reads in one transaction, calls the provider outside any transaction, and
 writes the result in a second one, which it commits (these functions are edges, like the
@@ -18,11 +19,11 @@ from sqlalchemy import select
 
 from strongbox.banking import repository as repo
 from strongbox.banking import service
-from strongbox.banking.models import BankWebhookEvent
+from strongbox.banking.models import BankItem, BankTransactionRow, BankWebhookEvent
 from strongbox.banking.providers.base import LoginRequired, Notice, ProviderError, SyncPage
 from strongbox.banking.service import Banking
 from strongbox.core.ids import new_id
-from strongbox.db.uow import Database
+from strongbox.db.uow import Database, UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,87 @@ def sync_item(
         raise
     with db.unit_of_work() as uow:
         item = service.require_item(uow, merchant_id, item_id)
-        n = service.apply_sync(uow, ctx, item, pages, start)
+        n = apply_sync(uow, ctx, item, pages, start)
         uow.commit()
     return n
+
+
+def apply_sync(
+    uow: UnitOfWork, ctx: RequestContext, item: BankItem, pages: list[SyncPage], start_cursor: str
+) -> int:
+    """Apply the pages of one sync (fetched from ``start_cursor``) and store the final cursor.
+
+    A provider transaction keeps its ``fctxn_`` id forever: added twice or modified, it is
+    updated in place; removed, it becomes ``void``. Returns how many rows changed. When the
+    item's cursor moved on since the pages were fetched (another sync won the race), nothing
+    is applied: that sync already stored the same changes.
+    """
+    if item.cursor != start_cursor or not pages:
+        return 0
+    now = uow.clock.now()
+    accounts = {
+        a.provider_account_id: a
+        for a in repo.accounts_of_item(uow.session, item.merchant_id, item.id)
+        if a.status != "disconnected" and "transactions" in a.permissions
+    }
+    refresh_id = new_id("transaction_refresh")
+    upserts = [t for p in pages for t in (*p.added, *p.modified)]
+    removed = [r for p in pages for r in p.removed]
+    ids = [a.id for a in accounts.values()]
+    existing = repo.transactions_by_provider_id(
+        uow.session,
+        item.merchant_id,
+        ids,
+        [t.provider_transaction_id for t in upserts] + removed,
+    )
+    by_provider = {pid: row for (_, pid), row in existing.items()}
+    changed = 0
+    for t in upserts:
+        acct = accounts.get(t.provider_account_id)
+        if acct is None:
+            continue
+        row = existing.get((acct.id, t.provider_transaction_id))
+        if row is None:
+            row = BankTransactionRow(
+                id=new_id("financial_connections_transaction"),
+                merchant_id=item.merchant_id,
+                account_id=acct.id,
+                provider_transaction_id=t.provider_transaction_id,
+                created=now,
+                posted_at=None,
+                void_at=None,
+            )
+            uow.session.add(row)
+            existing[(acct.id, t.provider_transaction_id)] = row
+            by_provider[t.provider_transaction_id] = row
+        row.amount = t.amount
+        row.currency = t.currency
+        row.description = t.description
+        if t.status == "posted" and row.status != "posted":
+            row.posted_at = now
+        row.status = t.status
+        row.transacted_on = t.transacted_on
+        row.transaction_refresh = refresh_id
+        row.updated = now
+        changed += 1
+    for pid in removed:
+        gone = by_provider.get(pid)
+        if gone is not None and gone.status != "void":
+            gone.status = "void"
+            gone.void_at = now
+            gone.transaction_refresh = refresh_id
+            gone.updated = now
+            changed += 1
+    item.cursor = pages[-1].next_cursor
+    item.next_poll_at = now + service.POLL_INTERVAL
+    item.updated = now
+    for a in accounts.values():
+        a.transaction_refresh = service.refresh_state("succeeded", now, id=refresh_id)
+        a.updated = now
+    uow.flush()
+    for a in accounts.values():
+        service.account_event(uow, ctx, "financial_connections.account.refreshed_transactions", a)
+    return changed
 
 
 # ---------------------------------------------------------------- webhooks
