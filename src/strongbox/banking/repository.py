@@ -19,12 +19,13 @@ from strongbox.banking.models import (
 from strongbox.db.pagination import Page, PageRequest, paginate
 
 
-def get_session(s: Session, merchant_id: str, session_id: str) -> BankSession | None:
-    return s.scalar(
-        select(BankSession).where(
-            BankSession.merchant_id == merchant_id, BankSession.id == session_id
-        )
+def get_session(
+    s: Session, merchant_id: str, session_id: str, *, lock: bool = False
+) -> BankSession | None:
+    q = select(BankSession).where(
+        BankSession.merchant_id == merchant_id, BankSession.id == session_id
     )
+    return s.scalar(q.with_for_update() if lock else q)
 
 
 def get_account(s: Session, merchant_id: str, account_id: str) -> BankAccountRow | None:
@@ -58,10 +59,11 @@ def accounts_of_item(s: Session, merchant_id: str, item_id: str) -> list[BankAcc
     )
 
 
-def get_item(s: Session, merchant_id: str, item_id: str) -> BankItem | None:
-    return s.scalar(
-        select(BankItem).where(BankItem.merchant_id == merchant_id, BankItem.id == item_id)
-    )
+def get_item(s: Session, merchant_id: str, item_id: str, *, lock: bool = False) -> BankItem | None:
+    """``lock``: the row is held until commit (PostgreSQL ``FOR UPDATE``; SQLite serializes
+    writers anyway), so two syncs or two disconnects of one item take turns."""
+    q = select(BankItem).where(BankItem.merchant_id == merchant_id, BankItem.id == item_id)
+    return s.scalar(q.with_for_update() if lock else q)
 
 
 def item_by_provider_id(s: Session, provider: str, provider_item_id: str) -> BankItem | None:

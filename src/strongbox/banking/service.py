@@ -110,8 +110,10 @@ def account_numbers(sealer: Sealer, a: BankAccountRow) -> tuple[Secret[str], Sec
 # ---------------------------------------------------------------- sessions
 
 
-def require_session(uow: UnitOfWork, ctx: RequestContext, session_id: str) -> BankSession:
-    s = repo.get_session(uow.session, ctx.merchant_id, session_id)
+def require_session(
+    uow: UnitOfWork, ctx: RequestContext, session_id: str, *, lock: bool = False
+) -> BankSession:
+    s = repo.get_session(uow.session, ctx.merchant_id, session_id, lock=lock)
     if s is None:
         raise ResourceMissingError(
             f"No such financial_connections.session: '{session_id}'", param="session"
@@ -130,8 +132,12 @@ def require_account(
     return a
 
 
-def require_item(uow: UnitOfWork, merchant_id: str, item_id: str) -> BankItem:
-    item = repo.get_item(uow.session, merchant_id, item_id)
+def require_item(
+    uow: UnitOfWork, merchant_id: str, item_id: str, *, lock: bool = False
+) -> BankItem:
+    """The item; ``lock`` holds its row for this write transaction (writes to an item and its
+    accounts and transactions take turns)."""
+    item = repo.get_item(uow.session, merchant_id, item_id, lock=lock)
     if item is None:  # an account always has its item: a broken invariant, not bad input
         raise LookupError(f"bank item {item_id} is missing")
     return item
@@ -420,7 +426,7 @@ def mark_repaired(uow: UnitOfWork, ctx: RequestContext, item: BankItem) -> None:
 def complete_relink(uow: UnitOfWork, ctx: RequestContext, s: BankSession) -> list[BankAccountRow]:
     check_pending(s)
     assert s.relink_item_id is not None
-    item = require_item(uow, s.merchant_id, s.relink_item_id)
+    item = require_item(uow, s.merchant_id, s.relink_item_id, lock=True)
     mark_repaired(uow, ctx, item)
     s.status = "succeeded"
     s.updated = uow.clock.now()

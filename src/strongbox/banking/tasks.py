@@ -74,12 +74,12 @@ def sync_item(
     except LoginRequired as exc:
         with db.unit_of_work() as uow:
             service.mark_login_required(
-                uow, ctx, service.require_item(uow, merchant_id, item_id), exc.code
+                uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), exc.code
             )
             uow.commit()
         raise
     with db.unit_of_work() as uow:
-        item = service.require_item(uow, merchant_id, item_id)
+        item = service.require_item(uow, merchant_id, item_id, lock=True)
         n = apply_sync(uow, ctx, item, pages, start)
         uow.commit()
     return n
@@ -254,13 +254,15 @@ def _apply(db: Database, banking: Banking, ev: dict[str, Any]) -> str:
     error_code = str(error.get("error_code") or "") if isinstance(error, dict) else ""
     if (code == "ERROR" and error_code in RELINK_CODES) or code == "PENDING_EXPIRATION":
         with db.unit_of_work() as uow:
-            item = service.require_item(uow, merchant_id, item_id)
+            item = service.require_item(uow, merchant_id, item_id, lock=True)
             service.mark_login_required(uow, ctx, item, error_code or code)
             uow.commit()
         return "processed"
     if code == "LOGIN_REPAIRED":
         with db.unit_of_work() as uow:
-            service.mark_repaired(uow, ctx, service.require_item(uow, merchant_id, item_id))
+            service.mark_repaired(
+                uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True)
+            )
             uow.commit()
         return "processed"
     return "ignored"

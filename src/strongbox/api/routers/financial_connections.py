@@ -196,7 +196,7 @@ def complete_session(
         user = service.client_user_id(s.account_holder, s.merchant_id)
     if relink:
         with rt.db.unit_of_work() as uow:
-            s = service.require_session(uow, caller.ctx, session_id)
+            s = service.require_session(uow, caller.ctx, session_id, lock=True)
             accounts = service.complete_relink(uow, caller.ctx, s)
             body = render_session(s, accounts, caller.ctx.livemode)
             uow.commit()
@@ -224,7 +224,7 @@ def complete_session(
         else []
     )
     with rt.db.unit_of_work() as uow:
-        s = service.require_session(uow, caller.ctx, session_id)
+        s = service.require_session(uow, caller.ctx, session_id, lock=True)
         rows = service.record_link(
             uow,
             caller.ctx,
@@ -317,21 +317,21 @@ def refresh_account(
             balances = _provider_call(lambda: provider.get_balances(token))
             with rt.db.unit_of_work() as uow:
                 service.apply_balances(
-                    uow, ctx, service.require_item(uow, merchant_id, item_id), balances
+                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), balances
                 )
                 uow.commit()
         if "ownership" in features:
             owners = _provider_call(lambda: provider.get_owners(token))
             with rt.db.unit_of_work() as uow:
                 service.apply_owners(
-                    uow, ctx, service.require_item(uow, merchant_id, item_id), owners
+                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), owners
                 )
                 uow.commit()
         if "transactions" in features:
             _provider_call(lambda: tasks.sync_item(rt.db, banking, ctx, merchant_id, item_id))
     except LoginRequired as exc:
         with rt.db.unit_of_work() as uow:
-            item = service.require_item(uow, merchant_id, item_id)
+            item = service.require_item(uow, merchant_id, item_id, lock=True)
             service.mark_login_required(uow, ctx, item, exc.code)
             service.refresh_failed(
                 uow, ctx, service.require_account(uow, ctx, account_id), features
@@ -357,8 +357,9 @@ def disconnect_account(
     ctx = caller.ctx
     with rt.db.unit_of_work() as uow:
         a = service.require_account(uow, ctx, account_id, "account")
+        # The item first, held: the last of two disconnects racing sees the other one done.
+        item = service.require_item(uow, a.merchant_id, a.item_id, lock=True)
         last = service.disconnect(uow, ctx, a)
-        item = service.require_item(uow, a.merchant_id, a.item_id)
         token = (
             service.access_token(banking.sealer, item)
             if last and item.access_token_sealed
@@ -377,7 +378,9 @@ def disconnect_account(
                 raise _api_error(exc) from None
             # the provider no longer knows the item: nothing is left to remove there
         with rt.db.unit_of_work() as uow:
-            service.destroy_token(uow, ctx, service.require_item(uow, merchant_id, item_id))
+            service.destroy_token(
+                uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True)
+            )
             uow.commit()
     with rt.db.reader() as uow:
         return _ok(render_account(service.require_account(uow, ctx, account_id), ctx.livemode))
