@@ -289,3 +289,32 @@ def test_login_required_on_refresh_deactivates_and_a_relink_session_repairs(
     assert {a["status"] for a in r.json()["accounts"]["data"]} == {"active"}
     react = _events(bank.api, "financial_connections.account.reactivated")
     assert {e["data"]["object"]["id"] for e in react} == set(accts)
+
+
+def test_a_link_that_fails_halfway_leaves_nothing_open(bank: Bank, plaid_fake: PlaidFake) -> None:
+    s = bank.session()
+    public = plaid_fake.fake_link_login(s["link_token"], "user_good", "pass_good")
+    plaid_fake.fail(1, path="/accounts/get")
+    r = bank.api.post(
+        f"/v1/financial_connections/sessions/{s['id']}/complete", data={"public_token": public}
+    )
+    assert r.status_code == 502
+    assert r.json()["error"]["code"] == "bank_provider_unavailable"
+    (item,) = plaid_fake.items.values()
+    assert item.removed  # no login left open at Plaid that we hold no token for
+    assert bank.api.get(f"/v1/financial_connections/sessions/{s['id']}").json()["status"] == (
+        "pending"
+    )
+    assert bank.api.get("/v1/financial_connections/accounts").json()["data"] == []
+
+
+def test_login_required_while_linking_is_a_stripe_error(bank: Bank, plaid_fake: PlaidFake) -> None:
+    s = bank.session()
+    public = plaid_fake.fake_link_login(s["link_token"], "user_good", "pass_good")
+    (item,) = plaid_fake.items.values()
+    item.login_required = True
+    r = bank.api.post(
+        f"/v1/financial_connections/sessions/{s['id']}/complete", data={"public_token": public}
+    )
+    assert error_of(r, 400)["code"] == "bank_login_required"
+    assert item.removed

@@ -129,6 +129,7 @@ class PlaidFake:
         self.extra_keys: dict[str, Any] = {}
         self._rate_limited = 0
         self._failing = 0
+        self.fail_paths: Counter[str] = Counter()
         self.clock: Callable[[], float] = time.time
         self.app.add_api_route("/{path:path}", self._handle, methods=["POST"])
 
@@ -137,8 +138,12 @@ class PlaidFake:
     def rate_limit(self, n: int = 1) -> None:
         self._rate_limited += n
 
-    def fail(self, n: int = 1) -> None:
-        self._failing += n
+    def fail(self, n: int = 1, path: str | None = None) -> None:
+        """The next n calls (to ``path`` only, if given) answer 500 ``INTERNAL_SERVER_ERROR``."""
+        if path is None:
+            self._failing += n
+        else:
+            self.fail_paths[path] += n
 
     def item_of(self, access_token: str) -> FakeItem:
         return self.items[self.by_token[access_token]]
@@ -276,13 +281,13 @@ class PlaidFake:
             )
         )
 
-    def _item(self, body: dict[str, Any]) -> FakeItem:
+    def _item(self, body: dict[str, Any], *, login_ok: bool = False) -> FakeItem:
         token = body.get("access_token")
         item_id = self.by_token.get(str(token))
         if item_id is None or self.items[item_id].removed:
             raise PlaidError(400, "INVALID_INPUT", "INVALID_ACCESS_TOKEN", "bad access token")
         item = self.items[item_id]
-        if item.login_required:
+        if item.login_required and not login_ok:
             raise PlaidError(
                 400,
                 "ITEM_ERROR",
@@ -311,8 +316,11 @@ class PlaidFake:
                 if self._rate_limited:
                     self._rate_limited -= 1
                     raise PlaidError(429, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT", "rate limited")
-                if self._failing:
-                    self._failing -= 1
+                if self._failing or self.fail_paths["/" + path]:
+                    if self.fail_paths["/" + path]:
+                        self.fail_paths["/" + path] -= 1
+                    else:
+                        self._failing -= 1
                     raise PlaidError(500, "API_ERROR", "INTERNAL_SERVER_ERROR", "try again")
                 cid = request.headers.get("plaid-client-id") or body.get("client_id")
                 sec = request.headers.get("plaid-secret") or body.get("secret")
@@ -380,6 +388,10 @@ class PlaidFake:
             item = self._item(body)
             self._queue(item, "TRANSACTIONS", str(body.get("webhook_code")), {})
             return {"webhook_fired": True}
+        if path == "/item/remove":  # works whatever state the login is in
+            item = self._item(body, login_ok=True)
+            item.removed = True
+            return {"removed": True}
         item = self._item(body)
         if path in ("/accounts/get", "/accounts/balance/get"):
             accts = [
@@ -417,9 +429,6 @@ class PlaidFake:
                 "accounts": [],
                 "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
             }
-        if path == "/item/remove":
-            item.removed = True
-            return {"removed": True}
         raise PlaidError(404, "INVALID_REQUEST", "NOT_FOUND", f"unknown endpoint {path}")
 
     @staticmethod

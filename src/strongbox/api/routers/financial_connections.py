@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from strongbox.api.routers.common import body_doc, created_of, page_of, query_do
 from strongbox.banking import repository as repo
 from strongbox.banking import service, tasks
 from strongbox.banking.providers.base import (
+    BankProvider,
     LinkRequest,
     LoginRequired,
     ProviderError,
@@ -61,6 +63,7 @@ from strongbox.core.secret import Secret
 from strongbox.payments.schemas import check_expand, render_list
 from strongbox.webhooks.providers import MAX_BODY_BYTES
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/financial_connections", tags=["financial connections"])
 NO_EXPAND: frozenset[str] = frozenset()
 ACCOUNTS = frozenset({"accounts"})
@@ -83,6 +86,11 @@ def _api_error(exc: ProviderError) -> StrongboxError:
     """A provider's failure as a Stripe-shaped error: never a 500, never the token."""
     if isinstance(exc, RateLimited):
         return RateLimitError("The bank-data provider is rate limiting; retry later.")
+    if isinstance(exc, LoginRequired):
+        return InvalidRequestError(
+            "The bank login needs the user again: open the link flow once more.",
+            code="bank_login_required",
+        )
     if isinstance(exc, ProviderRejected):
         return InvalidRequestError(
             f"The bank-data provider refused the request ({exc.code}).",
@@ -94,13 +102,18 @@ def _api_error(exc: ProviderError) -> StrongboxError:
 
 
 def _provider_call(fn: Callable[[], T]) -> T:
-    """``LoginRequired`` goes through (the caller records it); other failures become errors."""
+    """A provider call whose failure is answered as a Stripe-shaped error."""
     try:
         return fn()
-    except LoginRequired:
-        raise
     except ProviderError as exc:
         raise _api_error(exc) from None
+
+
+def _forget(provider: BankProvider, token: Secret[str]) -> None:
+    try:
+        provider.remove_item(token)
+    except ProviderError as exc:  # best effort: the provider may expire it on its own
+        log.warning("could not remove an unlinked %s item: %s", provider.name, exc.code)
 
 
 def _ok(body: dict[str, Any]) -> Response:
@@ -209,35 +222,36 @@ def complete_session(
     public = Secret(p.public_token)
     exchanged = _provider_call(lambda: provider.exchange_public_token(public, user))
     token = exchanged.access_token
-    fetch_balances = "balance" in prefetch
-    fetched = _provider_call(
-        lambda: provider.get_balances(token) if fetch_balances else provider.get_accounts(token)
-    )
-    numbers = (
-        _provider_call(lambda: provider.get_account_numbers(token))
-        if "payment_method" in perms
-        else []
-    )
-    owners = (
-        _provider_call(lambda: provider.get_owners(token))
-        if "ownership" in perms and "ownership" in prefetch
-        else []
-    )
-    with rt.db.unit_of_work() as uow:
-        s = service.require_session(uow, caller.ctx, session_id, lock=True)
-        rows = service.record_link(
-            uow,
-            caller.ctx,
-            banking.sealer,
-            s,
-            exchanged,
-            exchanged.institution_name or provider.name.title(),
-            fetched,
-            numbers,
-            owners,
+    try:
+        fetched = (
+            provider.get_balances(token) if "balance" in prefetch else provider.get_accounts(token)
         )
-        body = render_session(s, rows, caller.ctx.livemode)
-        uow.commit()
+        numbers = provider.get_account_numbers(token) if "payment_method" in perms else []
+        owners = (
+            provider.get_owners(token) if "ownership" in perms and "ownership" in prefetch else []
+        )
+        with rt.db.unit_of_work() as uow:
+            s = service.require_session(uow, caller.ctx, session_id, lock=True)
+            rows = service.record_link(
+                uow,
+                caller.ctx,
+                banking.sealer,
+                s,
+                exchanged,
+                exchanged.institution_name or provider.name.title(),
+                fetched,
+                numbers,
+                owners,
+            )
+            body = render_session(s, rows, caller.ctx.livemode)
+            uow.commit()
+    except Exception as exc:
+        # Nothing was linked here: the item is removed at the provider too, so that no
+        # login stays open there that Strongbox holds no token for.
+        _forget(provider, token)
+        if isinstance(exc, ProviderError):
+            raise _api_error(exc) from None
+        raise
     return _ok(body)
 
 
@@ -314,21 +328,21 @@ def refresh_account(
     provider = banking.provider(name)
     try:
         if "balance" in features:
-            balances = _provider_call(lambda: provider.get_balances(token))
+            balances = provider.get_balances(token)
             with rt.db.unit_of_work() as uow:
                 service.apply_balances(
                     uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), balances
                 )
                 uow.commit()
         if "ownership" in features:
-            owners = _provider_call(lambda: provider.get_owners(token))
+            owners = provider.get_owners(token)
             with rt.db.unit_of_work() as uow:
                 service.apply_owners(
                     uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), owners
                 )
                 uow.commit()
         if "transactions" in features:
-            _provider_call(lambda: tasks.sync_item(rt.db, banking, ctx, merchant_id, item_id))
+            tasks.sync_item(rt.db, banking, ctx, merchant_id, item_id)
     except LoginRequired as exc:
         with rt.db.unit_of_work() as uow:
             item = service.require_item(uow, merchant_id, item_id, lock=True)
@@ -337,6 +351,8 @@ def refresh_account(
                 uow, ctx, service.require_account(uow, ctx, account_id), features
             )
             uow.commit()
+    except ProviderError as exc:
+        raise _api_error(exc) from None
     with rt.db.reader() as uow:
         return _ok(render_account(service.require_account(uow, ctx, account_id), ctx.livemode))
 
