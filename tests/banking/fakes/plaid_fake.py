@@ -41,7 +41,7 @@ from fastapi.responses import JSONResponse
 from jwt.algorithms import ECAlgorithm
 
 CLIENT_ID = "fake_client_id"
-SECRET = "fake_secret"
+SECRET = "fake_secret"  # pragma: allowlist secret
 ROUTING = "011401533"
 
 

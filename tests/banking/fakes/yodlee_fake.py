@@ -33,7 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 CLIENT_ID = "yodlee_client"
-SECRET = "yodlee_secret"
+SECRET = "yodlee_secret"  # pragma: allowlist secret
 ADMIN = "admin_login"
 TOKEN_SECONDS = 1800
 FORM = "application/x-www-form-urlencoded"
