@@ -98,9 +98,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     for extension in (connector_accounts, routing):
         app.include_router(extension.router)
-    from strongbox.api.routers import financial_connections  # issue 20
+    from strongbox.api.routers import bank_webhooks, financial_connections  # issue 20
 
     app.include_router(financial_connections.router)
+    app.include_router(bank_webhooks.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

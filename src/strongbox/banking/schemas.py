@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, model_validator
 
 from strongbox.banking.models import BankAccountRow, BankSession, BankTransactionRow
-from strongbox.core.params import Expand, IdString, ListParams, Params, invalid_param
+from strongbox.core.params import Expand, IdString, IntParam, ListParams, Params, invalid_param
 
 Permission = Literal["balances", "ownership", "payment_method", "transactions"]
 Feature = Literal["balance", "ownership", "transactions"]
@@ -62,6 +62,14 @@ class RetrieveParams(Params):
 
 class RefreshParams(Params):
     features: list[Feature] = Field(min_length=1)
+    expand: Expand = Field(default_factory=list)
+
+
+class BalanceCheckParams(Params):
+    """Strongbox: before debiting ``amount`` (minor units) of ``currency`` from the account."""
+
+    amount: IntParam
+    currency: str
     expand: Expand = Field(default_factory=list)
 
 

@@ -30,7 +30,7 @@ from strongbox.banking.providers.base import (
     Owner,
 )
 from strongbox.banking.schemas import CreateSessionParams, render_account
-from strongbox.core.errors import InvalidRequestError, ResourceMissingError
+from strongbox.core.errors import CardError, InvalidRequestError, ResourceMissingError
 from strongbox.core.ids import new_id
 from strongbox.core.sealing import Sealer
 from strongbox.core.secret import Secret
@@ -380,6 +380,40 @@ def refresh_failed(
             )
     a.updated = now
     uow.flush()
+
+
+def funds_check(a: BankAccountRow, amount: int, currency: str) -> dict[str, Any]:
+    """Whether the account's balance, just refreshed, covers a debit of ``amount``.
+
+    The available balance counts (the current one when the bank gives no available). An
+    insufficient balance is a decline (402 ``insufficient_funds``): the caller sends nothing.
+    """
+    if a.category != "cash":
+        raise InvalidRequestError(
+            "Only cash accounts (checking, savings) can be debited.", code="account_not_debitable"
+        )
+    body = a.balance or {}
+    available = (body.get("cash") or {}).get("available") or {}
+    current = body.get("current") or {}
+    have = available.get(currency, current.get(currency))
+    if have is None:
+        raise InvalidRequestError(
+            f"The account has no {currency} balance.", param="currency", code="balance_unavailable"
+        )
+    if have < amount:
+        raise CardError(
+            "The bank account's balance does not cover this amount.",
+            code="insufficient_funds",
+            decline_code="insufficient_funds",
+        )
+    return {
+        "object": "financial_connections.balance_check",
+        "account": a.id,
+        "amount": amount,
+        "currency": currency,
+        "result": "sufficient",
+        "balance_as_of": body.get("as_of"),
+    }
 
 
 # ---------------------------------------------------------------- item state

@@ -2,24 +2,21 @@
 
 ``/v1/financial_connections/sessions`` (create, retrieve, and Strongbox's ``complete`` with
 the link flow's public token), ``/v1/financial_connections/accounts`` (list, retrieve,
-``refresh``, ``disconnect``), ``/v1/financial_connections/transactions`` (list), and the
-providers' webhook receivers. Provider calls happen between two transactions, never in one.
+``refresh``, ``disconnect``, Strongbox's ``balance_check``), ``/v1/financial_connections/
+transactions`` (list). The providers' webhooks: ``bank_webhooks.py``. Provider calls happen
+between two transactions, never in one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from strongbox.api.context import Caller, authenticate, get_runtime, params_of
+from strongbox.api.context import Caller, authenticate, params_of
 from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc
 from strongbox.banking import repository as repo
@@ -32,13 +29,8 @@ from strongbox.banking.providers.base import (
     ProviderRejected,
     RateLimited,
 )
-from strongbox.banking.providers.plaid_webhooks import (
-    PlaidWebhookVerifier,
-    WebhookRejected,
-    plaid_notices,
-)
-from strongbox.banking.providers.yodlee import yodlee_notices
 from strongbox.banking.schemas import (
+    BalanceCheckParams,
     CompleteSessionParams,
     CreateSessionParams,
     ListAccountsParams,
@@ -50,24 +42,20 @@ from strongbox.banking.schemas import (
     render_transaction,
 )
 from strongbox.core.errors import (
-    ApiError,
-    AuthenticationError,
     GatewayError,
     InvalidRequestError,
     RateLimitError,
-    ResourceMissingError,
     StrongboxError,
 )
+from strongbox.core.money import parse_currency
 from strongbox.core.params import validate_params
 from strongbox.core.secret import Secret
 from strongbox.payments.schemas import check_expand, render_list
-from strongbox.webhooks.providers import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/financial_connections", tags=["financial connections"])
 NO_EXPAND: frozenset[str] = frozenset()
 ACCOUNTS = frozenset({"accounts"})
-YODLEE_DEDUPE_SECONDS = 300
 GONE_AT_PROVIDER = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
 T = TypeVar("T")
 
@@ -300,10 +288,18 @@ def refresh_account(
     caller = authenticate(request)
     p = validate_params(RefreshParams, params)
     check_expand(p.expand, NO_EXPAND)
+    _refresh(caller, account_id, sorted(set(p.features)))
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, account_id)
+        return _ok(render_account(a, caller.ctx.livemode))
+
+
+def _refresh(caller: Caller, account_id: str, features: list[str]) -> None:
+    """Refresh ``features`` of the account from its provider. A login that stopped working
+    is recorded (the account becomes ``inactive``, the refresh ``failed``), not raised."""
     banking = _banking(caller)
     rt = caller.runtime
     ctx = caller.ctx
-    features = sorted(set(p.features))
     with rt.db.reader() as uow:
         a = service.require_account(uow, ctx, account_id, "account")
         need = {"balance": "balances", "ownership": "ownership", "transactions": "transactions"}
@@ -353,8 +349,36 @@ def refresh_account(
             uow.commit()
     except ProviderError as exc:
         raise _api_error(exc) from None
-    with rt.db.reader() as uow:
-        return _ok(render_account(service.require_account(uow, ctx, account_id), ctx.livemode))
+
+
+@router.post(
+    "/accounts/{account_id}/balance_check",
+    summary="Check, with a fresh balance, that an account covers a debit (Strongbox)",
+    openapi_extra=body_doc(BalanceCheckParams),
+)
+def balance_check(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    """The balance is read from the provider now (and stored, with its event); a balance
+    below ``amount`` is 402 ``insufficient_funds``, so no debit is sent."""
+    caller = authenticate(request)
+    p = validate_params(BalanceCheckParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    currency = parse_currency(p.currency).code.lower()
+    if p.amount <= 0:
+        raise InvalidRequestError(
+            "amount must be a positive integer.", param="amount", code="parameter_invalid_integer"
+        )
+    _refresh(caller, account_id, ["balance"])
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, account_id, "account")
+        if a.status != "active" or (a.balance_refresh or {}).get("status") != "succeeded":
+            raise InvalidRequestError(
+                "The account's balance could not be read now; no debit should be sent.",
+                code="balance_unavailable",
+                param="account",
+            )
+        return _ok(service.funds_check(a, p.amount, currency))
 
 
 @router.post(
@@ -419,73 +443,3 @@ def list_transactions(request: Request, params: dict[str, Any] = Depends(params_
         page = repo.list_transactions(uow.session, caller.ctx.merchant_id, a.id, page_of(p))
         data = [render_transaction(t, caller.ctx.livemode) for t in page.data]
     return _ok(render_list("/v1/financial_connections/transactions", data, page.has_more))
-
-
-# ---------------------------------------------------------------- provider webhooks
-
-
-@router.post("/webhooks/{provider}", summary="Receive a bank-data provider's webhook")
-async def receive_webhook(provider: str, request: Request) -> Response:
-    """Plaid: the ``Plaid-Verification`` JWT is verified before the body is read as JSON.
-    Yodlee (which signs nothing): the callback URL's ``token`` must match, and a notice only
-    makes us sync an item we hold, reading its data from Yodlee ourselves."""
-    rt = get_runtime(request)
-    banking = rt.banking
-    if banking is None or provider not in ("plaid", "yodlee") or provider not in banking.providers:
-        raise ResourceMissingError("No such webhook receiver.")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidRequestError("The webhook body is too large.", code="body_too_large")
-    header = request.headers.get("plaid-verification")
-    given = request.query_params.get("token", "")
-
-    def receive() -> dict[str, Any]:
-        if provider == "plaid":
-            dedupe = _verify_plaid(banking, body, header)
-        else:
-            dedupe = _authenticate_yodlee(banking, body, given, rt.db.clock.now().timestamp())
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise InvalidRequestError("The webhook body is not a JSON object.")
-        notices = plaid_notices(payload) if provider == "plaid" else yodlee_notices(payload)
-        stored = tasks.receive_webhook(rt.db, provider, dedupe, notices)
-        return {"received": True, "duplicate": bool(notices) and not stored}
-
-    return _ok(await run_in_threadpool(receive))
-
-
-def _verify_plaid(banking: service.Banking, body: bytes, header: str | None) -> str:
-    verifier = banking.extra.get("plaid_verifier")
-    if not isinstance(verifier, PlaidWebhookVerifier):
-        raise ResourceMissingError("No such webhook receiver.")
-    try:
-        verifier.verify(body, header)  # may fetch the key: outside any transaction
-    except WebhookRejected:
-        raise InvalidRequestError(
-            "Webhook signature verification failed.", code="webhook_signature_invalid"
-        ) from None
-    except ProviderError:
-        raise ApiError(
-            "The provider's verification key could not be fetched; retry.",
-            code="bank_provider_unavailable",
-            status=503,
-        ) from None
-    assert header is not None
-    return hashlib.sha256(header.encode() + b"." + body).hexdigest()
-
-
-def _authenticate_yodlee(banking: service.Banking, body: bytes, given: str, now: float) -> str:
-    token = banking.extra.get("yodlee_webhook_token")
-    if not isinstance(token, Secret) or not hmac.compare_digest(
-        given.encode(), str(token.reveal()).encode()
-    ):
-        raise AuthenticationError(
-            "Webhook authentication failed.", code="webhook_authentication_failed"
-        )
-    # No event id and no signature: the same body within five minutes is one delivery.
-    return f"{hashlib.sha256(body).hexdigest()}:{int(now) // YODLEE_DEDUPE_SECONDS}"
