@@ -1,5 +1,5 @@
 """bank data: Financial Connections sessions, items (sealed access tokens), accounts,
-transactions, and verified provider webhooks
+transactions, verified provider webhooks; payment methods' bank_account (us_bank_account)
 
 Revision ID: 0015
 Revises: 0014
@@ -184,9 +184,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_bank_webhook_events_due", ["status", "next_attempt_at"], unique=False
         )
+    with op.batch_alter_table("payment_methods", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("bank_account", _json(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("payment_methods", schema=None) as batch_op:
+        batch_op.drop_column("bank_account")
     with op.batch_alter_table("bank_webhook_events", schema=None) as batch_op:
         batch_op.drop_index("ix_bank_webhook_events_due")
 
