@@ -128,3 +128,41 @@ def test_disconnect_through_stripe_python(sc: stripe.StripeClient, plaid: PlaidF
     listed = sc.v1.financial_connections.accounts.list(params={"session": session.id})
     assert {a.status for a in listed.data} == {"disconnected"}
     assert next(iter(plaid.items.values())).removed
+
+
+def test_a_us_bank_account_payment_method_through_stripe_python(
+    sc: stripe.StripeClient, plaid: PlaidFake
+) -> None:
+    session = _link(sc, plaid, ["balances", "payment_method"])
+    fca = session.accounts.data[0].id
+    pm = sc.v1.payment_methods.create(
+        params={
+            "type": "us_bank_account",
+            "us_bank_account": {"financial_connections_account": fca},
+        }
+    )
+    assert isinstance(pm, stripe.PaymentMethod)
+    assert pm.type == "us_bank_account"
+    assert pm.us_bank_account is not None
+    assert pm.us_bank_account.last4 == "0000"
+    assert pm.us_bank_account.routing_number == "011401533"
+    assert pm.us_bank_account.financial_connections_account == fca
+    customer = sc.v1.customers.create(params={"name": "Bank payer"})
+    attached = sc.v1.payment_methods.attach(pm.id, params={"customer": customer.id})
+    assert attached.customer == customer.id
+    # Before a debit: the balance, read now, covers 100.00 but not 100.01.
+    ok = sc.raw_request(
+        "post",
+        f"/v1/financial_connections/accounts/{fca}/balance_check",
+        amount=10000,
+        currency="usd",
+    )
+    assert sc.deserialize(ok, api_mode="V1")["result"] == "sufficient"
+    with pytest.raises(stripe.CardError) as declined:
+        sc.raw_request(
+            "post",
+            f"/v1/financial_connections/accounts/{fca}/balance_check",
+            amount=10001,
+            currency="usd",
+        )
+    assert declined.value.code == "insufficient_funds"
