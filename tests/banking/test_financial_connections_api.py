@@ -61,6 +61,14 @@ def test_session_returns_a_link_token_and_links_accounts(bank: Bank, plaid_fake:
     assert again["link_token"] is None  # used up
     listed = bank.api.get("/v1/financial_connections/accounts", params={"session": s["id"]}).json()
     assert {a["id"] for a in listed["data"]} == {a["id"] for a in accounts}
+    by_holder = bank.api.get(
+        "/v1/financial_connections/accounts", params={"account_holder[customer]": "cus_test"}
+    ).json()
+    assert {a["id"] for a in by_holder["data"]} == {a["id"] for a in accounts}
+    nobody = bank.api.get(
+        "/v1/financial_connections/accounts", params={"account_holder[customer]": "cus_other"}
+    ).json()
+    assert nobody["data"] == []
     created = _events(bank.api, "financial_connections.account.created")
     assert {e["data"]["object"]["id"] for e in created} == {a["id"] for a in accounts}
 

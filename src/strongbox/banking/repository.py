@@ -97,6 +97,7 @@ def list_accounts(
     *,
     session_id: str | None,
     customer: str | None,
+    account: str | None = None,
     created: dict[str, int] | None,
 ) -> Page[BankAccountRow]:
     conds = []
@@ -104,6 +105,8 @@ def list_accounts(
         conds.append(BankAccountRow.session_id == session_id)
     if customer is not None:
         conds.append(BankAccountRow.account_holder["customer"].as_string() == customer)
+    if account is not None:
+        conds.append(BankAccountRow.account_holder["account"].as_string() == account)
     return paginate(s, BankAccountRow, merchant_id, page, conds, created=created, noun="account")
 
 

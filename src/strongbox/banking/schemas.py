@@ -73,9 +73,14 @@ class BalanceCheckParams(Params):
     expand: Expand = Field(default_factory=list)
 
 
+class AccountHolderFilter(Params):
+    customer: IdString | None = None
+    account: IdString | None = None
+
+
 class ListAccountsParams(ListParams):
     session: IdString | None = None
-    account_holder: AccountHolderParams | None = None
+    account_holder: AccountHolderFilter | None = None
 
 
 class ListTransactionsParams(ListParams):

@@ -251,14 +251,15 @@ def list_accounts(request: Request, params: dict[str, Any] = Depends(params_of))
     caller = authenticate(request)
     p = validate_params(ListAccountsParams, params)
     check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
-    customer = p.account_holder.customer if p.account_holder else None
+    holder = p.account_holder
     with caller.runtime.db.reader() as uow:
         page = repo.list_accounts(
             uow.session,
             caller.ctx.merchant_id,
             page_of(p),
             session_id=p.session,
-            customer=customer,
+            customer=holder.customer if holder else None,
+            account=holder.account if holder else None,
             created=created_of(p),
         )
         data = [render_account(a, caller.ctx.livemode) for a in page.data]
