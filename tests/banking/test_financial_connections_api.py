@@ -326,3 +326,19 @@ def test_login_required_while_linking_is_a_stripe_error(bank: Bank, plaid_fake: 
     )
     assert error_of(r, 400)["code"] == "bank_login_required"
     assert item.removed
+
+
+def test_a_retried_complete_gets_the_session_not_an_error(
+    bank: Bank, plaid_fake: PlaidFake
+) -> None:
+    s = bank.session()
+    public = plaid_fake.fake_link_login(s["link_token"], "user_good", "pass_good")
+    url = f"/v1/financial_connections/sessions/{s['id']}/complete"
+    first = bank.api.post(url, data={"public_token": public})
+    assert first.status_code == 200, first.text
+    again = bank.api.post(url, data={"public_token": public})  # the answer was lost: a retry
+    assert again.status_code == 200, again.text
+    assert again.json()["accounts"] == first.json()["accounts"]
+    assert plaid_fake.calls["/item/public_token/exchange"] == 1
+    other = bank.api.post(url, data={"public_token": "public-sandbox-another"})
+    assert error_of(other, 400)["code"] == "session_already_completed"

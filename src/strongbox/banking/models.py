@@ -38,6 +38,9 @@ class BankSession(Base):
     # Update mode: the session relinks this item (after a login-required error).
     relink_item_id: Mapped[str | None] = mapped_column(String(64))
     item_id: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the public token that completed the session: the same request sent again
+    # (a retry after a lost answer) gets the session, not an error.
+    completed_with: Mapped[str | None] = mapped_column(String(64))
     created: Mapped[datetime]
     updated: Mapped[datetime]
 

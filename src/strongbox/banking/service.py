@@ -12,6 +12,8 @@ Access tokens and ACH numbers are sealed by the vault's ``Sealer``, bound to mer
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -177,6 +179,7 @@ def create_session(
         return_url=p.return_url,
         relink_item_id=relink[0] if relink else None,
         item_id=relink[0] if relink else None,
+        completed_with=None,
         created=now,
         updated=now,
     )
@@ -191,6 +194,19 @@ def create_session(
         {"id": s.id, "provider": s.provider, "permissions": s.permissions},
     )
     return s
+
+
+def public_token_digest(token: Secret[str]) -> str:
+    return hashlib.sha256(token.reveal().encode()).hexdigest()
+
+
+def completed_by(s: BankSession, token: Secret[str]) -> bool:
+    """Whether ``token`` is the public token that completed ``s`` (a retried complete)."""
+    return (
+        s.status == "succeeded"
+        and s.completed_with is not None
+        and hmac.compare_digest(s.completed_with, public_token_digest(token))
+    )
 
 
 def check_pending(s: BankSession) -> None:
@@ -208,6 +224,7 @@ def record_link(
     sealer: Sealer,
     s: BankSession,
     exchanged: Exchanged,
+    public_token: Secret[str],
     institution: str,
     accounts: list[BankAccount],
     numbers: list[AccountNumbers],
@@ -271,6 +288,7 @@ def record_link(
         rows.append(a)
     s.status = "succeeded"
     s.item_id = item.id
+    s.completed_with = public_token_digest(public_token)
     s.updated = now
     uow.flush()
     for a in rows:

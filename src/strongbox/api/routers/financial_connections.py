@@ -192,6 +192,8 @@ def complete_session(
     rt = caller.runtime
     with rt.db.reader() as uow:
         s = service.require_session(uow, caller.ctx, session_id)
+        if p.public_token and service.completed_by(s, Secret(p.public_token)):
+            return _ok(render_session(s, _session_accounts(uow, s), caller.ctx.livemode))
         service.check_pending(s)
         relink, perms, prefetch, name = s.relink_item_id, s.permissions, s.prefetch, s.provider
         user = service.client_user_id(s.account_holder, s.merchant_id)
@@ -226,6 +228,7 @@ def complete_session(
                 banking.sealer,
                 s,
                 exchanged,
+                public,
                 exchanged.institution_name or provider.name.title(),
                 fetched,
                 numbers,

@@ -111,6 +111,7 @@ def upgrade() -> None:
         sa.Column("return_url", sa.String(length=2048), nullable=True),
         sa.Column("relink_item_id", sa.String(length=64), nullable=True),
         sa.Column("item_id", sa.String(length=64), nullable=True),
+        sa.Column("completed_with", sa.String(length=64), nullable=True),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_bank_sessions")),
