@@ -282,3 +282,52 @@ def test_the_daily_poll_is_a_fallback(
     assert tasks.poll_once(runtime.db, banking) == 1
     assert len(bank.transactions(acct)) == 3
     assert tasks.poll_once(runtime.db, banking) == 0  # the next one is a day away
+
+
+def test_a_notice_for_a_disconnected_item_is_settled(
+    bank: Bank, plaid_fake: PlaidFake, runtime: Runtime, banking: Banking
+) -> None:
+    done = bank.link()
+    acct = done["accounts"]["data"][0]["id"]
+    bank.api.post(
+        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "transactions"}
+    )
+    (item,) = plaid_fake.items.values()
+    plaid_fake.add_transactions(item.item_id, [{"transaction_id": "after", "amount": 1}])
+    bank.deliver_webhooks()
+    for a in done["accounts"]["data"]:
+        bank.api.post(f"/v1/financial_connections/accounts/{a['id']}/disconnect")
+    before = plaid_fake.calls["/transactions/sync"]
+    assert tasks.process_webhooks(runtime.db, banking) == 1
+    assert tasks.process_webhooks(runtime.db, banking) == 0
+    assert plaid_fake.calls["/transactions/sync"] == before
+    with runtime.db.engine.connect() as conn:
+        assert conn.execute(sa.select(BankWebhookEvent.status)).scalar_one() == "processed"
+
+
+def test_an_event_that_cannot_be_applied_is_retried_not_stuck(
+    bank: Bank, plaid_fake: PlaidFake, runtime: Runtime, banking: Banking
+) -> None:
+    done = bank.link()
+    acct = done["accounts"]["data"][0]["id"]
+    bank.api.post(
+        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "transactions"}
+    )
+    (item,) = plaid_fake.items.values()
+    plaid_fake.add_transactions(item.item_id, [{"transaction_id": "x1", "amount": 1}])
+    bank.deliver_webhooks()
+    with runtime.db.unit_of_work() as uow:  # a damaged ciphertext: it no longer opens
+        row = uow.session.scalars(sa.select(BankItem)).one()
+        assert row.access_token_sealed is not None
+        row.access_token_sealed = row.access_token_sealed[:-1] + bytes(
+            [row.access_token_sealed[-1] ^ 1]
+        )
+        uow.commit()
+    assert tasks.process_webhooks(runtime.db, banking) == 1
+    with runtime.db.engine.connect() as conn:
+        ev = conn.execute(
+            sa.select(
+                BankWebhookEvent.status, BankWebhookEvent.attempts, BankWebhookEvent.last_error
+            )
+        ).one()
+    assert tuple(ev) == ("pending", 1, "internal_error")

@@ -59,6 +59,8 @@ def sync_item(
     """
     with db.reader() as uow:
         item = service.require_item(uow, merchant_id, item_id)
+        if item.access_token_sealed is None:  # disconnected: nothing to read any more
+            return 0
         token = service.access_token(banking.sealer, item)
         provider = banking.provider(item.provider)
         start = item.cursor
@@ -303,6 +305,11 @@ def process_webhooks(db: Database, banking: Banking, limit: int = 50) -> int:
             _finish(db, ev["ids"], "processed", "login required", retry=False)
         except ProviderError as exc:
             _finish(db, ev["ids"], "failed", exc.code, retry=exc.retryable)
+        except Exception:
+            # A bug, not the provider: counted and retried with back-off like a provider
+            # failure, so that one event cannot hold the others up, then left ``failed``.
+            log.exception("applying bank webhook event %s failed", ev["ids"][0])
+            _finish(db, ev["ids"], "failed", "internal_error", retry=True)
         else:
             _finish(db, ev["ids"], status, None, retry=False)
     return sum(len(ev["ids"]) for ev in claimed)
