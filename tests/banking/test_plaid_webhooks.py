@@ -331,3 +331,37 @@ def test_an_event_that_cannot_be_applied_is_retried_not_stuck(
             )
         ).one()
     assert tuple(ev) == ("pending", 1, "internal_error")
+
+
+def test_data_that_changes_under_the_paging_restarts_the_sync(
+    bank: Bank, plaid_fake: PlaidFake, runtime: Runtime, banking: Banking
+) -> None:
+    from strongbox.banking.providers import plaid as plaid_module
+
+    done = bank.link()
+    acct = done["accounts"]["data"][0]["id"]
+    old = plaid_module.SYNC_PAGE_SIZE
+    plaid_module.SYNC_PAGE_SIZE = 2  # three transactions: two pages
+    try:
+        plaid_fake.mutations_during_pagination = 1
+        r = bank.api.post(
+            f"/v1/financial_connections/accounts/{acct}/refresh",
+            data={"features[0]": "transactions"},
+        )
+        assert r.status_code == 200, r.text
+        # page 1, page 2 (refused: restart), page 1, page 2
+        assert plaid_fake.calls["/transactions/sync"] == 4
+        assert len(bank.transactions(acct)) == 3
+        plaid_fake.mutations_during_pagination = 10  # it never settles: an error, nothing kept
+        (item,) = plaid_fake.items.values()
+        plaid_fake.add_transactions(
+            item.item_id, [{"transaction_id": f"m{i}", "amount": 1} for i in range(3)]
+        )
+        r = bank.api.post(
+            f"/v1/financial_connections/accounts/{acct}/refresh",
+            data={"features[0]": "transactions"},
+        )
+        assert r.status_code == 502
+        assert len(bank.transactions(acct)) == 3
+    finally:
+        plaid_module.SYNC_PAGE_SIZE = old

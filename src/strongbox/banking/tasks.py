@@ -20,15 +20,24 @@ from sqlalchemy import select
 from strongbox.banking import repository as repo
 from strongbox.banking import service
 from strongbox.banking.models import BankItem, BankTransactionRow, BankWebhookEvent
-from strongbox.banking.providers.base import LoginRequired, Notice, ProviderError, SyncPage
+from strongbox.banking.providers.base import (
+    BankProvider,
+    LoginRequired,
+    Notice,
+    ProviderError,
+    SyncPage,
+    SyncRestart,
+)
 from strongbox.banking.service import Banking
 from strongbox.core.ids import new_id
+from strongbox.core.secret import Secret
 from strongbox.db.uow import Database, UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 
 log = logging.getLogger(__name__)
 
 MAX_SYNC_PAGES = 100
+MAX_SYNC_RESTARTS = 3
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=6)
@@ -64,15 +73,8 @@ def sync_item(
         token = service.access_token(banking.sealer, item)
         provider = banking.provider(item.provider)
         start = item.cursor
-    pages: list[SyncPage] = []
-    cursor = start
     try:
-        for _ in range(MAX_SYNC_PAGES):
-            page = provider.sync_transactions(token, cursor)
-            pages.append(page)
-            cursor = page.next_cursor
-            if not page.has_more:
-                break
+        pages = _fetch_pages(provider, token, start)
     except LoginRequired as exc:
         with db.unit_of_work() as uow:
             service.mark_login_required(
@@ -85,6 +87,28 @@ def sync_item(
         n = apply_sync(uow, ctx, item, pages, start)
         uow.commit()
     return n
+
+
+def _fetch_pages(provider: BankProvider, token: Secret[str], start: str) -> list[SyncPage]:
+    """Every page from ``start`` (at most ``MAX_SYNC_PAGES``; the next sync goes on from the
+    last cursor). Data that changes under the pagination restarts it from ``start``, as
+    Plaid asks, ``MAX_SYNC_RESTARTS`` times at most."""
+    for attempt in range(MAX_SYNC_RESTARTS + 1):
+        pages: list[SyncPage] = []
+        cursor = start
+        try:
+            for _ in range(MAX_SYNC_PAGES):
+                page = provider.sync_transactions(token, cursor)
+                pages.append(page)
+                cursor = page.next_cursor
+                if not page.has_more:
+                    break
+        except SyncRestart:
+            if attempt == MAX_SYNC_RESTARTS:
+                raise
+            continue
+        return pages
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def apply_sync(

@@ -11,7 +11,9 @@ part of Link that runs in the browser), other credentials get ``INVALID_CREDENTI
 fire_webhook`` sends ``SYNC_UPDATES_AVAILABLE``; ``rate_limit(n)`` answers the next n calls
 with 429 ``RATE_LIMIT_EXCEEDED``; ``fail(n)`` with 500 ``INTERNAL_SERVER_ERROR``.
 
-``/transactions/sync`` keeps a change log per item; a cursor is a position in it. Changes
+``/transactions/sync`` keeps a change log per item; a cursor is a position in it;
+``mutations_during_pagination = n`` makes the next n calls past a first page answer
+``TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION``. Changes
 (``add_transactions``, ``modify_transaction``, ``remove_transaction``) send
 ``SYNC_UPDATES_AVAILABLE``, but only after the item's first sync, as Plaid does.
 
@@ -130,6 +132,9 @@ class PlaidFake:
         self._rate_limited = 0
         self._failing = 0
         self.fail_paths: Counter[str] = Counter()
+        # The next n /transactions/sync calls past a first page answer
+        # TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION (the data changed under the paging).
+        self.mutations_during_pagination = 0
         self.clock: Callable[[], float] = time.time
         self.app.add_api_route("/{path:path}", self._handle, methods=["POST"])
 
@@ -415,6 +420,14 @@ class PlaidFake:
             accts = [{k: v for k, v in a.items() if k != "ach"} for a in item.accounts]
             return {"accounts": accts, "item": self._item_obj(item)}
         if path == "/transactions/sync":
+            if body.get("cursor") and self.mutations_during_pagination:
+                self.mutations_during_pagination -= 1
+                raise PlaidError(
+                    400,
+                    "TRANSACTIONS_ERROR",
+                    "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION",
+                    "underlying transaction data changed since the last page was fetched",
+                )
             item.synced = True
             start = int(body["cursor"]) if body.get("cursor") else 0
             count = int(body.get("count") or 100)

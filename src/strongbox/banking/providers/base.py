@@ -53,6 +53,14 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class SyncRestart(ProviderError):
+    """The provider's data changed while a sync paged through it (Plaid
+    ``TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION``): fetch again from the sync's first
+    cursor, dropping the pages already read."""
+
+    retryable = True
+
+
 class ProviderRejected(ProviderError):
     """The provider refused the request (bad public token, unknown item ...): final."""
 

@@ -45,6 +45,7 @@ from strongbox.banking.providers.base import (
     ProviderUnavailable,
     RateLimited,
     SyncPage,
+    SyncRestart,
     category_of,
     minor_units,
 )
@@ -252,6 +253,8 @@ def _error(status: int | None, raw: Any) -> ProviderError:
     message = str(body.get("error_message") or "Plaid refused the request")[:300]
     if code in RELINK_CODES:
         return LoginRequired(code, message, status=status)
+    if code == "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION":
+        return SyncRestart(code, message, status=status)
     if status == 429 or kind == "RATE_LIMIT_EXCEEDED":
         return RateLimited(code, message, status=status)
     if status is None or status == 0 or status >= 500 or kind == "API_ERROR":
