@@ -50,6 +50,7 @@ def test_session_returns_a_link_token_and_links_accounts(bank: Bank, plaid_fake:
     assert chk["subcategory"] == "checking"
     assert chk["status"] == "active"
     assert chk["display_name"] == "Plaid Checking"
+    assert chk["institution_name"] == "First Platypus Bank"  # /institutions/get_by_id
     # Prefetched balance, in minor units, with as_of.
     assert chk["balance"]["current"] == {"usd": 11000}
     assert chk["balance"]["cash"] == {"available": {"usd": 10000}}
@@ -342,3 +343,9 @@ def test_a_retried_complete_gets_the_session_not_an_error(
     assert plaid_fake.calls["/item/public_token/exchange"] == 1
     other = bank.api.post(url, data={"public_token": "public-sandbox-another"})
     assert error_of(other, 400)["code"] == "session_already_completed"
+
+
+def test_the_bank_name_is_for_display_only(bank: Bank, plaid_fake: PlaidFake) -> None:
+    plaid_fake.fail(1, path="/institutions/get_by_id")
+    done = bank.link()  # Plaid could not name the bank: the link goes on
+    assert {a["institution_name"] for a in done["accounts"]["data"]} == {"Plaid"}

@@ -129,6 +129,7 @@ def _linked(kit: Kit, user: str = "cus_conformance") -> tuple[Secret[str], str]:
     public = kit.link(link.token)
     ex = kit.provider.exchange_public_token(Secret(public), user)
     assert ex.item_id
+    assert ex.institution_name  # the bank's name, for display
     assert ex.access_token.reveal() not in repr(ex)
     return ex.access_token, ex.item_id
 

@@ -397,6 +397,22 @@ class PlaidFake:
             item = self._item(body, login_ok=True)
             item.removed = True
             return {"removed": True}
+        if path == "/institutions/get_by_id":
+            if body.get("institution_id") != "ins_109508":
+                raise PlaidError(400, "INVALID_INPUT", "INVALID_INSTITUTION", "no such institution")
+            return {
+                "institution": {
+                    "institution_id": "ins_109508",
+                    "name": "First Platypus Bank",
+                    "country_codes": ["US"],
+                    "products": ["auth", "balance", "identity", "transactions"],
+                    "routing_numbers": [ROUTING],
+                    "oauth": False,
+                }
+            }
+        if path == "/item/get":  # answers in any state, with the item's error
+            item = self._item(body, login_ok=True)
+            return {"item": self._item_obj(item), "status": None}
         item = self._item(body)
         if path in ("/accounts/get", "/accounts/balance/get"):
             accts = [

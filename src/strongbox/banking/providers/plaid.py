@@ -22,6 +22,8 @@ from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.auth_get_request import AuthGetRequest
 from plaid.model.country_code import CountryCode
 from plaid.model.identity_get_request import IdentityGetRequest
+from plaid.model.institutions_get_by_id_request import InstitutionsGetByIdRequest
+from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
 from plaid.model.item_remove_request import ItemRemoveRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
@@ -162,7 +164,27 @@ class PlaidProvider:
             "item_public_token_exchange",
             ItemPublicTokenExchangeRequest(public_token=public_token.reveal()),
         )
-        return Exchanged(Secret(str(body["access_token"])), str(body["item_id"]))
+        token = Secret(str(body["access_token"]))
+        return Exchanged(token, str(body["item_id"]), self._institution_name(token))
+
+    def _institution_name(self, token: Secret[str]) -> str | None:
+        """The bank's name (``/item/get``, then ``/institutions/get_by_id``), for display
+        only: if Plaid cannot say, the link goes on without it."""
+        try:
+            item = self._call("item_get", ItemGetRequest(access_token=token.reveal()))["item"]
+            institution_id = item.get("institution_id")
+            if not institution_id:
+                return None
+            body = self._call(
+                "institutions_get_by_id",
+                InstitutionsGetByIdRequest(
+                    institution_id=str(institution_id), country_codes=[CountryCode("US")]
+                ),
+            )
+        except (ProviderError, KeyError):
+            return None
+        name = (body.get("institution") or {}).get("name")
+        return str(name) if name else None
 
     def get_accounts(self, access_token: Secret[str]) -> list[BankAccount]:
         return self._accounts(
