@@ -17,7 +17,7 @@ from strongbox.audit.tasks import AuditLog, build_audit_log
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
-from strongbox.banking.service import Banking
+from strongbox.banking.providers.registry import Banking
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine

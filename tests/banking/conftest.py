@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from banking.fakes.plaid_fake import CLIENT_ID, SECRET, PlaidFake
 from strongbox.banking.providers.plaid import PlaidProvider
 from strongbox.banking.providers.plaid_webhooks import PlaidWebhookVerifier
-from strongbox.banking.service import Banking
+from strongbox.banking.providers.registry import Banking
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.core.secret import Secret

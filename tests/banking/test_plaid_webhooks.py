@@ -20,7 +20,7 @@ from banking.fakes.plaid_fake import CLIENT_ID, SECRET, PlaidFake
 from strongbox.banking import tasks
 from strongbox.banking.models import BankItem, BankWebhookEvent
 from strongbox.banking.providers.plaid_webhooks import PlaidWebhookVerifier, WebhookRejected
-from strongbox.banking.service import Banking
+from strongbox.banking.providers.registry import Banking
 from strongbox.core.clock import SystemClock
 from strongbox.runtime import Runtime
 from support import error_of

@@ -14,7 +14,7 @@ from banking.fakes.plaid_fake import PlaidFake
 from strongbox.banking import tasks
 from strongbox.banking.models import BankTransactionRow
 from strongbox.banking.providers import plaid as plaid_module
-from strongbox.banking.service import Banking
+from strongbox.banking.providers.registry import Banking
 from strongbox.runtime import Runtime
 
 cents = st.integers(min_value=-10_000_000, max_value=10_000_000)

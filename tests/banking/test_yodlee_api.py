@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from banking.fakes import yodlee_fake as yf
+from strongbox.banking.providers.registry import Banking
 from strongbox.banking.providers.yodlee import YodleeProvider
-from strongbox.banking.service import Banking
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.core.clock import SystemClock

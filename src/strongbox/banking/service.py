@@ -16,8 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,6 @@ from strongbox.banking.models import BankAccountRow, BankItem, BankSession
 from strongbox.banking.providers.base import (
     AccountNumbers,
     BankAccount,
-    BankProvider,
     Exchanged,
     LinkToken,
     Owner,
@@ -41,34 +39,6 @@ from strongbox.events.types import RequestContext, raise_event
 
 POLL_INTERVAL = timedelta(days=1)
 """The fallback poll of an item that webhooks keep up to date: once a day."""
-
-
-@dataclass
-class Banking:
-    """What the banking use cases need: the providers by name, the vault's sealer, and where
-    providers send webhooks (``{public_url}/v1/financial_connections/webhooks/{provider}``)."""
-
-    providers: Mapping[str, BankProvider]
-    sealer: Sealer
-    public_url: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def provider(self, name: str) -> BankProvider:
-        p = self.providers.get(name)
-        if p is None:
-            raise InvalidRequestError(
-                f"The bank-data provider '{name}' is not configured on this server.",
-                param="provider",
-                code="provider_not_configured",
-            )
-        return p
-
-    def webhook_url(self, provider: str) -> str:
-        return f"{self.public_url.rstrip('/')}/v1/financial_connections/webhooks/{provider}"
-
-    def close(self) -> None:
-        for p in self.providers.values():
-            p.close()
 
 
 # ---------------------------------------------------------------- sealing
@@ -99,14 +69,6 @@ def _seal_numbers(sealer: Sealer, a: BankAccountRow, n: AccountNumbers) -> None:
     a.numbers_sealed = sealer.seal(plain, _aad(a.merchant_id, a.id, "ach_numbers"))
     a.account_last4 = n.account.reveal()[-4:]
     a.routing_number = n.routing.reveal()[:9]
-
-
-def account_numbers(sealer: Sealer, a: BankAccountRow) -> tuple[Secret[str], Secret[str]] | None:
-    """The ACH account and routing numbers, for one debit; None if never fetched."""
-    if a.numbers_sealed is None:
-        return None
-    data = json.loads(sealer.unseal(a.numbers_sealed, _aad(a.merchant_id, a.id, "ach_numbers")))
-    return Secret(str(data["account"])), Secret(str(data["routing"]))
 
 
 # ---------------------------------------------------------------- sessions

@@ -28,7 +28,7 @@ from strongbox.banking.providers.base import (
     SyncPage,
     SyncRestart,
 )
-from strongbox.banking.service import Banking
+from strongbox.banking.providers.registry import Banking
 from strongbox.core.ids import new_id
 from strongbox.core.secret import Secret
 from strongbox.db.uow import Database, UnitOfWork

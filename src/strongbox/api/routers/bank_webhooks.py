@@ -19,13 +19,14 @@ from starlette.responses import Response
 
 from strongbox.api.context import get_runtime
 from strongbox.api.responses import dumps, json_response
-from strongbox.banking import service, tasks
+from strongbox.banking import tasks
 from strongbox.banking.providers.base import ProviderError
 from strongbox.banking.providers.plaid_webhooks import (
     PlaidWebhookVerifier,
     WebhookRejected,
     plaid_notices,
 )
+from strongbox.banking.providers.registry import Banking
 from strongbox.banking.providers.yodlee import yodlee_notices
 from strongbox.core.errors import (
     ApiError,
@@ -75,7 +76,7 @@ async def receive_webhook(provider: str, request: Request) -> Response:
     return json_response(200, dumps(await run_in_threadpool(receive)))
 
 
-def _verify_plaid(banking: service.Banking, body: bytes, header: str | None) -> str:
+def _verify_plaid(banking: Banking, body: bytes, header: str | None) -> str:
     verifier = banking.extra.get("plaid_verifier")
     if not isinstance(verifier, PlaidWebhookVerifier):
         raise ResourceMissingError("No such webhook receiver.")
@@ -95,7 +96,7 @@ def _verify_plaid(banking: service.Banking, body: bytes, header: str | None) -> 
     return hashlib.sha256(header.encode() + b"." + body).hexdigest()
 
 
-def _authenticate_yodlee(banking: service.Banking, body: bytes, given: str, now: float) -> str:
+def _authenticate_yodlee(banking: Banking, body: bytes, given: str, now: float) -> str:
     token = banking.extra.get("yodlee_webhook_token")
     if not isinstance(token, Secret) or not hmac.compare_digest(
         given.encode(), str(token.reveal()).encode()

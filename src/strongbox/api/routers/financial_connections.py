@@ -29,6 +29,7 @@ from strongbox.banking.providers.base import (
     ProviderRejected,
     RateLimited,
 )
+from strongbox.banking.providers.registry import Banking
 from strongbox.banking.schemas import (
     BalanceCheckParams,
     CompleteSessionParams,
@@ -60,7 +61,7 @@ GONE_AT_PROVIDER = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
 T = TypeVar("T")
 
 
-def _banking(caller: Caller) -> service.Banking:
+def _banking(caller: Caller) -> Banking:
     b = caller.runtime.banking
     if b is None:
         raise InvalidRequestError(
