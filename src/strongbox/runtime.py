@@ -17,6 +17,7 @@ from strongbox.audit.tasks import AuditLog, build_audit_log
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
+from strongbox.banking.providers.registry import Banking
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine
@@ -69,9 +70,13 @@ class Runtime:
     address_limiter: RateLimiter = field(default_factory=lambda: make_address_limiter(0))
     # Exchange rates (issue 25): Redis when configured, in process otherwise.
     fx: RateCache = field(default_factory=RateCache)
+    # Bank data (issue 20): Financial Connections' providers; None when none is configured.
+    banking: Banking | None = None
 
     def close(self) -> None:
         self.fx.close()
+        if self.banking is not None:
+            self.banking.close()
         self.leases.close()
         self.vault.close()
         self.connectors.close()
@@ -201,7 +206,51 @@ def build_runtime(
         health=health,
         leases=LeaseKeeper(db, settings.attempt_lease_seconds),
         fx=RateCache(settings.redis_url),
+        banking=build_banking(settings, sealer, clock),
     )
+
+
+def build_banking(settings: Settings, sealer: Sealer, clock: Clock) -> Banking | None:
+    """The bank-data providers whose credentials are set (``STRONGBOX_PLAID_*``,
+    ``STRONGBOX_YODLEE_*``); None, and Financial Connections answers that it is off."""
+    from strongbox.banking.providers.base import BankProvider
+    from strongbox.core.secret import Secret
+
+    connect = settings.gateway_connect_timeout_seconds
+    read = settings.gateway_timeout_seconds
+    providers: dict[str, BankProvider] = {}
+    extra: dict[str, object] = {}
+    if settings.plaid_client_id and settings.plaid_secret:
+        from strongbox.banking.providers.plaid import PlaidProvider
+        from strongbox.banking.providers.plaid_webhooks import PlaidWebhookVerifier
+
+        plaid = PlaidProvider(
+            settings.plaid_api_base,
+            settings.plaid_client_id,
+            Secret(settings.plaid_secret.get_secret_value()),
+            connect_timeout=connect,
+            read_timeout=read,
+            clock=clock,
+        )
+        providers["plaid"] = plaid
+        extra["plaid_verifier"] = PlaidWebhookVerifier(plaid.webhook_verification_key, clock)
+    if settings.yodlee_client_id and settings.yodlee_secret and settings.yodlee_admin_login:
+        from strongbox.banking.providers.yodlee import YodleeProvider
+
+        providers["yodlee"] = YodleeProvider(
+            settings.yodlee_api_base,
+            settings.yodlee_client_id,
+            Secret(settings.yodlee_secret.get_secret_value()),
+            settings.yodlee_admin_login,
+            connect_timeout=connect,
+            read_timeout=read,
+            clock=clock,
+        )
+        if settings.yodlee_webhook_token:
+            extra["yodlee_webhook_token"] = Secret(settings.yodlee_webhook_token.get_secret_value())
+    if not providers:
+        return None
+    return Banking(providers, sealer, settings.public_url, extra=dict(extra))
 
 
 def register_gateway_connectors(connectors: ConnectorRegistry, settings: Settings) -> None:

@@ -329,6 +329,15 @@ def _public_responses(path: str, method: str) -> dict[str, Any] | None:
             "400": _json(ERROR_REF, "Signature invalid or body malformed"),
             "404": _json(ERROR_REF, "No such inbound webhook endpoint"),
         }
+    if path.startswith("/v1/financial_connections/webhooks/"):
+        ack = {"type": "object", "required": ["received"], "properties": {"received": {}}}
+        return {
+            "200": _json(ack, "Verified and stored (or a duplicate)"),
+            "400": _json(ERROR_REF, "Plaid signature invalid, or body malformed"),
+            "401": _json(ERROR_REF, "Yodlee callback token missing or wrong"),
+            "404": _json(ERROR_REF, "No such provider, or it is not configured"),
+            "503": _json(ERROR_REF, "Plaid's verification key could not be fetched; retry"),
+        }
     if path.startswith("/simulator/") and method == "get":
         return {"200": _html("Challenge page"), "404": _html("No such challenge")}
     if path.startswith("/simulator/"):

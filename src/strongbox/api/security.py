@@ -60,7 +60,13 @@ __all__ = [
 PUBLIC_PATHS: frozenset[str] = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
 """Paths that take no API key and whose endpoints FastAPI makes: the API description and its
 viewer. Our own public endpoints say so themselves with ``@public_route``."""
-PUBLIC_PREFIXES: tuple[str, ...] = ("/simulator/", "/elements/", "/v1/webhooks/inbound/")
+PUBLIC_PREFIXES: tuple[str, ...] = (
+    "/simulator/",
+    "/elements/",
+    "/v1/webhooks/inbound/",
+    # bank-data providers post here, authenticated by their own signatures (issue 20)
+    "/v1/financial_connections/webhooks/",
+)
 """Path prefixes that take no API key: the simulator's 3DS challenge pages (a test gateway's
 pages, opened by the customer's browser), the hosted card page and its script (they check the
 publishable key in the query themselves), and inbound gateway webhooks (authenticated by the

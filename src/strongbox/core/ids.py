@@ -41,6 +41,13 @@ PREFIXES = {
     "reconciliation_run": "rcr",
     "reconciliation_exception": "rcx",
     "integrity_seal": "seal",
+    # bank data (issue 20)
+    "financial_connections_session": "fcsess",
+    "financial_connections_account": "fca",
+    "financial_connections_transaction": "fctxn",
+    "transaction_refresh": "fctxnref",
+    "bank_item": "fcitem",
+    "bank_webhook_event": "bwe",
 }
 
 

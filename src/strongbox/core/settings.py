@@ -195,6 +195,24 @@ class Settings(BaseSettings):
     braintree_environment: str = Field(
         default="sandbox", description="Braintree environment: sandbox, production, or a URL."
     )
+    # -- bank data (issue 20): Plaid's platform credentials; unset, Financial Connections is off
+    plaid_api_base: str = Field(default="https://sandbox.plaid.com")
+    plaid_client_id: str | None = Field(default=None)
+    plaid_secret: SecretStr | None = Field(default=None)
+    yodlee_api_base: str = Field(default="https://sandbox.api.yodlee.com/ysl")
+    yodlee_client_id: str | None = Field(default=None)
+    yodlee_secret: SecretStr | None = Field(default=None)
+    yodlee_admin_login: str | None = Field(
+        default=None, description="Yodlee's admin loginName, for registering end users."
+    )
+    yodlee_webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Secret in the callback URL registered with Yodlee "
+        "(/v1/financial_connections/webhooks/yodlee?token=...); unset, Yodlee webhooks are off.",
+    )
+    bank_poll_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the bank-data worker looks for due polls."
+    )
     circuit_fail_max: int = Field(default=5, ge=1, le=1000)
     circuit_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
     circuit_error_rate: float = Field(default=0.5, gt=0, le=1)

@@ -87,6 +87,12 @@ def start(
         raise ResourceMissingError(
             f"No such PaymentMethod: '{pi.payment_method_id}'", param="payment_method"
         )
+    if pm.type != "card":  # us_bank_account (issue 20): no connector debits a bank account yet
+        raise InvalidRequestError(
+            "No connector can debit a us_bank_account PaymentMethod yet; nothing was sent.",
+            param="payment_method",
+            code="payment_method_unsupported",
+        )
     card: CardData | None = None
     if pm.gateway_token is not None:
         route = _pinned_route(deps, uow, pi, pm)

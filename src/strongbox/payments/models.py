@@ -128,6 +128,9 @@ class PaymentMethod(Base):
     billing_details: Mapped[dict[str, Any]]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
     created: Mapped[datetime]
+    # ``type = "us_bank_account"``: the linked Financial Connections account it debits, its
+    # bank, routing number and last4 (the numbers stay sealed on that account; issue 20).
+    bank_account: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
 
 
 class PaymentIntent(Base):

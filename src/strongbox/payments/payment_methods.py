@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from strongbox.banking import repository as bank_repo
 from strongbox.connectors.base import Capability, TokenDetails, TokenRequest
 from strongbox.core.errors import InvalidRequestError, ParameterMissingError, ResourceMissingError
 from strongbox.core.ids import new_id
@@ -152,6 +153,76 @@ def create_card(
 
 
 # ---- payment methods held by a gateway (Stripe pm_/tok_, Braintree nonces)
+
+
+def create_bank_account(
+    uow: UnitOfWork, ctx: RequestContext, p: CreatePaymentMethodParams
+) -> PaymentMethod:
+    """A ``us_bank_account`` PaymentMethod from a linked Financial Connections account: one
+    linked with the ``payment_method`` permission (its ACH numbers were read and sealed on the
+    account), still connected, a cash account. The PaymentMethod keeps the routing number and
+    last4 only; the numbers stay sealed on the account."""
+    if p.us_bank_account is None:
+        raise ParameterMissingError(
+            "Missing required param: us_bank_account[financial_connections_account].",
+            param="us_bank_account[financial_connections_account]",
+        )
+    if p.card is not None:
+        raise InvalidRequestError("card cannot be given with type us_bank_account.", param="card")
+    param = "us_bank_account[financial_connections_account]"
+    fca = p.us_bank_account.financial_connections_account
+    a = bank_repo.get_account(uow.session, ctx.merchant_id, fca)
+    if a is None:
+        raise ResourceMissingError(f"No such financial_connections.account: '{fca}'", param=param)
+    if a.numbers_sealed is None or "payment_method" not in a.permissions:
+        raise InvalidRequestError(
+            "This account was linked without the payment_method permission: its account and "
+            "routing numbers were not read.",
+            param=param,
+            code="account_not_debitable",
+        )
+    if a.status != "active" or a.category != "cash":
+        raise InvalidRequestError(
+            f"This account cannot be debited (status {a.status}, category {a.category}).",
+            param=param,
+            code="account_not_debitable",
+        )
+    pm = store.new_payment_method(
+        {
+            "id": new_id("payment_method"),
+            "merchant_id": ctx.merchant_id,
+            "type": "us_bank_account",
+            "card_brand": "",
+            "card_last4": a.account_last4 or "",
+            "card_exp_month": 0,
+            "card_exp_year": 0,
+            "card_funding": "",
+            "card_country": "US",
+            "fingerprint": None,
+            "card_source": f"bank:{a.id}",
+            "bank_account": {
+                "financial_connections_account": a.id,
+                "bank_name": a.institution_name,
+                "account_type": a.subcategory if a.subcategory in ("checking", "savings") else None,
+                "account_holder_type": "individual",
+                "routing_number": a.routing_number,
+                "last4": a.account_last4,
+            },
+            "billing_details": {},
+            "metadata_": merge_metadata({}, p.metadata),
+            "created": uow.clock.now(),
+        }
+    )
+    pm = store.add_payment_method(uow, pm)
+    raise_event(
+        uow,
+        ctx,
+        "strongbox.payment_method.created",
+        "payment_method",
+        pm.id,
+        {"id": pm.id, "type": pm.type, "financial_connections_account": a.id},
+    )
+    return pm
 
 
 def gateway_token_target(

@@ -186,9 +186,16 @@ class PaymentMethodDataParams(Params):
     metadata: Metadata | None = None
 
 
+class UsBankAccountParams(Params):
+    """A linked Financial Connections account (``fca_…``) as the bank account to debit."""
+
+    financial_connections_account: str = Field(min_length=1, max_length=64)
+
+
 class CreatePaymentMethodParams(Params):
-    type: Literal["card"] | None = None
+    type: Literal["card", "us_bank_account"] | None = None
     card: CardParams | None = None
+    us_bank_account: UsBankAccountParams | None = None
     # Strongbox extension: the connector account whose gateway made ``card[token]``.
     connector_account: str | None = Field(default=None, max_length=64)
     metadata: Metadata | None = None
@@ -259,7 +266,7 @@ def render_payment_method(
         )
         customer = render_customer(cust, livemode) if cust else pm.customer_id
     bd = pm.billing_details or {}
-    return {
+    body = {
         "id": pm.id,
         "object": "payment_method",
         "allow_redisplay": "unspecified",
@@ -303,6 +310,26 @@ def render_payment_method(
         "livemode": livemode,
         "metadata": dict(pm.metadata_ or {}),
         "type": pm.type,
+    }
+    if pm.type == "us_bank_account":
+        del body["card"]
+        body["us_bank_account"] = render_bank_account(pm)
+    return body
+
+
+def render_bank_account(pm: PaymentMethod) -> dict[str, Any]:
+    """Stripe's ``us_bank_account`` hash: never the account number, only its last4."""
+    b = pm.bank_account or {}
+    return {
+        "account_holder_type": b.get("account_holder_type", "individual"),
+        "account_type": b.get("account_type"),
+        "bank_name": b.get("bank_name"),
+        "financial_connections_account": b.get("financial_connections_account"),
+        "fingerprint": pm.fingerprint,
+        "last4": b.get("last4"),
+        "networks": {"preferred": "ach", "supported": ["ach"]},
+        "routing_number": b.get("routing_number"),
+        "status_details": None,
     }
 
 

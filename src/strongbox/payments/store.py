@@ -338,6 +338,7 @@ def new_payment_method(values: dict[str, Any]) -> PaymentMethod:
         "card_cvc_check": None,
         "connector_account_id": None,
         "gateway_token": None,
+        "bank_account": None,
     }
     return records.new(PAYMENT_METHODS, {**defaults, **values})
 

@@ -38,6 +38,14 @@ EVENT_TYPES = frozenset(
         "customer.created",
         "customer.deleted",
         "customer.updated",
+        # bank data (issue 20)
+        "financial_connections.account.created",
+        "financial_connections.account.deactivated",
+        "financial_connections.account.disconnected",
+        "financial_connections.account.reactivated",
+        "financial_connections.account.refreshed_balance",
+        "financial_connections.account.refreshed_ownership",
+        "financial_connections.account.refreshed_transactions",
         # Strongbox extensions: a gateway success reported after its attempt was resolved as
         # failed, and the automatic reversal of a charge its intent could not take
         "payment_attempt.late_success",

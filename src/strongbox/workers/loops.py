@@ -181,6 +181,14 @@ def build_workers(rt: Runtime) -> Workers:
             return 0
 
         loops.append(Loop("fx-rates", load_rates, s.fx_refresh_minutes * 60))
+    if rt.banking is not None:  # issue 20: provider webhooks applied, the daily fallback poll
+        from strongbox.banking.tasks import poll_once, process_webhooks
+
+        banking = rt.banking
+        loops.append(Loop("bank-webhooks", lambda: process_webhooks(rt.db, banking), interval))
+        loops.append(
+            Loop("bank-poll", lambda: poll_once(rt.db, banking), s.bank_poll_interval_seconds)
+        )
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)

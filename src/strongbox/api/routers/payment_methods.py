@@ -69,7 +69,7 @@ def _without_card_data(caller: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 @router.post(
     "",
-    summary="Create a card payment method (secret or publishable key)",
+    summary="Create a card (secret or publishable key) or us_bank_account payment method",
     openapi_extra=body_doc(CreatePaymentMethodParams),
 )
 @accepts_publishable_key
@@ -81,6 +81,17 @@ def create_payment_method(
     expand = check_expand(p.expand, PM_EXPANDABLE)
     svc = caller.runtime.payments
     req = write_request(request, _without_card_data(caller, params))
+    if p.type == "us_bank_account":  # a linked Financial Connections account (issue 20)
+        if caller.auth.kind != "secret":
+            raise PermissionError_(
+                "A us_bank_account payment method must be created with a secret API key."
+            )
+        return run_write(
+            caller,
+            req,
+            lambda uow, ctx: Step(extra={"pm": payment_methods.create_bank_account(uow, ctx, p)}),
+            _render(expand, caller.ctx.livemode),
+        )
     gateway = requested_token(p)
     phase1: Phase1 = (
         (lambda uow, ctx: Step(extra={"pm": payment_methods.create_card(svc, uow, ctx, p)}))

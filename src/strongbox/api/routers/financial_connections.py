@@ -1,0 +1,450 @@
+"""Stripe's Financial Connections API over the bank-data providers (issue 20).
+
+``/v1/financial_connections/sessions`` (create, retrieve, and Strongbox's ``complete`` with
+the link flow's public token), ``/v1/financial_connections/accounts`` (list, retrieve,
+``refresh``, ``disconnect``, Strongbox's ``balance_check``), ``/v1/financial_connections/
+transactions`` (list). The providers' webhooks: ``bank_webhooks.py``. Provider calls happen
+between two transactions, never in one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from strongbox.api.context import Caller, authenticate, params_of
+from strongbox.api.responses import dumps, json_response
+from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc
+from strongbox.banking import repository as repo
+from strongbox.banking import service, tasks
+from strongbox.banking.providers.base import (
+    BankProvider,
+    LinkRequest,
+    LoginRequired,
+    ProviderError,
+    ProviderRejected,
+    RateLimited,
+)
+from strongbox.banking.providers.registry import Banking
+from strongbox.banking.schemas import (
+    BalanceCheckParams,
+    CompleteSessionParams,
+    CreateSessionParams,
+    ListAccountsParams,
+    ListTransactionsParams,
+    RefreshParams,
+    RetrieveParams,
+    render_account,
+    render_session,
+    render_transaction,
+)
+from strongbox.core.errors import (
+    GatewayError,
+    InvalidRequestError,
+    RateLimitError,
+    StrongboxError,
+)
+from strongbox.core.money import parse_currency
+from strongbox.core.params import validate_params
+from strongbox.core.secret import Secret
+from strongbox.payments.schemas import check_expand, render_list
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/financial_connections", tags=["financial connections"])
+NO_EXPAND: frozenset[str] = frozenset()
+ACCOUNTS = frozenset({"accounts"})
+GONE_AT_PROVIDER = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
+T = TypeVar("T")
+
+
+def _banking(caller: Caller) -> Banking:
+    b = caller.runtime.banking
+    if b is None:
+        raise InvalidRequestError(
+            "Financial Connections is not configured on this server (no bank-data provider).",
+            code="provider_not_configured",
+        )
+    return b
+
+
+def _api_error(exc: ProviderError) -> StrongboxError:
+    """A provider's failure as a Stripe-shaped error: never a 500, never the token."""
+    if isinstance(exc, RateLimited):
+        return RateLimitError("The bank-data provider is rate limiting; retry later.")
+    if isinstance(exc, LoginRequired):
+        return InvalidRequestError(
+            "The bank login needs the user again: open the link flow once more.",
+            code="bank_login_required",
+        )
+    if isinstance(exc, ProviderRejected):
+        return InvalidRequestError(
+            f"The bank-data provider refused the request ({exc.code}).",
+            code="bank_provider_refused",
+        )
+    return GatewayError(
+        f"The bank-data provider is unavailable ({exc.code}).", code="bank_provider_unavailable"
+    )
+
+
+def _provider_call(fn: Callable[[], T]) -> T:
+    """A provider call whose failure is answered as a Stripe-shaped error."""
+    try:
+        return fn()
+    except ProviderError as exc:
+        raise _api_error(exc) from None
+
+
+def _forget(provider: BankProvider, token: Secret[str]) -> None:
+    try:
+        provider.remove_item(token)
+    except ProviderError as exc:  # best effort: the provider may expire it on its own
+        log.warning("could not remove an unlinked %s item: %s", provider.name, exc.code)
+
+
+def _ok(body: dict[str, Any]) -> Response:
+    return json_response(200, dumps(body))
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@router.post("/sessions", summary="Create a session", openapi_extra=body_doc(CreateSessionParams))
+def create_session(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CreateSessionParams, params)
+    check_expand(p.expand, ACCOUNTS)
+    banking = _banking(caller)
+    rt = caller.runtime
+    relink: tuple[str, str] | None = None  # the item's id and provider
+    token = None
+    if p.relink_account:
+        with rt.db.reader() as uow:
+            a = service.require_account(uow, caller.ctx, p.relink_account, "relink_account")
+            if a.status == "disconnected":
+                raise InvalidRequestError(
+                    "This account was disconnected; link it with a new session.",
+                    code="account_disconnected",
+                    param="relink_account",
+                )
+            item = service.require_item(uow, a.merchant_id, a.item_id)
+            token = service.access_token(banking.sealer, item)
+            relink = (item.id, item.provider)
+    provider = banking.provider(relink[1] if relink else p.provider)
+    products = ["transactions"] if "transactions" in p.permissions else []
+    if "payment_method" in p.permissions:
+        products.append("auth")
+    if "ownership" in p.permissions:
+        products.append("identity")
+    link = _provider_call(
+        lambda: provider.create_link_token(
+            LinkRequest(
+                client_user_id=service.client_user_id(
+                    p.account_holder.model_dump(exclude_none=True), caller.ctx.merchant_id
+                ),
+                products=tuple(products or ["auth"]),
+                webhook_url=banking.webhook_url(provider.name),
+                access_token=token,
+                redirect_uri=None,
+            )
+        )
+    )
+    with rt.db.unit_of_work() as uow:
+        s = service.create_session(uow, caller.ctx, p, link, relink)
+        body = render_session(s, [], caller.ctx.livemode)
+        uow.commit()
+    return _ok(body)
+
+
+@router.get("/sessions/{session_id}", summary="Retrieve a session")
+def retrieve_session(
+    session_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    check_expand(p.expand, ACCOUNTS)
+    with caller.runtime.db.reader() as uow:
+        s = service.require_session(uow, caller.ctx, session_id)
+        accounts = _session_accounts(uow, s)
+        return _ok(render_session(s, accounts, caller.ctx.livemode))
+
+
+def _session_accounts(uow: Any, s: Any) -> list[Any]:
+    if s.relink_item_id:
+        return repo.accounts_of_item(uow.session, s.merchant_id, s.relink_item_id)
+    return repo.accounts_of_session(uow.session, s.merchant_id, s.id)
+
+
+@router.post(
+    "/sessions/{session_id}/complete",
+    summary="Complete a session with the link flow's public token (Strongbox)",
+    openapi_extra=body_doc(CompleteSessionParams),
+)
+def complete_session(
+    session_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(CompleteSessionParams, params)
+    check_expand(p.expand, ACCOUNTS)
+    banking = _banking(caller)
+    rt = caller.runtime
+    with rt.db.reader() as uow:
+        s = service.require_session(uow, caller.ctx, session_id)
+        if p.public_token and service.completed_by(s, Secret(p.public_token)):
+            return _ok(render_session(s, _session_accounts(uow, s), caller.ctx.livemode))
+        service.check_pending(s)
+        relink, perms, prefetch, name = s.relink_item_id, s.permissions, s.prefetch, s.provider
+        user = service.client_user_id(s.account_holder, s.merchant_id)
+    if relink:
+        with rt.db.unit_of_work() as uow:
+            s = service.require_session(uow, caller.ctx, session_id, lock=True)
+            accounts = service.complete_relink(uow, caller.ctx, s)
+            body = render_session(s, accounts, caller.ctx.livemode)
+            uow.commit()
+        return _ok(body)
+    if not p.public_token:
+        raise InvalidRequestError(
+            "Missing required param: public_token.", param="public_token", code="parameter_missing"
+        )
+    provider = banking.provider(name)
+    public = Secret(p.public_token)
+    exchanged = _provider_call(lambda: provider.exchange_public_token(public, user))
+    token = exchanged.access_token
+    try:
+        fetched = (
+            provider.get_balances(token) if "balance" in prefetch else provider.get_accounts(token)
+        )
+        numbers = provider.get_account_numbers(token) if "payment_method" in perms else []
+        owners = (
+            provider.get_owners(token) if "ownership" in perms and "ownership" in prefetch else []
+        )
+        with rt.db.unit_of_work() as uow:
+            s = service.require_session(uow, caller.ctx, session_id, lock=True)
+            rows = service.record_link(
+                uow,
+                caller.ctx,
+                banking.sealer,
+                s,
+                exchanged,
+                public,
+                exchanged.institution_name or provider.name.title(),
+                fetched,
+                numbers,
+                owners,
+            )
+            body = render_session(s, rows, caller.ctx.livemode)
+            uow.commit()
+    except Exception as exc:
+        # Nothing was linked here: the item is removed at the provider too, so that no
+        # login stays open there that Strongbox holds no token for.
+        _forget(provider, token)
+        if isinstance(exc, ProviderError):
+            raise _api_error(exc) from None
+        raise
+    return _ok(body)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+@router.get("/accounts", summary="List accounts", openapi_extra=query_doc(ListAccountsParams))
+def list_accounts(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListAccountsParams, params)
+    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
+    holder = p.account_holder
+    with caller.runtime.db.reader() as uow:
+        page = repo.list_accounts(
+            uow.session,
+            caller.ctx.merchant_id,
+            page_of(p),
+            session_id=p.session,
+            customer=holder.customer if holder else None,
+            account=holder.account if holder else None,
+            created=created_of(p),
+        )
+        data = [render_account(a, caller.ctx.livemode) for a in page.data]
+    return _ok(render_list("/v1/financial_connections/accounts", data, page.has_more))
+
+
+@router.get("/accounts/{account_id}", summary="Retrieve an account")
+def retrieve_account(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, account_id, "account")
+        return _ok(render_account(a, caller.ctx.livemode))
+
+
+@router.post(
+    "/accounts/{account_id}/refresh",
+    summary="Refresh an account's balance, ownership or transactions",
+    openapi_extra=body_doc(RefreshParams),
+)
+def refresh_account(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RefreshParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    _refresh(caller, account_id, sorted(set(p.features)))
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, account_id)
+        return _ok(render_account(a, caller.ctx.livemode))
+
+
+def _refresh(caller: Caller, account_id: str, features: list[str]) -> None:
+    """Refresh ``features`` of the account from its provider. A login that stopped working
+    is recorded (the account becomes ``inactive``, the refresh ``failed``), not raised."""
+    banking = _banking(caller)
+    rt = caller.runtime
+    ctx = caller.ctx
+    with rt.db.reader() as uow:
+        a = service.require_account(uow, ctx, account_id, "account")
+        need = {"balance": "balances", "ownership": "ownership", "transactions": "transactions"}
+        for f in features:
+            if need[f] not in a.permissions:
+                raise InvalidRequestError(
+                    f"This account was linked without the {need[f]} permission.",
+                    param="features",
+                    code="permission_missing",
+                )
+        if a.status != "active":
+            raise InvalidRequestError(
+                f"This account is {a.status}: "
+                + ("link it again with a relink session." if a.status == "inactive" else "")
+                + ("it can no longer be refreshed." if a.status == "disconnected" else ""),
+                code="account_" + a.status,
+                param="account",
+            )
+        item = service.require_item(uow, a.merchant_id, a.item_id)
+        token = service.access_token(banking.sealer, item)
+        merchant_id, item_id, name = item.merchant_id, item.id, item.provider
+    provider = banking.provider(name)
+    try:
+        if "balance" in features:
+            balances = provider.get_balances(token)
+            with rt.db.unit_of_work() as uow:
+                service.apply_balances(
+                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), balances
+                )
+                uow.commit()
+        if "ownership" in features:
+            owners = provider.get_owners(token)
+            with rt.db.unit_of_work() as uow:
+                service.apply_owners(
+                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), owners
+                )
+                uow.commit()
+        if "transactions" in features:
+            tasks.sync_item(rt.db, banking, ctx, merchant_id, item_id)
+    except LoginRequired as exc:
+        with rt.db.unit_of_work() as uow:
+            item = service.require_item(uow, merchant_id, item_id, lock=True)
+            service.mark_login_required(uow, ctx, item, exc.code)
+            service.refresh_failed(
+                uow, ctx, service.require_account(uow, ctx, account_id), features
+            )
+            uow.commit()
+    except ProviderError as exc:
+        raise _api_error(exc) from None
+
+
+@router.post(
+    "/accounts/{account_id}/balance_check",
+    summary="Check, with a fresh balance, that an account covers a debit (Strongbox)",
+    openapi_extra=body_doc(BalanceCheckParams),
+)
+def balance_check(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    """The balance is read from the provider now (and stored, with its event); a balance
+    below ``amount`` is 402 ``insufficient_funds``, so no debit is sent."""
+    caller = authenticate(request)
+    p = validate_params(BalanceCheckParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    currency = parse_currency(p.currency).code.lower()
+    if p.amount <= 0:
+        raise InvalidRequestError(
+            "amount must be a positive integer.", param="amount", code="parameter_invalid_integer"
+        )
+    _refresh(caller, account_id, ["balance"])
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, account_id, "account")
+        if a.status != "active" or (a.balance_refresh or {}).get("status") != "succeeded":
+            raise InvalidRequestError(
+                "The account's balance could not be read now; no debit should be sent.",
+                code="balance_unavailable",
+                param="account",
+            )
+        return _ok(service.funds_check(a, p.amount, currency))
+
+
+@router.post(
+    "/accounts/{account_id}/disconnect",
+    summary="Disconnect an account",
+    openapi_extra=body_doc(RetrieveParams),
+)
+def disconnect_account(
+    account_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
+) -> Response:
+    caller = authenticate(request)
+    p = validate_params(RetrieveParams, params)
+    check_expand(p.expand, NO_EXPAND)
+    banking = _banking(caller)
+    rt = caller.runtime
+    ctx = caller.ctx
+    with rt.db.unit_of_work() as uow:
+        a = service.require_account(uow, ctx, account_id, "account")
+        # The item first, held: the last of two disconnects racing sees the other one done.
+        item = service.require_item(uow, a.merchant_id, a.item_id, lock=True)
+        last = service.disconnect(uow, ctx, a)
+        token = (
+            service.access_token(banking.sealer, item)
+            if last and item.access_token_sealed
+            else None
+        )
+        merchant_id, item_id, name = item.merchant_id, item.id, item.provider
+        uow.commit()
+    if token is not None:
+        # The last account: the item is removed at the provider, then its token destroyed.
+        # A failure leaves the token for a retry of disconnect (the account stays disconnected).
+        provider = banking.provider(name)
+        try:
+            provider.remove_item(token)
+        except ProviderError as exc:
+            if exc.code not in GONE_AT_PROVIDER:
+                raise _api_error(exc) from None
+            # the provider no longer knows the item: nothing is left to remove there
+        with rt.db.unit_of_work() as uow:
+            service.destroy_token(
+                uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True)
+            )
+            uow.commit()
+    with rt.db.reader() as uow:
+        return _ok(render_account(service.require_account(uow, ctx, account_id), ctx.livemode))
+
+
+# ---------------------------------------------------------------- transactions
+
+
+@router.get(
+    "/transactions",
+    summary="List an account's transactions",
+    openapi_extra=query_doc(ListTransactionsParams),
+)
+def list_transactions(request: Request, params: dict[str, Any] = Depends(params_of)) -> Response:
+    caller = authenticate(request)
+    p = validate_params(ListTransactionsParams, params)
+    check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, caller.ctx, p.account, "account")
+        page = repo.list_transactions(uow.session, caller.ctx.merchant_id, a.id, page_of(p))
+        data = [render_transaction(t, caller.ctx.livemode) for t in page.data]
+    return _ok(render_list("/v1/financial_connections/transactions", data, page.has_more))

@@ -1,0 +1,53 @@
+"""The worker loops apply provider webhooks on their own: a signed webhook posted to the
+running app leads to new transactions with no call from the test (waits on a condition)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from banking.conftest import Bank
+from banking.fakes.plaid_fake import PlaidFake
+from strongbox.runtime import Runtime
+from strongbox.workers.loops import build_workers
+
+
+def _until(check: Callable[[], Any], what: str, bound: float = 60.0) -> Any:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_bank_loops_run_when_a_provider_is_configured(runtime: Runtime) -> None:
+    assert runtime.banking is None
+    names = {loop.name for loop in build_workers(runtime).loops}
+    assert not {"strongbox-bank-webhooks", "strongbox-bank-poll"} & names
+
+
+def test_a_webhook_is_applied_by_the_worker(
+    bank: Bank, plaid_fake: PlaidFake, runtime: Runtime
+) -> None:
+    done = bank.link()
+    acct = done["accounts"]["data"][0]["id"]
+    bank.api.post(
+        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "transactions"}
+    )
+    workers = build_workers(runtime)
+    names = {loop.name for loop in workers.loops}
+    assert {"strongbox-bank-webhooks", "strongbox-bank-poll"} <= names
+    workers.start()
+    try:
+        (item,) = plaid_fake.items.values()
+        plaid_fake.add_transactions(item.item_id, [{"transaction_id": "w-1", "name": "Worker"}])
+        assert [r.status_code for r in bank.deliver_webhooks()] == [200]
+        _until(
+            lambda: any(t["description"] == "Worker" for t in bank.transactions(acct)),
+            "the worker to sync the item",
+        )
+    finally:
+        workers.stop()
