@@ -1,7 +1,7 @@
 """reconciliation: gateway report imports and lines, runs, matches, exceptions; table seals; exchange rates
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 
 from __future__ import annotations
