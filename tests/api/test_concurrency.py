@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from strongbox.idempotency.models import IdempotencyKey
 from strongbox.runtime import Runtime
 from support import LiveServer as Server
 from support import Merchant
@@ -30,14 +33,35 @@ def _parallel(n: int, fn: Any) -> list[httpx.Response]:
         return list(pool.map(lambda _i: fn(), range(n)))
 
 
+def _wait_until_taken(runtime: Runtime, key: str, first: Future[httpx.Response]) -> None:
+    """Until the first request's key is stored (its first transaction committed), or it ended."""
+    deadline = time.monotonic() + 60  # a stuck server, not a slow machine
+    while time.monotonic() < deadline and not first.done():
+        with runtime.db.reader() as uow:
+            stmt = select(IdempotencyKey.id).where(IdempotencyKey.key == key)
+            if uow.session.scalar(stmt) is not None:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"idempotency key {key} never taken")
+
+
 def test_parallel_requests_with_one_key_execute_once(
     live_server: Server, merchant: Merchant, runtime: Runtime
 ) -> None:
     assert runtime.simulator is not None
-    runtime.simulator.set_latency(50)  # keep the first request in flight while others arrive
-    results = _parallel(
-        12, lambda: _post(live_server, merchant, "/v1/payment_intents", PAY, "one-key")
-    )
+    # The first request holds its key at the gateway for 3 s; the other eleven are sent once
+    # its key is taken, so they arrive while it executes, however slow the machine is to
+    # start threads and connections (a 50 ms window sometimes closed before they arrived).
+    runtime.simulator.set_latency(3000)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        first = pool.submit(_post, live_server, merchant, "/v1/payment_intents", PAY, "one-key")
+        _wait_until_taken(runtime, "one-key", first)
+        rest = [
+            pool.submit(_post, live_server, merchant, "/v1/payment_intents", PAY, "one-key")
+            for _ in range(11)
+        ]
+        results = [first.result(), *(f.result() for f in rest)]
+    runtime.simulator.set_latency(0)
     statuses = Counter(r.status_code for r in results)
     assert set(statuses) <= {200, 409}, statuses
     ids = {r.json()["id"] for r in results if r.status_code == 200}
