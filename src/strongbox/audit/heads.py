@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from sqlalchemy.orm import Session
 from strongbox.audit import repository as repo
 from strongbox.audit import service
 from strongbox.audit.models import AuditTreeHead
+from strongbox.core.jsonl import AppendOnlyJsonl
 from strongbox.core.secret import Secret
 from strongbox.db.uow import UnitOfWork
 
@@ -148,34 +147,14 @@ class TreeHead:
         return verify_signature(self.public_key, self.signature, data)
 
 
-class FileHeadSink:
+class FileHeadSink(AppendOnlyJsonl[TreeHead]):
     """Append-only JSONL of signed heads (opened with O_APPEND, fsync'd per head)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        super().__init__(path, TreeHead.from_dict)
 
     def append(self, head: TreeHead) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = json.dumps(head.to_dict(), sort_keys=True, separators=(",", ":")) + "\n"
-        fd = os.open(self.path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def read(self) -> Iterator[tuple[int, TreeHead | None]]:
-        """(line number, head) pairs; ``None`` for a line that is not a head."""
-        if not self.path.exists():
-            return
-        with self.path.open() as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield n, TreeHead.from_dict(json.loads(line))
-                except (ValueError, KeyError, TypeError):
-                    yield n, None
+        self.append_dict(head.to_dict())
 
 
 def latest_head(session: Session) -> TreeHead | None:

@@ -18,9 +18,6 @@ restored backup) with one cut-off and lists the days that differ.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +30,7 @@ from strongbox.audit.heads import Signer, verify_signature
 from strongbox.audit.service import canonical
 from strongbox.core.clock import Clock
 from strongbox.core.ids import new_id
+from strongbox.core.jsonl import AppendOnlyJsonl
 from strongbox.db.uow import Database
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.reconciliation.digests import Difference, Digests, differences, digest_all
@@ -106,33 +104,14 @@ def chain_of(previous_chain: str | None, body: dict[str, Any]) -> str:
     return hashlib.sha256((previous_chain or "").encode() + canonical(body)).hexdigest()
 
 
-class SealFile:
+class SealFile(AppendOnlyJsonl[Seal]):
     """The external, append-only copy of every seal (one JSON object a line)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        super().__init__(path, Seal.from_dict)
 
     def append(self, seal: Seal) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = json.dumps(seal.to_dict(), sort_keys=True, separators=(",", ":")) + "\n"
-        fd = os.open(self.path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def read(self) -> Iterator[tuple[int, Seal | None]]:
-        if not self.path.exists():
-            return
-        with self.path.open() as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield n, Seal.from_dict(json.loads(line))
-                except (ValueError, KeyError, TypeError):
-                    yield n, None
+        self.append_dict(seal.to_dict())
 
 
 def _db_seals(session: Session) -> list[Seal]:
