@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,3 +155,15 @@ def create_vault_keys(settings: Settings) -> None:
     finally:
         vault.close()
         engine.dispose()
+
+
+def wait_until(check: Callable[[], Any], what: str, seconds: float = 60.0) -> Any:
+    """``check()``'s first truthy value, polled until ``seconds`` pass (a bound for a stuck
+    server or loop, not for a slow machine); ``AssertionError`` naming ``what`` after that."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

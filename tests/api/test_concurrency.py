@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from strongbox.idempotency.models import IdempotencyKey
 from strongbox.runtime import Runtime
 from support import LiveServer as Server
-from support import Merchant
+from support import Merchant, wait_until
 
 PAY = {"amount": "10000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
 
@@ -33,16 +32,12 @@ def _parallel(n: int, fn: Any) -> list[httpx.Response]:
         return list(pool.map(lambda _i: fn(), range(n)))
 
 
-def _wait_until_taken(runtime: Runtime, key: str, first: Future[httpx.Response]) -> None:
-    """Until the first request's key is stored (its first transaction committed), or it ended."""
-    deadline = time.monotonic() + 60  # a stuck server, not a slow machine
-    while time.monotonic() < deadline and not first.done():
-        with runtime.db.reader() as uow:
-            stmt = select(IdempotencyKey.id).where(IdempotencyKey.key == key)
-            if uow.session.scalar(stmt) is not None:
-                return
-        time.sleep(0.01)
-    raise AssertionError(f"idempotency key {key} never taken")
+def _key_taken(runtime: Runtime, key: str, first: Future[httpx.Response]) -> bool:
+    """The first request's key is stored (its first transaction committed)."""
+    assert not first.done(), "the first request ended before its key was seen"
+    with runtime.db.reader() as uow:
+        stmt = select(IdempotencyKey.id).where(IdempotencyKey.key == key)
+        return uow.session.scalar(stmt) is not None
 
 
 def test_parallel_requests_with_one_key_execute_once(
@@ -55,7 +50,7 @@ def test_parallel_requests_with_one_key_execute_once(
     runtime.simulator.set_latency(3000)
     with ThreadPoolExecutor(max_workers=12) as pool:
         first = pool.submit(_post, live_server, merchant, "/v1/payment_intents", PAY, "one-key")
-        _wait_until_taken(runtime, "one-key", first)
+        wait_until(lambda: _key_taken(runtime, "one-key", first), "the key taken")
         rest = [
             pool.submit(_post, live_server, merchant, "/v1/payment_intents", PAY, "one-key")
             for _ in range(11)

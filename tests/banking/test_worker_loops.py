@@ -3,24 +3,11 @@ running app leads to new transactions with no call from the test (waits on a con
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 from banking.conftest import Bank
 from banking.fakes.plaid_fake import PlaidFake
 from strongbox.runtime import Runtime
 from strongbox.workers.loops import build_workers
-
-
-def _until(check: Callable[[], Any], what: str, bound: float = 60.0) -> Any:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from support import wait_until
 
 
 def test_bank_loops_run_when_a_provider_is_configured(runtime: Runtime) -> None:
@@ -45,7 +32,7 @@ def test_a_webhook_is_applied_by_the_worker(
         (item,) = plaid_fake.items.values()
         plaid_fake.add_transactions(item.item_id, [{"transaction_id": "w-1", "name": "Worker"}])
         assert [r.status_code for r in bank.deliver_webhooks()] == [200]
-        _until(
+        wait_until(
             lambda: any(t["description"] == "Worker" for t in bank.transactions(acct)),
             "the worker to sync the item",
         )
