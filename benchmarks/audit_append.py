@@ -46,6 +46,8 @@ from strongbox.workers.audit import audit_loops
 
 HZ = os.sysconf("SC_CLK_TCK")
 # The columns a writer fills (the baseline's rows; the rest are NULL until integration).
+# Spelled out, not audit.repository.ENTRY_COLUMNS: the script also runs against the code
+# before (PYTHONPATH=<old src>), which has no such name.
 ENTRY_COLUMNS = (
     "id",
     "created",
