@@ -27,6 +27,8 @@ class AuthContext:
     key_id: str
     kind: str  # secret | publishable
     livemode: bool
+    # None: an unrestricted secret key; otherwise the permissions granted (auth/permissions.py)
+    permissions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
