@@ -22,15 +22,18 @@ from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.core.clock import Clock, SystemClock
+from strongbox.core.errors import InvalidRequestError
 from strongbox.core.sealing import Sealer
 from strongbox.core.settings import Settings
 from strongbox.db.engine import make_engine
 from strongbox.db.migrate import upgrade
-from strongbox.db.uow import Database
+from strongbox.db.uow import Database, UnitOfWork
 from strongbox.events.bus import InMemoryBus, make_bus
 from strongbox.events.dispatcher import EventDispatcher
+from strongbox.fx import service as fx_service
 from strongbox.fx.cache import RateCache
 from strongbox.ledger.adjustments import AdjustmentRules
+from strongbox.ledger.conversion import Converted, Converter
 from strongbox.ledger.fees import FeeDefault, Fees, parse_fixed
 from strongbox.ledger.handlers import PostingRules
 from strongbox.ledger.service import LedgerService
@@ -181,7 +184,8 @@ def build_runtime(
     # Ledger: posting rules subscribe to payment events (payments never imports the ledger).
     ledger = LedgerService()
     fees = Fees(FeeDefault(settings.ledger_fee_bps, parse_fixed(settings.ledger_fee_fixed)))
-    PostingRules(ledger, fees).register(dispatcher)
+    rates = RateCache(settings.redis_url)
+    PostingRules(ledger, fees, fx_converter(rates, settings.fx_markup_bps)).register(dispatcher)
     # Reconciliation resolutions post their adjustments through the ledger's rules too.
     AdjustmentRules(ledger).register(dispatcher)
     return Runtime(
@@ -205,9 +209,26 @@ def build_runtime(
         routing=routing,
         health=health,
         leases=LeaseKeeper(db, settings.attempt_lease_seconds),
-        fx=RateCache(settings.redis_url),
+        fx=rates,
         banking=build_banking(settings, sealer, clock),
     )
+
+
+def fx_converter(cache: RateCache, markup_bps: int) -> Converter:
+    """The posting rules' conversion into a settlement currency: the latest rates from the
+    cache (or the database, never the source), converted as ``fx.service.convert`` does."""
+
+    def convert(uow: UnitOfWork, amount: int, from_cur: str, to_cur: str) -> Converted | None:
+        rs = fx_service.latest(uow.session, cache)
+        if rs is None:
+            return None
+        try:
+            c = fx_service.convert(amount, from_cur, to_cur, rs, markup_bps=markup_bps)
+        except InvalidRequestError:  # a currency the source does not publish
+            return None
+        return Converted(c.amount, str(c.rate), c.rate_date.isoformat(), rs.source, markup_bps)
+
+    return convert
 
 
 def build_banking(settings: Settings, sealer: Sealer, clock: Clock) -> Banking | None:

@@ -87,6 +87,9 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     from strongbox.api.routers import elements, merchant_origins
 
     app.include_router(merchant_origins.router)
+    from strongbox.api.routers import account  # the settlement currency (issue 25)
+
+    app.include_router(account.router)
     app.include_router(elements.router)
 
     # Vault: key cryptoperiod health.

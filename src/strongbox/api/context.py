@@ -79,6 +79,7 @@ def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller
         idempotency_key=request.headers.get("idempotency-key"),
         source_ip=request.client.host if request.client else None,
         livemode=auth_ctx.livemode,
+        settlement_currency=auth_ctx.settlement_currency,
     )
     return Caller(runtime=rt, ctx=ctx, auth=auth_ctx)
 

@@ -15,6 +15,8 @@ class Merchant(Base):
     id: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created: Mapped[datetime]
+    # The currency the merchant is paid out in; None: each payment settles in its own currency.
+    settlement_currency: Mapped[str | None] = mapped_column(String(3), default=None)
 
 
 class ApiKey(Base):

@@ -11,10 +11,14 @@ def count_merchants(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Merchant)) or 0)
 
 
-def find_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
-    return session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+def find_key_by_hash(session: Session, key_hash: str) -> tuple[ApiKey, str | None] | None:
+    """The live key with that digest and its merchant's settlement currency (one statement)."""
+    row = session.execute(
+        select(ApiKey, Merchant.settlement_currency)
+        .join(Merchant, Merchant.id == ApiKey.merchant_id)
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
     ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def find_origin(session: Session, merchant_id: str, origin: str) -> MerchantOrigin | None:

@@ -29,6 +29,8 @@ class AuthContext:
     livemode: bool
     # None: an unrestricted secret key; otherwise the permissions granted (auth/permissions.py)
     permissions: frozenset[str] | None = None
+    # The merchant's settlement currency (None: payments settle in their own currency)
+    settlement_currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +123,16 @@ def authenticate(
     if cache is not None and (ctx := cache.get(digest)) is not None:
         return ctx
     with open_session() as session:
-        key = repository.find_key_by_hash(session, digest)
-        if key is None:
+        found = repository.find_key_by_hash(session, digest)
+        if found is None:
             raise AuthenticationError(_invalid_key_message(raw_key))
+        key, settlement_currency = found
         ctx = AuthContext(
-            merchant_id=key.merchant_id, key_id=key.id, kind=key.kind, livemode=key.livemode
+            merchant_id=key.merchant_id,
+            key_id=key.id,
+            kind=key.kind,
+            livemode=key.livemode,
+            settlement_currency=settlement_currency,
         )
     if cache is not None:
         cache.put(digest, ctx)

@@ -237,6 +237,28 @@ def merchants_create(name: str) -> None:
     )
 
 
+@merchants_app.command("settlement-currency")
+def merchants_settlement_currency(
+    merchant: Annotated[str, typer.Argument(help="The merchant id (acct_…).")],
+    currency: Annotated[
+        str, typer.Argument(help="ISO 4217 code, or 'none': each payment settles in its own.")
+    ],
+) -> None:
+    """Set the currency a merchant settles in; payments in another currency convert at
+    capture at the latest recorded rate (docs/fx.md). Prints the account as JSON."""
+    from strongbox.auth import account
+    from strongbox.cli.common import merchant_unit_of_work
+
+    value = None if currency.strip().lower() == "none" else currency
+    merchant_unit_of_work(
+        merchant,
+        lambda _rt, uow, ctx: account.render_account(
+            account.set_settlement_currency(uow, ctx, merchant, value)
+        ),
+        param_hint="MERCHANT",
+    )
+
+
 @app.command()
 def demo(
     data_dir: Annotated[

@@ -26,6 +26,8 @@ class RequestContext:
     idempotency_record_id: str | None = None  # our row id for the client's key
     source_ip: str | None = None
     livemode: bool = False
+    # The merchant's settlement currency, as its API key resolved it (payments record it)
+    settlement_currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,9 @@ RESERVE = "reserve"  # funds held back from the merchant
 # Reconciliation (issue 25): differences accepted from a gateway's report, and written off.
 RECONCILIATION = "reconciliation"
 WRITE_OFFS = "write_offs"
+# Foreign exchange (issue 25): a converted payment's two legs meet here, one account per
+# currency, so each currency balances on its own; the balances are the platform's FX position.
+FX = "fx"
 SYSTEM_PURPOSES = (
     GATEWAY_RECEIVABLE,
     MERCHANT_PENDING,
@@ -170,6 +173,7 @@ SYSTEM_PURPOSES = (
     RESERVE,
     RECONCILIATION,
     WRITE_OFFS,
+    FX,
 )
 #: Flags of the system accounts: the merchant's settled balance can never go below zero.
 SYSTEM_FLAGS = {MERCHANT_AVAILABLE: DEBITS_MUST_NOT_EXCEED_CREDITS}

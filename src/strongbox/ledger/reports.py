@@ -150,7 +150,7 @@ def render_balance_transaction(b: BalanceTxn) -> dict[str, Any]:
         "created": created,
         "currency": t.currency,
         "description": t.metadata.get("description") if t.metadata else None,
-        "exchange_rate": None,
+        "exchange_rate": _rate(t.metadata),
         "fee": b.fee,
         "fee_details": (
             [
@@ -171,6 +171,33 @@ def render_balance_transaction(b: BalanceTxn) -> dict[str, Any]:
         "status": b.status,
         "type": kind,
         "ledger_transfer": t.id,
+        **_presentment(t.metadata),
+    }
+
+
+def _rate(meta: dict[str, Any] | None) -> float | None:
+    """Stripe renders the rate as a JSON number; the exact recorded text is in the ledger
+    transfer's metadata (``exchange_rate``) and in ``presentment_details``."""
+    raw = (meta or {}).get("exchange_rate")
+    return float(raw) if isinstance(raw, str) else None
+
+
+def _presentment(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """A converted payment's (or refund's) other side: what the customer paid, in which
+    currency, at which recorded rate of which day (ledger/conversion.py)."""
+    m = meta or {}
+    if "presentment_amount" not in m:
+        return {}
+    return {
+        "presentment_details": {
+            "presentment_amount": m["presentment_amount"],
+            "presentment_currency": m.get("presentment_currency"),
+            "exchange_rate": m.get("exchange_rate"),
+            "exchange_rate_date": m.get("exchange_rate_date"),
+            "exchange_rate_source": m.get("exchange_rate_source"),
+            "markup_bps": m.get("markup_bps"),
+            "conversion": m.get("conversion", "converted"),
+        }
     }
 
 

@@ -39,6 +39,12 @@ from sqlalchemy.orm import Session
 from strongbox.ledger import repository as repo
 from strongbox.ledger import verify_repository as vrepo
 from strongbox.ledger.adjustments import ADJUSTMENT_PAIRS
+from strongbox.ledger.conversion import (
+    conversion_id,
+    refund_conversion_id,
+    refund_conversion_post_id,
+    refund_conversion_void_id,
+)
 from strongbox.ledger.handlers import (
     authorization_id,
     capture_id,
@@ -52,6 +58,7 @@ from strongbox.ledger.models import (
     CREDITS_MUST_NOT_EXCEED_DEBITS,
     DEBITS_MUST_NOT_EXCEED_CREDITS,
     FEES,
+    FX,
     GATEWAY_RECEIVABLE,
     KIND_EXPIRE,
     KIND_PENDING,
@@ -75,18 +82,26 @@ def _step(rule_id: Callable[[str], str]) -> str:
     return rule_id("o").removeprefix(f"{RESERVED_PREFIX}o.")
 
 
-#: The posting rules' transfers: object id prefix -> step -> (debit, credit) purposes.
+_SALE = frozenset({(GATEWAY_RECEIVABLE, MERCHANT_PENDING), (GATEWAY_RECEIVABLE, FX)})
+_REFUND_HOLD = frozenset({(MERCHANT_PENDING, REFUNDS), (FX, REFUNDS)})
+_REFUND_FX = frozenset({(MERCHANT_PENDING, FX)})
+#: The posting rules' transfers: object id prefix -> step -> the (debit, credit) purposes it
+#: may move. A payment that settles in another currency goes through ``fx`` (conversion.py).
 RULE_STEPS: Final = {
     "pi_": {
-        _step(authorization_id): (GATEWAY_RECEIVABLE, MERCHANT_PENDING),
-        _step(capture_id): (GATEWAY_RECEIVABLE, MERCHANT_PENDING),
-        _step(void_id): (GATEWAY_RECEIVABLE, MERCHANT_PENDING),
-        _step(fee_id): (MERCHANT_PENDING, FEES),
+        _step(authorization_id): _SALE,
+        _step(capture_id): _SALE,
+        _step(void_id): _SALE,
+        _step(fee_id): frozenset({(MERCHANT_PENDING, FEES)}),
+        _step(conversion_id): frozenset({(FX, MERCHANT_PENDING)}),
     },
     "re_": {
-        _step(refund_id): (MERCHANT_PENDING, REFUNDS),
-        _step(refund_post_id): (MERCHANT_PENDING, REFUNDS),
-        _step(refund_void_id): (MERCHANT_PENDING, REFUNDS),
+        _step(refund_id): _REFUND_HOLD,
+        _step(refund_post_id): _REFUND_HOLD,
+        _step(refund_void_id): _REFUND_HOLD,
+        _step(refund_conversion_id): _REFUND_FX,
+        _step(refund_conversion_post_id): _REFUND_FX,
+        _step(refund_conversion_void_id): _REFUND_FX,
     },
 }
 #: Statuses in which a payment may have an authorization (open or resolved).
@@ -257,7 +272,7 @@ class _Postings:
         ids: dict[str, list[str]] = defaultdict(list)
         for pf in facts:
             ids[pf.merchant_id] += [
-                fn(pf.id) for fn in (authorization_id, capture_id, fee_id, void_id)
+                fn(pf.id) for fn in (authorization_id, capture_id, fee_id, void_id, conversion_id)
             ]
             for rf in pf.refunds:
                 ids[pf.merchant_id] += [
@@ -307,8 +322,16 @@ class _Postings:
                 self._problem(sub, f"{cap.id} does not post the authorization {auth.id}")
             if cap is not None and auth is None and cap.kind != KIND_POSTED:
                 self._problem(sub, f"{cap.id} posts an authorization the ledger does not have")
-            if fee is not None and cap is not None and fee.amount > cap.amount:
+            if (
+                fee is not None
+                and cap is not None
+                and fee.currency == cap.currency
+                and fee.amount > cap.amount
+            ):
                 self._problem(sub, f"{fee.id} ({fee.amount}) is more than the capture")
+        conv = found.get((pf.merchant_id, conversion_id(pf.id)))
+        if conv is not None:
+            self._conversion(sub, st, cap, conv)
         if st == "requires_capture":
             if auth is None:
                 self._problem(
@@ -326,6 +349,15 @@ class _Postings:
         )
         if st in ("succeeded", "canceled") and auth is not None and not resolved:
             self._problem(sub, f"{auth.id} is still open but the payment is {st}")
+
+    def _conversion(self, sub: str, st: str, cap: Transfer | None, conv: Transfer) -> None:
+        """A converted payment's conversion leg: only once it succeeded, for its capture."""
+        if st != "succeeded" or cap is None:
+            self._problem(sub, f"{conv.id} exists but the payment is {st} with no capture")
+            return
+        presented = (conv.metadata or {}).get("presentment_amount")
+        if presented != cap.amount:
+            self._problem(sub, f"{conv.id} converts {presented}, the capture is {cap.amount}")
 
     def _refund(
         self, merchant_id: str, rf: RefundFacts, found: dict[tuple[str, str], Transfer]
@@ -375,12 +407,9 @@ class _Postings:
             if expected is None:
                 self._problem(sub, f"{tid}: no posting rule writes a transfer with this id")
                 continue
-            if (debit, credit) != expected:
-                self._problem(
-                    sub,
-                    f"{tid} moves {debit} -> {credit}; its rule moves "
-                    f"{expected[0]} -> {expected[1]}",
-                )
+            if (debit, credit) not in expected:
+                moves = " or ".join(f"{d} -> {c}" for d, c in sorted(expected))
+                self._problem(sub, f"{tid} moves {debit} -> {credit}; its rule moves {moves}")
             if source != obj:
                 self._problem(sub, f"{tid} names {source} as its source, not {obj}")
             if (merchant, obj) not in self.seen:

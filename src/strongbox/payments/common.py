@@ -24,6 +24,15 @@ from strongbox.payments.steps import GatewayCall, GatewayRequest
 #: ``payment_intent.succeeded``'s fact for its subscribers: whether an authorization came
 #: first (its money was held and is now taken), or the gateway captured at once.
 AUTHORIZED_FIRST = "authorized_first"
+#: The fact for the ledger when the intent settles in another currency than its own: the
+#: merchant's settlement currency recorded on the intent (absent when they are the same).
+SETTLEMENT_CURRENCY = "settlement_currency"
+
+
+def settlement_fact(pi: PaymentIntent) -> dict[str, Any] | None:
+    """The ledger's fact for a payment that settles in another currency than its own."""
+    sc = pi.settlement_currency
+    return {SETTLEMENT_CURRENCY: sc} if sc and sc != pi.currency else None
 
 
 def intent_event(
@@ -36,7 +45,9 @@ def intent_event(
     authorized_first: bool | None = None,
 ) -> None:
     obj = render_intent(None, pi)
-    extra = None if authorized_first is None else {AUTHORIZED_FIRST: authorized_first}
+    extra = settlement_fact(pi)
+    if authorized_first is not None:
+        extra = {**(extra or {}), AUTHORIZED_FIRST: authorized_first}
     raise_event(uow, ctx, type_, "payment_intent", pi.id, obj, previous=previous, extra=extra)
 
 

@@ -79,6 +79,7 @@ def create(
                 "livemode": ctx.livemode,
                 "amount": p.amount,
                 "currency": currency.code.lower(),
+                "settlement_currency": ctx.settlement_currency,
                 "status": S.REQUIRES_PAYMENT_METHOD.value,
                 "capture_method": p.capture_method,
                 "confirmation_method": p.confirmation_method,

@@ -178,6 +178,9 @@ class PaymentIntent(Base):
     connector: Mapped[str | None] = mapped_column(String(64))
     # The connector account (``mca_…``) that holds the payment, when routing picked one.
     connector_account_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The merchant's settlement currency when the intent was created (None: settles in its own
+    # currency). A different currency converts at capture (ledger/handlers, docs/fx.md).
+    settlement_currency: Mapped[str | None] = mapped_column(String(3), default=None)
     gateway_reference: Mapped[str | None] = mapped_column(String(128))
     # The gateway operation in flight (authorize|capture|void), if any: at most one at a time.
     pending_operation: Mapped[str | None] = mapped_column(String(16))

@@ -12,7 +12,13 @@ from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
 from strongbox.payments import repository as repo
 from strongbox.payments import store
-from strongbox.payments.common import diff, gateway_call, merge_metadata, new_attempt
+from strongbox.payments.common import (
+    diff,
+    gateway_call,
+    merge_metadata,
+    new_attempt,
+    settlement_fact,
+)
 from strongbox.payments.deps import Payments
 from strongbox.payments.models import Refund
 from strongbox.payments.schemas import (
@@ -122,6 +128,7 @@ def begin(deps: Payments, uow: UnitOfWork, ctx: RequestContext, p: CreateRefundP
         "refund",
         refund.id,
         render_refund(None, refund, livemode=ctx.livemode),
+        extra=settlement_fact(pi),
     )
     request = RefundRequest(
         idempotency_key=attempt.gateway_idempotency_key,

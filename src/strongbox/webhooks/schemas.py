@@ -33,6 +33,7 @@ from strongbox.webhooks.models import (
 # Event types Strongbox emits; ``*`` subscribes to all of them (and to future ones).
 EVENT_TYPES = frozenset(
     {
+        "account.updated",
         "charge.dispute.created",
         "charge.refunded",
         "customer.created",
