@@ -5,7 +5,7 @@ report for them, in Adyen's CSV format, imported over HTTP and matched."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,9 +14,12 @@ from recon_helpers import counts, csv_of, exceptions, run, today, upload
 
 from connectors.fakes.adyen_fake import AdyenFake
 from strongbox.connectors.adyen import AdyenConnector
-from strongbox.connectors.base import OperationKind
+from strongbox.connectors.adyen.reports import checked_url
+from strongbox.connectors.base import Credentials, OperationKind, TerminalError
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
+from strongbox.reconciliation.adyen_reports import adyen_reports_once, pending
+from strongbox.reconciliation.tasks import FetchPolicy
 from strongbox.runtime import Runtime
 from strongbox.workers.webhooks import process_inbound
 
@@ -169,3 +172,98 @@ def test_adyens_settlement_details_match_payments_and_refunds(
     body = run(api, account, today())
     assert counts(body) == {"matched": 4}, body
     assert exceptions(api) == []
+
+
+# ---------------------------------------------------------------- the report, downloaded as
+# Adyen announces it: a signed REPORT_AVAILABLE notification through the inbound endpoint,
+# the file fetched from the fake's report tree (retried while Adyen is unavailable), imported
+# once under its name and matched.
+
+FAST = FetchPolicy(attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05)
+FILE = "settlement_detail_report_batch_7.csv"
+
+
+@pytest.fixture
+def reports_at(runtime: Runtime, adyen: tuple[AdyenFake, BackgroundServer]) -> str:
+    url = adyen[1].url
+    runtime.connectors.register(
+        "adyen",
+        lambda: AdyenConnector(url, report_base_url=url, connect_timeout=1.0, read_timeout=2.0),
+    )
+    return url
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_an_announced_report_is_downloaded_imported_once_and_matched(
+    api: Any, client: Any, runtime: Runtime, shop: tuple[AdyenFake, str], reports_at: str
+) -> None:
+    fake, _ = shop
+    _paid(api, client, runtime, fake, 2000)
+    _paid(api, client, runtime, fake, 3500)
+    fake.announce_report(MERCHANT_ACCOUNT, FILE, _settlement_details(fake, fee=0), reports_at)
+    fake.announce_report(MERCHANT_ACCOUNT, "payments_accounting_report_x.csv", "x", reports_at)
+    deliver(fake, client, runtime)
+    fake.report_failures = 2  # Adyen unavailable twice: retried with back-off
+    assert [p.filename for p in pending(runtime.db, _now())] == [FILE]
+    assert (
+        adyen_reports_once(runtime.db, runtime.routing, runtime.connectors, now=_now(), policy=FAST)
+        == 1
+    )
+    downloads = [path for path, headers, _ in fake.seen if path.startswith("/reports/")]
+    assert len(downloads) == 3  # two refused, one served
+    imports = api.get("/v1/reconciliation/report_imports").json()["data"]
+    assert [(i["filename"], i["format"], i["lines"]) for i in imports] == [
+        (FILE, "adyen_settlement_details", 2)
+    ]
+    runs = api.get("/v1/reconciliation/runs").json()["data"]
+    assert runs, runs
+    assert runs[0]["status"] == "completed", runs
+    assert exceptions(api) == []
+    # A file imported once is never fetched again.
+    assert pending(runtime.db, _now()) == []
+    assert (
+        adyen_reports_once(runtime.db, runtime.routing, runtime.connectors, now=_now(), policy=FAST)
+        == 0
+    )
+
+
+def test_a_download_that_keeps_failing_leaves_a_failed_run_and_is_tried_again(
+    api: Any, client: Any, runtime: Runtime, shop: tuple[AdyenFake, str], reports_at: str
+) -> None:
+    fake, _ = shop
+    _paid(api, client, runtime, fake, 1500)
+    fake.announce_report(MERCHANT_ACCOUNT, FILE, _settlement_details(fake, fee=0), reports_at)
+    deliver(fake, client, runtime)
+    fake.report_failures = 100
+    assert (
+        adyen_reports_once(runtime.db, runtime.routing, runtime.connectors, now=_now(), policy=FAST)
+        == 0
+    )
+    runs = api.get("/v1/reconciliation/runs").json()["data"]
+    assert runs[0]["status"] == "failed"
+    assert runs[0]["failure"]["stage"] == "fetch"
+    assert "gave up on " + FILE in runs[0]["failure"]["message"]
+    fake.report_failures = 0
+    assert (
+        adyen_reports_once(runtime.db, runtime.routing, runtime.connectors, now=_now(), policy=FAST)
+        == 1
+    )
+
+
+def test_only_this_accounts_report_tree_is_ever_fetched() -> None:
+    creds = Credentials(secrets={}, settings={"merchant_account": "ShopECOM"}, account_id="mca_x")
+    base = "https://ca-test.adyen.com"
+    good = f"{base}/reports/download/MerchantAccount/ShopECOM/settlement_detail_report_batch_1.csv"
+    assert checked_url(base, creds, good) == good
+    for bad in (
+        "https://evil.example/reports/download/MerchantAccount/ShopECOM/a.csv",
+        f"{base}/reports/download/MerchantAccount/Other/a.csv",
+        f"{base}/reports/download/MerchantAccount/ShopECOM/../../x.csv",
+        f"{base}/reports/download/MerchantAccount/ShopECOM/a.csv?x=1",
+        f"{base}/reports/download/MerchantAccount/ShopECOM/a.exe",
+    ):
+        with pytest.raises(TerminalError):
+            checked_url(base, creds, bad)

@@ -27,6 +27,7 @@ from strongbox.reconciliation.models import (
     ReportLine,
 )
 from strongbox.routing.models import ConnectorAccount
+from strongbox.webhooks.models import InboundEvent
 
 CHUNK = 900  # bound parameters per IN list (SQLite allows 32,766; PostgreSQL 65,535)
 
@@ -449,3 +450,45 @@ def serialize(session: Session, dialect: str, *key: str) -> None:
         session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 25))"), {"k": "|".join(key)}
         )
+
+
+# ------------------------------------------------------------------ Adyen's announced reports
+
+
+def announced_reports(session: Session, connector: str, event: str, since: datetime) -> list[Any]:
+    """Verified gateway notifications of type ``event`` received since ``since`` (Adyen's
+    ``REPORT_AVAILABLE``), oldest first: (merchant, payload, received_at)."""
+    stmt = (
+        select(InboundEvent.merchant_id, InboundEvent.payload, InboundEvent.received_at)
+        .where(
+            InboundEvent.connector == connector,
+            InboundEvent.type == event,
+            InboundEvent.received_at >= since,
+        )
+        .order_by(InboundEvent.seq)
+    )
+    return list(session.execute(stmt))
+
+
+def merchant_accounts_of(session: Session, merchant_id: str, connector: str) -> list[Any]:
+    stmt = (
+        select(ConnectorAccount)
+        .where(
+            ConnectorAccount.merchant_id == merchant_id,
+            ConnectorAccount.connector == connector,
+            ConnectorAccount.status == "enabled",
+        )
+        .order_by(ConnectorAccount.seq)
+    )
+    return list(session.scalars(stmt))
+
+
+def imported_filenames(
+    session: Session, merchant_id: str, account_id: str, names: list[str]
+) -> set[str]:
+    stmt = select(ReportImport.filename).where(
+        ReportImport.merchant_id == merchant_id,
+        ReportImport.connector_account_id == account_id,
+        ReportImport.filename.in_(names),
+    )
+    return {n for n in session.scalars(stmt) if n}

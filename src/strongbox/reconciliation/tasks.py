@@ -81,7 +81,7 @@ class FetchPolicy:
         )
 
 
-def _fail(
+def record_failure(
     db: Database, ctx: RequestContext, account: str, day: str, stage: str, why: str
 ) -> dict[str, Any]:
     log.warning("reconciliation of %s on %s failed at %s: %s", account, day, stage, why)
@@ -115,7 +115,7 @@ def reconcile_from_gateway(
     how = FETCHABLE.get(name)
     if how is None or name not in connectors.names():
         why = f"the {name} connector has no settlement API; import its reports instead"
-        return _fail(db, ctx, account_id, text_day, "fetch", why)
+        return record_failure(db, ctx, account_id, text_day, "fetch", why)
     fetch, fmt = how
     source = connectors.get(name)
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -125,24 +125,30 @@ def reconcile_from_gateway(
     except RetryError as exc:
         last = exc.last_attempt.exception()
         why = f"gave up after {policy.attempts} attempt(s): {last}"
-        return _fail(db, ctx, account_id, text_day, "fetch", why)
+        return record_failure(db, ctx, account_id, text_day, "fetch", why)
     except ConnectorError as exc:
-        return _fail(db, ctx, account_id, text_day, "fetch", str(exc))
+        return record_failure(db, ctx, account_id, text_day, "fetch", str(exc))
     try:
         with db.unit_of_work() as uow:
             recon.import_report(uow, ctx, account_id, text, fmt=fmt, filename=f"{name}-{text_day}")
             uow.commit()
     except StrongboxError as exc:
         if exc.code != "report_already_imported":
-            return _fail(db, ctx, account_id, text_day, "import", exc.message)
+            return record_failure(db, ctx, account_id, text_day, "import", exc.message)
+    return run_day_report(db, ctx, account_id, text_day)
+
+
+def run_day_report(db: Database, ctx: RequestContext, account_id: str, day: str) -> dict[str, Any]:
+    """Match one day of the account in its own transaction: the run's report, or a failed
+    run at the ``match`` stage."""
     try:
         with db.unit_of_work() as uow:
-            out = recon.run_day(uow, ctx, account_id, text_day)
-            n = repo.count_open(uow.session, merchant_id, account_id, text_day)
+            out = recon.run_day(uow, ctx, account_id, day)
+            n = repo.count_open(uow.session, ctx.merchant_id, account_id, day)
             body = render_run(out.run, n)
             uow.commit()
     except StrongboxError as exc:
-        return _fail(db, ctx, account_id, text_day, "match", exc.message)
+        return record_failure(db, ctx, account_id, day, "match", exc.message)
     return body
 
 

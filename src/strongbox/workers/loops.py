@@ -137,25 +137,29 @@ def build_workers(rt: Runtime) -> Workers:
         )
     )
     if s.recon_nightly_fetch:  # issue 25: yesterday's settlement data, fetched and matched
+        from strongbox.reconciliation.adyen_reports import adyen_reports_once
         from strongbox.reconciliation.tasks import FetchPolicy, nightly_once
 
         policy = FetchPolicy(
             attempts=s.recon_fetch_attempts, backoff_seconds=s.recon_fetch_backoff_seconds
         )
-        loops.append(
-            Loop(
-                "recon-nightly",
-                lambda: nightly_once(
-                    rt.db,
-                    rt.routing,
-                    rt.connectors,
-                    now=rt.db.clock.now(),
-                    after_hour=s.recon_fetch_after_hour,
-                    policy=policy,
-                ),
-                600.0,
+
+        def recon_fetch() -> int:
+            now = rt.db.clock.now()
+            fetched = nightly_once(
+                rt.db,
+                rt.routing,
+                rt.connectors,
+                now=now,
+                after_hour=s.recon_fetch_after_hour,
+                policy=policy,
             )
-        )
+            # Adyen's reports as its REPORT_AVAILABLE notifications announce them.
+            return fetched + adyen_reports_once(
+                rt.db, rt.routing, rt.connectors, now=now, policy=policy
+            )
+
+        loops.append(Loop("recon-nightly", recon_fetch, 600.0))
     from strongbox.reconciliation import integrity  # issue 25: nightly table seals
 
     seals = integrity.sink_for(s.data_dir, s.integrity_seals_file)

@@ -122,6 +122,9 @@ class AdyenFake:
         self._psp: dict[str, str] = {}  # engine reference -> pspReference
         self._ref: dict[str, str] = {}  # pspReference -> engine reference
         self.outbox: list[dict[str, Any]] = []
+        # Report files by (merchant account, file name), and how many downloads fail first.
+        self.reports: dict[tuple[str, str], str] = {}
+        self.report_failures = 0
         self.app = self._build()
 
     def reset(self) -> None:
@@ -129,6 +132,8 @@ class AdyenFake:
             self._idem.clear()
             self.outbox.clear()
             self.seen.clear()
+            self.reports.clear()
+            self.report_failures = 0
 
     # ------------------------------------------------------------------ notifications
 
@@ -502,4 +507,43 @@ class AdyenFake:
                 201,
             )
 
+        @app.get("/reports/download/MerchantAccount/{account}/{filename}")
+        async def report_file(account: str, filename: str, request: Request) -> Response:
+            """Adyen's report download: the API key must be allowed the merchant account."""
+            api_key = request.headers.get("x-api-key", "")
+            self.seen.append((request.url.path, dict(request.headers), {}))
+            if account not in self.api_keys.get(api_key, set()):
+                return unauthorized()
+            with self._lock:
+                failures = self.report_failures
+                if failures:
+                    self.report_failures -= 1
+                text = self.reports.get((account, filename))
+            if failures:
+                return _error(503, "000", "Service unavailable", "internal")
+            if text is None:
+                return _error(404, "000", "Not found", "validation")
+            return Response(text.encode(), media_type="text/csv")
+
         return app
+
+    # ------------------------------------------------------------------ reports
+
+    def announce_report(self, merchant_account: str, filename: str, text: str, base: str) -> str:
+        """Publish a report file and queue its ``REPORT_AVAILABLE`` notification, as Adyen
+        does when a settlement batch closes (``pspReference`` the file name, ``reason`` its
+        download URL); the URL."""
+        url = f"{base.rstrip('/')}/reports/download/MerchantAccount/{merchant_account}/{filename}"
+        with self._lock:
+            self.reports[(merchant_account, filename)] = text
+        self._queue(
+            "REPORT_AVAILABLE",
+            True,
+            psp=filename,
+            merchant_account=merchant_account,
+            reference="",
+            amount=None,
+            currency="EUR",
+            reason=url,
+        )
+        return url

@@ -49,6 +49,7 @@ from typing import Any
 
 import httpx
 
+from strongbox.connectors.adyen import reports
 from strongbox.connectors.base import (
     AuthorizeRequest,
     Capability,
@@ -218,11 +219,13 @@ class AdyenConnector(Connector):
         self,
         base_url: str = DEFAULT_BASE_URL,
         *,
+        report_base_url: str = reports.TEST_REPORT_BASE,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.report_base_url = report_base_url.rstrip("/")
         self._client = gateway_client(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
@@ -247,6 +250,18 @@ class AdyenConnector(Connector):
                 gateway_code="invalid_live_url_prefix",
             )
         return LIVE_URL.format(prefix=prefix)
+
+    def report_base_for(self, creds: Credentials) -> str:
+        """Where the account's report files are: the live tree for a live account."""
+        return (
+            reports.LIVE_REPORT_BASE
+            if creds.settings.get("live_url_prefix")
+            else (self.report_base_url)
+        )
+
+    def download_report(self, creds: Credentials, url: str) -> str:
+        """A report file a ``REPORT_AVAILABLE`` notification announced (``reports.py``)."""
+        return reports.download(self._client, self.report_base_for(creds), creds, url)
 
     # ------------------------------------------------------------------ operations
 
