@@ -25,7 +25,8 @@ from strongbox.connectors.base import (
     UnsupportedTokenError,
 )
 from strongbox.connectors.braintree import BraintreeConnector, parse_environment
-from strongbox.connectors.braintree.connector import _decline_code, _token_details
+from strongbox.connectors.braintree.mapping import decline_code as _decline_code
+from strongbox.connectors.braintree.mapping import token_details as _token_details
 from strongbox.connectors.simulator import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.core.secret import Secret

@@ -55,9 +55,7 @@ anything else (``authorizing``, ``settlement_confirmed`` …) → PENDING.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import braintree
 import requests
@@ -71,7 +69,6 @@ from braintree.exceptions import (
     TooManyRequestsError,
     UnexpectedError,
 )
-from urllib3.exceptions import NewConnectionError
 
 from strongbox.connectors.base import (
     AuthorizeRequest,
@@ -91,109 +88,26 @@ from strongbox.connectors.base import (
     TokenDetails,
     TokenRequest,
     UnknownOutcomeError,
-    UnsupportedTokenError,
     VoidRequest,
 )
 from strongbox.connectors.braintree import reports
-from strongbox.core.countries import alpha2
-from strongbox.core.currencies import get_currency
-
-_CAPTURED = {"submitted_for_settlement", "settling", "settled", "settlement_pending"}
-_DECLINED = {"processor_declined", "gateway_rejected", "failed", "settlement_declined"}
-_PROCESSOR_CODES = {
-    "2000": "do_not_honor",
-    "2001": "insufficient_funds",
-    "2004": "expired_card",
-    "2005": "incorrect_number",
-    "2010": "incorrect_cvc",
-    "2012": "lost_card",
-    "2013": "stolen_card",
-    "2014": "fraudulent",
-    "2015": "transaction_not_allowed",
-    "2044": "call_issuer",
-    "2046": "generic_decline",
-    "3000": "processing_error",
-}
-_REJECTIONS = {
-    "cvv": "incorrect_cvc",
-    "avs": "incorrect_zip",
-    "avs_and_cvv": "incorrect_cvc",
-    "fraud": "fraudulent",
-    "risk_threshold": "fraudulent",
-    "three_d_secure": "authentication_required",
-}
-# Validation errors on the card number: the card is unusable, a decline rather than a bug.
-_CARD_NUMBER_ERRORS = {"81715": "incorrect_number", "81716": "incorrect_number"}
-_EXPIRY_ERRORS = {"81710", "81711", "81712", "81713"}
-# The merchant account does not accept this card's brand (CreditCard.CreditCardTypeIsNotAccepted,
-# and the same for a nonce's card): a decline the customer can answer with another card, not
-# a technical error to retry.
-_CARD_TYPE_ERRORS = {"81703", "91567", "91734"}
-# Validation errors on a payment method nonce: Braintree does not know it (never made, expired
-# after its three hours, made for another merchant) or it can no longer be used. The sale's own
-# codes (Transaction.PaymentMethodNonce*), and the same errors as reported for a nonce nested
-# in a payment method or credit card.
-_NONCE_ERRORS = {
-    "91565": "unknown",  # Transaction.PaymentMethodNonceUnknown
-    "91564": "consumed",  # Transaction.PaymentMethodNonceConsumed
-    "91566": "locked",  # Transaction.PaymentMethodNonceLocked
-    "93108": "unknown",  # PaymentMethod.PaymentMethodNonceUnknown
-    "93107": "consumed",  # PaymentMethod.PaymentMethodNonceConsumed
-    "93109": "locked",  # PaymentMethod.PaymentMethodNonceLocked
-    "91732": "unknown",  # CreditCard.PaymentMethodNonceUnknown
-    "91731": "consumed",  # CreditCard.PaymentMethodNonceConsumed
-    "91733": "locked",  # CreditCard.PaymentMethodNonceLocked
-}
-# Braintree's card_type words -> Stripe's brand words. Maestro and Visa Electron are reported
-# under their network, as Stripe does; brands Stripe has no word for are "unknown".
-_BRANDS = {
-    "visa": "visa",
-    "electron": "visa",
-    "mastercard": "mastercard",
-    "maestro": "mastercard",
-    "uk maestro": "mastercard",
-    "american express": "amex",
-    "discover": "discover",
-    "diners club": "diners",
-    "carte blanche": "diners",
-    "jcb": "jcb",
-    "china unionpay": "unionpay",
-    "unionpay": "unionpay",
-}
-
-
-def parse_environment(value: str) -> braintree.Environment:
-    """``sandbox``, ``production``, or a base URL (``http://127.0.0.1:9000``)."""
-    named = {
-        "sandbox": braintree.Environment.Sandbox,
-        "production": braintree.Environment.Production,
-    }
-    if value in named:
-        return named[value]
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("the Braintree environment must be sandbox, production or a URL")
-    ssl = parts.scheme == "https"
-    port = str(parts.port or (443 if ssl else 80))
-    return braintree.Environment(
-        "strongbox", parts.hostname, port, value.rstrip("/"), ssl, None if not ssl else True
-    )
-
-
-def _decimal(amount: int, currency: str) -> str:
-    cur = get_currency(currency.upper())
-    if cur is None:
-        raise TerminalError(f"unknown currency {currency!r}", gateway_code="currency")
-    return str(Decimal(f"{amount}E-{cur.exponent}").quantize(Decimal(1).scaleb(-cur.exponent)))
-
-
-def _minor(value: Any, currency: str | None) -> int | None:
-    if value is None or currency is None:
-        return None
-    cur = get_currency(str(currency).upper())
-    if cur is None:
-        return None
-    return int(Decimal(str(value)).scaleb(cur.exponent))
+from strongbox.connectors.braintree.mapping import (
+    CAPTURED,
+    CARD_NUMBER_ERRORS,
+    CARD_TYPE_ERRORS,
+    DECLINED,
+    EXPIRY_ERRORS,
+    NONCE_ERRORS,
+    NONCE_MESSAGES,
+    decimal,
+    decline_code,
+    error_codes,
+    minor,
+    parse_environment,
+    refused,
+    token_details,
+    validation_decline,
+)
 
 
 class BraintreeConnector(Connector):
@@ -253,7 +167,7 @@ class BraintreeConnector(Connector):
         if existing is not None:
             return self._checked_replay(existing, request.amount, request.currency)
         params: dict[str, Any] = {
-            "amount": _decimal(request.amount, request.currency),
+            "amount": decimal(request.amount, request.currency),
             "order_id": request.idempotency_key,
             "options": {"submit_for_settlement": request.capture},
         }
@@ -280,12 +194,12 @@ class BraintreeConnector(Connector):
     def capture(self, request: CaptureRequest) -> OperationResult:
         gateway = self._gateway(request.credentials)
         txn = self._find(gateway, request.gateway_reference)
-        if txn.status in _CAPTURED and _minor(txn.amount, txn.currency_iso_code) == request.amount:
+        if txn.status in CAPTURED and minor(txn.amount, txn.currency_iso_code) == request.amount:
             return self._transaction(txn)  # this capture already happened
         result = self._send(
             lambda: gateway.transaction.submit_for_settlement(
                 request.gateway_reference,
-                _decimal(request.amount, request.currency),
+                decimal(request.amount, request.currency),
                 {"api_request_key": request.idempotency_key},
             ),
             sent=True,
@@ -314,7 +228,7 @@ class BraintreeConnector(Connector):
             lambda: gateway.transaction.refund(
                 request.gateway_reference,
                 {
-                    "amount": _decimal(request.amount, request.currency),
+                    "amount": decimal(request.amount, request.currency),
                     "order_id": request.idempotency_key,
                 },
             ),
@@ -367,7 +281,7 @@ class BraintreeConnector(Connector):
             )
         if getattr(nonce, "is_locked", False):
             raise InvalidTokenError("this payment method nonce is locked", gateway_code="locked")
-        return _token_details(nonce)
+        return token_details(nonce)
 
     # ------------------------------------------------------------------ helpers
 
@@ -396,7 +310,7 @@ class BraintreeConnector(Connector):
         return matches[0] if matches else None
 
     def _checked_replay(self, txn: Any, amount: int, currency: str) -> OperationResult:
-        if _minor(txn.amount, txn.currency_iso_code) != amount:
+        if minor(txn.amount, txn.currency_iso_code) != amount:
             raise TerminalError(
                 "Keys for idempotent requests can only be used with the same parameters",
                 gateway_code="idempotency_error",
@@ -406,19 +320,19 @@ class BraintreeConnector(Connector):
     @staticmethod
     def _transaction(txn: Any) -> OperationResult:
         raw = str(getattr(txn, "status", "") or "")
-        amount = _minor(getattr(txn, "amount", None), getattr(txn, "currency_iso_code", None))
+        amount = minor(getattr(txn, "amount", None), getattr(txn, "currency_iso_code", None))
         if raw == "authorized":
             status = OperationStatus.AUTHORIZED
-        elif raw in _CAPTURED:
+        elif raw in CAPTURED:
             status = OperationStatus.CAPTURED
         elif raw == "voided":
             status = OperationStatus.VOIDED
-        elif raw in _DECLINED:
+        elif raw in DECLINED:
             return OperationResult(
                 status=OperationStatus.DECLINED,
                 gateway_reference=txn.id,
                 amount=amount,
-                decline_code=_decline_code(txn),
+                decline_code=decline_code(txn),
                 message=str(getattr(txn, "processor_response_text", "") or "")
                 or "Your card was declined.",
                 raw_status=raw,
@@ -437,10 +351,10 @@ class BraintreeConnector(Connector):
     @staticmethod
     def _refund_result(credit: Any, payment_ref: str) -> OperationResult:
         raw = str(getattr(credit, "status", "") or "")
-        amount = _minor(credit.amount, credit.currency_iso_code)
-        if raw in _CAPTURED:
+        amount = minor(credit.amount, credit.currency_iso_code)
+        if raw in CAPTURED:
             status = OperationStatus.REFUNDED
-        elif raw in _DECLINED or raw == "voided":
+        elif raw in DECLINED or raw == "voided":
             status = OperationStatus.DECLINED
         else:
             status = OperationStatus.PENDING
@@ -461,21 +375,21 @@ class BraintreeConnector(Connector):
         txn = getattr(result, "transaction", None)
         if txn is not None and operation is None:
             return self._transaction(txn)  # a declined sale: Braintree created the transaction
-        errors = _error_codes(result)
+        errors = error_codes(result)
         for code in errors:
-            if code in _NONCE_ERRORS:
-                raise InvalidTokenError(_NONCE_MESSAGES[_NONCE_ERRORS[code]], gateway_code=code)
-            if code in _CARD_NUMBER_ERRORS:
-                return _validation_decline(_CARD_NUMBER_ERRORS[code])
-            if code in _EXPIRY_ERRORS:
-                return _validation_decline("expired_card")
-            if code in _CARD_TYPE_ERRORS:
-                return _validation_decline("card_not_supported")
+            if code in NONCE_ERRORS:
+                raise InvalidTokenError(NONCE_MESSAGES[NONCE_ERRORS[code]], gateway_code=code)
+            if code in CARD_NUMBER_ERRORS:
+                return validation_decline(CARD_NUMBER_ERRORS[code])
+            if code in EXPIRY_ERRORS:
+                return validation_decline("expired_card")
+            if code in CARD_TYPE_ERRORS:
+                return validation_decline("card_not_supported")
         raise self._refusal(result)
 
     @staticmethod
     def _refusal(result: Any) -> TerminalError:
-        codes = _error_codes(result)
+        codes = error_codes(result)
         message = str(getattr(result, "message", "") or "Braintree refused the request")
         return TerminalError(
             f"Braintree refused the request: {message}",
@@ -493,7 +407,7 @@ class BraintreeConnector(Connector):
         except requests.exceptions.ReadTimeout as exc:
             raise unknown("no response from Braintree in time", gateway_code="timeout") from exc
         except requests.exceptions.ConnectionError as exc:
-            if _refused(exc):
+            if refused(exc):
                 raise RetryableError(
                     "could not connect to Braintree; nothing was sent",
                     gateway_code="connect_error",
@@ -520,92 +434,3 @@ class BraintreeConnector(Connector):
             raise unknown(
                 f"Braintree request failed ({type(exc).__name__})", gateway_code="network_error"
             ) from exc
-
-
-def _refused(exc: requests.exceptions.ConnectionError) -> bool:
-    reason: Any = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, NewConnectionError)
-
-
-def _error_codes(result: Any) -> list[str]:
-    errors = getattr(result, "errors", None)
-    deep = getattr(errors, "deep_errors", None) or []
-    return [str(e.code) for e in deep]
-
-
-def _validation_decline(code: str) -> OperationResult:
-    messages = {
-        "incorrect_number": "Your card number is incorrect.",
-        "expired_card": "Your card has expired.",
-        "card_not_supported": "Your card is not supported.",
-    }
-    return OperationResult(
-        status=OperationStatus.DECLINED,
-        decline_code=code,
-        message=messages.get(code, "Your card was declined."),
-        raw_status="validation_error",
-    )
-
-
-def _decline_code(txn: Any) -> str:
-    if getattr(txn, "status", None) == "gateway_rejected":
-        reason = str(getattr(txn, "gateway_rejection_reason", "") or "")
-        return _REJECTIONS.get(reason, "generic_decline")
-    code = str(getattr(txn, "processor_response_code", "") or "")
-    if code in _PROCESSOR_CODES:
-        return _PROCESSOR_CODES[code]
-    return "processing_error" if code.startswith("3") else "generic_decline"
-
-
-_NONCE_MESSAGES = {
-    "unknown": "Braintree does not know this payment method nonce (never made or expired)",
-    "consumed": "this payment method nonce has already been used",
-    "locked": "this payment method nonce is locked",
-}
-
-
-def _token_details(nonce: Any) -> TokenDetails:
-    """A card nonce's ``details`` and ``bin_data`` in our (Stripe's) words."""
-    details: dict[str, Any] = getattr(nonce, "details", None) or {}
-    card_type = str(details.get("card_type") or "")
-    if not card_type:
-        raise UnsupportedTokenError(
-            f"this Braintree nonce is not for a card ({getattr(nonce, 'type', None)})",
-            gateway_code="unsupported_payment_method",
-        )
-    last4 = str(details.get("last_four") or "")
-    if not last4:
-        # Only the last two digits: the other two are unknown, and stay visibly masked.
-        last4 = str(details.get("last_two") or "").rjust(4, "*")
-    try:
-        exp_month = int(details["expiration_month"])
-        exp_year = int(details["expiration_year"])
-    except (KeyError, TypeError, ValueError):
-        raise TerminalError(
-            "Braintree gave no expiry date for this nonce", gateway_code="unexpected_response"
-        ) from None
-    bin_data = getattr(nonce, "bin_data", None)
-    return TokenDetails(
-        brand=_BRANDS.get(card_type.lower(), "unknown"),
-        last4=last4,
-        exp_month=exp_month,
-        exp_year=exp_year,
-        funding=_funding(bin_data),
-        country=alpha2(str(getattr(bin_data, "country_of_issuance", "") or "")),
-        fingerprint=None,  # a nonce carries no card fingerprint
-        reusable=False,  # a nonce is single use
-    )
-
-
-def _funding(bin_data: Any) -> str:
-    """Braintree's ``prepaid``/``debit`` indicators (``Yes``/``No``/``Unknown``)."""
-    prepaid = str(getattr(bin_data, "prepaid", "") or "")
-    debit = str(getattr(bin_data, "debit", "") or "")
-    if prepaid == "Yes":
-        return "prepaid"
-    if debit == "Yes":
-        return "debit"
-    if debit == "No" and prepaid == "No":
-        return "credit"
-    return "unknown"
