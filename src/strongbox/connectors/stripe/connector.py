@@ -56,7 +56,6 @@ were), ``requires_payment_method`` with ``last_payment_error`` → DECLINED, any
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -84,6 +83,19 @@ from strongbox.connectors.base import (
 )
 from strongbox.connectors.http import gateway_client, json_object, obj, send
 from strongbox.connectors.stripe import reports
+from strongbox.connectors.stripe.tokens import (
+    CUSTOMER,
+    FUNDING,
+    MAX_STORED_TOKEN,
+    PM_BRANDS,
+    TOKEN_BRANDS,
+    decline,
+    int_or,
+    path,
+    raise_for_token_error,
+    token_form,
+    token_kind,
+)
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 KEY_METADATA = "strongbox_idempotency_key"
@@ -95,33 +107,6 @@ _PI_STATUS = {
     "requires_action": OperationStatus.REQUIRES_ACTION,
     "canceled": OperationStatus.VOIDED,
 }
-#: A PaymentMethod or a legacy Token id, as Stripe makes them (safe in a URL path).
-_TOKEN = re.compile(r"^(pm|tok)_[A-Za-z0-9_]{1,250}$")
-#: A PaymentMethod a Stripe customer holds, as ``describe_token`` hands it back to be stored:
-#: Stripe charges it only with that customer named on the PaymentIntent.
-_HELD_PM = re.compile(r"(pm_[A-Za-z0-9_]{1,250})\|(cus_[A-Za-z0-9_]{1,250})")
-_CUSTOMER = re.compile(r"cus_[A-Za-z0-9_]{1,250}")
-MAX_STORED_TOKEN = 255  # payment_methods.gateway_token
-#: Parameters naming the token in a PaymentIntent create, as Stripe's ``error.param`` says.
-_TOKEN_PARAMS = frozenset({"payment_method", "payment_method_data[card][token]"})
-#: Error codes saying a token exists but can no longer be used.
-_SPENT_TOKEN_CODES = frozenset({"token_already_used", "payment_method_unexpected_state"})
-#: The PaymentMethod words of ``card.brand``; anything else is ``unknown``.
-_PM_BRANDS = frozenset(
-    {"visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "unknown"}
-)
-#: A legacy Token's card (``card.brand``) spells brands the old way.
-_TOKEN_BRANDS = {
-    "Visa": "visa",
-    "MasterCard": "mastercard",
-    "American Express": "amex",
-    "Discover": "discover",
-    "JCB": "jcb",
-    "Diners Club": "diners",
-    "UnionPay": "unionpay",
-    "Unknown": "unknown",
-}
-_FUNDING = frozenset({"credit", "debit", "prepaid", "unknown"})
 
 _REFUND_STATUS = {
     "succeeded": OperationStatus.REFUNDED,
@@ -182,7 +167,7 @@ class StripeConnector(Connector):
             "payment_method_types[]": "card",
         }
         if request.token is not None:
-            form.update(_token_form(request.token))
+            form.update(token_form(request.token))
         else:
             card = request.require_card()
             form["payment_method_data[type]"] = "card"
@@ -214,7 +199,7 @@ class StripeConnector(Connector):
 
     def capture(self, request: CaptureRequest) -> OperationResult:
         body = self._post(
-            f"/v1/payment_intents/{_path(request.gateway_reference)}/capture",
+            f"/v1/payment_intents/{path(request.gateway_reference)}/capture",
             {"amount_to_capture": str(request.amount)},
             request.idempotency_key,
             request.credentials,
@@ -223,7 +208,7 @@ class StripeConnector(Connector):
 
     def void(self, request: VoidRequest) -> OperationResult:
         body = self._post(
-            f"/v1/payment_intents/{_path(request.gateway_reference)}/cancel",
+            f"/v1/payment_intents/{path(request.gateway_reference)}/cancel",
             {},
             request.idempotency_key,
             request.credentials,
@@ -258,7 +243,7 @@ class StripeConnector(Connector):
                 if (item.get("metadata") or {}).get(KEY_METADATA) == request.idempotency_key:
                     return self._refund_result(item, ref)
             return not_found
-        intent = self._get(f"/v1/payment_intents/{_path(ref)}", None, creds, missing_ok=True)
+        intent = self._get(f"/v1/payment_intents/{path(ref)}", None, creds, missing_ok=True)
         if not intent:
             return not_found
         status = intent.get("status")
@@ -273,7 +258,7 @@ class StripeConnector(Connector):
     def describe_token(self, request: TokenRequest) -> TokenDetails:
         token = request.token
         stored: str | None = None
-        kind = _token_kind(token)
+        kind = token_kind(token)
         path = f"/v1/payment_methods/{token}" if kind == "pm" else f"/v1/tokens/{token}"
         body = self._get(path, None, request.credentials, missing_ok=True)
         if not body:
@@ -290,11 +275,11 @@ class StripeConnector(Connector):
                 raise InvalidTokenError(
                     "this Stripe token was already used", gateway_code="token_already_used"
                 )
-            brand = _TOKEN_BRANDS.get(str(card.get("brand")), "unknown")
+            brand = TOKEN_BRANDS.get(str(card.get("brand")), "unknown")
             reusable = False
         else:
             brand = str(card.get("brand"))
-            brand = brand if brand in _PM_BRANDS else "unknown"
+            brand = brand if brand in PM_BRANDS else "unknown"
             # Stripe lets a PaymentMethod that no customer holds pay once only; one that a
             # customer holds pays again and again, but only with that customer named.
             customer = body.get("customer")
@@ -302,7 +287,7 @@ class StripeConnector(Connector):
                 customer = customer.get("id")
             reusable = customer is not None
             if reusable:
-                if not isinstance(customer, str) or not _CUSTOMER.fullmatch(customer):
+                if not isinstance(customer, str) or not CUSTOMER.fullmatch(customer):
                     raise TerminalError(
                         "Stripe named this PaymentMethod's customer in an unknown form",
                         gateway_code="unexpected_customer",
@@ -314,7 +299,7 @@ class StripeConnector(Connector):
                         gateway_code="token_too_long",
                     )
         last4 = card.get("last4")
-        exp_month, exp_year = _int(card.get("exp_month")), _int(card.get("exp_year"))
+        exp_month, exp_year = int_or(card.get("exp_month")), int_or(card.get("exp_year"))
         if not isinstance(last4, str) or exp_month is None or exp_year is None:
             raise RetryableError(
                 "Stripe described the token without its card details", gateway_code="bad_response"
@@ -327,7 +312,7 @@ class StripeConnector(Connector):
             last4=last4,
             exp_month=exp_month,
             exp_year=exp_year,
-            funding=funding if funding in _FUNDING else "unknown",
+            funding=funding if funding in FUNDING else "unknown",
             country=country if isinstance(country, str) and country else None,
             fingerprint=fingerprint if isinstance(fingerprint, str) and fingerprint else None,
             reusable=reusable,
@@ -351,13 +336,13 @@ class StripeConnector(Connector):
     def _intent_result(intent: dict[str, Any]) -> OperationResult:
         raw = str(intent.get("status") or "")
         ref = intent.get("id") if isinstance(intent.get("id"), str) else None
-        amount = _int(intent.get("amount"))
+        amount = int_or(intent.get("amount"))
         error = intent.get("last_payment_error") or None
         if raw == "requires_payment_method" and isinstance(error, dict):
-            return _decline(error, ref, amount, raw)
+            return decline(error, ref, amount, raw)
         status = _PI_STATUS.get(raw, OperationStatus.PENDING)
         if status is OperationStatus.CAPTURED:
-            amount = _int(intent.get("amount_received"), amount)
+            amount = int_or(intent.get("amount_received"), amount)
         next_action = None
         if status is OperationStatus.REQUIRES_ACTION:
             action = intent.get("next_action") or {}
@@ -384,7 +369,7 @@ class StripeConnector(Connector):
         return OperationResult(
             status=status,
             gateway_reference=payment_ref,
-            amount=_int(refund.get("amount")),
+            amount=int_or(refund.get("amount")),
             decline_code=str(refund.get("failure_reason") or "refund_failed")
             if status is OperationStatus.DECLINED
             else None,
@@ -425,7 +410,7 @@ class StripeConnector(Connector):
         )
         body = json_object(response)
         if token and 400 <= response.status_code < 500 and response.status_code != 402:
-            _raise_for_token_error(obj(body.get("error")))
+            raise_for_token_error(obj(body.get("error")))
         if response.status_code == 402 and decline:
             error = obj(body.get("error"))
             intent = obj(error.get("payment_intent"))
@@ -487,70 +472,3 @@ class StripeConnector(Connector):
                 f"Stripe refused the credentials (HTTP {status})", gateway_code="authentication"
             )
         raise TerminalError(message, gateway_code=gateway_code)
-
-
-def _decline(
-    error: dict[str, Any], ref: str | None, amount: int | None, raw: str
-) -> OperationResult:
-    code = error.get("decline_code") or error.get("code") or "generic_decline"
-    if code == "card_declined":
-        code = "generic_decline"
-    message = error.get("message") if isinstance(error.get("message"), str) else None
-    return OperationResult(
-        status=OperationStatus.DECLINED,
-        gateway_reference=ref,
-        amount=amount,
-        decline_code=str(code),
-        message=message or "Your card was declined.",
-        raw_status=raw,
-        details={"code": error.get("code")},
-    )
-
-
-def _token_kind(token: str) -> str:
-    """``pm`` or ``tok``; ``InvalidTokenError`` for anything Stripe.js does not make."""
-    match = _TOKEN.match(token)
-    if match is None:
-        raise InvalidTokenError(
-            "not a Stripe PaymentMethod (pm_…) or card token (tok_…)", gateway_code="invalid_token"
-        )
-    return match.group(1)
-
-
-def _token_form(token: str) -> dict[str, str]:
-    """The PaymentIntent parameters naming the card by Stripe's own token."""
-    held = _HELD_PM.fullmatch(token)
-    if held is not None:
-        return {"payment_method": held.group(1), "customer": held.group(2)}
-    if _token_kind(token) == "pm":
-        return {"payment_method": token}
-    return {"payment_method_data[type]": "card", "payment_method_data[card][token]": token}
-
-
-def _raise_for_token_error(error: dict[str, Any]) -> None:
-    """``InvalidTokenError`` when Stripe refused a PaymentIntent for its token."""
-    code = error.get("code") if isinstance(error.get("code"), str) else None
-    param = error.get("param") if isinstance(error.get("param"), str) else None
-    message = str(error.get("message") or "")
-    if code == "resource_missing" and param in _TOKEN_PARAMS:
-        raise InvalidTokenError(
-            "Stripe does not know this token on this account", gateway_code=code
-        )
-    if code in _SPENT_TOKEN_CODES:
-        raise InvalidTokenError("this Stripe token can no longer be used", gateway_code=code)
-    if param == "payment_method" and "may not be used again" in message:
-        raise InvalidTokenError(
-            "this Stripe PaymentMethod was already used without a customer and may not be "
-            "used again",
-            gateway_code=code or "payment_method_unexpected_state",
-        )
-
-
-def _int(value: Any, default: int | None = None) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _path(reference: str) -> str:
-    if not reference or "/" in reference or "?" in reference:
-        raise TerminalError("invalid gateway reference", gateway_code="invalid_reference")
-    return reference
