@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from strongbox.audit import service as audit_service
 from strongbox.audit.tasks import AuditLog, build_audit_log
+from strongbox.auth.oauth.keys import SigningKeys
+from strongbox.auth.oauth.tokens import Issuer
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
@@ -72,6 +75,8 @@ class Runtime:
     fx: RateCache = field(default_factory=RateCache)
     # Bank data (issue 20): Financial Connections' providers; None when none is configured.
     banking: Banking | None = None
+    # OAuth2 access tokens (issue 17): their issuer, audience and signing keys.
+    oauth: Issuer | None = None
 
     def close(self) -> None:
         self.fx.close()
@@ -207,6 +212,18 @@ def build_runtime(
         leases=LeaseKeeper(db, settings.attempt_lease_seconds),
         fx=RateCache(settings.redis_url),
         banking=build_banking(settings, sealer, clock),
+        oauth=build_oauth(settings, sealer, clock),
+    )
+
+
+def build_oauth(settings: Settings, sealer: Sealer, clock: Clock) -> Issuer:
+    keys = SigningKeys(sealer, clock, timedelta(days=settings.oauth_key_rotation_days))
+    return Issuer(
+        keys=keys,
+        issuer=settings.resolved_oauth_issuer,
+        audience=settings.resolved_oauth_audience,
+        clock=clock,
+        access_token_seconds=settings.oauth_access_token_seconds,
     )
 
 
