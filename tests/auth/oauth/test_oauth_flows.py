@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from auth.oauth.conftest import REDIRECT, RegisteredClient, authorize, pkce_pair
 from strongbox.auth.oauth.models import OAuthRefreshToken
 from strongbox.runtime import Runtime
-from support import Merchant
+from support import Merchant, error_of
 
 
 def _code_from(r: Any) -> str:
@@ -256,3 +256,34 @@ def test_plain_http_off_loopback_is_refused(
     )
     assert r.status_code == 400
     assert r.json()["error"] == "insecure_transport"
+
+
+def test_a_token_for_another_audience_is_a_401_stripe_shaped_error(
+    https: TestClient, runtime: Runtime, merchant: Merchant, service_client: RegisteredClient
+) -> None:
+    from dataclasses import replace
+
+    from strongbox.events.types import RequestContext
+
+    assert runtime.oauth is not None
+    elsewhere = replace(runtime.oauth, audience="https://another-api.example/v1")
+    with runtime.db.unit_of_work() as uow:
+        token, _ = elsewhere.mint(
+            uow,
+            RequestContext(merchant_id=merchant.id, actor="test"),
+            merchant_id=merchant.id,
+            client_id=service_client.id,
+            scope=frozenset({"customers:write"}),
+        )
+        uow.commit()
+    r = https.post(
+        "/v1/customers", data={"name": "nope"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    err = error_of(r, 401)
+    assert err["type"] == "invalid_request_error"
+    assert err["code"] == "access_token_invalid"
+    assert "audience" in err["message"]
+    assert token not in r.text
+    assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    listed = https.get("/v1/customers", headers=merchant.headers).json()
+    assert listed["data"] == []
