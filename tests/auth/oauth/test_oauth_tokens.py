@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auth.oauth.conftest import RegisteredClient, register
 from strongbox.api.context import _oauth_context
 from strongbox.auth.oauth.keys import SigningKeys
 from strongbox.auth.oauth.tokens import AccessClaims, Issuer, TokenRejected, authenticate_bearer
@@ -24,7 +25,6 @@ from strongbox.core.clock import FrozenClock
 from strongbox.events.types import RequestContext
 from strongbox.runtime import Runtime
 from support import Merchant
-from auth.oauth.conftest import RegisteredClient, register
 
 ISS = "https://strongbox.example"
 AUD = "https://strongbox.example/v1"
@@ -98,7 +98,7 @@ def _reason(issuer: Issuer, runtime: Runtime, token: str) -> str:
 def token(
     runtime: Runtime, issuer: Issuer, merchant: Merchant, client: RegisteredClient
 ) -> Iterator[str]:
-    yield mint(runtime, issuer, merchant, client)[0]
+    return mint(runtime, issuer, merchant, client)[0]
 
 
 def test_a_valid_token_gives_its_claims_and_a_context_with_its_permissions(
@@ -123,7 +123,8 @@ def test_a_valid_token_gives_its_claims_and_a_context_with_its_permissions(
 
 def test_alg_none_is_refused(runtime: Runtime, issuer: Issuer, token: str) -> None:
     header, payload = _parts(token)
-    forged = f"{_b64(json.dumps({**header, 'alg': 'none'}).encode())}.{_b64(json.dumps(payload).encode())}."
+    head = _b64(json.dumps({**header, "alg": "none"}).encode())
+    forged = f"{head}.{_b64(json.dumps(payload).encode())}."
     assert _reason(issuer, runtime, forged) == "algorithm_not_allowed"
 
 
@@ -185,7 +186,7 @@ def test_another_audience_or_issuer_is_refused(
 def _resign(
     runtime: Runtime, issuer: Issuer, merchant: Merchant, token: str, **changes: Any
 ) -> str:
-    header, payload = _parts(token)
+    _header, payload = _parts(token)
     kid, private = _signing_key(runtime, issuer, merchant)
     for name, value in changes.items():
         if value is None:
