@@ -52,6 +52,9 @@ from strongbox.cli.payments import app as payments_app  # noqa: E402
 from strongbox.cli.webhooks import app as webhooks_app  # noqa: E402 - issue 7
 
 app.add_typer(webhooks_app, name="webhooks")
+from strongbox.cli.oauth import oauth_app  # noqa: E402 - issue 17, part B
+
+app.add_typer(oauth_app, name="oauth")
 app.add_typer(payments_app, name="payments")
 
 
