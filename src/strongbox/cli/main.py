@@ -55,6 +55,9 @@ app.add_typer(webhooks_app, name="webhooks")
 from strongbox.cli.oauth import oauth_app  # noqa: E402 - issue 17, part B
 
 app.add_typer(oauth_app, name="oauth")
+from strongbox.cli.pki import pki_app  # noqa: E402 - issue 17, part B
+
+app.add_typer(pki_app, name="pki")
 app.add_typer(payments_app, name="payments")
 
 
@@ -89,6 +92,18 @@ def serve(
         int | None,
         typer.Option(
             min=0, max=65535, help="Port of the metrics listener; 0: none [default: 9464]."
+        ),
+    ] = None,
+    internal_host: Annotated[
+        str, typer.Option(help="Interface of the internal mutual-TLS listener.")
+    ] = "127.0.0.1",
+    internal_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Also serve the internal API here, client certificates required "
+            "(strongbox pki init first; one process only).",
         ),
     ] = None,
 ) -> None:
@@ -128,6 +143,10 @@ def serve(
             f"  curl http://{host}:{port}/v1/payment_intents -u {sk}: \\\n"
             "    -d amount=2000 -d currency=usd -d payment_method=pm_card_visa -d confirm=true\n"
         )
+    if processes > 1 and internal_port is not None:
+        raise typer.BadParameter(
+            "the internal listener runs with one API process", param_hint="--internal-port"
+        )
     if processes > 1:
         if rt.db.is_sqlite:
             raise typer.BadParameter(
@@ -152,8 +171,30 @@ def serve(
                 proxy_headers=False,  # client address / scheme: STRONGBOX_TRUSTED_PROXIES
             )
         return
-    with _metrics_listener(m_host, m_port):
+    with _metrics_listener(m_host, m_port), _internal_listener(rt, internal_host, internal_port):
         _serve_one(rt, host, port, workers, settings)
+
+
+@contextmanager
+def _internal_listener(rt: Runtime, host: str, port: int | None) -> Iterator[None]:
+    """The internal API over mutual TLS (api/internal.py), in a thread beside the API."""
+    if port is None:
+        yield
+        return
+    from strongbox.api.internal import InternalServer, internal_config
+
+    pki_dir = rt.settings.resolved_pki_dir
+    if not (pki_dir / "ca.pem").exists():
+        raise typer.BadParameter(
+            f"no CA in {pki_dir}: run 'strongbox pki init' first", param_hint="--internal-port"
+        )
+    server = InternalServer(internal_config(rt, pki_dir, host, port))
+    server.start()
+    typer.echo(f"Internal API (mutual TLS) on https://{host}:{port}/internal/")
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 @contextmanager

@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     oauth_key_rotation_days: int = Field(
         default=30, ge=1, le=365, description="The signing key rotates when it is this old."
     )
+    # -- mutual TLS (issue 17, part B): the private CA and the internal listener
+    pki_dir: Path | None = Field(
+        default=None, description="The private CA's directory; default <data_dir>/pki."
+    )
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one redacted JSON object per line; text: plain."
     )
@@ -249,6 +253,10 @@ class Settings(BaseSettings):
                 "STRONGBOX_GATEWAY_CONNECT_TIMEOUT_SECONDS or STRONGBOX_GATEWAY_RETRIES."
             )
         return self
+
+    @property
+    def resolved_pki_dir(self) -> Path:
+        return self.pki_dir or self.data_dir / "pki"
 
     @property
     def resolved_oauth_issuer(self) -> str:
