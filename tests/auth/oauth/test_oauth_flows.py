@@ -287,3 +287,20 @@ def test_a_token_for_another_audience_is_a_401_stripe_shaped_error(
     assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     listed = https.get("/v1/customers", headers=merchant.headers).json()
     assert listed["data"] == []
+
+
+def test_tokens_and_secrets_never_reach_the_logs(
+    https: TestClient, service_client: RegisteredClient, caplog: Any
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # everything a handler could see
+    r = https.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=service_client.basic
+    )
+    token = r.json()["access_token"]
+    assert service_client.secret is not None
+    https.post("/oauth/introspect", data={"token": token}, headers=service_client.basic)
+    assert token not in caplog.text
+    assert token.split(".")[2] not in caplog.text
+    assert service_client.secret not in caplog.text
