@@ -36,6 +36,7 @@ ALGORITHM: Final = "ES256"
 MAX_ACCESS_TOKEN_SECONDS: Final = 900  # 15 minutes: the longest lifetime ever accepted
 LEEWAY_SECONDS: Final = 30
 RELOAD_INTERVAL_SECONDS: Final = 5.0  # an unknown kid reloads the keys at most this often
+REFRESH_SECONDS: Final = 300.0  # known keys are re-read this often (retired or removed keys)
 
 
 def _aad(kid: str) -> bytes:
@@ -147,13 +148,14 @@ class SigningKeys:
         """The public key for ``kid`` while its tokens can still be valid, else None.
 
         An unknown ``kid`` reloads the keys from the database, at most every few seconds (a
-        key made by another process becomes known; forged ids cannot make us query per call).
+        key made by another process becomes known; forged ids cannot make us query per call);
+        known keys are re-read every few minutes (one retired or removed elsewhere).
         """
         now = self._clock.now()
         with self._lock:
             hit = self._public.get(kid)
-            stale = time.monotonic() - self._loaded_at >= RELOAD_INTERVAL_SECONDS
-        if hit is None and stale:
+            age = time.monotonic() - self._loaded_at
+        if (hit is None and age >= RELOAD_INTERVAL_SECONDS) or age >= REFRESH_SECONDS:
             with open_session() as session:
                 self._load(session)
             with self._lock:
@@ -173,6 +175,10 @@ class SigningKeys:
             if isinstance(key, ec.EllipticCurvePublicKey):
                 loaded[row.id] = (key, published_until(row))
         with self._lock:
+            for kid, entry in self._public.items():
+                # a key this process just made, whose transaction may not be visible yet
+                if kid not in loaded and kid in self._private:
+                    loaded[kid] = entry
             self._public = loaded
             self._loaded_at = time.monotonic()
 
