@@ -304,3 +304,47 @@ def test_tokens_and_secrets_never_reach_the_logs(
     assert token not in caplog.text
     assert token.split(".")[2] not in caplog.text
     assert service_client.secret not in caplog.text
+
+
+def test_a_bearer_jwt_pays_on_the_payment_path(
+    https: TestClient, runtime: Runtime, merchant: Merchant
+) -> None:
+    from auth.oauth.conftest import register
+
+    service = register(runtime, merchant.id, scope="payment_intents:write")
+    token = https.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=service.basic
+    ).json()["access_token"]
+    r = https.post(
+        "/v1/payment_intents",
+        data={"amount": "2000", "currency": "usd", "payment_method": "pm_card_visa",
+              "confirm": "true"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "oauth-pay-1"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded"
+
+
+def test_every_change_leaves_an_audit_entry(
+    https: TestClient, app_client: RegisteredClient, merchant: Merchant, runtime: Runtime
+) -> None:
+    verifier, challenge = pkce_pair()
+    tokens = _exchange(
+        https, app_client, _code_from(authorize(https, merchant, app_client, challenge)), verifier
+    ).json()
+    https.post("/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": app_client.id})
+    with runtime.db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT action, merchant_id FROM audit_entries WHERE action LIKE '%oauth%'")
+        ).all()
+    actions = {r.action for r in rows}
+    assert actions >= {
+        "strongbox.oauth_client.created",
+        "strongbox.oauth_authorization.granted",
+        "strongbox.oauth_signing_key.rotated",
+        "strongbox.oauth_token.issued",
+        "strongbox.oauth_token_family.revoked",
+    }
+    by_action = {r.action: r.merchant_id for r in rows}
+    assert by_action["strongbox.oauth_signing_key.rotated"] is None  # installation-wide
+    assert by_action["strongbox.oauth_token.issued"] == merchant.id
