@@ -57,3 +57,17 @@ def test_init_issue_list_revoke(cli_env: dict[str, str | None], settings: Settin
 def test_issue_before_init_is_a_usage_error(cli_env: dict[str, str | None]) -> None:
     result = _cli(cli_env, "pki", "issue", "worker", code=2)
     assert "pki init" in result.output
+
+
+def test_server_certificates_and_the_simulators_tls_options(
+    cli_env: dict[str, str | None],
+) -> None:
+    _cli(cli_env, "pki", "init")
+    out = json.loads(
+        _cli(cli_env, "pki", "issue", "simulator", "--server-host", "127.0.0.1").stdout
+    )
+    assert out["certificate"].endswith("simulator.pem")
+    assert _cli(cli_env, "pki", "list").stdout == ""  # servers are not service identities
+    wide = {**cli_env, "COLUMNS": "300"}  # one line per message in typer's error box
+    half = _cli(wide, "simulator", "serve", "--tls-cert", out["certificate"], code=2)
+    assert "go together" in half.output

@@ -36,6 +36,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from strongbox.api.responses import dumps, error_response, json_response
 from strongbox.audit.models import AuditEntry
 from strongbox.auth import permissions
+from strongbox.auth.pki import tls
 from strongbox.auth.pki.ca import LISTENER, Identity, Pki
 from strongbox.core.clock import Clock
 from strongbox.core.errors import AuthenticationError, PermissionError_, StrongboxError
@@ -43,19 +44,13 @@ from strongbox.runtime import Runtime
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
-CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 def server_context(pki: Pki) -> ssl.SSLContext:
-    """The listener's TLS: client certificates required, from our CA only; TLS 1.2+."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(CIPHERS)
-    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(pki.cert_path(LISTENER), pki.key_path(LISTENER))
-    ctx.load_verify_locations(cafile=str(pki.ca_cert_path))
-    return ctx
+    """The listener's TLS (``auth/pki/tls.py``): client certificates from our CA only.
+
+    Revocation is checked per request (``Identities``), so that it applies at once."""
+    return tls.server_context(pki.cert_path(LISTENER), pki.key_path(LISTENER), pki.ca_cert_path)
 
 
 class Identities:

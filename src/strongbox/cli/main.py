@@ -298,11 +298,52 @@ def simulator_serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 12111,
     latency_ms: Annotated[int, typer.Option(help="Added latency per call.")] = 0,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve https with this certificate (mutual TLS).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The certificate's private key.")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="Require client certificates from this CA.")
+    ] = None,
+    crl: Annotated[
+        Path | None, typer.Option(help="Refuse client certificates this CRL revokes.")
+    ] = None,
 ) -> None:
-    """Run the gateway simulator as its own HTTP service (point STRONGBOX_SIMULATOR_URL at it)."""
+    """Run the gateway simulator as its own HTTP service (point STRONGBOX_SIMULATOR_URL at it).
+
+    With --tls-cert, --tls-key and --client-ca it serves https and requires a client
+    certificate from that CA (strongbox pki issue; docs/oauth.md)."""
     from strongbox.connectors.simulator.http import serve as sim_serve
 
-    sim_serve(host, port, latency_ms=latency_ms)
+    tls = (tls_cert, tls_key, client_ca)
+    if not any(tls):
+        sim_serve(host, port, latency_ms=latency_ms)
+        return
+    if tls_cert is None or tls_key is None or client_ca is None:
+        raise typer.BadParameter(
+            "--tls-cert, --tls-key and --client-ca go together", param_hint="--tls-cert"
+        )
+    _serve_simulator_mtls(host, port, latency_ms, tls_cert, tls_key, client_ca, crl)
+
+
+def _serve_simulator_mtls(
+    host: str, port: int, latency_ms: int, cert: Path, key: Path, ca: Path, crl: Path | None
+) -> None:
+    import uvicorn
+
+    from strongbox.auth.pki.tls import server_context
+    from strongbox.connectors.simulator.engine import SimulatorEngine
+    from strongbox.connectors.simulator.http import create_app as simulator_app
+
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    engine = SimulatorEngine(base_url=f"https://{shown}:{port}", latency_ms=latency_ms)
+    uvicorn.run(
+        simulator_app(engine),
+        host=host,
+        port=port,
+        ssl_context_factory=lambda _config, _default: server_context(cert, key, ca, crl),
+        log_config=None,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

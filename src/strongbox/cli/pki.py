@@ -69,14 +69,24 @@ def issue(
         list[str] | None, typer.Option(help="A permission it has, e.g. audit:read (repeat).")
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=825, help="Validity in days.")] = 90,
+    server_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Issue a server certificate for this name or address (repeat), e.g. "
+            "for a split simulator."
+        ),
+    ] = None,
 ) -> None:
-    """Issue a client certificate for a service; prints where its files are."""
+    """Issue a client certificate for a service (or a server certificate with
+    --server-host); prints where its files are."""
     from strongbox.auth.pki.ca import PkiError
 
     with command_runtime() as rt:
         pki = _pki(rt)
         try:
-            ident = pki.issue(name, permission or [], rt.db.clock.now(), days=days)
+            ident = pki.issue(
+                name, permission or [], rt.db.clock.now(), days=days, server_hosts=server_host
+            )
         except PkiError as exc:
             raise _fail(exc, "NAME") from None
         out = {

@@ -202,6 +202,15 @@ class Settings(BaseSettings):
     pki_dir: Path | None = Field(
         default=None, description="The private CA's directory; default <data_dir>/pki."
     )
+    simulator_ca: Path | None = Field(
+        default=None, description="CA that certifies an https simulator_url (mutual TLS)."
+    )
+    simulator_client_cert: Path | None = Field(
+        default=None, description="Client certificate presented to the simulator (mutual TLS)."
+    )
+    simulator_client_key: Path | None = Field(
+        default=None, description="Private key of simulator_client_cert."
+    )
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one redacted JSON object per line; text: plain."
     )
