@@ -348,3 +348,43 @@ def test_every_change_leaves_an_audit_entry(
     by_action = {r.action: r.merchant_id for r in rows}
     assert by_action["strongbox.oauth_signing_key.rotated"] is None  # installation-wide
     assert by_action["strongbox.oauth_token.issued"] == merchant.id
+
+
+def test_the_consent_page_escapes_and_cannot_be_framed(
+    https: TestClient, runtime: Runtime, merchant: Merchant
+) -> None:
+    evil = "<script>alert(1)</script>"
+    with runtime.db.unit_of_work() as uow:
+        from strongbox.auth.oauth import clients
+        from strongbox.events.types import RequestContext
+
+        new = clients.create_client(
+            uow,
+            RequestContext(merchant_id=merchant.id, actor="test"),
+            name=evil,
+            kind="public",
+            scope="customers:read refunds:read",
+            redirect_uris=[REDIRECT],
+        )
+        uow.commit()
+    _, challenge = pkce_pair()
+    page = https.get(
+        "/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": new.client.id,
+            "redirect_uri": REDIRECT,
+            "scope": "refunds:read",
+            "state": '"><img src=x>',
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    assert page.status_code == 200
+    assert evil not in page.text
+    assert "&lt;script&gt;" in page.text
+    assert '"><img' not in page.text
+    assert "<code>refunds:read</code>" in page.text
+    assert "customers:read" not in page.text  # only what is asked for
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
