@@ -329,13 +329,19 @@ def simulator_serve(
 def _serve_simulator_mtls(
     host: str, port: int, latency_ms: int, cert: Path, key: Path, ca: Path, crl: Path | None
 ) -> None:
+    import ipaddress
+
     import uvicorn
 
     from strongbox.auth.pki.tls import server_context
     from strongbox.connectors.simulator.engine import SimulatorEngine
     from strongbox.connectors.simulator.http import create_app as simulator_app
 
-    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified  # bound to every interface
+    except ValueError:
+        unspecified = False
+    shown = "localhost" if unspecified else host
     engine = SimulatorEngine(base_url=f"https://{shown}:{port}", latency_ms=latency_ms)
     uvicorn.run(
         simulator_app(engine),
