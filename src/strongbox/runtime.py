@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+
+import httpx
 
 from strongbox.audit import service as audit_service
 from strongbox.audit.tasks import AuditLog, build_audit_log
+from strongbox.auth.oauth.keys import SigningKeys
+from strongbox.auth.oauth.tokens import Issuer
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
@@ -75,6 +81,8 @@ class Runtime:
     fx: RateCache = field(default_factory=RateCache)
     # Bank data (issue 20): Financial Connections' providers; None when none is configured.
     banking: Banking | None = None
+    # OAuth2 access tokens (issue 17): their issuer, audience and signing keys.
+    oauth: Issuer | None = None
 
     def close(self) -> None:
         self.fx.close()
@@ -109,6 +117,7 @@ def build_runtime(
 ) -> Runtime:
     """``audit=False`` leaves out the audit subscriber (benchmarks measure its cost)."""
     clock = clock or SystemClock()
+    mtls = simulator_mtls(settings) if settings.simulator_url else None  # before any resource
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         prepare_data_dir(settings.data_dir)
@@ -138,7 +147,10 @@ def build_runtime(
         sim_url = settings.simulator_url
         timeout = settings.gateway_timeout_seconds
         connectors.register(
-            "simulator", lambda: HttpSimulatorConnector(sim_url, read_timeout=timeout)
+            "simulator",
+            lambda: HttpSimulatorConnector(
+                sim_url, read_timeout=timeout, transport=mtls() if mtls else None
+            ),
         )
     else:
         engine_sim = simulator or SimulatorEngine(
@@ -211,6 +223,36 @@ def build_runtime(
         leases=LeaseKeeper(db, settings.attempt_lease_seconds),
         fx=rates,
         banking=build_banking(settings, sealer, clock),
+        oauth=build_oauth(settings, sealer, clock),
+    )
+
+
+def simulator_mtls(settings: Settings) -> Callable[[], httpx.HTTPTransport] | None:
+    """Transports that present our client certificate to a split simulator (mutual TLS), when
+    STRONGBOX_SIMULATOR_CLIENT_CERT / _KEY / _CA are set (all three, or none)."""
+    paths = (settings.simulator_ca, settings.simulator_client_cert, settings.simulator_client_key)
+    if not any(paths):
+        return None
+    ca, cert, key = paths
+    if ca is None or cert is None or key is None:
+        raise ValueError(
+            "STRONGBOX_SIMULATOR_CA, STRONGBOX_SIMULATOR_CLIENT_CERT and "
+            "STRONGBOX_SIMULATOR_CLIENT_KEY go together"
+        )
+    from strongbox.auth.pki.tls import client_context
+
+    context = client_context(ca, cert, key)
+    return lambda: httpx.HTTPTransport(verify=context)
+
+
+def build_oauth(settings: Settings, sealer: Sealer, clock: Clock) -> Issuer:
+    keys = SigningKeys(sealer, clock, timedelta(days=settings.oauth_key_rotation_days))
+    return Issuer(
+        keys=keys,
+        issuer=settings.resolved_oauth_issuer,
+        audience=settings.resolved_oauth_audience,
+        clock=clock,
+        access_token_seconds=settings.oauth_access_token_seconds,
     )
 
 

@@ -176,3 +176,49 @@ def test_serve_refuses_a_recovery_age_shorter_than_the_longest_gateway_call(
     assert line.startswith("strongbox: invalid settings: STRONGBOX_RECOVERY_AFTER_SECONDS=1 ")
     assert "longest gateway call" in line
     assert not (tmp_path / "data").exists()  # refused before anything was created
+
+
+def test_serve_with_an_internal_mtls_listener(tmp_path: Path) -> None:
+    """``pki init`` + ``pki issue`` then ``serve --internal-port``: the internal API answers a
+    registered service over mutual TLS and refuses a client without a certificate."""
+    import json
+    import ssl
+
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGBOX_")}
+    env["STRONGBOX_DATA_DIR"] = str(data_dir)
+    cli = [sys.executable, "-m", "strongbox.cli.main"]
+    subprocess.run([*cli, "pki", "init"], env=env, check=True, capture_output=True)
+    issued = subprocess.run(
+        [*cli, "pki", "issue", "worker", "--permission", "audit:read"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    files = json.loads(issued.stdout)
+    port, internal = free_port(), free_port()
+    proc = _start(data_dir, port, "--internal-port", str(internal))
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        ctx = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.pem"))
+        ctx.load_cert_chain(files["certificate"], files["key"])
+        url = f"https://127.0.0.1:{internal}/internal/whoami"
+
+        def whoami() -> httpx.Response | None:
+            try:
+                return httpx.get(url, verify=ctx, timeout=5)
+            except httpx.ConnectError:
+                return None  # the listener's thread is still binding
+
+        from support import wait_until
+
+        me = wait_until(whoami, "the internal listener to answer")
+        assert me.status_code == 200
+        assert me.json()["name"] == "worker"
+        anonymous = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.pem"))
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url, verify=anonymous, timeout=5)
+    finally:
+        out = _stop(proc)
+    assert f"Internal API (mutual TLS) on https://127.0.0.1:{internal}/internal/" in out

@@ -112,6 +112,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     app.include_router(financial_connections.router)
     app.include_router(bank_webhooks.router)
+    from strongbox.api.routers import oauth, oauth_clients  # issue 17, part B
+
+    app.include_router(oauth.router)
+    app.include_router(oauth_clients.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

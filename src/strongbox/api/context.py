@@ -11,6 +11,7 @@ from fastapi import Request
 
 from strongbox.api.forms import read_params
 from strongbox.auth import service as auth
+from strongbox.auth.oauth.tokens import TokenRejected, authenticate_bearer, looks_like_jwt
 from strongbox.core.errors import AuthenticationError, PermissionError_
 from strongbox.core.ids import new_id
 from strongbox.events.types import RequestContext
@@ -65,16 +66,21 @@ class Caller:
 def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller:
     rt = get_runtime(request)
     raw = _raw_key(request)
-    auth_ctx = auth.authenticate(rt.db.read, raw, rt.key_cache)
+    if looks_like_jwt(raw):  # an OAuth2 access token (auth/oauth/tokens.py); keys never are
+        auth_ctx = _oauth_context(rt, raw)
+    else:
+        auth_ctx = auth.authenticate(rt.db.read, raw, rt.key_cache)
     rt.rate_limiter.check(auth_ctx.key_id)
-    if auth_ctx.kind != "secret" and not allow_publishable:
+    if auth_ctx.kind == "publishable" and not allow_publishable:
         raise PermissionError_(
             "This API call cannot be made with a publishable API key. Please use a secret "
             "API key. You can find a list of your API keys at /v1/… (strongbox merchants)."
         )
     ctx = RequestContext(
         merchant_id=auth_ctx.merchant_id,
-        actor=f"api_key:{auth_ctx.key_id}",
+        actor=f"oauth_client:{auth_ctx.key_id}"
+        if auth_ctx.kind == "oauth"
+        else f"api_key:{auth_ctx.key_id}",
         request_id=request_id(request),
         idempotency_key=request.headers.get("idempotency-key"),
         source_ip=request.client.host if request.client else None,
@@ -82,6 +88,21 @@ def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller
         settlement_currency=auth_ctx.settlement_currency,
     )
     return Caller(runtime=rt, ctx=ctx, auth=auth_ctx)
+
+
+def _oauth_context(rt: Runtime, token: str) -> auth.AuthContext:
+    """A bearer JWT as an ``AuthContext``: the token's merchant, its client as the key (rate
+    limits are per client), and exactly the permissions of its ``scope``."""
+    if rt.oauth is None:
+        raise TokenRejected("not_configured")
+    claims = authenticate_bearer(rt.oauth, rt.db.read, token)
+    return auth.AuthContext(
+        merchant_id=claims.merchant_id,
+        key_id=claims.client_id,
+        kind="oauth",
+        livemode=False,
+        permissions=claims.scope,
+    )
 
 
 async def params_of(request: Request) -> dict[str, Any]:

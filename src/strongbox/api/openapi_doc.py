@@ -310,7 +310,51 @@ def _html(description: str) -> dict[str, Any]:
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 
+OAUTH_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "minLength": 1},
+        "error_description": {"type": "string"},
+        "state": {"type": "string"},
+    },
+}
+"""RFC 6749 §5.2 error body of the OAuth2 endpoints (what OAuth client libraries read)."""
+
+
+def _oauth_responses(path: str, method: str) -> dict[str, Any] | None:
+    either = {"anyOf": [OAUTH_ERROR, ERROR_REF]}  # protocol errors, or a malformed body
+    if path == "/.well-known/oauth-authorization-server":
+        meta = {"type": "object", "required": ["issuer", "token_endpoint"]}
+        return {"200": _json(meta, "RFC 8414 metadata")}
+    if path == "/oauth/jwks":
+        return {"200": _json({"type": "object", "required": ["keys"]}, "The public keys")}
+    if path == "/oauth/authorize" and method == "get":
+        return {
+            "200": _html("The consent page"),
+            "302": {"description": "Back to the client's redirect URI with an error"},
+            "400": _json(OAUTH_ERROR, "Unknown client, redirect URI or malformed request"),
+        }
+    if path == "/oauth/authorize":
+        return {
+            "302": {"description": "Back to the client's redirect URI (code or error)"},
+            "400": _json(either, "Malformed request"),
+            "401": _json(ERROR_REF, "No or invalid secret key"),
+            "403": _json(ERROR_REF, "Not a secret key, or another merchant's client"),
+        }
+    if path in ("/oauth/token", "/oauth/revoke", "/oauth/introspect"):
+        return {
+            "200": _json({"type": "object"}, "Tokens, {} (revoked) or the introspection"),
+            "400": _json(either, "Invalid request, grant or scope (RFC 6749 §5.2)"),
+            "401": _json(OAUTH_ERROR, "Client authentication failed"),
+        }
+    return None
+
+
 def _public_responses(path: str, method: str) -> dict[str, Any] | None:
+    oauth = _oauth_responses(path, method)
+    if oauth is not None:
+        return oauth
     if path == "/healthz":
         health = {"type": "object", "required": ["status"], "properties": {"status": {}}}
         return {"200": _json(health, "Healthy"), "503": _json(health, "Database unreachable")}

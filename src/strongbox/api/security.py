@@ -66,11 +66,15 @@ PUBLIC_PREFIXES: tuple[str, ...] = (
     "/v1/webhooks/inbound/",
     # bank-data providers post here, authenticated by their own signatures (issue 20)
     "/v1/financial_connections/webhooks/",
+    # the OAuth2 authorization server: clients authenticate with their own credentials
+    # (RFC 6749 §2.3), the consent form with the merchant's secret key (issue 17)
+    "/oauth/",
 )
 """Path prefixes that take no API key: the simulator's 3DS challenge pages (a test gateway's
 pages, opened by the customer's browser), the hosted card page and its script (they check the
 publishable key in the query themselves), and inbound gateway webhooks (authenticated by the
-gateway's signature over the raw body)."""
+gateway's signature over the raw body), and the OAuth2 endpoints (client credentials, PKCE,
+or the merchant's secret key on the consent form)."""
 # Not /metrics: on this port it exists only behind a token, which must not be guessable
 # at an unlimited rate (the metrics listener itself has no limits and no tenant traffic).
 RATE_LIMIT_EXEMPT: frozenset[str] = frozenset({"/healthz", "/healthz/keys"})

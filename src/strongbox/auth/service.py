@@ -25,7 +25,7 @@ KEY_BODY_LENGTH = 32  # base62 characters ≈ 190 bits
 class AuthContext:
     merchant_id: str
     key_id: str
-    kind: str  # secret | publishable
+    kind: str  # secret | publishable | oauth (a bearer JWT, auth/oauth/tokens.py)
     livemode: bool
     # None: an unrestricted secret key; otherwise the permissions granted (auth/permissions.py)
     permissions: frozenset[str] | None = None

@@ -52,6 +52,12 @@ from strongbox.cli.payments import app as payments_app  # noqa: E402
 from strongbox.cli.webhooks import app as webhooks_app  # noqa: E402 - issue 7
 
 app.add_typer(webhooks_app, name="webhooks")
+from strongbox.cli.oauth import oauth_app  # noqa: E402 - issue 17, part B
+
+app.add_typer(oauth_app, name="oauth")
+from strongbox.cli.pki import pki_app  # noqa: E402 - issue 17, part B
+
+app.add_typer(pki_app, name="pki")
 app.add_typer(payments_app, name="payments")
 
 
@@ -86,6 +92,18 @@ def serve(
         int | None,
         typer.Option(
             min=0, max=65535, help="Port of the metrics listener; 0: none [default: 9464]."
+        ),
+    ] = None,
+    internal_host: Annotated[
+        str, typer.Option(help="Interface of the internal mutual-TLS listener.")
+    ] = "127.0.0.1",
+    internal_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Also serve the internal API here, client certificates required "
+            "(strongbox pki init first; one process only).",
         ),
     ] = None,
 ) -> None:
@@ -125,6 +143,10 @@ def serve(
             f"  curl http://{host}:{port}/v1/payment_intents -u {sk}: \\\n"
             "    -d amount=2000 -d currency=usd -d payment_method=pm_card_visa -d confirm=true\n"
         )
+    if processes > 1 and internal_port is not None:
+        raise typer.BadParameter(
+            "the internal listener runs with one API process", param_hint="--internal-port"
+        )
     if processes > 1:
         if rt.db.is_sqlite:
             raise typer.BadParameter(
@@ -149,8 +171,30 @@ def serve(
                 proxy_headers=False,  # client address / scheme: STRONGBOX_TRUSTED_PROXIES
             )
         return
-    with _metrics_listener(m_host, m_port):
+    with _metrics_listener(m_host, m_port), _internal_listener(rt, internal_host, internal_port):
         _serve_one(rt, host, port, workers, settings)
+
+
+@contextmanager
+def _internal_listener(rt: Runtime, host: str, port: int | None) -> Iterator[None]:
+    """The internal API over mutual TLS (api/internal.py), in a thread beside the API."""
+    if port is None:
+        yield
+        return
+    from strongbox.api.internal import InternalServer, internal_config
+
+    pki_dir = rt.settings.resolved_pki_dir
+    if not (pki_dir / "ca.pem").exists():
+        raise typer.BadParameter(
+            f"no CA in {pki_dir}: run 'strongbox pki init' first", param_hint="--internal-port"
+        )
+    server = InternalServer(internal_config(rt, pki_dir, host, port))
+    server.start()
+    typer.echo(f"Internal API (mutual TLS) on https://{host}:{port}/internal/")
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 @contextmanager
@@ -276,11 +320,58 @@ def simulator_serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 12111,
     latency_ms: Annotated[int, typer.Option(help="Added latency per call.")] = 0,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve https with this certificate (mutual TLS).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The certificate's private key.")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="Require client certificates from this CA.")
+    ] = None,
+    crl: Annotated[
+        Path | None, typer.Option(help="Refuse client certificates this CRL revokes.")
+    ] = None,
 ) -> None:
-    """Run the gateway simulator as its own HTTP service (point STRONGBOX_SIMULATOR_URL at it)."""
+    """Run the gateway simulator as its own HTTP service (point STRONGBOX_SIMULATOR_URL at it).
+
+    With --tls-cert, --tls-key and --client-ca it serves https and requires a client
+    certificate from that CA (strongbox pki issue; docs/oauth.md)."""
     from strongbox.connectors.simulator.http import serve as sim_serve
 
-    sim_serve(host, port, latency_ms=latency_ms)
+    tls = (tls_cert, tls_key, client_ca)
+    if not any(tls):
+        sim_serve(host, port, latency_ms=latency_ms)
+        return
+    if tls_cert is None or tls_key is None or client_ca is None:
+        raise typer.BadParameter(
+            "--tls-cert, --tls-key and --client-ca go together", param_hint="--tls-cert"
+        )
+    _serve_simulator_mtls(host, port, latency_ms, tls_cert, tls_key, client_ca, crl)
+
+
+def _serve_simulator_mtls(
+    host: str, port: int, latency_ms: int, cert: Path, key: Path, ca: Path, crl: Path | None
+) -> None:
+    import ipaddress
+
+    import uvicorn
+
+    from strongbox.auth.pki.tls import server_context
+    from strongbox.connectors.simulator.engine import SimulatorEngine
+    from strongbox.connectors.simulator.http import create_app as simulator_app
+
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified  # bound to every interface
+    except ValueError:
+        unspecified = False
+    shown = "localhost" if unspecified else host
+    engine = SimulatorEngine(base_url=f"https://{shown}:{port}", latency_ms=latency_ms)
+    uvicorn.run(
+        simulator_app(engine),
+        host=host,
+        port=port,
+        ssl_context_factory=lambda _config, _default: server_context(cert, key, ca, crl),
+        log_config=None,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,6 +48,13 @@ PREFIXES = {
     "transaction_refresh": "fctxnref",
     "bank_item": "fcitem",
     "bank_webhook_event": "bwe",
+    # OAuth2 (issue 17, part B)
+    "oauth_client": "oac",
+    "oauth_code": "oacode",
+    "oauth_refresh_token": "oart",
+    "oauth_token_family": "oafam",
+    "oauth_signing_key": "oakey",
+    "oauth_access_token": "oat",
 }
 
 

@@ -182,6 +182,35 @@ class Settings(BaseSettings):
         description="Comma-separated proxy addresses/networks whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (client address, HSTS). Empty: trust none.",
     )
+    # -- OAuth2 and JWT access tokens (issue 17, part B; docs/oauth.md)
+    oauth_issuer: str | None = Field(
+        default=None, description="The tokens' iss and the metadata's issuer; default public_url."
+    )
+    oauth_audience: str | None = Field(
+        default=None, description="The access tokens' aud; default <issuer>/v1 (this API)."
+    )
+    oauth_access_token_seconds: int = Field(
+        default=600, ge=60, le=900, description="Access-token lifetime (at most 15 minutes)."
+    )
+    oauth_refresh_token_days: int = Field(
+        default=30, ge=1, le=365, description="Refresh-token lifetime (each use rotates it)."
+    )
+    oauth_key_rotation_days: int = Field(
+        default=30, ge=1, le=365, description="The signing key rotates when it is this old."
+    )
+    # -- mutual TLS (issue 17, part B): the private CA and the internal listener
+    pki_dir: Path | None = Field(
+        default=None, description="The private CA's directory; default <data_dir>/pki."
+    )
+    simulator_ca: Path | None = Field(
+        default=None, description="CA that certifies an https simulator_url (mutual TLS)."
+    )
+    simulator_client_cert: Path | None = Field(
+        default=None, description="Client certificate presented to the simulator (mutual TLS)."
+    )
+    simulator_client_key: Path | None = Field(
+        default=None, description="Private key of simulator_client_cert."
+    )
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one redacted JSON object per line; text: plain."
     )
@@ -233,6 +262,18 @@ class Settings(BaseSettings):
                 "STRONGBOX_GATEWAY_CONNECT_TIMEOUT_SECONDS or STRONGBOX_GATEWAY_RETRIES."
             )
         return self
+
+    @property
+    def resolved_pki_dir(self) -> Path:
+        return self.pki_dir or self.data_dir / "pki"
+
+    @property
+    def resolved_oauth_issuer(self) -> str:
+        return (self.oauth_issuer or self.public_url).rstrip("/")
+
+    @property
+    def resolved_oauth_audience(self) -> str:
+        return self.oauth_audience or self.resolved_oauth_issuer + "/v1"
 
     @property
     def pool_size(self) -> int:
