@@ -109,6 +109,9 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     app.include_router(financial_connections.router)
     app.include_router(bank_webhooks.router)
+    from strongbox.api.routers import api_keys  # issue 17
+
+    app.include_router(api_keys.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from strongbox.api.forms import read_params
+from strongbox.api.route_permissions import enforce
 from strongbox.auth import service as auth
 from strongbox.core.errors import AuthenticationError, PermissionError_
 from strongbox.core.ids import new_id
@@ -65,13 +66,15 @@ class Caller:
 def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller:
     rt = get_runtime(request)
     raw = _raw_key(request)
-    auth_ctx = auth.authenticate(rt.db.read, raw, rt.key_cache)
+    auth_ctx = auth.authenticate(rt.db.read, raw, rt.key_cache, rt.db.clock.now)
     rt.rate_limiter.check(auth_ctx.key_id)
-    if auth_ctx.kind != "secret" and not allow_publishable:
+    if auth_ctx.kind == "publishable" and not allow_publishable:
         raise PermissionError_(
             "This API call cannot be made with a publishable API key. Please use a secret "
             "API key. You can find a list of your API keys at /v1/… (strongbox merchants)."
         )
+    if auth_ctx.permissions is not None:  # restricted keys and tokens; never a plain sk_
+        check_restrictions(request, auth_ctx)
     ctx = RequestContext(
         merchant_id=auth_ctx.merchant_id,
         actor=f"api_key:{auth_ctx.key_id}",
@@ -81,6 +84,26 @@ def authenticate(request: Request, *, allow_publishable: bool = False) -> Caller
         livemode=auth_ctx.livemode,
     )
     return Caller(runtime=rt, ctx=ctx, auth=auth_ctx)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the edge resolved it (trusted proxies considered)."""
+    address = getattr(request.state, "client_address", None)
+    if isinstance(address, str):
+        return address
+    return request.client.host if request.client else "unknown"
+
+
+def check_restrictions(request: Request, auth_ctx: auth.AuthContext) -> None:
+    """A restricted caller's address allowlist, then the route's permission (one check)."""
+    if auth_ctx.allowed_ips is not None:
+        from strongbox.auth.restricted_keys import address_allowed
+
+        if not address_allowed(auth_ctx.allowed_ips, client_address(request)):
+            raise PermissionError_(
+                "This API key cannot be used from this IP address.", code="ip_not_allowed"
+            )
+    enforce(auth_ctx.permissions, request.method, request.scope.get("path", ""))
 
 
 async def params_of(request: Request) -> dict[str, Any]:

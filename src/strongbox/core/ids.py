@@ -48,6 +48,13 @@ PREFIXES = {
     "transaction_refresh": "fctxnref",
     "bank_item": "fcitem",
     "bank_webhook_event": "bwe",
+    # operators and access (issue 17)
+    "operator": "op",
+    "operator_session": "opsess",
+    "recovery_code": "oprc",
+    "webauthn_credential": "opwa",
+    "invitation": "opinv",
+    "access_grant": "agr",
 }
 
 
