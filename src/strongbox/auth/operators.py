@@ -371,6 +371,13 @@ def reset_2fa(uow: UnitOfWork, ctx: RequestContext, op: Operator) -> None:
     event(uow, ctx, "factors_reset", op)
 
 
+def check_can_assign(actor_role: str | None, role: str) -> None:
+    """Only an owner (or the local CLI: ``actor_role`` None) hands out the owner role."""
+    roles.check_role(role)
+    if actor_role is not None and actor_role != "owner" and role in roles.OWNER_ONLY:
+        raise PermissionDeniedError("operators:write (only an owner makes an owner)", "role")
+
+
 def change_role(
     uow: UnitOfWork, ctx: RequestContext, actor_role: str | None, op: Operator, role: str
 ) -> None:

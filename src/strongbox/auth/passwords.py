@@ -48,11 +48,12 @@ def check_strength(password: Secret[str], *, email: str | None = None) -> None:
         )
     lowered = value.lower()
     listed = common_passwords()
-    m = _AROUND.match(lowered.translate(_LEET))
+    m = _AROUND.match(lowered)
     core = m["word"] if m else lowered
     if (
         lowered in listed
         or core in listed
+        or core.translate(_LEET) in listed
         or len(set(lowered)) <= 3
         or (email is not None and email.split("@")[0].lower() in (lowered, core))
     ):
