@@ -55,13 +55,17 @@ def check_strength(password: Secret[str], *, email: str | None = None) -> None:
         or core in listed
         or core.translate(_LEET) in listed
         or len(set(lowered)) <= 3
-        or (email is not None and email.split("@")[0].lower() in (lowered, core))
+        or (email is not None and _is_email_based(email.lower(), lowered, core))
     ):
         raise WeakPasswordError(
             "This password is too common: choose one that is not a well-known password or a "
             "common word with digits or symbols around it.",
             param="password",
         )
+
+
+def _is_email_based(email: str, lowered: str, core: str) -> bool:
+    return email in lowered or email.split("@")[0] in (lowered, core)
 
 
 def hash_password(password: Secret[str]) -> str:
