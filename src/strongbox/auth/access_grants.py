@@ -121,9 +121,9 @@ def _check_decider(approver: Operator, granted: frozenset[str], g: AccessGrant) 
         raise PermissionDeniedError("access_grants:write by another operator", "operator")
     if not allows(granted, "access_grants", "write"):
         raise PermissionDeniedError("access_grants:write", "operator")
-    missing = sorted(roles.permissions_of(g.role) - granted)
-    if missing:
-        raise PermissionDeniedError(missing[0], "operator")
+    lacking = roles.missing(granted, roles.permissions_of(g.role))
+    if lacking:
+        raise PermissionDeniedError(lacking[0], "operator")
 
 
 def approve(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from strongbox.auth.permissions import ALL_PERMISSIONS, RESOURCES
+from strongbox.auth.permissions import ALL_PERMISSIONS, RESOURCES, allows
 
 ROLES: Final[tuple[str, ...]] = (
     "owner",
@@ -56,7 +56,7 @@ def _writes(resources: tuple[str, ...]) -> frozenset[str]:
 ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "owner": ALL_PERMISSIONS,
     "administrator": ALL_PERMISSIONS,
-    "developer": _writes(_BUSINESS) | _writes(("api_keys",)) | _reads(("audit", *_TEAM)),
+    "developer": _writes(_BUSINESS) | _writes(("api_keys",)) | _reads(("audit",)),
     "analyst": _reads(_BUSINESS),
     "support": _reads(_PAYMENTS) | _writes(("refunds", "disputes", "customers")),
     "view_only": _reads(_PAYMENTS),
@@ -94,6 +94,20 @@ def permissions_of(role: str) -> frozenset[str]:
     return ROLE_PERMISSIONS[check_role(role)]
 
 
+def missing(granted: frozenset[str], wanted: frozenset[str]) -> list[str]:
+    """The permissions of ``wanted`` that ``granted`` does not allow (``write`` implies
+    ``read``), sorted."""
+    out = []
+    for perm in sorted(wanted):
+        resource, action = perm.split(":")
+        if not allows(granted, resource, "write" if action == "write" else "read"):
+            out.append(perm)
+    return out
+
+
 def is_elevation(current: str, requested: str) -> bool:
-    """True when ``requested`` grants something ``current`` does not."""
-    return not permissions_of(requested) <= permissions_of(current)
+    """True when ``requested`` grants something ``current`` does not (the owner role is
+    above every other: only an owner hands out the owner role)."""
+    if requested in OWNER_ONLY and current not in OWNER_ONLY:
+        return True
+    return bool(missing(permissions_of(current), permissions_of(requested)))
