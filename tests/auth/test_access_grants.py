@@ -39,10 +39,12 @@ def test_two_person_rule_and_expiry(clocked: Clocked) -> None:
     assert "'access_grants:write'" in error_of(
         support.post(f"/operator/access_grants/{gid}/approve"), 403)["message"]  # fmt: skip
     ok = admin.post(f"/operator/access_grants/{gid}/approve")
-    assert ok.status_code == 200 and ok.json()["status"] == "active"
+    assert ok.status_code == 200
+    assert ok.json()["status"] == "active"
     assert error_of(admin.post(f"/operator/access_grants/{gid}/approve"), 400)
     me = support.get("/operator/session").json()
-    assert "operators:read" in me["permissions"] and me["grants"][0]["id"] == gid
+    assert "operators:read" in me["permissions"]
+    assert me["grants"][0]["id"] == gid
     assert support.get("/operator/operators").status_code == 200
     for minutes in (14, 14, 2):  # the session stays alive; the grant runs out
         clocked.clock.advance(timedelta(minutes=minutes))
@@ -91,13 +93,15 @@ def test_break_glass_is_immediate_and_alerts(
     no_reason = dev.post("/operator/access_grants/break_glass",
                          json={"role": "owner", "reason": "", "duration_minutes": 5})  # fmt: skip
     assert error_of(no_reason, 400)
-    too_long = dev.post("/operator/access_grants/break_glass",
-                        json={"role": "owner", "reason": REASON, "duration_minutes": 61})  # fmt: skip
+    body = {"role": "owner", "reason": REASON, "duration_minutes": 61}
+    too_long = dev.post("/operator/access_grants/break_glass", json=body)
     assert error_of(too_long, 400)["param"] == "duration_minutes"
     with caplog.at_level(logging.CRITICAL, logger="strongbox.auth.access_grants"):
         r = dev.post("/operator/access_grants/break_glass",
                      json={"role": "owner", "reason": REASON, "duration_minutes": 10})  # fmt: skip
-    assert r.status_code == 200 and r.json()["status"] == "active" and r.json()["break_glass"]
+    assert r.status_code == 200
+    assert r.json()["status"] == "active"
+    assert r.json()["break_glass"]
     assert any("BREAK-GLASS" in rec.getMessage() for rec in caplog.records)
     assert "strongbox.access_grant.break_glass" in _actions(clocked)
     assert dev.get("/operator/operators").status_code == 200

@@ -18,7 +18,6 @@ from strongbox.core.errors import AuthenticationError, PermissionDeniedError
 T0 = datetime(2026, 12, 7, tzinfo=UTC)
 
 
-
 def test_cached_contexts_keep_permissions_and_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     key = ApiKey(id="key_1", merchant_id="acct_1", kind="restricted", livemode=False,
                  key_hash="h", redacted="rk_test_…abcd", created=T0, revoked_at=None,
@@ -65,6 +64,7 @@ def test_enforce() -> None:
     enforce(frozenset({"refunds:write"}), "GET", "/v1/refunds")
     with pytest.raises(PermissionDeniedError) as info:
         enforce(frozenset({"refunds:read"}), "POST", "/v1/refunds")
-    assert info.value.missing == "refunds:write" and info.value.status == 403
+    assert info.value.missing == "refunds:write"
+    assert info.value.status == 403
     with pytest.raises(PermissionDeniedError):
         enforce(frozenset({"refunds:write"}), "GET", "/v1/nothing_here")

@@ -32,8 +32,9 @@ def test_sign_in_needs_a_second_factor_and_sets_strict_cookies(clocked: Clocked)
     c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     # pending: nothing but the second factor
     assert error_of(c.get("/operator/session"), 401)["code"] == "second_factor_required"
-    seed, codes = enroll_totp(c, clocked)
-    assert len(codes) == 10 and len(set(codes)) == 10
+    _seed, codes = enroll_totp(c, clocked)
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     me = c.get("/operator/session").json()
     assert me["operator"]["two_factor"]["totp"] is True
     assert "api_keys:write" in me["permissions"]
@@ -146,7 +147,8 @@ def test_the_html_form_signs_in_with_csrf(clocked: Clocked) -> None:
     assert forged.status_code == 403
     r = c.post("/operator/login", data={"email": "f@example.com", "password": PASSWORD,
                                         "csrf_token": csrf.group(1)})  # fmt: skip
-    assert r.status_code == 200 and 'action="/operator/login/code"' in r.text
+    assert r.status_code == 200
+    assert 'action="/operator/login/code"' in r.text
     session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
     assert session_csrf is not None
     done = c.post("/operator/login/code", data={"code": clocked.code(seed),
@@ -168,7 +170,8 @@ def test_weak_passwords_are_refused_at_invitation(clocked: Clocked) -> None:
         assert r.status_code == 400, (weak, r.text)
         assert weak not in r.text
     ok = c.post("/operator/invitations/accept", json={"token": token, "password": PASSWORD})
-    assert ok.status_code == 200 and ok.json()["status"] == "active"
+    assert ok.status_code == 200
+    assert ok.json()["status"] == "active"
     again = c.post("/operator/invitations/accept", json={"token": token, "password": PASSWORD})
     assert error_of(again, 400)["code"] == "invitation_invalid"
     with clocked.rt.db.engine.connect() as conn:

@@ -30,7 +30,8 @@ def test_length_and_common_lists() -> None:
 def test_argon2id_hashes_verify_and_differ() -> None:
     a = passwords.hash_password(Secret(GOOD))
     b = passwords.hash_password(Secret(GOOD))
-    assert a.startswith("$argon2id$") and a != b
+    assert a.startswith("$argon2id$")
+    assert a != b
     assert passwords.verify_password(a, Secret(GOOD))
     assert not passwords.verify_password(a, Secret(GOOD + "!"))
     assert not passwords.verify_password("not a hash", Secret(GOOD))
@@ -52,7 +53,8 @@ def test_totp_accepts_drift_and_refuses_replays() -> None:
     assert totp.verify(seed, "abcdef", None, NOW) is None
     uri = totp.provisioning_uri(seed, "a@example.com")
     assert uri.reveal().startswith("otpauth://totp/Strongbox:a%40example.com?")
-    assert "**" in repr(uri) and seed.reveal() not in repr(uri)
+    assert "**" in repr(uri)
+    assert seed.reveal() not in repr(uri)
     assert totp.qr_svg(uri).reveal().startswith("data:image/svg+xml")
 
 

@@ -14,11 +14,11 @@ import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
+from webauthn.helpers import bytes_to_base64url
 
 from auth.conftest import Clocked, sign_in
 from strongbox.api.operator_context import relying_party
 from support import error_of
-from webauthn.helpers import bytes_to_base64url
 
 
 @dataclass
@@ -31,8 +31,8 @@ class SoftKey:
     counter: int = 0
 
     def _client_data(self, kind: str, challenge: str, origin: str | None = None) -> bytes:
-        return json.dumps({"type": kind, "challenge": challenge,
-                           "origin": origin or self.origin, "crossOrigin": False}).encode()  # fmt: skip
+        data = {"type": kind, "challenge": challenge, "origin": origin or self.origin}
+        return json.dumps({**data, "crossOrigin": False}).encode()
 
     def _cose(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
@@ -86,7 +86,10 @@ def test_register_then_sign_in_with_the_key(clocked: Clocked) -> None:
     c2 = clocked.client()
     assert sign_in(c2, "wa@example.com")["second_factor"] == "required"
     options = c2.post("/operator/login/webauthn/options").json()
-    assert c2.post("/operator/login/webauthn", json={"credential": key.get(options)}).status_code == 200
+    assert (
+        c2.post("/operator/login/webauthn", json={"credential": key.get(options)}).status_code
+        == 200
+    )
     assert c2.get("/operator/session").status_code == 200
 
 

@@ -54,14 +54,16 @@ def test_users_and_access(settings: Settings, runtime: Runtime, merchant: Mercha
 
     made = json.loads(run("users", "create", "boss@example.com", "--role", "owner",
                           "--password-stdin", stdin=PASSWORD + "\n"))  # fmt: skip
-    assert made["status"] == "active" and made["role"] == "owner"
+    assert made["status"] == "active"
+    assert made["role"] == "owner"
     assert PASSWORD not in json.dumps(made)
     run("users", "create", "weak@example.com", "--role", "support", "--password-stdin",
         stdin="password1234\n", code=2)  # fmt: skip
     run("users", "create", "x@example.com", "--role", "root", "--password-stdin",
         stdin=PASSWORD + "\n", code=2)  # fmt: skip
     invited = json.loads(run("users", "invite", "sup@example.com", "--role", "support"))
-    assert invited["status"] == "invited" and len(invited["invitation_token"]) >= 40
+    assert invited["status"] == "invited"
+    assert len(invited["invitation_token"]) >= 40
     listed = [json.loads(line) for line in run("users", "list").splitlines()]
     assert {o["email"] for o in listed} == {"boss@example.com", "sup@example.com"}
 
@@ -76,7 +78,8 @@ def test_users_and_access(settings: Settings, runtime: Runtime, merchant: Mercha
                                     Secret(PASSWORD), None)  # fmt: skip
         uow.commit()
     denied = runner.invoke(app, ["--as", "sup@example.com", "users", "list"], env=env)
-    assert denied.exit_code == 3 and "operators:read" in denied.output
+    assert denied.exit_code == 3
+    assert "operators:read" in denied.output
     asked = json.loads(run("--as", "sup@example.com", "access", "request", "--role",
                            "administrator", "--reason", REASON, "--minutes", "30"))  # fmt: skip
     run("--as", "sup@example.com", "access", "approve", asked["id"], code=3)

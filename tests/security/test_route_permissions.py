@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from security.test_auth_matrix import _path
 from strongbox.api.app import create_app
 from strongbox.api.route_permissions import is_self_service, required
 from strongbox.api.security import is_operator_route, is_public_route, iter_routes
 from strongbox.auth.permissions import ALL_PERMISSIONS
 from strongbox.runtime import Runtime
 from support import Merchant, error_of
-from security.test_auth_matrix import _path
 
 
 def _all(runtime: Runtime) -> list[tuple[str, str, Any]]:

@@ -39,7 +39,7 @@ ROUTE_RESOURCES: Final[dict[str, str]] = {
     "/v1/reconciliation": "reconciliation",
     "/v1/exchange_rates": "exchange_rates",
     "/v1/financial_connections": "financial_connections",
-    "/v1/api_keys": "api_keys",
+    "/v1/api_keys": "api_keys",  # pragma: allowlist secret
     # operator session routes (api/routers/operator_*.py)
     "/operator/access_grants": "access_grants",
     "/operator/operators": "operators",

@@ -34,6 +34,11 @@ from strongbox.events.types import RequestContext, raise_event
 MAX_ROLL_OVERLAP: Final = timedelta(days=7)
 MAX_ALLOWED_IPS: Final = 50
 LEVELS: Final = ("none", "read", "write")
+_PREFIXES: Final = {
+    "secret": "sk",  # pragma: allowlist secret
+    "restricted": "rk",
+    "publishable": "pk",
+}
 
 
 def parse_levels(levels: Mapping[str, str]) -> frozenset[str]:
@@ -127,7 +132,7 @@ def _add_key(
     restrictions: dict[str, Any] | None,
     expires_at: datetime | None,
 ) -> tuple[ApiKey, Secret[str]]:
-    prefix = {"secret": "sk", "restricted": "rk", "publishable": "pk"}[kind]
+    prefix = _PREFIXES[kind]
     raw = f"{prefix}_{'live' if ctx.livemode else 'test'}_{random_token(KEY_BODY_LENGTH)}"
     key = ApiKey(
         id=new_id("api_key"),
