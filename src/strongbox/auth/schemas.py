@@ -30,7 +30,7 @@ class CreateRestrictedKeyParams(Params):
     allowed_ips: (
         Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)] | None
     ) = None
-    expires_at: Annotated[IntParam, Field(ge=1, le=2**40)] | None = None
+    expires_at: Annotated[IntParam, Field(ge=1, le=4_102_444_800)] | None = None  # by 2100
     expand: Expand | None = None
 
 
