@@ -32,9 +32,12 @@ def test_sign_in_needs_a_second_factor_and_sets_strict_cookies(clocked: Clocked)
     c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     # pending: nothing but the second factor
     assert error_of(c.get("/operator/session"), 401)["code"] == "second_factor_required"
-    _seed, codes = enroll_totp(c, clocked)
+    seed, codes = enroll_totp(c, clocked)
     assert len(codes) == 10
     assert len(set(codes)) == 10
+    with clocked.rt.db.engine.connect() as conn:
+        sealed = conn.execute(sa.select(Operator.totp_seed_sealed)).scalar_one()
+    assert seed.encode() not in sealed  # sealed at rest under the vault's key
     me = c.get("/operator/session").json()
     assert me["operator"]["two_factor"]["totp"] is True
     assert "api_keys:write" in me["permissions"]

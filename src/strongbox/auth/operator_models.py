@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from strongbox.db.base import Base, seq_column
@@ -26,9 +26,10 @@ class Operator(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     failed_logins: Mapped[int]
     locked_until: Mapped[datetime | None]
-    # TOTP: the base32 seed, confirmed once a code from it was accepted; the last time step
-    # accepted (a code of that step or an earlier one is a replay)
-    totp_seed: Mapped[str | None] = mapped_column(String(64))
+    # TOTP: the base32 seed sealed under the vault's seal key (core/sealing.py), confirmed
+    # once a code from it was accepted; the last time step accepted (a code of that step or
+    # an earlier one is a replay)
+    totp_seed_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_confirmed: Mapped[bool]
     totp_last_step: Mapped[int | None]
     created: Mapped[datetime]

@@ -29,6 +29,7 @@ from strongbox.core.errors import (
     StrongboxError,
 )
 from strongbox.core.ids import new_id, random_token
+from strongbox.core.sealing import Sealer
 from strongbox.core.secret import Secret
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext, raise_event
@@ -102,7 +103,7 @@ def create(
         password_hash=passwords.hash_password(password) if password is not None else None,
         failed_logins=0,
         locked_until=None,
-        totp_seed=None,
+        totp_seed_sealed=None,
         totp_confirmed=False,
         totp_last_step=None,
         created=now,
@@ -238,14 +239,27 @@ def complete_login(uow: UnitOfWork, op: Operator, row: OperatorSession, factor: 
     event(uow, context_for(op), "logged_in", op, factor=factor, session=row.id)
 
 
-def verify_totp(uow: UnitOfWork, op: Operator, row: OperatorSession, code: str) -> bool:
+def _seed_aad(op: Operator) -> bytes:
+    return f"operator:{op.merchant_id}:{op.id}:totp".encode()
+
+
+def _seed(op: Operator, sealer: Sealer) -> Secret[str] | None:
+    if op.totp_seed_sealed is None:
+        return None
+    return Secret(sealer.unseal(op.totp_seed_sealed, _seed_aad(op)).decode())
+
+
+def verify_totp(
+    uow: UnitOfWork, sealer: Sealer, op: Operator, row: OperatorSession, code: str
+) -> bool:
     """Second step with a TOTP code; False (recorded as a failure) for a wrong or replayed
     code. The caller commits either way."""
     if is_locked(uow, op):
         raise _locked()
     step = None
-    if op.totp_confirmed and op.totp_seed is not None:
-        step = totp.verify(Secret(op.totp_seed), code, op.totp_last_step, uow.clock.now())
+    seed = _seed(op, sealer) if op.totp_confirmed else None
+    if seed is not None:
+        step = totp.verify(seed, code, op.totp_last_step, uow.clock.now())
     if step is None:
         record_failure(uow, op, context_for(op), "totp")
         return False
@@ -308,7 +322,7 @@ def use_recovery_code(uow: UnitOfWork, op: Operator, row: OperatorSession, code:
     return False
 
 
-def start_totp_enrollment(uow: UnitOfWork, op: Operator) -> Secret[str]:
+def start_totp_enrollment(uow: UnitOfWork, sealer: Sealer, op: Operator) -> Secret[str]:
     """A new (unconfirmed) seed; the current factor stays until the new one is confirmed
     only if none is confirmed yet: replacing a confirmed TOTP needs ``reset_2fa``."""
     if op.totp_confirmed:
@@ -317,16 +331,19 @@ def start_totp_enrollment(uow: UnitOfWork, op: Operator) -> Secret[str]:
             code="totp_already_enrolled",
         )
     seed = totp.new_seed()
-    op.totp_seed = seed.reveal()
+    op.totp_seed_sealed = sealer.seal(seed.reveal().encode(), _seed_aad(op))
     op.updated = uow.clock.now()
     uow.flush()
     return seed
 
 
-def confirm_totp(uow: UnitOfWork, op: Operator, row: OperatorSession, code: str) -> bool:
-    if op.totp_confirmed or op.totp_seed is None:
+def confirm_totp(
+    uow: UnitOfWork, sealer: Sealer, op: Operator, row: OperatorSession, code: str
+) -> bool:
+    seed = _seed(op, sealer)
+    if op.totp_confirmed or seed is None:
         raise InvalidRequestError("Start TOTP enrollment first.", code="totp_not_started")
-    step = totp.verify(Secret(op.totp_seed), code, op.totp_last_step, uow.clock.now())
+    step = totp.verify(seed, code, op.totp_last_step, uow.clock.now())
     if step is None:
         record_failure(uow, op, context_for(op), "totp_enrollment")
         return False
@@ -363,7 +380,7 @@ def disable(uow: UnitOfWork, ctx: RequestContext, op: Operator) -> None:
 
 def reset_2fa(uow: UnitOfWork, ctx: RequestContext, op: Operator) -> None:
     """Remove every second factor and end the operator's sessions: the next sign-in enrolls."""
-    op.totp_seed = None
+    op.totp_seed_sealed = None
     op.totp_confirmed = False
     op.totp_last_step = None
     op.updated = uow.clock.now()

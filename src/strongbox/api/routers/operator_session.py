@@ -136,13 +136,13 @@ def _second_step(request: Request, params: dict[str, Any], kind: str) -> Respons
     with operator_uow(request, params, stage="pending") as (uow, call):
         p = validate_params(CodeParams, params)
         op, row = call.operator, call.session
+        sealer = call.runtime.sealer
+        if kind == "either":  # the form's one field takes either
+            kind = "totp" if len(p.code.strip()) == 6 else "recovery_code"
         if kind == "totp":
-            ok = operators.verify_totp(uow, op, row, p.code)
-        elif kind == "recovery_code":
+            ok = operators.verify_totp(uow, sealer, op, row, p.code)
+        else:
             ok = operators.use_recovery_code(uow, op, row, p.code)
-        else:  # the form's one field takes either
-            ok = operators.verify_totp(uow, op, row, p.code) if len(p.code.strip()) == 6 else (
-                operators.use_recovery_code(uow, op, row, p.code))  # fmt: skip
         uow.commit()
     if not ok:
         error = AuthenticationError(
@@ -249,7 +249,7 @@ def start_totp(request: Request, params: dict[str, Any] = Depends(params_of)) ->
         _needs_enrollment_stage(
             operators.has_second_factor(uow, op), call.session.second_factor_at is not None
         )
-        seed = operators.start_totp_enrollment(uow, op)
+        seed = operators.start_totp_enrollment(uow, call.runtime.sealer, op)
         uri = totp.provisioning_uri(seed, op.email)
         body = {
             "object": "totp_enrollment",
@@ -267,7 +267,7 @@ def confirm_totp(request: Request, params: dict[str, Any] = Depends(params_of)) 
     """Confirm the seed with a code; returns the recovery codes once."""
     with operator_uow(request, params, stage="pending") as (uow, call):
         p = validate_params(CodeParams, params)
-        ok = operators.confirm_totp(uow, call.operator, call.session, p.code)
+        ok = operators.confirm_totp(uow, call.runtime.sealer, call.operator, call.session, p.code)
         codes = operators.new_recovery_codes(uow, call.operator) if ok else []
         uow.commit()
     if not ok:

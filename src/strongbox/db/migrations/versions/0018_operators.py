@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=200), nullable=True),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("totp_seed", sa.String(length=64), nullable=True),
+        sa.Column("totp_seed_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("totp_confirmed", sa.Boolean(), nullable=False),
         sa.Column("totp_last_step", sa.Integer(), nullable=True),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
