@@ -102,7 +102,13 @@ STRIPE_STATUSES = {
     "succeeded",
 }
 
-ERROR_TYPES = {"api_error", "card_error", "idempotency_error", "invalid_request_error"}
+ERROR_TYPES = {
+    "api_error",
+    "card_error",
+    "idempotency_error",
+    "invalid_request_error",
+    "permission_error",  # a restricted key, role or scope without the permission (issue 17)
+}
 
 
 def error_of(r: Any, status: int | None = None, *, type_: str | None = None) -> dict[str, Any]:

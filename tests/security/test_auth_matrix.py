@@ -5,7 +5,8 @@ Every route of the app that is not public (marked ``@public_route``, or under
 revoked key, a publishable key and another merchant's secret key. A route added later is
 covered without touching this file; a route that must not take a key has to declare itself
 with ``@public_route`` (GET only, and few of them), and a route that takes publishable keys
-has to say so with ``@accepts_publishable_key``.
+has to say so with ``@accepts_publishable_key``. Operator routes (``@operator_route``, session
+cookies instead of keys) have their own matrix: ``test_operator_matrix.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from strongbox.api.app import create_app
 from strongbox.api.security import (
     PUBLIC_PATHS,
     PUBLIC_PREFIXES,
+    is_operator_route,
     is_public_path,
     is_public_route,
     iter_routes,
@@ -59,7 +61,7 @@ def _routes(runtime: Runtime) -> list[tuple[str, str, Any]]:
     app = create_app(runtime, run_workers=False)
     out = []
     for path, methods, endpoint in iter_routes(app.routes):
-        if not is_public_route(path, endpoint):
+        if not is_public_route(path, endpoint) and not is_operator_route(endpoint):
             for method in sorted(methods - {"HEAD"}):
                 out.append((method, path, endpoint))
     return out

@@ -116,6 +116,13 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     app.include_router(oauth.router)
     app.include_router(oauth_clients.router)
+    from strongbox.api.routers import api_keys  # issue 17
+
+    app.include_router(api_keys.router)
+    from strongbox.api.routers import operator_access, operator_session  # issue 17
+
+    app.include_router(operator_session.router)
+    app.include_router(operator_access.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

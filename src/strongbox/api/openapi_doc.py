@@ -47,6 +47,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                         "card_error",
                         "idempotency_error",
                         "invalid_request_error",
+                        "permission_error",
                     ],
                 },
                 "message": {"type": "string", "minLength": 1},

@@ -9,12 +9,14 @@ and a ``Request-Id``.
 Routes
 ------
 Every route authenticates with an API key (``api.context.authenticate``) unless its endpoint is
-marked ``@public_route`` (the health and metrics probes) or its path is in ``PUBLIC_PATHS`` /
-``PUBLIC_PREFIXES`` (routes FastAPI adds, and whole public trees); ``is_public_route`` and
-``public_paths`` answer for a route table. ``tests/security/test_auth_matrix.py`` walks
-``app.routes`` and fails for any other route that answers without a valid secret key. A route
-that also accepts publishable keys marks its endpoint with ``@accepts_publishable_key`` and
-calls ``authenticate(request, allow_publishable=True)``; the same test checks both agree.
+marked ``@operator_route`` (the operator surface under ``/operator/``: session cookie and CSRF
+token, docs/access.md) or ``@public_route`` (the health and metrics probes) or its path is in
+``PUBLIC_PATHS`` / ``PUBLIC_PREFIXES`` (routes FastAPI adds, and whole public trees);
+``is_public_route`` and ``public_paths`` answer for a route table.
+``tests/security/test_auth_matrix.py`` walks ``app.routes`` and fails for any other route
+that answers without a valid secret key. A route that also accepts publishable keys marks its
+endpoint with ``@accepts_publishable_key`` and calls
+``authenticate(request, allow_publishable=True)``; the same test checks both agree.
 
 Headers
 -------
@@ -50,9 +52,11 @@ __all__ = [
     "TrustedProxies",
     "accepts_publishable_key",
     "allowed_methods",
+    "is_operator_route",
     "is_public_path",
     "is_public_route",
     "iter_routes",
+    "operator_route",
     "public_paths",
     "public_route",
 ]
@@ -114,6 +118,19 @@ def public_route(endpoint: F) -> F:
     """
     endpoint.__strongbox_public__ = True  # type: ignore[attr-defined]
     return endpoint
+
+
+def operator_route(endpoint: F) -> F:
+    """Declare a route of the operator surface (``/operator/…``, issue 17): authenticated by
+    an operator session cookie and CSRF token (``api/operator_context.py``), not an API key;
+    its login steps take credentials themselves. ``tests/security/test_auth_matrix.py``
+    leaves these to ``tests/security/test_operator_matrix.py``."""
+    endpoint.__strongbox_operator__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def is_operator_route(endpoint: Any) -> bool:
+    return getattr(endpoint, "__strongbox_operator__", False) is True
 
 
 def is_public_path(path: str) -> bool:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,12 +29,18 @@ class ApiKey(Base):
     seq: Mapped[int] = seq_column()
     id: Mapped[str] = mapped_column(String(64), unique=True)
     merchant_id: Mapped[str] = mapped_column(String(64), ForeignKey("merchants.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # secret | publishable
+    kind: Mapped[str] = mapped_column(String(16))  # secret | publishable | restricted
     livemode: Mapped[bool]
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     redacted: Mapped[str] = mapped_column(String(40))  # e.g. sk_test_…a1B2
     created: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # issue 17: restricted keys and rolled keys
+    name: Mapped[str | None] = mapped_column(String(100))
+    # restricted keys: {"permissions": [...], "allowed_ips": [...] | null}; null otherwise
+    restrictions: Mapped[dict[str, Any] | None]
+    # after this instant the key is refused; the sweeper then revokes it (rolled keys' overlap)
+    expires_at: Mapped[datetime | None]
 
 
 class MerchantOrigin(Base):

@@ -1,10 +1,12 @@
-"""API parameter models of the auth domain (merchant origins, OAuth2 clients)."""
+"""API parameter models of the auth domain (merchant origins, OAuth2 clients, API keys)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import Field
 
-from strongbox.core.params import Expand, ListParams, Params
+from strongbox.core.params import Expand, IntParam, ListParams, Params
 
 
 class CreateMerchantOriginParams(Params):
@@ -26,4 +28,29 @@ class CreateOAuthClientParams(Params):
 
 
 class ListOAuthClientsParams(ListParams):
+    pass
+
+
+# ---- API keys (issue 17): restricted keys and rolling
+
+PermissionLevel = Literal["none", "read", "write"]
+
+
+class CreateRestrictedKeyParams(Params):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    permissions: Annotated[dict[Annotated[str, Field(max_length=64)], PermissionLevel],
+                           Field(min_length=1, max_length=64)]  # fmt: skip
+    allowed_ips: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)] | None
+    ) = None
+    expires_at: Annotated[IntParam, Field(ge=1, le=4_102_444_800)] | None = None  # by 2100
+    expand: Expand | None = None
+
+
+class RollKeyParams(Params):
+    expires_in: Annotated[IntParam, Field(ge=0, le=7 * 24 * 3600)] = 0
+    expand: Expand | None = None
+
+
+class ListApiKeysParams(ListParams):
     pass

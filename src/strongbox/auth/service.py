@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,10 @@ class AuthContext:
     permissions: frozenset[str] | None = None
     # The merchant's settlement currency (None: payments settle in their own currency)
     settlement_currency: str | None = None
+    # restricted keys: the client addresses/networks allowed (None: any); rolled or expiring
+    # keys: refused from this instant on (checked on every use, cached or not)
+    allowed_ips: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,7 @@ def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def _redact(raw: str) -> str:
+def redact_key(raw: str) -> str:
     prefix = raw[: raw.index("_", 3) + 1] if raw.count("_") >= 2 else raw[:3]
     return f"{prefix}…{raw[-4:]}"
 
@@ -59,7 +64,7 @@ def _new_key(uow: UnitOfWork, merchant_id: str, kind: str) -> Secret[str]:
             kind=kind,
             livemode=False,
             key_hash=hash_key(raw),
-            redacted=_redact(raw),
+            redacted=redact_key(raw),
             created=uow.clock.now(),
             revoked_at=None,
         )
@@ -115,28 +120,56 @@ def authenticate(
     open_session: Callable[[], AbstractContextManager[Session]],
     raw_key: str,
     cache: KeyCache | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> AuthContext:
-    """Resolve a raw key; a database session is opened only when the cache cannot answer."""
+    """Resolve a raw key; a database session is opened only when the cache cannot answer.
+
+    The cache carries a key's permissions, address allowlist and expiry; an expired key is
+    refused whether it came from the cache or the database (``now``: the clock)."""
     if not raw_key.startswith(("sk_", "pk_", "rk_")) or len(raw_key) > 200:
         raise AuthenticationError(_invalid_key_message(raw_key))
     digest = hash_key(raw_key)
-    if cache is not None and (ctx := cache.get(digest)) is not None:
-        return ctx
-    with open_session() as session:
-        found = repository.find_key_by_hash(session, digest)
-        if found is None:
-            raise AuthenticationError(_invalid_key_message(raw_key))
-        key, settlement_currency = found
-        ctx = AuthContext(
+    ctx = cache.get(digest) if cache is not None else None
+    if ctx is None:
+        with open_session() as session:
+            found = repository.find_key_by_hash(session, digest)
+            if found is None:
+                raise AuthenticationError(_invalid_key_message(raw_key))
+            ctx = context_of(*found)
+        if cache is not None:
+            cache.put(digest, ctx)
+    if ctx.expires_at is not None and now is not None and ctx.expires_at <= now():
+        raise AuthenticationError(
+            f"Expired API Key provided: {_invalid_key_message(raw_key).rsplit(' ', 1)[-1]}",
+            code="api_key_expired",
+        )
+    return ctx
+
+
+def context_of(key: ApiKey, settlement_currency: str | None = None) -> AuthContext:
+    """The authentication context of a stored key (restricted keys carry their limits) and
+    its merchant's settlement currency."""
+    limits = key.restrictions
+    if limits is None:
+        return AuthContext(
             merchant_id=key.merchant_id,
             key_id=key.id,
             kind=key.kind,
             livemode=key.livemode,
+            expires_at=key.expires_at,
             settlement_currency=settlement_currency,
         )
-    if cache is not None:
-        cache.put(digest, ctx)
-    return ctx
+    ips = limits.get("allowed_ips")
+    return AuthContext(
+        merchant_id=key.merchant_id,
+        key_id=key.id,
+        kind=key.kind,
+        livemode=key.livemode,
+        permissions=frozenset(limits.get("permissions", ())),
+        allowed_ips=tuple(ips) if ips else None,
+        expires_at=key.expires_at,
+        settlement_currency=settlement_currency,
+    )
 
 
 def _invalid_key_message(raw: str) -> str:

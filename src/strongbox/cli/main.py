@@ -14,12 +14,14 @@ import typer
 from strongbox.cli.common import load_settings
 from strongbox.cli.keys import keys_app
 from strongbox.cli.origins import origins_app
+from strongbox.cli.permissions import CheckedGroup
 
 if TYPE_CHECKING:
     from strongbox.core.settings import Settings
     from strongbox.runtime import Runtime
 
 app = typer.Typer(
+    cls=CheckedGroup,  # every command passes cli/permissions.py's check
     help="Strongbox: a self-hosted, Stripe-compatible payments platform.",
     no_args_is_help=True,
     add_completion=False,
@@ -59,6 +61,38 @@ from strongbox.cli.pki import pki_app  # noqa: E402 - issue 17, part B
 
 app.add_typer(pki_app, name="pki")
 app.add_typer(payments_app, name="payments")
+from strongbox.cli.access import access_app  # noqa: E402 - issue 17
+from strongbox.cli.users import users_app  # noqa: E402 - issue 17
+
+app.add_typer(users_app, name="users")
+app.add_typer(access_app, name="access")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    as_operator: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="STRONGBOX_OPERATOR",
+            help="Run as this operator (their role and grants); default: the administrator.",
+        ),
+    ] = None,
+) -> None:
+    """Every command passes the permission check of cli/permissions.py first."""
+    from strongbox.cli.permissions import PATH_KEY, check, resolve
+    from strongbox.core.errors import StrongboxError
+
+    if ctx.resilient_parsing:
+        return
+    try:
+        principal = resolve(as_operator)
+        check(str(ctx.meta.get(PATH_KEY, "")), principal)
+    except StrongboxError as exc:
+        typer.echo(f"strongbox: {exc.message}", err=True)
+        raise typer.Exit(code=3) from None
+    ctx.obj = principal
 
 
 def _setup_logging(level: str, fmt: Literal["json", "text"] = "json") -> None:

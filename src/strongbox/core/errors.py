@@ -94,6 +94,23 @@ class PermissionError_(StrongboxError):
     default_code = "secret_key_required"
 
 
+class PermissionDeniedError(StrongboxError):
+    """The caller is authenticated but lacks a permission (a restricted key, an operator's
+    role, a token's scope); the message names the missing ``<resource>:<action>``."""
+
+    status = 403
+    type = "permission_error"
+    default_code = "permission_denied"
+
+    def __init__(self, missing: str, who: str = "key") -> None:
+        self.missing = missing
+        super().__init__(
+            f"The provided {who} does not have the required permission for this request: "
+            f"'{missing}'. Having the '{missing}' permission would allow this request to "
+            "continue."
+        )
+
+
 class CardError(StrongboxError):
     """The card was declined or could not be authenticated (HTTP 402)."""
 

@@ -55,6 +55,13 @@ PREFIXES = {
     "oauth_token_family": "oafam",
     "oauth_signing_key": "oakey",
     "oauth_access_token": "oat",
+    # operators and access (issue 17)
+    "operator": "op",
+    "operator_session": "opsess",
+    "recovery_code": "oprc",
+    "webauthn_credential": "opwa",
+    "invitation": "opinv",
+    "access_grant": "agr",
 }
 
 

@@ -151,6 +151,19 @@ class Settings(BaseSettings):
     cvc_ttl_seconds: int = Field(
         default=3600, ge=60, le=86_400, description="CVCs unused for this long are destroyed."
     )
+    # operators and access (issue 17)
+    access_grant_max_minutes: int = Field(
+        default=480, ge=5, le=7 * 24 * 60, description="Longest just-in-time grant (minutes)."
+    )
+    operator_session_idle_minutes: int = Field(
+        default=15, ge=1, le=15, description="Operator sessions end after this long idle."
+    )
+    operator_invitation_hours: int = Field(
+        default=72, ge=1, le=24 * 14, description="How long an invitation can be accepted."
+    )
+    webauthn_rp_id: str | None = Field(
+        default=None, description="WebAuthn relying party id [default: the public URL's host]."
+    )
     # webhooks (issue 7)
     webhooks_allow_private: bool = Field(
         default=False, description="Allow webhook deliveries to private/loopback addresses."

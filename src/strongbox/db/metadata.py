@@ -5,6 +5,7 @@ from __future__ import annotations
 import strongbox.audit.models
 import strongbox.auth.models
 import strongbox.auth.oauth.models
+import strongbox.auth.operator_models
 import strongbox.banking.models
 import strongbox.events.models
 import strongbox.fx.models

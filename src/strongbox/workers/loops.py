@@ -193,6 +193,9 @@ def build_workers(rt: Runtime) -> Workers:
         loops.append(
             Loop("bank-poll", lambda: poll_once(rt.db, banking), s.bank_poll_interval_seconds)
         )
+    from strongbox.workers.access import access_loops  # issue 17: keys and grants expire
+
+    loops += access_loops(rt)
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)
