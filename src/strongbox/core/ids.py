@@ -48,6 +48,10 @@ PREFIXES = {
     "transaction_refresh": "fctxnref",
     "bank_item": "fcitem",
     "bank_webhook_event": "bwe",
+    # settlement and payouts (issue 19)
+    "settlement_window": "stw",
+    "settlement_batch": "stb",
+    "payout": "po",
 }
 
 

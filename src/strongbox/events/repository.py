@@ -108,6 +108,47 @@ _INSERT_PROCESSED = {
 }
 
 
+def release_claims(session: Session, seqs: list[int]) -> None:
+    """Give claimed, unpublished events back at once (a publish that failed part-way), so
+    the next pass publishes them first and a merchant's events keep their order."""
+    if seqs:
+        session.execute(
+            update(OutboxEvent)
+            .where(and_(OutboxEvent.seq.in_(seqs), OutboxEvent.published_at.is_(None)))
+            .values(claimed_until=None)
+        )
+
+
+def oldest_unpublished(session: Session) -> datetime | None:
+    """When the oldest event the relay has not published was committed (relay lag)."""
+    return session.scalar(
+        select(OutboxEvent.created)
+        .where(OutboxEvent.published_at.is_(None))
+        .order_by(OutboxEvent.seq)
+        .limit(1)
+    )
+
+
+def claim_processed(
+    session: Session, consumer: str, event_ids: list[str], now: datetime
+) -> set[str]:
+    """Record that ``consumer`` handles these events; the ids that were new (one multi-row
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING``, in the caller's transaction: a concurrent
+    transaction recording the same id waits on the key, then finds it taken)."""
+    ids = list(dict.fromkeys(event_ids))
+    if not ids:
+        return set()
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        ins(_PROCESSED)
+        .values([{"consumer": consumer, "event_id": e, "processed_at": now} for e in ids])
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(_PROCESSED.c.event_id)
+    )
+    return {str(r[0]) for r in session.execute(stmt)}
+
+
 def mark_processed(session: Session, consumer: str, event_id: str, now: datetime) -> bool:
     """Record that ``consumer`` handled ``event_id``; False if it already had (one
     ``INSERT … ON CONFLICT DO NOTHING``, in the caller's transaction)."""
