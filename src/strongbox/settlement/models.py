@@ -81,6 +81,7 @@ class SettlementBatch(Base):
     __table_args__ = (
         UniqueConstraint("window_id", name="uq_settlement_batches_window"),
         Index("ix_settlement_batches_merchant_seq", "merchant_id", "seq"),
+        Index("ix_settlement_batches_payout", "merchant_id", "payout_id"),
     )
 
     seq: Mapped[int] = seq_column()
@@ -103,6 +104,8 @@ class SettlementBatch(Base):
     file_name: Mapped[str] = mapped_column(String(255))
     file_sha256: Mapped[str] = mapped_column(String(64))
     closed_at: Mapped[datetime]
+    # The automatic payout that swept this batch's settled amount (``?payout=po_…``).
+    payout_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class SettlementCarry(Base):

@@ -14,12 +14,14 @@ from pathlib import Path
 from strongbox.events.bus import InMemoryBus, Subscription
 from strongbox.events.consumer import ConsumerRunner
 from strongbox.runtime import Runtime
+from strongbox.settlement import payouts, schedule
 from strongbox.settlement.closing import close_due
 from strongbox.workers.loops import Loop
 
 log = logging.getLogger(__name__)
 
 CLOSE_EVERY_SECONDS = 0.25
+PAYOUTS_EVERY_SECONDS = 5.0
 
 
 def settlement_dir(rt: Runtime) -> Path:
@@ -33,8 +35,22 @@ def close_once(rt: Runtime) -> int:
     return len(closed)
 
 
+def payouts_once(rt: Runtime) -> int:
+    """Today's automatic payouts, then every pending payout whose arrival date has come."""
+    with rt.db.unit_of_work() as uow:
+        made = schedule.sweep_due(uow, rt.ledger)
+        uow.commit()
+    with rt.db.unit_of_work() as uow:
+        sent = payouts.settle_due(uow, rt.ledger)
+        uow.commit()
+    return made + sent
+
+
 def settlement_loops(rt: Runtime) -> list[Loop]:
-    loops = [Loop("settlement-closer", lambda: close_once(rt), CLOSE_EVERY_SECONDS)]
+    loops = [
+        Loop("settlement-closer", lambda: close_once(rt), CLOSE_EVERY_SECONDS),
+        Loop("payouts", lambda: payouts_once(rt), PAYOUTS_EVERY_SECONDS),
+    ]
     bus = rt.bus
     if rt.settlement is not None and not isinstance(bus, InMemoryBus):
         consumer = rt.settlement.consumer()

@@ -113,12 +113,16 @@ def upgrade() -> None:
         _s("file_name", 255),
         _s("file_sha256", 64),
         _ts("closed_at"),
+        _s("payout_id", 64, nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_settlement_batches")),
         sa.UniqueConstraint("id", name=op.f("uq_settlement_batches_id")),
         sa.UniqueConstraint("window_id", name="uq_settlement_batches_window"),
     )
     op.create_index(
         "ix_settlement_batches_merchant_seq", "settlement_batches", ["merchant_id", "seq"]
+    )
+    op.create_index(
+        "ix_settlement_batches_payout", "settlement_batches", ["merchant_id", "payout_id"]
     )
     op.create_table(
         "settlement_carries",
