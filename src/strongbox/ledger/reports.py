@@ -104,9 +104,9 @@ def list_balance_transactions(
     code: str | None = None
     not_codes: list[str] | None = None
     if type_ is not None:
-        code = {"charge": CODE_CHARGE, "refund": CODE_REFUND}.get(type_)
+        code = {"charge": CODE_CHARGE, "refund": CODE_REFUND, "payout": CODE_PAYOUT}.get(type_)
         if code is None:  # adjustment: anything the posting rules did not write
-            not_codes = [CODE_CHARGE, CODE_REFUND]
+            not_codes = [CODE_CHARGE, CODE_REFUND, CODE_PAYOUT]
     got = repo.balance_transfers(
         session,
         merchant_id,
