@@ -233,8 +233,8 @@ class JetStreamSubscription:
     async def _fetch(self, batch: int, timeout: float) -> list[Any]:
         try:
             return list(await self._sub.fetch(batch, timeout=timeout))
-        except nats.errors.TimeoutError:
-            return []
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            return []  # nothing came (or the server is away: the client reconnects)
 
     def wanted(self, envelope: Envelope) -> bool:
         return matches(str(envelope.get("type", "")), self.types)
