@@ -233,7 +233,7 @@ class JetStreamSubscription:
     async def _fetch(self, batch: int, timeout: float) -> list[Any]:
         try:
             return list(await self._sub.fetch(batch, timeout=timeout))
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.TimeoutError):
             return []  # nothing came (or the server is away: the client reconnects)
 
     def wanted(self, envelope: Envelope) -> bool:
