@@ -19,13 +19,13 @@ from strongbox.db.uow import Database
 from strongbox.events import repository
 from strongbox.events.bus import Bus, Envelope
 from strongbox.events.metrics import RELAY_LAG, RELAY_PUBLISHED
-from strongbox.events.models import OutboxEvent
 from strongbox.events.types import API_VERSION
 
 log = logging.getLogger(__name__)
 
 
-def envelope_of(r: OutboxEvent) -> Envelope:
+def envelope_of(r: Any) -> Envelope:
+    """The bus message of an outbox row (an ``OutboxEvent`` or a row of its columns)."""
     return {
         "id": r.id,
         "object": "event",
