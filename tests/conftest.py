@@ -86,6 +86,53 @@ def _prepare_postgres() -> str:
     return url
 
 
+NATS_URL = os.environ.get("STRONGBOX_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """The NATS server (JetStream on) the bus tests use: ``STRONGBOX_TEST_NATS_URL``. Missing,
+    the tests skip, or fail under ``STRONGBOX_REQUIRE_SERVICES=1``."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(NATS_URL)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), 5).close()
+    except OSError as exc:
+        if REQUIRE:
+            raise RuntimeError(f"NATS unreachable at {NATS_URL}") from exc
+        pytest.skip("NATS unreachable")
+    return NATS_URL
+
+
+@pytest.fixture
+def bus_stream() -> Iterator[str]:
+    """A JetStream stream of this test's own (deleted afterwards)."""
+    import secrets
+
+    name = f"T{secrets.token_hex(6).upper()}"
+    yield name
+    _delete_stream(name)
+
+
+def _delete_stream(name: str) -> None:
+    import asyncio
+    import contextlib
+
+    import nats
+    from nats.js.errors import NotFoundError
+
+    async def drop() -> None:
+        nc = await nats.connect(NATS_URL, connect_timeout=5)
+        with contextlib.suppress(NotFoundError):  # never created
+            await nc.jetstream().delete_stream(name)
+        await nc.close()
+
+    with contextlib.suppress(OSError, nats.errors.Error):  # cleanup of a test stream only
+        asyncio.run(drop())
+
+
 @pytest.fixture(params=_backends())
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

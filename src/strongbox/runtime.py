@@ -34,7 +34,8 @@ from strongbox.core.settings import Settings
 from strongbox.db.engine import make_engine
 from strongbox.db.migrate import upgrade
 from strongbox.db.uow import Database, UnitOfWork
-from strongbox.events.bus import InMemoryBus, make_bus
+from strongbox.events.bus import BusBackend, InMemoryBus, make_bus
+from strongbox.events.consumer import attach_in_process
 from strongbox.events.dispatcher import EventDispatcher
 from strongbox.fx import service as fx_service
 from strongbox.fx.cache import RateCache
@@ -49,6 +50,7 @@ from strongbox.payments.lease import LeaseKeeper
 from strongbox.payments.models import PII_OPENER
 from strongbox.routing.health import BreakerSettings, ConnectorHealth
 from strongbox.routing.service import RoutingService
+from strongbox.settlement.windows import Settlement
 from strongbox.vault.setup import Vault, build_vault
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ class Runtime:
     dispatcher: EventDispatcher
     connectors: ConnectorRegistry
     payments: Payments
-    bus: InMemoryBus
+    bus: InMemoryBus | BusBackend
     key_cache: KeyCache
     rate_limiter: RateLimiter
     simulator: SimulatorEngine | None
@@ -83,6 +85,8 @@ class Runtime:
     banking: Banking | None = None
     # OAuth2 access tokens (issue 17): their issuer, audience and signing keys.
     oauth: Issuer | None = None
+    # Settlement (issue 19): the consumer that puts money events into windows.
+    settlement: Settlement | None = None
 
     def close(self) -> None:
         self.fx.close()
@@ -192,9 +196,18 @@ def build_runtime(
         routing=routing,
         health=health,
     )
-    bus = make_bus(None)
+    bus = make_bus(
+        settings.bus_url,
+        stream=settings.bus_stream,
+        duplicate_window=settings.bus_duplicate_window_seconds,
+    )
     # Ledger: posting rules subscribe to payment events (payments never imports the ledger).
     ledger = LedgerService()
+    # Settlement: a bus consumer (docs/settlement.md). On the in-process bus the relay calls
+    # it; on JetStream or Kafka the workers pull its consumer group (workers/settlement.py).
+    settlement = Settlement(ledger, settings.settlement_window_seconds)
+    if isinstance(bus, InMemoryBus):
+        attach_in_process(bus, db, settlement.consumer())
     fees = Fees(FeeDefault(settings.ledger_fee_bps, parse_fixed(settings.ledger_fee_fixed)))
     rates = RateCache(settings.redis_url)
     PostingRules(ledger, fees, fx_converter(rates, settings.fx_markup_bps)).register(dispatcher)
@@ -224,6 +237,7 @@ def build_runtime(
         fx=rates,
         banking=build_banking(settings, sealer, clock),
         oauth=build_oauth(settings, sealer, clock),
+        settlement=settlement,
     )
 
 

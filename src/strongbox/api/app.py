@@ -108,6 +108,9 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     app.include_router(reconciliation.router)
     app.include_router(exchange_rates.router)
+    from strongbox.api.routers import payouts  # issue 19
+
+    app.include_router(payouts.router)
     from strongbox.api.routers import bank_webhooks, financial_connections  # issue 20
 
     app.include_router(financial_connections.router)

@@ -270,6 +270,57 @@ def _serve_one(rt: Runtime, host: str, port: int, workers: bool, settings: Setti
     )
 
 
+@app.command()
+def worker(
+    only: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated worker groups to run (relay, settlement, payouts, webhooks, "
+            "recovery, ledger, audit, maintenance); default: all."
+        ),
+    ] = "",
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface of the metrics listener.")
+    ] = "127.0.0.1",
+    metrics_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of the metrics listener; 0: none.")
+    ] = 0,
+) -> None:
+    """Run background workers without the API: any number of these processes share the
+    work (consumer groups on the bus, FOR UPDATE SKIP LOCKED in the database)."""
+    import signal
+    import threading
+
+    from strongbox.runtime import build_runtime
+    from strongbox.workers.loops import GROUPS, build_workers
+
+    groups = {g.strip() for g in only.split(",") if g.strip()} or None
+    unknown = (groups or set()) - set(GROUPS)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown worker group(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(GROUPS))}",
+            param_hint="--only",
+        )
+    settings = load_settings()
+    _setup_logging(settings.log_level, settings.log_format)
+    rt = build_runtime(settings)
+    workers = build_workers(rt, groups)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with _metrics_listener(metrics_host, metrics_port):
+        workers.start()
+        names = ", ".join(loop.short_name for loop in workers.loops)
+        typer.echo(f"Strongbox workers running: {names}")
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            workers.stop()
+            rt.close()
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply database migrations."""

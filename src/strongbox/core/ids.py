@@ -62,6 +62,10 @@ PREFIXES = {
     "webauthn_credential": "opwa",
     "invitation": "opinv",
     "access_grant": "agr",
+    # settlement and payouts (issue 19)
+    "settlement_window": "stw",
+    "settlement_batch": "stb",
+    "payout": "po",
 }
 
 

@@ -255,6 +255,26 @@ class Settings(BaseSettings):
     bank_poll_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the bank-data worker looks for due polls."
     )
+    # -- event bus and settlement (issue 19): docs/events.md, docs/settlement.md
+    bus_url: str | None = Field(
+        default=None,
+        description="Event bus: unset or memory:// (in-process), nats://host:4222 (JetStream), "
+        "kafka://host:9092 (Kafka).",
+    )
+    bus_stream: str = Field(
+        default="STRONGBOX",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="JetStream stream (and Kafka topic) the relay publishes to.",
+    )
+    bus_duplicate_window_seconds: int = Field(
+        default=600, ge=10, le=86_400, description="JetStream's Nats-Msg-Id dedupe window."
+    )
+    settlement_window_seconds: int = Field(
+        default=300, ge=1, le=86_400, description="Length of a settlement window (tumbling)."
+    )
+    settlement_dir: Path | None = Field(
+        default=None, description="Where settlement files go; default <data_dir>/settlement."
+    )
     circuit_fail_max: int = Field(default=5, ge=1, le=1000)
     circuit_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
     circuit_error_rate: float = Field(default=0.5, gt=0, le=1)

@@ -14,6 +14,7 @@ import strongbox.ledger.models
 import strongbox.payments.models
 import strongbox.reconciliation.models
 import strongbox.routing.models
+import strongbox.settlement.models
 import strongbox.vault.models
 import strongbox.webhooks.models  # noqa: F401
 from strongbox.db.base import Base

@@ -59,19 +59,19 @@ def list_events(
 
 def claim_unpublished(
     session: Session, now: datetime, *, limit: int, lease: timedelta
-) -> list[OutboxEvent]:
+) -> list[Any]:
+    """The oldest unpublished, unleased events (rows with the outbox's columns, not ORM
+    objects: a relay pass reads thousands), leased for ``lease``."""
+    c = _OUTBOX.c
     stmt = (
-        select(OutboxEvent)
-        .where(
-            OutboxEvent.published_at.is_(None),
-            or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now),
-        )
-        .order_by(OutboxEvent.seq)
+        select(_OUTBOX)
+        .where(c.published_at.is_(None), or_(c.claimed_until.is_(None), c.claimed_until < now))
+        .order_by(c.seq)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.scalars(stmt))
+    rows = list(session.execute(stmt))
     if rows:
         session.execute(
             update(OutboxEvent)
@@ -106,6 +106,51 @@ _INSERT_PROCESSED = {
     "postgresql": _insert_processed(postgresql.insert),
     "sqlite": _insert_processed(sqlite.insert),
 }
+
+
+def release_claims(session: Session, seqs: list[int]) -> None:
+    """Give claimed, unpublished events back at once (a publish that failed part-way), so
+    the next pass publishes them first and a merchant's events keep their order."""
+    if seqs:
+        session.execute(
+            update(OutboxEvent)
+            .where(and_(OutboxEvent.seq.in_(seqs), OutboxEvent.published_at.is_(None)))
+            .values(claimed_until=None)
+        )
+
+
+def oldest_unpublished(session: Session) -> datetime | None:
+    """When the oldest event the relay has not published was committed (relay lag)."""
+    return session.scalar(
+        select(OutboxEvent.created)
+        .where(OutboxEvent.published_at.is_(None))
+        .order_by(OutboxEvent.seq)
+        .limit(1)
+    )
+
+
+_CLAIM_PROCESSED = {
+    name: ins(_PROCESSED)
+    .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    .returning(_PROCESSED.c.event_id)
+    for name, ins in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+def claim_processed(
+    session: Session, consumer: str, event_ids: list[str], now: datetime
+) -> set[str]:
+    """Record that ``consumer`` handles these events; the ids that were new (``INSERT … ON
+    CONFLICT DO NOTHING RETURNING``, sent as multi-row batches by SQLAlchemy's
+    insertmanyvalues, in the caller's transaction: a concurrent transaction recording the same
+    id waits on the key, then finds it taken)."""
+    ids = list(dict.fromkeys(event_ids))
+    if not ids:
+        return set()
+    dialect = session.get_bind().dialect.name
+    stmt = _CLAIM_PROCESSED["postgresql" if dialect == "postgresql" else "sqlite"]
+    rows = [{"consumer": consumer, "event_id": e, "processed_at": now} for e in ids]
+    return {str(r[0]) for r in session.execute(stmt, rows)}
 
 
 def mark_processed(session: Session, consumer: str, event_id: str, now: datetime) -> bool:

@@ -158,6 +158,7 @@ MERCHANT_AVAILABLE = "merchant_available"  # settled funds (payouts debit it lat
 FEES = "fees"  # processing fees earned by the platform
 REFUNDS = "refunds"  # refunds owed back to customers through the gateway
 RESERVE = "reserve"  # funds held back from the merchant
+PAYOUTS = "payouts"  # paid out (or on its way) to the merchant's external account
 # Reconciliation (issue 25): differences accepted from a gateway's report, and written off.
 RECONCILIATION = "reconciliation"
 WRITE_OFFS = "write_offs"
@@ -171,11 +172,16 @@ SYSTEM_PURPOSES = (
     FEES,
     REFUNDS,
     RESERVE,
+    PAYOUTS,
     RECONCILIATION,
     WRITE_OFFS,
     FX,
 )
 #: Flags of the system accounts: the merchant's settled balance can never go below zero.
 SYSTEM_FLAGS = {MERCHANT_AVAILABLE: DEBITS_MUST_NOT_EXCEED_CREDITS}
+#: Transfer codes of settlement (issue 19): a closed window's net from merchant_pending to
+#: merchant_available, and a payout from merchant_available to payouts.
+CODE_SETTLEMENT = "settlement"
+CODE_PAYOUT = "payout"
 #: Accounts whose postings are the merchant's Stripe balance transactions.
 MERCHANT_BALANCE_PURPOSES = (MERCHANT_PENDING, MERCHANT_AVAILABLE)

@@ -21,7 +21,7 @@ from strongbox.core.errors import ResourceMissingError
 from strongbox.db.pagination import Page, PageRequest
 from strongbox.ledger import repository as repo
 from strongbox.ledger.handlers import CODE_CHARGE, CODE_FEE, CODE_REFUND
-from strongbox.ledger.models import MERCHANT_AVAILABLE, MERCHANT_PENDING
+from strongbox.ledger.models import CODE_PAYOUT, MERCHANT_AVAILABLE, MERCHANT_PENDING
 from strongbox.ledger.service import LedgerService, Transfer
 
 
@@ -92,6 +92,7 @@ def list_balance_transactions(
     *,
     type_: str | None = None,
     source: str | None = None,
+    transfer_ids: list[str] | None = None,
 ) -> Page[BalanceTxn]:
     accounts = _merchant_accounts(session, merchant_id)
     if not accounts:
@@ -103,9 +104,9 @@ def list_balance_transactions(
     code: str | None = None
     not_codes: list[str] | None = None
     if type_ is not None:
-        code = {"charge": CODE_CHARGE, "refund": CODE_REFUND}.get(type_)
+        code = {"charge": CODE_CHARGE, "refund": CODE_REFUND, "payout": CODE_PAYOUT}.get(type_)
         if code is None:  # adjustment: anything the posting rules did not write
-            not_codes = [CODE_CHARGE, CODE_REFUND]
+            not_codes = [CODE_CHARGE, CODE_REFUND, CODE_PAYOUT]
     got = repo.balance_transfers(
         session,
         merchant_id,
@@ -115,6 +116,7 @@ def list_balance_transactions(
         code=code,
         not_codes=not_codes,
         source=source,
+        transfer_ids=transfer_ids,
     )
     rows = [Transfer.from_model(m) for m in got.data]
     return Page(data=_to_txns(session, merchant_id, accounts, rows), has_more=got.has_more)
@@ -135,6 +137,8 @@ def _type_of(t: Transfer) -> str:
         return "charge"
     if t.code == CODE_REFUND:
         return "refund"
+    if t.code == CODE_PAYOUT:
+        return "payout"
     return "adjustment"
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from strongbox.db.pagination import Page, PageRequest, paginate
 from strongbox.ledger.models import (
+    CODE_SETTLEMENT,
     KIND_PENDING,
     KIND_POST,
     KIND_POSTED,
@@ -403,10 +404,11 @@ def balance_account_purposes(session: Session, merchant_id: str) -> dict[str, st
 
 
 def _balance_conditions(account_ids: list[str], fee_code: str) -> list[Any]:
-    """Posted transfers into or out of these accounts, other than fees."""
+    """Posted transfers into or out of these accounts, other than fees and settlements (a
+    move between the merchant's own pending and available balances)."""
     return [
         TRANSFERS.c.kind.in_([KIND_POSTED, KIND_POST]),
-        TRANSFERS.c.code != fee_code,
+        TRANSFERS.c.code.not_in([fee_code, CODE_SETTLEMENT]),
         or_(
             TRANSFERS.c.debit_account_id.in_(account_ids),
             TRANSFERS.c.credit_account_id.in_(account_ids),
@@ -440,9 +442,11 @@ def balance_transfers(
     code: str | None = None,
     not_codes: list[str] | None = None,
     source: str | None = None,
+    transfer_ids: list[str] | None = None,
 ) -> Page[LedgerTransfer]:
     """A page of the balance transactions' transfers (the cursor is a ``txn_id``),
-    optionally of one ``code``, of none of ``not_codes``, or of one ``source``."""
+    optionally of one ``code``, of none of ``not_codes``, of one ``source``, or among
+    ``transfer_ids`` (what a payout contains)."""
     conds = _balance_conditions(account_ids, fee_code)
     if not_codes is not None:
         conds.append(TRANSFERS.c.code.not_in(not_codes))
@@ -450,6 +454,8 @@ def balance_transfers(
         conds.append(TRANSFERS.c.code == code)
     if source is not None:
         conds.append(TRANSFERS.c.source == source)
+    if transfer_ids is not None:
+        conds.append(TRANSFERS.c.id.in_(transfer_ids))
     return paginate(
         session,
         LedgerTransfer,

@@ -93,8 +93,9 @@ class ListTransfersParams(ListParams):
 
 
 class ListBalanceTransactionsParams(ListParams):
-    type: Literal["charge", "refund", "adjustment"] | None = None
+    type: Literal["charge", "refund", "adjustment", "payout"] | None = None
     source: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    payout: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class FeeParams(Params):

@@ -65,7 +65,9 @@ from strongbox.ledger.models import (
     KIND_POST,
     KIND_POSTED,
     KIND_VOID,
+    MERCHANT_AVAILABLE,
     MERCHANT_PENDING,
+    PAYOUTS,
     REFUNDS,
     SYSTEM_PURPOSES,
 )
@@ -402,6 +404,16 @@ class _Postings:
                         f"{tid} moves {debit} -> {credit}, which no adjustment does",
                     )
                 continue
+            settlement = SETTLEMENT_STEPS.get(obj.partition("_")[0], {}).get(step)
+            if settlement is not None:
+                # Settlement (issue 19): a closed window's net, a payout and its end.
+                if (debit, credit) != settlement:
+                    self._problem(
+                        f"{merchant}/{obj}",
+                        f"{tid} moves {debit} -> {credit}; settlement moves "
+                        f"{settlement[0]} -> {settlement[1]}",
+                    )
+                continue
             expected = RULE_STEPS.get(obj[:3], {}).get(step)
             sub = f"{merchant}/{obj}"
             if expected is None:
@@ -414,6 +426,15 @@ class _Postings:
                 self._problem(sub, f"{tid} names {source} as its source, not {obj}")
             if (merchant, obj) not in self.seen:
                 self._problem(sub, f"{tid} is for {obj}, which does not exist")
+
+
+#: The settlement's transfers (``settlement/``): ``sb.stw_….settle`` moves a closed window's
+#: net to the available balance; ``sb.po_….payout`` holds a payout's amount, posted when
+#: the payout is paid (``.paid``) and voided when it fails or is canceled (``.void``).
+SETTLEMENT_STEPS: dict[str, dict[str, tuple[str, str]]] = {
+    "stw": {"settle": (MERCHANT_PENDING, MERCHANT_AVAILABLE)},
+    "po": dict.fromkeys(("payout", "paid", "void"), (MERCHANT_AVAILABLE, PAYOUTS)),
+}
 
 
 def verify_postings(

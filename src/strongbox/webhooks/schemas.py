@@ -61,6 +61,11 @@ EVENT_TYPES = frozenset(
         "payment_intent.updated",
         "payment_method.attached",
         "payment_method.detached",
+        # payouts (issue 19)
+        "payout.canceled",
+        "payout.created",
+        "payout.failed",
+        "payout.paid",
         "refund.created",
         "refund.failed",
         "refund.updated",

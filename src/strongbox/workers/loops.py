@@ -34,6 +34,7 @@ class Loop(threading.Thread):
         self, name: str, fn: Callable[[], int], interval: float, min_pause: float = 0.0
     ) -> None:
         super().__init__(name=f"strongbox-{name}", daemon=True)
+        self.short_name = name
         self.fn = fn
         self.interval = interval
         # At least this long between passes, so that work woken by every commit is batched.
@@ -78,7 +79,45 @@ class Workers:
             loop.join(timeout)
 
 
-def build_workers(rt: Runtime) -> Workers:
+#: ``strongbox worker --only <group>,…``: which loops each group runs.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "relay": ("outbox-relay",),
+    "settlement": ("settlement-closer", "settlement-consumer"),
+    "payouts": ("payouts",),
+    "webhooks": ("webhook-fanout", "webhook-delivery", "webhook-inbound"),
+    "recovery": ("recovery",),
+    "ledger": ("ledger-expiry",),
+    "audit": ("audit-",),
+    "maintenance": (
+        "idempotency-reaper",
+        "sqlite-checkpoint",
+        "vault",
+        "integrity-seal",
+        "fx-rates",
+        "recon-nightly",
+        "bank-webhooks",
+        "bank-poll",
+    ),
+}
+
+
+def in_groups(loop_name: str, only: set[str]) -> bool:
+    names = [n for g in only for n in GROUPS.get(g, ())]
+    return any(loop_name == n or (n.endswith("-") and loop_name.startswith(n)) for n in names)
+
+
+def build_workers(rt: Runtime, only: set[str] | None = None) -> Workers:
+    """Every background loop, or those of the ``only`` groups (``GROUPS``)."""
+    workers = _build_all(rt)
+    if only is None:
+        return workers
+    unknown = only - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown worker group(s): {', '.join(sorted(unknown))}")
+    return Workers([loop for loop in workers.loops if in_groups(loop.short_name, only)])
+
+
+def _build_all(rt: Runtime) -> Workers:
     s = rt.settings
     interval = s.worker_interval_seconds
     relay = Loop(
@@ -199,4 +238,7 @@ def build_workers(rt: Runtime) -> Workers:
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)
+    from strongbox.workers.settlement import settlement_loops  # issue 19
+
+    loops += settlement_loops(rt)
     return Workers(loops)

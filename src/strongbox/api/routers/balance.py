@@ -10,9 +10,12 @@ from starlette.responses import Response
 from strongbox.api.context import authenticate, params_of
 from strongbox.api.routers.common import list_response, page_of, query_doc, read_response
 from strongbox.core.params import validate_params
+from strongbox.db.pagination import Page
+from strongbox.db.uow import UnitOfWork
 from strongbox.ledger import reports
 from strongbox.ledger.schemas import ListBalanceTransactionsParams
 from strongbox.payments.schemas import RetrieveParams
+from strongbox.settlement import schedule
 
 router = APIRouter(tags=["balance"])
 
@@ -42,12 +45,19 @@ def list_balance_transactions(
     caller = authenticate(request)
     p = validate_params(ListBalanceTransactionsParams, params)
     merchant_id = caller.ctx.merchant_id
+    payout = p.payout
+
+    def fetch(uow: UnitOfWork) -> Page[reports.BalanceTxn]:
+        # ``payout``: what the payout contains (settlement/schedule.py), 404 for no payout
+        ids = schedule.contents(uow, merchant_id, payout) if payout is not None else None
+        return reports.list_balance_transactions(
+            uow.session, merchant_id, page_of(p), type_=p.type, source=p.source, transfer_ids=ids
+        )
+
     return list_response(
         caller,
         "/v1/balance_transactions",
-        lambda uow: reports.list_balance_transactions(
-            uow.session, merchant_id, page_of(p), type_=p.type, source=p.source
-        ),
+        fetch,
         lambda _, b: reports.render_balance_transaction(b),
     )
 

@@ -1,0 +1,1 @@
+"""Settlement: windows, batches, settlement files, payouts (issue 19; docs/settlement.md)."""
