@@ -40,6 +40,10 @@ ROUTE_RESOURCES: Final[dict[str, str]] = {
     "/v1/exchange_rates": "exchange_rates",
     "/v1/financial_connections": "financial_connections",
     "/v1/api_keys": "api_keys",  # pragma: allowlist secret
+    "/v1/oauth_clients": "api_keys",  # registering a client hands out credentials
+    "/v1/payouts": "payouts",
+    "/v1/payout_schedule": "payouts",
+    "/v1/account": "account",
     # operator session routes (api/routers/operator_*.py)
     "/operator/access_grants": "access_grants",
     "/operator/operators": "operators",

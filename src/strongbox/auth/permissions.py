@@ -20,6 +20,7 @@ from typing import Final, Literal
 Action = Literal["read", "write"]
 
 RESOURCES: Final[tuple[str, ...]] = (
+    "account",
     "payment_intents",
     "payment_methods",
     "customers",
