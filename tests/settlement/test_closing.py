@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from pathlib import Path
 
+from fx.fx_helpers import DAY1, ecb_xml
 from settlement.helpers import world
+from strongbox.auth import account
 from strongbox.cli.ledger import run_verify
 from strongbox.core.settings import Settings
+from strongbox.events.types import RequestContext
+from strongbox.fx import service as fx_service
+from strongbox.fx.providers import EcbFile
 from strongbox.settlement.closing import rebuild_file
 from strongbox.workers.settlement import close_once, settlement_dir
 
@@ -107,3 +113,32 @@ def test_a_redelivered_event_is_applied_once(settings: Settings) -> None:
         w.clock.advance(FIVE)
         close_once(w.rt)
         assert [b.net for b in w.batches()] == [700]
+
+
+def test_a_converted_payment_settles_in_the_settlement_currency(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A dollar payment of a merchant paid in euros: the window and the batch are in euros,
+    through the conversion legs (ledger/conversion.py); nothing settles in dollars."""
+    with world(settings) as w:
+        path = tmp_path / "rates.xml"
+        path.write_text(ecb_xml(DAY1))  # USD 1.0523 per EUR
+        fx_service.load(w.rt.db, EcbFile(path), w.rt.fx)
+        with w.rt.db.unit_of_work() as uow:
+            account.set_settlement_currency(
+                uow, RequestContext(merchant_id=w.merchant.id, actor="test"), w.merchant.id, "eur"
+            )
+            uow.commit()
+        w.rt.key_cache.clear()
+        pi = w.pay(10_000)  # €95.03
+        w.refund(pi, 1_000)  # $10 at the same day's rate: €9.50
+        w.relay()
+        entries = w.entries()
+        assert {e.currency for e in entries} == {"eur"}
+        assert sorted((e.kind, e.amount) for e in entries) == [("charge", 9503), ("refund", -950)]
+        w.clock.advance(FIVE)
+        assert close_once(w.rt) == 1
+        [batch] = w.batches()
+        assert (batch.currency, batch.net) == ("eur", 9503 - 950)
+        report = run_verify(w.rt)
+        assert report.ok, report.problems
