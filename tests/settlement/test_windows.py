@@ -40,8 +40,9 @@ def test_an_event_never_lands_in_a_window_that_has_ended(
 
 def test_money_events_name_the_ledger_transfers_they_follow() -> None:
     pi = {"type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}}
-    assert transfer_ids(pi) == ["sb.pi_1.capture", "sb.pi_1.fee"]
+    # the conversion legs of a payment settled in another currency (ledger/conversion.py)
+    assert transfer_ids(pi) == ["sb.pi_1.capture", "sb.pi_1.conversion", "sb.pi_1.fee"]
     ok = {"type": "refund.updated", "data": {"object": {"id": "re_1", "status": "succeeded"}}}
-    assert transfer_ids(ok) == ["sb.re_1.refund.post"]
+    assert transfer_ids(ok) == ["sb.re_1.refund.post", "sb.re_1.refund.conversion.post"]
     pending = {"type": "refund.updated", "data": {"object": {"id": "re_1", "status": "pending"}}}
     assert transfer_ids(pending) == []
