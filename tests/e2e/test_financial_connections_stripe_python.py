@@ -18,7 +18,7 @@ from strongbox.banking import tasks
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.runtime import Runtime
-from support import LiveServer, Merchant
+from support import LiveServer, Merchant, wait_until
 
 
 @pytest.fixture
@@ -56,6 +56,17 @@ def _link(sc: stripe.StripeClient, plaid: PlaidFake, permissions: list[str]) -> 
     return sc.v1.financial_connections.sessions.retrieve(session.id)
 
 
+def _settled(sc: stripe.StripeClient, rt: Runtime, account: str, field: str) -> Any:
+    """The account once the worker completed its refresh (the loop's pass, run here)."""
+
+    def done() -> Any:
+        tasks.process_webhooks(rt.db, rt.banking)  # type: ignore[arg-type]
+        got = sc.v1.financial_connections.accounts.retrieve(account)
+        return got if got[field]["status"] != "pending" else None
+
+    return wait_until(done, f"the {field} to complete")
+
+
 def test_link_refresh_sync_by_webhook_forgery_and_login_required(
     sc: stripe.StripeClient, plaid: PlaidFake, runtime: Runtime, live_server: LiveServer
 ) -> None:
@@ -70,9 +81,12 @@ def test_link_refresh_sync_by_webhook_forgery_and_login_required(
     # A balance refresh.
     item = next(iter(plaid.items.values()))
     item.accounts[0]["balances"]["current"] = 99.99
-    refreshed = sc.v1.financial_connections.accounts.refresh(
+    pending = sc.v1.financial_connections.accounts.refresh(
         acct.id, params={"features": ["balance"]}
     )
+    assert pending.balance_refresh is not None
+    assert pending.balance_refresh.status == "pending"  # asynchronous, as Stripe's
+    refreshed = _settled(sc, runtime, acct.id, "balance_refresh")
     assert refreshed.balance is not None
     assert refreshed.balance.current.to_dict() == {"usd": 9999}
     assert refreshed.balance_refresh is not None
@@ -80,6 +94,7 @@ def test_link_refresh_sync_by_webhook_forgery_and_login_required(
 
     # The first sync, then new data announced by a signed webhook over HTTP.
     sc.v1.financial_connections.accounts.refresh(acct.id, params={"features": ["transactions"]})
+    _settled(sc, runtime, acct.id, "transaction_refresh")
     plaid.add_transactions(
         item.item_id, [{"transaction_id": "hook-1", "amount": 3.2, "name": "Bakery"}]
     )

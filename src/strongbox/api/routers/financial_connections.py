@@ -19,8 +19,8 @@ from starlette.responses import Response
 from strongbox.api.context import Caller, authenticate, params_of
 from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc
+from strongbox.banking import listing, refresh, service
 from strongbox.banking import repository as repo
-from strongbox.banking import service, tasks
 from strongbox.banking.providers.base import (
     BankProvider,
     LinkRequest,
@@ -293,67 +293,13 @@ def refresh_account(
     caller = authenticate(request)
     p = validate_params(RefreshParams, params)
     check_expand(p.expand, NO_EXPAND)
-    _refresh(caller, account_id, sorted(set(p.features)))
-    with caller.runtime.db.reader() as uow:
-        a = service.require_account(uow, caller.ctx, account_id)
-        return _ok(render_account(a, caller.ctx.livemode))
-
-
-def _refresh(caller: Caller, account_id: str, features: list[str]) -> None:
-    """Refresh ``features`` of the account from its provider. A login that stopped working
-    is recorded (the account becomes ``inactive``, the refresh ``failed``), not raised."""
-    banking = _banking(caller)
-    rt = caller.runtime
-    ctx = caller.ctx
-    with rt.db.reader() as uow:
-        a = service.require_account(uow, ctx, account_id, "account")
-        need = {"balance": "balances", "ownership": "ownership", "transactions": "transactions"}
-        for f in features:
-            if need[f] not in a.permissions:
-                raise InvalidRequestError(
-                    f"This account was linked without the {need[f]} permission.",
-                    param="features",
-                    code="permission_missing",
-                )
-        if a.status != "active":
-            raise InvalidRequestError(
-                f"This account is {a.status}: "
-                + ("link it again with a relink session." if a.status == "inactive" else "")
-                + ("it can no longer be refreshed." if a.status == "disconnected" else ""),
-                code="account_" + a.status,
-                param="account",
-            )
-        item = service.require_item(uow, a.merchant_id, a.item_id)
-        token = service.access_token(banking.sealer, item)
-        merchant_id, item_id, name = item.merchant_id, item.id, item.provider
-    provider = banking.provider(name)
-    try:
-        if "balance" in features:
-            balances = provider.get_balances(token)
-            with rt.db.unit_of_work() as uow:
-                service.apply_balances(
-                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), balances
-                )
-                uow.commit()
-        if "ownership" in features:
-            owners = provider.get_owners(token)
-            with rt.db.unit_of_work() as uow:
-                service.apply_owners(
-                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), owners
-                )
-                uow.commit()
-        if "transactions" in features:
-            tasks.sync_item(rt.db, banking, ctx, merchant_id, item_id)
-    except LoginRequired as exc:
-        with rt.db.unit_of_work() as uow:
-            item = service.require_item(uow, merchant_id, item_id, lock=True)
-            service.mark_login_required(uow, ctx, item, exc.code)
-            service.refresh_failed(
-                uow, ctx, service.require_account(uow, ctx, account_id), features
-            )
-            uow.commit()
-    except ProviderError as exc:
-        raise _api_error(exc) from None
+    _banking(caller)
+    with caller.runtime.db.unit_of_work() as uow:
+        a = service.require_account(uow, caller.ctx, account_id, "account")
+        refresh.request_refresh(uow, caller.ctx, a, sorted(set(p.features)))
+        body = render_account(a, caller.ctx.livemode)
+        uow.commit()
+    return _ok(body)
 
 
 @router.post(
@@ -374,7 +320,19 @@ def balance_check(
         raise InvalidRequestError(
             "amount must be a positive integer.", param="amount", code="parameter_invalid_integer"
         )
-    _refresh(caller, account_id, ["balance"])
+    banking = _banking(caller)
+    with caller.runtime.db.reader() as uow:
+        refresh.check_refreshable(service.require_account(uow, caller.ctx, account_id), ["balance"])
+    _provider_call(
+        lambda: refresh.refresh_now(
+            caller.runtime.db,
+            banking,
+            caller.ctx,
+            caller.ctx.merchant_id,
+            account_id,
+            ["balance"],
+        )
+    )
     with caller.runtime.db.reader() as uow:
         a = service.require_account(uow, caller.ctx, account_id, "account")
         if a.status != "active" or (a.balance_refresh or {}).get("status") != "succeeded":
@@ -445,6 +403,15 @@ def list_transactions(request: Request, params: dict[str, Any] = Depends(params_
     check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
     with caller.runtime.db.reader() as uow:
         a = service.require_account(uow, caller.ctx, p.account, "account")
-        page = repo.list_transactions(uow.session, caller.ctx.merchant_id, a.id, page_of(p))
+        after = p.transaction_refresh.after if p.transaction_refresh else None
+        page = repo.list_transactions(
+            uow.session,
+            caller.ctx.merchant_id,
+            a.id,
+            page_of(p),
+            transacted=listing.transacted_days(p.transacted_at),
+            updated_after=listing.refreshed_after(uow, a, after),
+            created=created_of(p),
+        )
         data = [render_transaction(t, caller.ctx.livemode) for t in page.data]
     return _ok(render_list("/v1/financial_connections/transactions", data, page.has_more))
