@@ -68,6 +68,13 @@ class RetrieveParams(Params):
     expand: Expand = Field(default_factory=list)
 
 
+class RetrieveSessionParams(RetrieveParams):
+    """``client_secret``: required with a publishable key (a browser reading the session it
+    was given, as Stripe.js ``collectFinancialConnectionsAccounts`` does)."""
+
+    client_secret: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
 class RefreshParams(Params):
     features: list[Feature] = Field(min_length=1)
     expand: Expand = Field(default_factory=list)

@@ -9,6 +9,7 @@ between two transactions, never in one.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from strongbox.api.context import Caller, authenticate, params_of
 from strongbox.api.responses import dumps, json_response
 from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc
+from strongbox.api.security import accepts_publishable_key
 from strongbox.banking import listing, refresh, service
 from strongbox.banking import repository as repo
 from strongbox.banking.providers.base import (
@@ -38,6 +40,7 @@ from strongbox.banking.schemas import (
     ListTransactionsParams,
     RefreshParams,
     RetrieveParams,
+    RetrieveSessionParams,
     render_account,
     render_session,
     render_transaction,
@@ -46,6 +49,7 @@ from strongbox.core.errors import (
     GatewayError,
     InvalidRequestError,
     RateLimitError,
+    ResourceMissingError,
     StrongboxError,
 )
 from strongbox.core.money import parse_currency
@@ -159,15 +163,34 @@ def create_session(request: Request, params: dict[str, Any] = Depends(params_of)
     return _ok(body)
 
 
-@router.get("/sessions/{session_id}", summary="Retrieve a session")
+@router.get(
+    "/sessions/{session_id}",
+    summary="Retrieve a session (with a publishable key: by its client_secret)",
+    openapi_extra=query_doc(RetrieveSessionParams),
+)
+@accepts_publishable_key
 def retrieve_session(
     session_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
-    caller = authenticate(request)
-    p = validate_params(RetrieveParams, params)
+    """A publishable key (a browser) reads a session only with its ``client_secret``; a wrong
+    one is 404, as for a session that does not exist."""
+    caller = authenticate(request, allow_publishable=True)
+    p = validate_params(RetrieveSessionParams, params)
     check_expand(p.expand, ACCOUNTS)
+    if caller.auth.kind != "secret" and p.client_secret is None:
+        raise InvalidRequestError(
+            "A publishable key reads a session with its client_secret.",
+            param="client_secret",
+            code="parameter_missing",
+        )
     with caller.runtime.db.reader() as uow:
         s = service.require_session(uow, caller.ctx, session_id)
+        if p.client_secret is not None and not hmac.compare_digest(
+            p.client_secret.encode(), s.client_secret.encode()
+        ):
+            raise ResourceMissingError(
+                f"No such financial_connections.session: '{session_id}'", param="client_secret"
+            )
         accounts = _session_accounts(uow, s)
         return _ok(render_session(s, accounts, caller.ctx.livemode))
 
