@@ -17,6 +17,7 @@ from strongbox.audit.tasks import AuditLog, build_audit_log
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
+from strongbox.banking.debits import BankDebitSource
 from strongbox.banking.providers.registry import Banking
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
@@ -184,7 +185,7 @@ def build_runtime(
     PostingRules(ledger, fees).register(dispatcher)
     # Reconciliation resolutions post their adjustments through the ledger's rules too.
     AdjustmentRules(ledger).register(dispatcher)
-    return Runtime(
+    rt = Runtime(
         settings=settings,
         db=db,
         dispatcher=dispatcher,
@@ -208,6 +209,10 @@ def build_runtime(
         fx=RateCache(settings.redis_url),
         banking=build_banking(settings, sealer, clock),
     )
+    # us_bank_account debits (issue 20) read bank data through the runtime's banking, which
+    # may be set later (tests do): looked up per debit.
+    payments.bank = BankDebitSource(db, lambda: rt.banking)
+    return rt
 
 
 def build_banking(settings: Settings, sealer: Sealer, clock: Clock) -> Banking | None:
