@@ -5,6 +5,7 @@ its signed webhooks to the live server over real HTTP too."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from strongbox.banking import tasks
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.runtime import Runtime
-from support import LiveServer, Merchant, wait_until
+from strongbox.workers.recovery import recover_once
+from support import LiveServer, Merchant, expire_leases, wait_until
 
 
 @pytest.fixture
@@ -181,3 +183,40 @@ def test_a_us_bank_account_payment_method_through_stripe_python(
             currency="usd",
         )
     assert declined.value.code == "insufficient_funds"
+
+
+def test_an_ach_debit_through_stripe_python(
+    sc: stripe.StripeClient, plaid: PlaidFake, runtime: Runtime
+) -> None:
+    """confirm → processing (the balance read first), the settlement, then succeeded; and an
+    amount the balance does not cover declined with nothing sent."""
+    session = _link(sc, plaid, ["balances", "payment_method"])
+    fca = session.accounts.data[0].id
+    pm = sc.v1.payment_methods.create(
+        params={
+            "type": "us_bank_account",
+            "us_bank_account": {"financial_connections_account": fca},
+        }
+    )
+    assert runtime.simulator is not None
+    network = runtime.simulator.ach
+    network.settlement_seconds = 86400
+    pi = sc.v1.payment_intents.create(
+        params={"amount": 4200, "currency": "usd", "payment_method": pm.id, "confirm": True}
+    )
+    assert pi.status == "processing"
+    with pytest.raises(stripe.CardError) as declined:
+        sc.v1.payment_intents.create(
+            params={"amount": 10001, "currency": "usd", "payment_method": pm.id, "confirm": True}
+        )
+    assert declined.value.code == "insufficient_funds"
+    assert [d.amount for d in network.debits()] == [4200]  # the decline sent nothing
+    network.settle()
+
+    def settled() -> Any:
+        expire_leases(runtime)
+        recover_once(runtime, min_age=timedelta(0))
+        got = sc.v1.payment_intents.retrieve(pi.id)
+        return got if got.status == "succeeded" else None
+
+    assert wait_until(settled, "the debit to settle").amount_received == 4200
