@@ -76,6 +76,22 @@ def item_by_provider_id(s: Session, provider: str, provider_item_id: str) -> Ban
     )
 
 
+def items_of_provider_user(s: Session, provider: str, provider_user_id: str) -> list[BankItem]:
+    """System work: the connected items of the provider user a webhook names (Yodlee's
+    DATA_UPDATES), their merchants from the rows."""
+    return list(
+        s.scalars(
+            select(BankItem)
+            .where(
+                BankItem.provider == provider,
+                BankItem.provider_user_id == provider_user_id,
+                BankItem.access_token_sealed.is_not(None),
+            )
+            .order_by(BankItem.seq)
+        )
+    )
+
+
 def transactions_by_provider_id(
     s: Session, merchant_id: str, account_ids: list[str], provider_ids: list[str]
 ) -> dict[tuple[str, str], BankTransactionRow]:

@@ -202,6 +202,7 @@ def record_link(
         merchant_id=s.merchant_id,
         provider=s.provider,
         provider_item_id=exchanged.item_id,
+        provider_user_id=exchanged.provider_user_id,
         access_token_sealed=None,
         cursor="",
         status="active",

@@ -211,11 +211,19 @@ def receive_webhook(db: Database, provider: str, dedupe_key: str, notices: list[
     stored = 0
     with db.unit_of_work() as uow:
         now = uow.clock.now()
+        targets: list[tuple[str, Notice, BankItem | None]] = []
         for i, notice in enumerate(notices):
             key = f"{dedupe_key}:{i}" if i else dedupe_key
+            if notice.provider_user_id and not notice.provider_item_id:
+                # A notice about a user (Yodlee's DATA_UPDATES): one event per item of theirs.
+                mine = repo.items_of_provider_user(uow.session, provider, notice.provider_user_id)
+                targets += [(f"{key}:{it.id}", notice, it) for it in mine] or [(key, notice, None)]
+            else:
+                item = repo.item_by_provider_id(uow.session, provider, notice.provider_item_id)
+                targets.append((key, notice, item))
+        for key, notice, item in targets:
             if repo.webhook_event_exists(uow.session, provider, key):
                 continue
-            item = repo.item_by_provider_id(uow.session, provider, notice.provider_item_id)
             ev = BankWebhookEvent(
                 id=new_id("bank_webhook_event"),
                 merchant_id=item.merchant_id if item else None,
