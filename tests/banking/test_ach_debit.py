@@ -192,3 +192,17 @@ def test_a_retried_confirm_with_its_key_debits_once(
     assert len(ach.ach.debits()) == 1
     _recover(runtime)
     assert bank.api.get(f"{PI}/{first.json()['id']}").json()["status"] == "succeeded"
+
+
+def test_a_refund_of_a_bank_debit_is_refused_by_the_simulator(
+    bank: Bank, runtime: Runtime, ach: SimulatorEngine
+) -> None:
+    """Not supported yet (docs/bank-data.md): a Stripe-shaped error, nothing refunded."""
+    pm, _ = _bank_pm(bank)
+    pi = _pay(bank, pm, 300).json()
+    _recover(runtime)
+    assert bank.api.get(f"{PI}/{pi['id']}").json()["status"] == "succeeded"
+    r = bank.api.post("/v1/refunds", data={"payment_intent": pi["id"]})
+    assert error_of(r, 502)["code"] == "gateway_error"
+    refunds = bank.api.get("/v1/refunds", params={"payment_intent": pi["id"]}).json()["data"]
+    assert [x["status"] for x in refunds if x["status"] == "succeeded"] == []
