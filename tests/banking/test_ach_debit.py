@@ -56,6 +56,7 @@ def _pay(bank: Bank, pm: str, amount: int, **extra: Any) -> Any:
             "amount": amount,
             "currency": "usd",
             "payment_method": pm,
+            "payment_method_types[0]": "us_bank_account",
             "confirm": "true",
             **extra,
         },
@@ -162,13 +163,25 @@ def test_an_ach_return_fails_the_payment(
 
 def test_what_a_bank_debit_refuses_writes_nothing(bank: Bank, ach: SimulatorEngine) -> None:
     pm, fca = _bank_pm(bank)
+    r = bank.api.post(  # the intent must allow us_bank_account (Stripe's default is card)
+        PI, data={"amount": 100, "currency": "usd", "payment_method": pm, "confirm": "true"}
+    )
+    assert error_of(r, 400)["code"] == "payment_intent_incompatible_payment_method"
+    r = bank.api.post(PI, data={"amount": 100, "currency": "usd", "payment_method_types[0]": "ach"})
+    assert error_of(r, 400)["param"] == "payment_method_types"
     for extra, param in (
         ({"currency": "eur"}, "currency"),
         ({"capture_method": "manual"}, "capture_method"),
     ):
         r = bank.api.post(
             PI,
-            data={"amount": 100, "currency": "usd", "payment_method": pm, "confirm": "true"}
+            data={
+                "amount": 100,
+                "currency": "usd",
+                "payment_method": pm,
+                "payment_method_types[0]": "us_bank_account",
+                "confirm": "true",
+            }
             | extra,
         )
         err = error_of(r, 400)
@@ -183,7 +196,13 @@ def test_a_retried_confirm_with_its_key_debits_once(
     bank: Bank, runtime: Runtime, ach: SimulatorEngine
 ) -> None:
     pm, _ = _bank_pm(bank)
-    data = {"amount": 2500, "currency": "usd", "payment_method": pm, "confirm": "true"}
+    data = {
+        "amount": 2500,
+        "currency": "usd",
+        "payment_method": pm,
+        "payment_method_types[0]": "us_bank_account",
+        "confirm": "true",
+    }
     h = {"Idempotency-Key": "ach-once"}
     first = bank.api.post(PI, data=data, headers=h)
     again = bank.api.post(PI, data=data, headers=h)

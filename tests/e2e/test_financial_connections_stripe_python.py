@@ -202,12 +202,24 @@ def test_an_ach_debit_through_stripe_python(
     network = runtime.simulator.ach
     network.settlement_seconds = 86400
     pi = sc.v1.payment_intents.create(
-        params={"amount": 4200, "currency": "usd", "payment_method": pm.id, "confirm": True}
+        params={
+            "amount": 4200,
+            "currency": "usd",
+            "payment_method": pm.id,
+            "payment_method_types": ["us_bank_account"],
+            "confirm": True,
+        }
     )
     assert pi.status == "processing"
     with pytest.raises(stripe.CardError) as declined:
         sc.v1.payment_intents.create(
-            params={"amount": 10001, "currency": "usd", "payment_method": pm.id, "confirm": True}
+            params={
+                "amount": 10001,
+                "currency": "usd",
+                "payment_method": pm.id,
+                "payment_method_types": ["us_bank_account"],
+                "confirm": True,
+            }
         )
     assert declined.value.code == "insufficient_funds"
     assert [d.amount for d in network.debits()] == [4200]  # the decline sent nothing

@@ -13,7 +13,8 @@ The card path's phases, with three differences:
   record ``succeeded`` (``payment_intent.succeeded``, the ledger posts) or the ACH return as
   a failure (``payment_intent.payment_failed``) once the gateway says it settled.
 
-Only ``usd`` and automatic capture, as Stripe's ACH Direct Debit.
+Only ``usd`` and automatic capture, and only for an intent whose ``payment_method_types``
+include ``us_bank_account``, as Stripe's ACH Direct Debit.
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ def start(
     """Write the debit's attempt (the recovery point) and move the intent to ``processing``;
     the call the edge then makes starts with the balance check. Bad input changes nothing."""
     source = _source(deps)
+    if "us_bank_account" not in (pi.payment_method_types or []):
+        raise InvalidRequestError(
+            f"The PaymentMethod provided ({pm.id}) is a us_bank_account, which this "
+            "PaymentIntent does not allow: create it with "
+            "payment_method_types[]=us_bank_account.",
+            param="payment_method",
+            code="payment_intent_incompatible_payment_method",
+        )
     if pi.currency != "usd":
         raise _unsupported("A us_bank_account PaymentMethod debits usd only.", "currency")
     if pi.capture_method == "manual":
