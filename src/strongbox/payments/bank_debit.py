@@ -96,7 +96,7 @@ def start(
 ) -> Step:
     """Write the debit's attempt (the recovery point) and move the intent to ``processing``;
     the call the edge then makes starts with the balance check. Bad input changes nothing."""
-    source = _source(deps)
+    _source(deps)
     if "us_bank_account" not in (pi.payment_method_types or []):
         raise InvalidRequestError(
             f"The PaymentMethod provided ({pm.id}) is a us_bank_account, which this "
@@ -112,8 +112,7 @@ def start(
             "A us_bank_account debit cannot be captured manually: use capture_method=automatic.",
             "capture_method",
         )
-    fca = account_of(pm)
-    source.account_numbers(uow, pi.merchant_id, fca)  # still debitable (400 otherwise)
+    fca = account_of(pm)  # still debitable: debit_request reads it (400 otherwise)
     connector, account_id = _connector(deps, uow, pi)
     attempt = new_attempt(
         deps,
