@@ -90,6 +90,8 @@ def test_a_bank_debit_is_processing_then_succeeded(
         None,
     )
     assert plaid_fake.calls["/accounts/balance/get"] == reads + 1  # the balance, read first
+    (processing,) = _events(bank, "payment_intent.processing")
+    assert processing["data"]["object"]["status"] == "processing"
     (debit,) = ach.ach.debits()
     assert (debit.amount, debit.last4, debit.payment_id) == (9999, "0000", pi["id"])
     balance = _events(bank, "financial_connections.account.refreshed_balance")

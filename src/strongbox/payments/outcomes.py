@@ -219,6 +219,9 @@ def _finish_authorize(
     ):
         if attempt.status == "started" and status == OperationStatus.PENDING:
             attempt.status = "unknown"
+            if result.details.get("payment_method_type") == "us_bank_account":
+                # An ACH debit sent: Stripe says so with payment_intent.processing.
+                intent_event(uow, ctx, "payment_intent.processing", pi)
         return Step(intent=pi)
     failed = Trigger.ACTION_FAILED if in_action else Trigger.FAILED
     if status == OperationStatus.NOT_FOUND:
