@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -16,13 +17,26 @@ from strongbox.banking import tasks
 from strongbox.db.metadata import target_metadata
 from strongbox.runtime import Runtime
 
+LOGGERS = ("sqlalchemy.engine", "plaid", "urllib3", "httpx", "strongbox")
 
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """Every logger at DEBUG for this test only: the levels are put back afterwards, so later
+    tests in the same process (which count log records) see what they expect."""
+    old = {name: logging.getLogger(name).level for name in LOGGERS}
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield
+    for name, level in old.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("debug_logs")
 def test_tokens_and_account_numbers_never_leak(
     bank: Bank, plaid_fake: PlaidFake, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    for name in ("sqlalchemy.engine", "plaid", "urllib3", "httpx", "strongbox"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
     answers: list[str] = []
     s = bank.session(
         ("balances", "transactions", "payment_method", "ownership"),
