@@ -23,6 +23,7 @@ from strongbox.auth.oauth.tokens import Issuer
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
+from strongbox.banking.debits import BankDebitSource
 from strongbox.banking.providers.registry import Banking
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.connectors.simulator.connector import SimulatorConnector
@@ -213,7 +214,7 @@ def build_runtime(
     PostingRules(ledger, fees, fx_converter(rates, settings.fx_markup_bps)).register(dispatcher)
     # Reconciliation resolutions post their adjustments through the ledger's rules too.
     AdjustmentRules(ledger).register(dispatcher)
-    return Runtime(
+    rt = Runtime(
         settings=settings,
         db=db,
         dispatcher=dispatcher,
@@ -239,6 +240,10 @@ def build_runtime(
         oauth=build_oauth(settings, sealer, clock),
         settlement=settlement,
     )
+    # us_bank_account debits (issue 20) read bank data through the runtime's banking, which
+    # may be set later (tests do): looked up per debit.
+    payments.bank = BankDebitSource(db, lambda: rt.banking)
+    return rt
 
 
 def simulator_mtls(settings: Settings) -> Callable[[], httpx.HTTPTransport] | None:

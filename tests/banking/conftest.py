@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from banking.fakes.plaid_fake import CLIENT_ID, SECRET, PlaidFake
+from strongbox.banking import tasks
 from strongbox.banking.providers.plaid import PlaidProvider
 from strongbox.banking.providers.plaid_webhooks import PlaidWebhookVerifier
 from strongbox.banking.providers.registry import Banking
@@ -18,6 +19,7 @@ from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.core.secret import Secret
 from strongbox.runtime import Runtime
+from support import wait_until
 
 
 @pytest.fixture
@@ -44,12 +46,61 @@ def banking(runtime: Runtime, plaid_fake: PlaidFake) -> Banking:
     return runtime.banking
 
 
+FIELDS = {"balance": "balance_refresh", "ownership": "ownership_refresh"}
+
+
+def settle_refresh(
+    api: TestClient, rt: Runtime, account: str, field: str = "balance_refresh"
+) -> dict[str, Any]:
+    """Run the bank worker's queue until the account's ``field`` is no longer pending (what
+    the ``bank-webhooks`` loop does on its own); the account as the API shows it then."""
+    banking = rt.banking
+    assert banking is not None
+
+    def settled() -> dict[str, Any] | None:
+        tasks.process_webhooks(rt.db, banking)
+        r = api.get(f"/v1/financial_connections/accounts/{account}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body if (body[field] or {}).get("status") != "pending" else None
+
+    found: dict[str, Any] = wait_until(settled, f"the {field} to settle")
+    return found
+
+
+def refresh_and_settle(
+    api: TestClient, rt: Runtime, account: str, *features: str
+) -> dict[str, Any]:
+    """``POST …/refresh``: it answers at once with the features ``pending`` (as Stripe's
+    does); the worker completes them. The account afterwards."""
+    data = {f"features[{i}]": f for i, f in enumerate(features)}
+    r = api.post(f"/v1/financial_connections/accounts/{account}/refresh", data=data)
+    assert r.status_code == 200, r.text
+    fields = [FIELDS.get(f, "transaction_refresh") for f in features]
+    assert {r.json()[f]["status"] for f in fields} == {"pending"}, r.text
+    body: dict[str, Any] = {}
+    for f in fields:
+        body = settle_refresh(api, rt, account, f)
+    return body
+
+
 class Bank:
     """Drives the flows a merchant's server and its user's browser go through."""
 
-    def __init__(self, api: TestClient, fake: PlaidFake) -> None:
+    def __init__(self, api: TestClient, fake: PlaidFake, runtime: Runtime | None = None) -> None:
         self.api = api
         self.fake = fake
+        self.runtime = runtime
+
+    def refresh(self, account: str, *features: str) -> dict[str, Any]:
+        """``POST …/refresh`` (it answers at once, the features ``pending``), then the worker's
+        passes that complete it: the account afterwards."""
+        assert self.runtime is not None
+        return refresh_and_settle(self.api, self.runtime, account, *features)
+
+    def settle_refresh(self, account: str, field: str = "balance_refresh") -> dict[str, Any]:
+        assert self.runtime is not None
+        return settle_refresh(self.api, self.runtime, account, field)
 
     def session(
         self, permissions: tuple[str, ...] = ("balances", "transactions"), **extra: Any
@@ -94,5 +145,5 @@ class Bank:
 
 
 @pytest.fixture
-def bank(api: TestClient, banking: Banking, plaid_fake: PlaidFake) -> Bank:
-    return Bank(api, plaid_fake)
+def bank(api: TestClient, banking: Banking, plaid_fake: PlaidFake, runtime: Runtime) -> Bank:
+    return Bank(api, plaid_fake, runtime)

@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 
 from banking.conftest import Bank
 from banking.fakes.plaid_fake import PlaidError, PlaidFake
-from strongbox.banking.models import BankAccountRow, BankItem
+from strongbox.banking import tasks
+from strongbox.banking.models import BankAccountRow, BankItem, BankWebhookEvent
+from strongbox.banking.refresh import REFRESH_CODE
 from strongbox.runtime import Runtime
 from support import error_of
 
@@ -165,7 +167,11 @@ def test_balance_refresh(bank: Bank, plaid_fake: PlaidFake) -> None:
         f"/v1/financial_connections/accounts/{acct['id']}/refresh", data={"features[0]": "balance"}
     )
     assert r.status_code == 200, r.text
-    body = r.json()
+    assert r.json()["balance_refresh"]["status"] == "pending"  # Stripe's: asynchronous
+    assert r.json()["balance"] is None
+    assert plaid_fake.calls["/accounts/balance/get"] == 0
+    assert _events(bank.api, "financial_connections.account.refreshed_balance") == []
+    body = bank.settle_refresh(acct["id"])
     assert body["balance"]["cash"]["available"] == {"usd": 4217}
     assert body["balance"]["current"] == {"usd": 123456789}
     assert body["balance_refresh"]["status"] == "succeeded"
@@ -189,11 +195,7 @@ def test_refresh_needs_the_permission(bank: Bank) -> None:
 def test_ownership_refresh(bank: Bank) -> None:
     done = bank.link(("ownership",))
     acct = done["accounts"]["data"][0]["id"]
-    r = bank.api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "ownership"}
-    )
-    assert r.status_code == 200, r.text
-    owners = r.json()["ownership"]["owners"]["data"]
+    owners = bank.refresh(acct, "ownership")["ownership"]["owners"]["data"]
     assert owners[0]["name"] == "Alberta Bobbeth Charleson"
     assert owners[0]["email"] == "accountholder0@example.com"
 
@@ -201,12 +203,7 @@ def test_ownership_refresh(bank: Bank) -> None:
 def test_transactions_refresh_lists_with_stable_ids(bank: Bank, plaid_fake: PlaidFake) -> None:
     done = bank.link()
     acct = done["accounts"]["data"][0]["id"]
-    r = bank.api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh",
-        data={"features[0]": "transactions"},
-    )
-    assert r.status_code == 200, r.text
-    assert r.json()["transaction_refresh"]["status"] == "succeeded"
+    assert bank.refresh(acct, "transactions")["transaction_refresh"]["status"] == "succeeded"
     txns = bank.transactions(acct)
     assert sorted(t["amount"] for t in txns) == [-8940, -1250, 50000]
     assert {t["status"] for t in txns} == {"posted"}
@@ -218,10 +215,7 @@ def test_transactions_refresh_lists_with_stable_ids(bank: Bank, plaid_fake: Plai
     plaid_fake.remove_transaction(
         item.item_id, next(t["transaction_id"] for k, t in item.log if t.get("name") == "Tectra")
     )
-    bank.api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh",
-        data={"features[0]": "transactions"},
-    )
+    bank.refresh(acct, "transactions")
     after = {t["description"]: t for t in bank.transactions(acct)}
     assert {d: t["id"] for d, t in after.items()} == ids  # the same ids
     assert (after["Uber"]["amount"], after["Uber"]["status"]) == (-1375, "pending")
@@ -256,15 +250,12 @@ def test_disconnect_removes_the_item_and_destroys_the_token(
 def test_provider_outages_are_stripe_errors(bank: Bank, plaid_fake: PlaidFake) -> None:
     done = bank.link()
     acct = done["accounts"]["data"][0]["id"]
+    check = f"/v1/financial_connections/accounts/{acct}/balance_check"
     plaid_fake.rate_limit(1)
-    r = bank.api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "balance"}
-    )
+    r = bank.api.post(check, data={"amount": 100, "currency": "usd"})
     assert error_of(r, 429)["code"] == "rate_limit"
     plaid_fake.fail(1)
-    r = bank.api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "balance"}
-    )
+    r = bank.api.post(check, data={"amount": 100, "currency": "usd"})
     assert r.status_code == 502
     assert r.json()["error"]["code"] == "bank_provider_unavailable"
 
@@ -276,11 +267,7 @@ def test_login_required_on_refresh_deactivates_and_a_relink_session_repairs(
     accts = [a["id"] for a in done["accounts"]["data"]]
     (item,) = plaid_fake.items.values()
     item.login_required = True
-    r = bank.api.post(
-        f"/v1/financial_connections/accounts/{accts[0]}/refresh", data={"features[0]": "balance"}
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = bank.refresh(accts[0], "balance")
     assert (body["status"], body["relink_required"]) == ("inactive", True)
     assert body["balance_refresh"]["status"] == "failed"
     deact = _events(bank.api, "financial_connections.account.deactivated")
@@ -349,3 +336,72 @@ def test_the_bank_name_is_for_display_only(bank: Bank, plaid_fake: PlaidFake) ->
     plaid_fake.fail(1, path="/institutions/get_by_id")
     done = bank.link()  # Plaid could not name the bank: the link goes on
     assert {a["institution_name"] for a in done["accounts"]["data"]} == {"Plaid"}
+
+
+def _queued(runtime: Runtime) -> list[Any]:
+    with runtime.db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(BankWebhookEvent.status, BankWebhookEvent.attempts)
+                .where(BankWebhookEvent.webhook_code == REFRESH_CODE)
+                .order_by(BankWebhookEvent.seq)
+            )
+        )
+
+
+def _due_now(runtime: Runtime) -> None:
+    """The back-off has passed (its length is tested with the webhooks)."""
+    with runtime.db.unit_of_work() as uow:
+        uow.session.execute(
+            sa.update(BankWebhookEvent)
+            .where(BankWebhookEvent.status == "pending")
+            .values(next_attempt_at=uow.clock.now())
+        )
+        uow.commit()
+
+
+def test_a_refresh_is_queued_once_retried_and_ends_failed_with_its_event(
+    bank: Bank, plaid_fake: PlaidFake, runtime: Runtime, banking: Any
+) -> None:
+    acct = bank.link()["accounts"]["data"][0]["id"]
+    url = f"/v1/financial_connections/accounts/{acct}/refresh"
+    first = bank.api.post(url, data={"features[0]": "balance"})
+    again = bank.api.post(url, data={"features[0]": "balance"})
+    assert first.json()["balance_refresh"]["status"] == "pending"
+    assert again.json()["balance_refresh"] == first.json()["balance_refresh"]
+    assert len(_queued(runtime)) == 1  # the pending refresh answers both requests
+    plaid_fake.rate_limit(1)
+    tasks.process_webhooks(runtime.db, banking)
+    assert _queued(runtime) == [("pending", 1)]  # retried later, still pending
+    assert (
+        bank.api.get(f"/v1/financial_connections/accounts/{acct}").json()["balance_refresh"][
+            "status"
+        ]
+        == "pending"
+    )
+    with runtime.db.unit_of_work() as uow:  # the last try is next
+        uow.session.execute(sa.update(BankWebhookEvent).values(attempts=tasks.MAX_ATTEMPTS - 1))
+        uow.commit()
+    _due_now(runtime)
+    plaid_fake.rate_limit(1)
+    tasks.process_webhooks(runtime.db, banking)
+    body = bank.api.get(f"/v1/financial_connections/accounts/{acct}").json()
+    assert body["balance_refresh"]["status"] == "failed"
+    assert body["balance"] is None
+    (ev,) = _events(bank.api, "financial_connections.account.refreshed_balance")
+    assert ev["data"]["object"]["balance_refresh"]["status"] == "failed"
+    assert _queued(runtime) == [("failed", tasks.MAX_ATTEMPTS)]
+    # A later refresh succeeds.
+    assert bank.refresh(acct, "balance")["balance_refresh"]["status"] == "succeeded"
+
+
+def test_a_refresh_of_an_account_disconnected_meanwhile_fails(bank: Bank, runtime: Runtime) -> None:
+    acct = bank.link()["accounts"]["data"][0]["id"]
+    r = bank.api.post(
+        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "transactions"}
+    )
+    assert r.json()["transaction_refresh"]["status"] == "pending"
+    bank.api.post(f"/v1/financial_connections/accounts/{acct}/disconnect")
+    body = bank.settle_refresh(acct, "transaction_refresh")
+    assert body["transaction_refresh"]["status"] == "failed"
+    assert body["transaction_refresh"]["id"] == r.json()["transaction_refresh"]["id"]

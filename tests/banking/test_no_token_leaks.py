@@ -4,7 +4,9 @@ included): not into a log record, a table cell, an event or an API response."""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -15,13 +17,26 @@ from strongbox.banking import tasks
 from strongbox.db.metadata import target_metadata
 from strongbox.runtime import Runtime
 
+LOGGERS = ("sqlalchemy.engine", "plaid", "urllib3", "httpx", "strongbox")
 
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    """Every logger at DEBUG for this test only: the levels are put back afterwards, so later
+    tests in the same process (which count log records) see what they expect."""
+    old = {name: logging.getLogger(name).level for name in LOGGERS}
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield
+    for name, level in old.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("debug_logs")
 def test_tokens_and_account_numbers_never_leak(
     bank: Bank, plaid_fake: PlaidFake, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    for name in ("sqlalchemy.engine", "plaid", "urllib3", "httpx", "strongbox"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
     answers: list[str] = []
     s = bank.session(
         ("balances", "transactions", "payment_method", "ownership"),
@@ -33,23 +48,14 @@ def test_tokens_and_account_numbers_never_leak(
     )
     answers.append(r.text)
     accts = [a["id"] for a in r.json()["accounts"]["data"]]
-    for features in (["balance"], ["ownership"], ["transactions"]):
-        r = bank.api.post(
-            f"/v1/financial_connections/accounts/{accts[0]}/refresh",
-            data={f"features[{i}]": f for i, f in enumerate(features)},
-        )
-        answers.append(r.text)
+    for feature in ("balance", "ownership", "transactions"):
+        answers.append(json.dumps(bank.refresh(accts[0], feature)))
     (item,) = plaid_fake.items.values()
     plaid_fake.add_transactions(item.item_id, [{"transaction_id": "leak-1", "amount": 2}])
     answers += [x.text for x in bank.deliver_webhooks()]
     tasks.process_webhooks(runtime.db, runtime.banking)  # type: ignore[arg-type]
     item.login_required = True
-    answers.append(
-        bank.api.post(
-            f"/v1/financial_connections/accounts/{accts[0]}/refresh",
-            data={"features[0]": "balance"},
-        ).text
-    )
+    answers.append(json.dumps(bank.refresh(accts[0], "balance")))
     item.login_required = False
     for a in accts:
         answers.append(bank.api.post(f"/v1/financial_connections/accounts/{a}/disconnect").text)

@@ -94,11 +94,7 @@ def _run(
                 assert row["status"] == ("pending" if truth[1] else "posted")
 
     def sync() -> None:
-        r = bank.api.post(
-            f"/v1/financial_connections/accounts/{acct}/refresh",
-            data={"features[0]": "transactions"},
-        )
-        assert r.status_code == 200, r.text
+        bank.refresh(acct, "transactions")
 
     n = 0
     for kind, amount, flag in changes:

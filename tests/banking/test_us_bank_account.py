@@ -45,18 +45,6 @@ def test_a_linked_account_becomes_a_payment_method_for_a_customer(bank: Bank) ->
     assert api.get(f"{PM}/{pm['id']}").json()["us_bank_account"]["last4"] == "0000"
 
 
-def test_no_debit_is_sent_for_a_bank_account_yet(bank: Bank) -> None:
-    done = bank.link(("balances", "payment_method"))
-    pm = _bank_pm(bank.api, done["accounts"]["data"][0]["id"]).json()["id"]
-    r = bank.api.post(
-        "/v1/payment_intents",
-        data={"amount": 1000, "currency": "usd", "payment_method": pm, "confirm": "true"},
-    )
-    err = error_of(r, 400)
-    assert (err["code"], err["param"]) == ("payment_method_unsupported", "payment_method")
-    assert bank.api.get("/v1/payment_intents").json()["data"] == []  # nothing was written
-
-
 def test_bad_bank_payment_methods(bank: Bank, client: TestClient, merchant: Merchant) -> None:
     api = bank.api
     done = bank.link(("balances",))  # no payment_method permission: no numbers read

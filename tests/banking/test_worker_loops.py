@@ -21,9 +21,7 @@ def test_a_webhook_is_applied_by_the_worker(
 ) -> None:
     done = bank.link()
     acct = done["accounts"]["data"][0]["id"]
-    bank.api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "transactions"}
-    )
+    bank.refresh(acct, "transactions")
     workers = build_workers(runtime)
     names = {loop.name for loop in workers.loops}
     assert {"strongbox-bank-webhooks", "strongbox-bank-poll"} <= names

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from banking.conftest import refresh_and_settle
 from banking.fakes import yodlee_fake as yf
 from strongbox.banking.providers.registry import Banking
 from strongbox.banking.providers.yodlee import YodleeProvider
@@ -33,7 +34,7 @@ def yodlee(runtime: Runtime) -> Iterator[yf.YodleeFake]:
 
 
 def test_link_refresh_and_transactions_through_yodlee(
-    api: TestClient, yodlee: yf.YodleeFake
+    api: TestClient, yodlee: yf.YodleeFake, runtime: Runtime
 ) -> None:
     r = api.post(
         "/v1/financial_connections/sessions",
@@ -59,12 +60,8 @@ def test_link_refresh_and_transactions_through_yodlee(
     assert [a["last4"] for a in accounts] == ["0000", "1111"]
     assert accounts[0]["institution_name"] == "Dag Site"
     acct = accounts[0]["id"]
-    r = api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh",
-        data={"features[0]": "balance", "features[1]": "transactions"},
-    )
-    assert r.status_code == 200, r.text
-    assert r.json()["balance"]["cash"]["available"] == {"usd": 10000}
+    body = refresh_and_settle(api, runtime, acct, "balance", "transactions")
+    assert body["balance"]["cash"]["available"] == {"usd": 10000}
     txns = api.get("/v1/financial_connections/transactions", params={"account": acct}).json()
     assert sorted(t["amount"] for t in txns["data"]) == [-8940, -1250, 50000]
     # A second session for the same customer: the user exists at Yodlee already (Y013).
@@ -181,13 +178,9 @@ def test_yodlee_notifications_are_authenticated_hints_that_cost_one_sync(
 
 
 def test_yodlee_login_failure_found_by_a_sync_deactivates(
-    api: TestClient, yodlee: yf.YodleeFake
+    api: TestClient, yodlee: yf.YodleeFake, runtime: Runtime
 ) -> None:
     pa, acct = _linked(api, yodlee)
     yodlee.login_required(int(pa))
-    r = api.post(
-        f"/v1/financial_connections/accounts/{acct}/refresh", data={"features[0]": "transactions"}
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = refresh_and_settle(api, runtime, acct, "transactions")
     assert (body["status"], body["transaction_refresh"]["status"]) == ("inactive", "failed")

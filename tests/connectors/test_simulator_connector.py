@@ -11,9 +11,14 @@ from strongbox.connectors.simulator.http import HttpSimulatorConnector
 def test_name_and_capabilities() -> None:
     for conn in (SimulatorConnector(), HttpSimulatorConnector("http://sim.test")):
         assert conn.name == "simulator"
-        assert conn.capabilities == ALL_CAPABILITIES
-        # Every capability but gateway tokens: the simulator takes card data only.
+        # Every capability but gateway tokens: the simulator takes card data (and, in
+        # process, ACH debits of bank accounts) only.
         expected = [c for c in Capability if c not in (Capability.NONE, Capability.GATEWAY_TOKEN)]
+        if isinstance(conn, HttpSimulatorConnector):
+            assert conn.capabilities == ALL_CAPABILITIES & ~Capability.BANK_DEBIT
+            expected.remove(Capability.BANK_DEBIT)
+        else:
+            assert conn.capabilities == ALL_CAPABILITIES
         assert all(conn.supports(c) for c in expected)
         assert not conn.supports(Capability.GATEWAY_TOKEN)
         conn.close()

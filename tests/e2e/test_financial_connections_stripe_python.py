@@ -5,6 +5,7 @@ its signed webhooks to the live server over real HTTP too."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from strongbox.banking import tasks
 from strongbox.connectors.simulator.engine import SimulatorEngine
 from strongbox.connectors.simulator.http import BackgroundServer
 from strongbox.runtime import Runtime
-from support import LiveServer, Merchant
+from strongbox.workers.recovery import recover_once
+from support import LiveServer, Merchant, expire_leases, wait_until
 
 
 @pytest.fixture
@@ -56,6 +58,17 @@ def _link(sc: stripe.StripeClient, plaid: PlaidFake, permissions: list[str]) -> 
     return sc.v1.financial_connections.sessions.retrieve(session.id)
 
 
+def _settled(sc: stripe.StripeClient, rt: Runtime, account: str, field: str) -> Any:
+    """The account once the worker completed its refresh (the loop's pass, run here)."""
+
+    def done() -> Any:
+        tasks.process_webhooks(rt.db, rt.banking)  # type: ignore[arg-type]
+        got = sc.v1.financial_connections.accounts.retrieve(account)
+        return got if got[field]["status"] != "pending" else None
+
+    return wait_until(done, f"the {field} to complete")
+
+
 def test_link_refresh_sync_by_webhook_forgery_and_login_required(
     sc: stripe.StripeClient, plaid: PlaidFake, runtime: Runtime, live_server: LiveServer
 ) -> None:
@@ -70,9 +83,12 @@ def test_link_refresh_sync_by_webhook_forgery_and_login_required(
     # A balance refresh.
     item = next(iter(plaid.items.values()))
     item.accounts[0]["balances"]["current"] = 99.99
-    refreshed = sc.v1.financial_connections.accounts.refresh(
+    pending = sc.v1.financial_connections.accounts.refresh(
         acct.id, params={"features": ["balance"]}
     )
+    assert pending.balance_refresh is not None
+    assert pending.balance_refresh.status == "pending"  # asynchronous, as Stripe's
+    refreshed = _settled(sc, runtime, acct.id, "balance_refresh")
     assert refreshed.balance is not None
     assert refreshed.balance.current.to_dict() == {"usd": 9999}
     assert refreshed.balance_refresh is not None
@@ -80,6 +96,7 @@ def test_link_refresh_sync_by_webhook_forgery_and_login_required(
 
     # The first sync, then new data announced by a signed webhook over HTTP.
     sc.v1.financial_connections.accounts.refresh(acct.id, params={"features": ["transactions"]})
+    _settled(sc, runtime, acct.id, "transaction_refresh")
     plaid.add_transactions(
         item.item_id, [{"transaction_id": "hook-1", "amount": 3.2, "name": "Bakery"}]
     )
@@ -166,3 +183,52 @@ def test_a_us_bank_account_payment_method_through_stripe_python(
             currency="usd",
         )
     assert declined.value.code == "insufficient_funds"
+
+
+def test_an_ach_debit_through_stripe_python(
+    sc: stripe.StripeClient, plaid: PlaidFake, runtime: Runtime
+) -> None:
+    """confirm → processing (the balance read first), the settlement, then succeeded; and an
+    amount the balance does not cover declined with nothing sent."""
+    session = _link(sc, plaid, ["balances", "payment_method"])
+    fca = session.accounts.data[0].id
+    pm = sc.v1.payment_methods.create(
+        params={
+            "type": "us_bank_account",
+            "us_bank_account": {"financial_connections_account": fca},
+        }
+    )
+    assert runtime.simulator is not None
+    network = runtime.simulator.ach
+    network.settlement_seconds = 86400
+    pi = sc.v1.payment_intents.create(
+        params={
+            "amount": 4200,
+            "currency": "usd",
+            "payment_method": pm.id,
+            "payment_method_types": ["us_bank_account"],
+            "confirm": True,
+        }
+    )
+    assert pi.status == "processing"
+    with pytest.raises(stripe.CardError) as declined:
+        sc.v1.payment_intents.create(
+            params={
+                "amount": 10001,
+                "currency": "usd",
+                "payment_method": pm.id,
+                "payment_method_types": ["us_bank_account"],
+                "confirm": True,
+            }
+        )
+    assert declined.value.code == "insufficient_funds"
+    assert [d.amount for d in network.debits()] == [4200]  # the decline sent nothing
+    network.settle()
+
+    def settled() -> Any:
+        expire_leases(runtime)
+        recover_once(runtime, min_age=timedelta(0))
+        got = sc.v1.payment_intents.retrieve(pi.id)
+        return got if got.status == "succeeded" else None
+
+    assert wait_until(settled, "the debit to settle").amount_received == 4200

@@ -53,6 +53,7 @@ class BankItem(Base):
         UniqueConstraint("provider", "provider_item_id", name="uq_bank_items_provider_item"),
         Index("ix_bank_items_merchant_seq", "merchant_id", "seq"),
         Index("ix_bank_items_poll", "status", "next_poll_at"),
+        Index("ix_bank_items_provider_user", "provider", "provider_user_id"),
     )
 
     seq: Mapped[int] = seq_column()
@@ -60,6 +61,9 @@ class BankItem(Base):
     merchant_id: Mapped[str] = mapped_column(String(64))
     provider: Mapped[str] = mapped_column(String(16))
     provider_item_id: Mapped[str] = mapped_column(String(128))
+    # The provider's end user the login belongs to, when its webhooks name users (Yodlee's
+    # DATA_UPDATES name a loginName, not a provider account); None for Plaid.
+    provider_user_id: Mapped[str | None] = mapped_column(String(128), default=None)
     access_token_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     cursor: Mapped[str] = mapped_column(String(2048), default="")
     status: Mapped[str] = mapped_column(String(24))  # active | login_required | disconnected

@@ -4,9 +4,10 @@ the poller and the webhook worker pick due rows)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from strongbox.banking.models import (
@@ -75,6 +76,22 @@ def item_by_provider_id(s: Session, provider: str, provider_item_id: str) -> Ban
     )
 
 
+def items_of_provider_user(s: Session, provider: str, provider_user_id: str) -> list[BankItem]:
+    """System work: the connected items of the provider user a webhook names (Yodlee's
+    DATA_UPDATES), their merchants from the rows."""
+    return list(
+        s.scalars(
+            select(BankItem)
+            .where(
+                BankItem.provider == provider,
+                BankItem.provider_user_id == provider_user_id,
+                BankItem.access_token_sealed.is_not(None),
+            )
+            .order_by(BankItem.seq)
+        )
+    )
+
+
 def transactions_by_provider_id(
     s: Session, merchant_id: str, account_ids: list[str], provider_ids: list[str]
 ) -> dict[tuple[str, str], BankTransactionRow]:
@@ -111,15 +128,35 @@ def list_accounts(
 
 
 def list_transactions(
-    s: Session, merchant_id: str, account_id: str, page: PageRequest
+    s: Session,
+    merchant_id: str,
+    account_id: str,
+    page: PageRequest,
+    *,
+    transacted: dict[str, date] | None = None,
+    updated_after: datetime | None = None,
+    created: dict[str, int] | None = None,
 ) -> Page[BankTransactionRow]:
+    """``transacted``: bounds on the transaction's day (``gte``/``lte``, inclusive);
+    ``updated_after``: only rows a refresh changed after that time."""
+    conds: list[Any] = [BankTransactionRow.account_id == account_id]
+    for op, day in (transacted or {}).items():
+        column = BankTransactionRow.transacted_on
+        conds.append(column >= day if op == "gte" else column <= day)
+    if updated_after is not None:
+        conds.append(BankTransactionRow.updated > updated_after)
     return paginate(
-        s,
-        BankTransactionRow,
-        merchant_id,
-        page,
-        [BankTransactionRow.account_id == account_id],
-        noun="transaction",
+        s, BankTransactionRow, merchant_id, page, conds, created=created, noun="transaction"
+    )
+
+
+def transaction_refresh_time(s: Session, merchant_id: str, refresh_id: str) -> datetime | None:
+    """When the transaction refresh ``refresh_id`` wrote its rows (None: it changed none)."""
+    return s.scalar(
+        select(func.max(BankTransactionRow.updated)).where(
+            BankTransactionRow.merchant_id == merchant_id,
+            BankTransactionRow.transaction_refresh == refresh_id,
+        )
     )
 
 

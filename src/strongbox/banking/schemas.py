@@ -7,7 +7,15 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, model_validator
 
 from strongbox.banking.models import BankAccountRow, BankSession, BankTransactionRow
-from strongbox.core.params import Expand, IdString, IntParam, ListParams, Params, invalid_param
+from strongbox.core.params import (
+    Expand,
+    IdString,
+    IntParam,
+    ListParams,
+    Params,
+    RangeQuery,
+    invalid_param,
+)
 
 Permission = Literal["balances", "ownership", "payment_method", "transactions"]
 Feature = Literal["balance", "ownership", "transactions"]
@@ -60,6 +68,13 @@ class RetrieveParams(Params):
     expand: Expand = Field(default_factory=list)
 
 
+class RetrieveSessionParams(RetrieveParams):
+    """``client_secret``: required with a publishable key (a browser reading the session it
+    was given, as Stripe.js ``collectFinancialConnectionsAccounts`` does)."""
+
+    client_secret: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
 class RefreshParams(Params):
     features: list[Feature] = Field(min_length=1)
     expand: Expand = Field(default_factory=list)
@@ -83,8 +98,17 @@ class ListAccountsParams(ListParams):
     account_holder: AccountHolderFilter | None = None
 
 
+class TransactionRefreshFilter(Params):
+    after: IdString
+
+
 class ListTransactionsParams(ListParams):
+    """Stripe's filters: ``transacted_at`` (a range of Unix times, like ``created``) and
+    ``transaction_refresh[after]`` (the transactions a later refresh added or changed)."""
+
     account: IdString
+    transacted_at: RangeQuery | None = None
+    transaction_refresh: TransactionRefreshFilter | None = None
 
 
 def _ts(value: Any) -> int | None:

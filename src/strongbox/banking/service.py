@@ -44,13 +44,14 @@ POLL_INTERVAL = timedelta(days=1)
 # ---------------------------------------------------------------- sealing
 
 
-def _aad(merchant_id: str, row_id: str, purpose: str) -> bytes:
+def aad(merchant_id: str, row_id: str, purpose: str) -> bytes:
+    """What a sealed value of this row is bound to."""
     return f"strongbox-bank|{merchant_id}|{row_id}|{purpose}".encode()
 
 
 def seal_token(sealer: Sealer, item: BankItem, token: Secret[str]) -> None:
     item.access_token_sealed = sealer.seal(
-        token.reveal().encode(), _aad(item.merchant_id, item.id, "access_token")
+        token.reveal().encode(), aad(item.merchant_id, item.id, "access_token")
     )
 
 
@@ -60,13 +61,13 @@ def access_token(sealer: Sealer, item: BankItem) -> Secret[str]:
             "This account was disconnected; its bank login is gone.",
             code="account_disconnected",
         )
-    raw = sealer.unseal(item.access_token_sealed, _aad(item.merchant_id, item.id, "access_token"))
+    raw = sealer.unseal(item.access_token_sealed, aad(item.merchant_id, item.id, "access_token"))
     return Secret(raw.decode())
 
 
 def _seal_numbers(sealer: Sealer, a: BankAccountRow, n: AccountNumbers) -> None:
     plain = json.dumps({"account": n.account.reveal(), "routing": n.routing.reveal()}).encode()
-    a.numbers_sealed = sealer.seal(plain, _aad(a.merchant_id, a.id, "ach_numbers"))
+    a.numbers_sealed = sealer.seal(plain, aad(a.merchant_id, a.id, "ach_numbers"))
     a.account_last4 = n.account.reveal()[-4:]
     a.routing_number = n.routing.reveal()[:9]
 
@@ -201,6 +202,7 @@ def record_link(
         merchant_id=s.merchant_id,
         provider=s.provider,
         provider_item_id=exchanged.item_id,
+        provider_user_id=exchanged.provider_user_id,
         access_token_sealed=None,
         cursor="",
         status="active",

@@ -130,6 +130,13 @@ def apply_sync(
         if a.status != "disconnected" and "transactions" in a.permissions
     }
     refresh_id = new_id("transaction_refresh")
+    # A refresh the merchant asked for keeps the id it answered with (``pending``).
+    rids = {
+        a.id: str((a.transaction_refresh or {}).get("id") or refresh_id)
+        if (a.transaction_refresh or {}).get("status") == "pending"
+        else refresh_id
+        for a in accounts.values()
+    }
     upserts = [t for p in pages for t in (*p.added, *p.modified)]
     removed = [r for p in pages for r in p.removed]
     ids = [a.id for a in accounts.values()]
@@ -166,7 +173,7 @@ def apply_sync(
             row.posted_at = now
         row.status = t.status
         row.transacted_on = t.transacted_on
-        row.transaction_refresh = refresh_id
+        row.transaction_refresh = rids[acct.id]
         row.updated = now
         changed += 1
     for pid in removed:
@@ -174,14 +181,14 @@ def apply_sync(
         if gone is not None and gone.status != "void":
             gone.status = "void"
             gone.void_at = now
-            gone.transaction_refresh = refresh_id
+            gone.transaction_refresh = rids.get(gone.account_id, refresh_id)
             gone.updated = now
             changed += 1
     item.cursor = pages[-1].next_cursor
     item.next_poll_at = now + service.POLL_INTERVAL
     item.updated = now
     for a in accounts.values():
-        a.transaction_refresh = service.refresh_state("succeeded", now, id=refresh_id)
+        a.transaction_refresh = service.refresh_state("succeeded", now, id=rids[a.id])
         a.updated = now
     uow.flush()
     for a in accounts.values():
@@ -204,11 +211,19 @@ def receive_webhook(db: Database, provider: str, dedupe_key: str, notices: list[
     stored = 0
     with db.unit_of_work() as uow:
         now = uow.clock.now()
+        targets: list[tuple[str, Notice, BankItem | None]] = []
         for i, notice in enumerate(notices):
             key = f"{dedupe_key}:{i}" if i else dedupe_key
+            if notice.provider_user_id and not notice.provider_item_id:
+                # A notice about a user (Yodlee's DATA_UPDATES): one event per item of theirs.
+                mine = repo.items_of_provider_user(uow.session, provider, notice.provider_user_id)
+                targets += [(f"{key}:{it.id}", notice, it) for it in mine] or [(key, notice, None)]
+            else:
+                item = repo.item_by_provider_id(uow.session, provider, notice.provider_item_id)
+                targets.append((key, notice, item))
+        for key, notice, item in targets:
             if repo.webhook_event_exists(uow.session, provider, key):
                 continue
-            item = repo.item_by_provider_id(uow.session, provider, notice.provider_item_id)
             ev = BankWebhookEvent(
                 id=new_id("bank_webhook_event"),
                 merchant_id=item.merchant_id if item else None,
@@ -276,6 +291,10 @@ def _apply(db: Database, banking: Banking, ev: dict[str, Any]) -> str:
     if code in SYNC_CODES:
         sync_item(db, banking, ctx, merchant_id, item_id)
         return "processed"
+    if code == "REFRESH_REQUESTED":  # a merchant's refresh (banking/refresh.py)
+        from strongbox.banking import refresh
+
+        return refresh.apply_requested(db, banking, ctx, ev)
     error = payload.get("error") or {}
     error_code = str(error.get("error_code") or "") if isinstance(error, dict) else ""
     if (code == "ERROR" and error_code in RELINK_CODES) or code == "PENDING_EXPIRATION":
@@ -316,6 +335,7 @@ def process_webhooks(db: Database, banking: Banking, limit: int = 50) -> int:
                     "provider": row.provider,
                     "code": row.webhook_code,
                     "payload": dict(row.payload),
+                    "attempts": row.attempts,
                     "ids": [row.id],
                 }
             )

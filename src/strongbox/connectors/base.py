@@ -54,6 +54,10 @@ class Capability(enum.Flag):
     #: the same key returns what it did with the first one, or does it now, exactly once.
     #: Recovery re-sends under the key to make an outcome definitive (payments/recovery.py).
     IDEMPOTENT_REPLAY = enum.auto()
+    #: Debits a US bank account over ACH (``AuthorizeRequest.bank_account``, with capture):
+    #: the answer is ``PENDING`` while the debit is processing; ``get_status`` says
+    #: ``CAPTURED`` once it settled, or ``DECLINED`` with the ACH return's code.
+    BANK_DEBIT = enum.auto()
 
 
 class OperationKind(enum.StrEnum):
@@ -126,10 +130,26 @@ class CardData:
 
 
 @dataclass(frozen=True, slots=True)
+class BankAccountData:
+    """A US bank account's ACH numbers for one debit (the account number a ``Secret``, shown
+    only by the connector building its request)."""
+
+    account_number: Secret[str]
+    routing_number: str
+    account_type: str = "checking"  # or "savings"
+    holder_name: str | None = None
+
+    @property
+    def last4(self) -> str:
+        return self.account_number.reveal()[-4:]
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorizeRequest:
-    """One authorization, with exactly one of ``card`` (detokenized card data) or ``token``
+    """One authorization, with exactly one of ``card`` (detokenized card data), ``token``
     (a payment method the gateway holds itself: a Stripe ``pm_…``/``tok_…`` made by
-    Stripe.js, a Braintree nonce), the latter only for connectors with ``GATEWAY_TOKEN``."""
+    Stripe.js, a Braintree nonce), the latter only for connectors with ``GATEWAY_TOKEN``, or
+    ``bank_account`` (an ACH debit, only for connectors with ``BANK_DEBIT``)."""
 
     idempotency_key: str  # derived from the attempt id; gateways dedupe on it
     amount: int  # minor units
@@ -143,10 +163,12 @@ class AuthorizeRequest:
     description: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     credentials: Credentials = NO_CREDENTIALS
+    bank_account: BankAccountData | None = None
 
     def __post_init__(self) -> None:
-        if (self.card is None) == (self.token is None):
-            raise ValueError("an AuthorizeRequest takes exactly one of card or token")
+        given = [x for x in (self.card, self.token, self.bank_account) if x is not None]
+        if len(given) != 1:
+            raise ValueError("an AuthorizeRequest takes exactly one of card, token or bank_account")
 
     def require_card(self) -> CardData:
         """The card data, for connectors that take nothing else."""

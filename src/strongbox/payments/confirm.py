@@ -9,7 +9,7 @@ from strongbox.core.errors import InvalidRequestError, ResourceMissingError, Une
 from strongbox.core.ids import new_id
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
-from strongbox.payments import payment_methods, store
+from strongbox.payments import bank_debit, payment_methods, store
 from strongbox.payments.cards import VAULT_PREFIX
 from strongbox.payments.common import (
     check_pm_customer,
@@ -87,12 +87,8 @@ def start(
         raise ResourceMissingError(
             f"No such PaymentMethod: '{pi.payment_method_id}'", param="payment_method"
         )
-    if pm.type != "card":  # us_bank_account (issue 20): no connector debits a bank account yet
-        raise InvalidRequestError(
-            "No connector can debit a us_bank_account PaymentMethod yet; nothing was sent.",
-            param="payment_method",
-            code="payment_method_unsupported",
-        )
+    if pm.type != "card":  # us_bank_account (issue 20): an ACH debit, payments/bank_debit.py
+        return bank_debit.start(deps, uow, ctx, pi, pm, cause)
     card: CardData | None = None
     if pm.gateway_token is not None:
         route = _pinned_route(deps, uow, pi, pm)

@@ -8,13 +8,31 @@ the card source, routing, breakers or the vault.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+from strongbox.banking.providers.base import AccountNumbers
 from strongbox.connectors.registry import ConnectorRegistry
 from strongbox.core.settings import RETRY_BACKOFF_MAX_SECONDS
+from strongbox.db.uow import UnitOfWork
 from strongbox.payments.cards import CardSource
 from strongbox.routing.health import ConnectorHealth
 from strongbox.routing.service import RoutingService
 from strongbox.vault.service import VaultService
+
+
+class BankDebits(Protocol):
+    """What a ``us_bank_account`` debit needs from bank data (``banking/debits.py``)."""
+
+    def account_numbers(
+        self, uow: UnitOfWork, merchant_id: str, account_id: str
+    ) -> tuple[AccountNumbers, str]:
+        """The linked account's ACH numbers for one call, and its subcategory."""
+        ...
+
+    def insufficient(self, merchant_id: str, account_id: str, amount: int, currency: str) -> bool:
+        """A balance read from the provider now does not cover ``amount`` (no transaction
+        may be open: a provider call)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +55,8 @@ class Payments:
     vault: VaultService | None = None
     routing: RoutingService | None = None
     health: ConnectorHealth | None = None
+    #: Debits of ``us_bank_account`` PaymentMethods (issue 20); None: refused.
+    bank: BankDebits | None = None
 
     def require_vault(self) -> VaultService:
         if self.vault is None:

@@ -43,8 +43,19 @@ DECLINE_MESSAGES = {
 }
 
 
-def payment_error(pm_id: str | None, decline_code: str, message: str | None) -> dict[str, Any]:
-    """``last_payment_error`` for a decline, in Stripe's shape."""
+def payment_error(
+    pm_id: str | None, decline_code: str, message: str | None, *, bank: bool = False
+) -> dict[str, Any]:
+    """``last_payment_error`` for a decline, in Stripe's shape. A bank debit's failure (ACH)
+    carries its own code (``insufficient_funds``, ``account_closed`` …), not ``card_declined``."""
+    if bank:
+        return {
+            "type": "card_error",
+            "code": decline_code,
+            "decline_code": decline_code,
+            "message": message or "The bank account could not be debited.",
+            "payment_method": {"id": pm_id} if pm_id else None,
+        }
     code = DECLINE_TO_CODE.get(decline_code, "card_declined")
     err: dict[str, Any] = {
         "type": "card_error",

@@ -71,7 +71,12 @@ def _build_retrying(config: PaymentsConfig) -> Retrying:
 
 
 def execute(deps: Payments, call: GatewayCall) -> GatewayOutcome:
-    """Run one connector call. No database access here, ever."""
+    """Run one connector call. No database access here, ever (a call's ``precheck``, a bank
+    debit's balance read, opens its own short transactions; none is open around it)."""
+    if call.precheck is not None:
+        checked = bridge.offload(call.precheck)  # a provider call: off the event loop
+        if checked is not None:
+            return checked
     connector = deps.connectors.get(call.connector)
     op = call.kind.value if not call.is_lookup else "status"
 

@@ -40,21 +40,30 @@ def validate_create(p: CreatePaymentIntentParams) -> None:
     """Rules that need no database; called before the idempotency key is taken."""
     currency = parse_currency(p.currency)
     validate_amount(p.amount, currency)
-    if p.payment_method_types is not None:
-        bad = [t for t in p.payment_method_types if t != "card"]
-        if bad:
-            raise InvalidRequestError(
-                f"The payment method type {bad[0]!r} is invalid. Strongbox supports: card.",
-                param="payment_method_types",
-                code="payment_method_invalid_parameter",
-            )
+    check_types(p.payment_method_types)
     if p.confirm is False and p.return_url is not None:
         raise InvalidRequestError(
             "return_url can only be passed when confirm=true.", param="return_url"
         )
 
 
+PAYMENT_METHOD_TYPES = ("card", "us_bank_account")
+
+
+def check_types(types: list[str] | None) -> None:
+    bad = [t for t in types or [] if t not in PAYMENT_METHOD_TYPES]
+    if bad:
+        raise InvalidRequestError(
+            f"The payment method type {bad[0]!r} is invalid. Strongbox supports: "
+            + ", ".join(PAYMENT_METHOD_TYPES)
+            + ".",
+            param="payment_method_types",
+            code="payment_method_invalid_parameter",
+        )
+
+
 def validate_update(p: UpdatePaymentIntentParams) -> None:
+    check_types(p.payment_method_types)
     if p.currency is not None:
         currency = parse_currency(p.currency)
         if p.amount is not None:

@@ -145,12 +145,14 @@ def _decline(
     decline_code: str,
     message: str | None,
     cause: str,
+    *,
+    bank: bool = False,
 ) -> Step:
     attempt.decline_code = decline_code
     close(uow, attempt, "failed")
     pi.pending_operation = None
     pi.next_action = None
-    pi.last_payment_error = payment_error(pi.payment_method_id, decline_code, message)
+    pi.last_payment_error = payment_error(pi.payment_method_id, decline_code, message, bank=bank)
     set_status(uow, ctx, pi, trigger, cause, attempt.id)
     intent_event(uow, ctx, "payment_intent.payment_failed", pi)
     err = pi.last_payment_error
@@ -217,6 +219,9 @@ def _finish_authorize(
     ):
         if attempt.status == "started" and status == OperationStatus.PENDING:
             attempt.status = "unknown"
+            if result.details.get("payment_method_type") == "us_bank_account":
+                # An ACH debit sent: Stripe says so with payment_intent.processing.
+                intent_event(uow, ctx, "payment_intent.processing", pi)
         return Step(intent=pi)
     failed = Trigger.ACTION_FAILED if in_action else Trigger.FAILED
     if status == OperationStatus.NOT_FOUND:
@@ -224,7 +229,8 @@ def _finish_authorize(
         return _decline(uow, ctx, attempt, pi, failed, "processing_error", None, cause)
     if status == OperationStatus.DECLINED:
         code = result.decline_code or "generic_decline"
-        return _decline(uow, ctx, attempt, pi, failed, code, result.message, cause)
+        bank = result.details.get("payment_method_type") == "us_bank_account"  # an ACH return
+        return _decline(uow, ctx, attempt, pi, failed, code, result.message, cause, bank=bank)
     if status == OperationStatus.REQUIRES_ACTION:
         attempt.status = "requires_action"
         attempt.updated = uow.clock.now()

@@ -25,8 +25,8 @@ from strongbox.connectors.base import (
 from strongbox.core.errors import ResourceMissingError
 from strongbox.db.uow import UnitOfWork
 from strongbox.events.types import RequestContext
+from strongbox.payments import bank_debit, store
 from strongbox.payments import repository as repo
-from strongbox.payments import store
 from strongbox.payments.common import gateway_call, require_intent
 from strongbox.payments.confirm import authorize_request
 from strongbox.payments.deps import Payments
@@ -129,7 +129,16 @@ def begin_replay(
     now = uow.clock.now()
     attempt.updated = now
     attempt.lease_until = now + timedelta(seconds=deps.config.attempt_lease_seconds)
-    call = gateway_call(deps, uow, attempt, original_request(deps, uow, ctx, attempt, pi, refund))
+    pm = (
+        store.get_payment_method(uow, attempt.merchant_id, pi.payment_method_id or "")
+        if attempt.kind == OperationKind.AUTHORIZE.value
+        else None
+    )
+    if pm is not None and bank_debit.is_bank(pm):
+        call = bank_debit.debit_call(deps, uow, attempt, pi, pm)  # the balance check again
+    else:
+        request = original_request(deps, uow, ctx, attempt, pi, refund)
+        call = gateway_call(deps, uow, attempt, request)
     call.replay = True
     return call
 
@@ -151,6 +160,8 @@ def original_request(
         pm = store.get_payment_method(uow, attempt.merchant_id, pi.payment_method_id or "")
         if pm is None:
             raise ResourceMissingError(f"No such PaymentMethod: '{pi.payment_method_id}'")
+        if bank_debit.is_bank(pm):
+            return bank_debit.debit_request(deps, uow, attempt, pi, pm)
         card = None if pm.gateway_token is not None else deps.cards.card_data(uow, ctx, pm)
         return authorize_request(attempt, pi, pm, card)
     if kind == OperationKind.CAPTURE:

@@ -3,6 +3,7 @@ call to make outside any transaction (and, after the call, its outcome)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ class GatewayCall:
     #: Whether the vault may hold a CVC for the payment method (an unused one of a vaulted
     #: card): recording the authorization's outcome then destroys it. Unknown: True.
     holds_cvc: bool = True
+    #: Run before the connector, outside any transaction: an outcome it answers ends the call
+    #: there, with nothing sent (a bank debit's balance check: ``payments/bank_debit.py``).
+    precheck: Callable[[], GatewayOutcome | None] | None = None
 
     @property
     def is_lookup(self) -> bool:

@@ -56,6 +56,7 @@ EVENT_TYPES = frozenset(
         "payment_intent.canceled",
         "payment_intent.created",
         "payment_intent.payment_failed",
+        "payment_intent.processing",  # an ACH debit sent, not settled yet (issue 20)
         "payment_intent.requires_action",
         "payment_intent.succeeded",
         "payment_intent.updated",

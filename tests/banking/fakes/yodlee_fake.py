@@ -13,6 +13,10 @@ Sandbox behaviours: FastLink (``fake_fastlink``, the part that runs in the brows
 ``user_good``/``pass_good`` adds a provider account; ``login_required(pa)`` marks its dataset
 ``INCORRECT_CREDENTIALS``; ``rate_limit(n)``/``fail(n)`` answer 429/503; ``now`` is the
 fake's clock for token expiry. ``calls`` counts requests per endpoint.
+Event notifications: ``/configs/notifications/events`` (GET; POST, PUT, DELETE of
+``/{eventName}`` with ``{"event": {"callbackUrl"}}``, the admin's token); ``refresh_login``,
+``auto_refresh`` and ``data_updates`` queue ``REFRESH``, ``AUTO_REFRESH_UPDATES`` and
+``DATA_UPDATES`` notifications in Yodlee's format for the subscribed URL, ``deliver`` posts them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ SECRET = "yodlee_secret"  # pragma: allowlist secret
 ADMIN = "admin_login"
 TOKEN_SECONDS = 1800
 FORM = "application/x-www-form-urlencoded"
+EVENT_NAMES = frozenset(
+    {"REFRESH", "AUTO_REFRESH_UPDATES", "DATA_UPDATES", "LATEST_BALANCE_UPDATES"}
+)
 
 
 class YodleeError(Exception):
@@ -66,10 +73,131 @@ class YodleeFake:
         self._ids = itertools.count(10_000_001)
         self._rate_limited = 0
         self._failing = 0
-        self.app.add_api_route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])
+        # Event notifications: name -> callbackUrl; what Yodlee would post, waiting.
+        self.subscriptions: dict[str, str] = {}
+        self.outbox: list[tuple[str, bytes]] = []
+        self.app.add_api_route(
+            "/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"]
+        )
 
     def rate_limit(self, n: int = 1) -> None:
         self._rate_limited += n
+
+    # ---------------------------------------------------------------- event notifications
+
+    def _notify(self, name: str, event: dict[str, Any]) -> None:
+        url = self.subscriptions.get(name)
+        if url is not None:  # Yodlee sends only what is subscribed
+            self.outbox.append((url, json.dumps({"event": event}).encode()))
+
+    def _add(self, pa: ProviderAccount, txns: list[tuple[str, float, str]]) -> None:
+        chk = pa.accounts[0]["id"]
+        for tid, amount, desc in txns:
+            pa.transactions.append(self.txn(chk, tid, abs(amount), "DEBIT", desc))
+
+    def refresh_login(self, pa_id: int, txns: list[tuple[str, float, str]] | None = None) -> None:
+        """A refresh of the login finished (new transactions, if given): ``REFRESH``."""
+        with self.lock:
+            pa = self.provider_accounts[pa_id]
+            self._add(pa, txns or [])
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._notify(
+                "REFRESH",
+                {
+                    "info": "REFRESH.PROCESS_COMPLETED",
+                    "loginName": pa.login,
+                    "data": {
+                        "providerAccount": [
+                            {
+                                "id": pa.id,
+                                "providerId": 16441,
+                                "isManual": False,
+                                "aggregationSource": "USER",
+                                "status": "SUCCESS",
+                                "requestId": secrets.token_hex(8),
+                                "dataset": [
+                                    {
+                                        "name": "BASIC_AGG_DATA",
+                                        "additionalStatus": "AVAILABLE_DATA_RETRIEVED",
+                                        "updateEligibility": "ALLOW_UPDATE",
+                                        "lastUpdated": stamp,
+                                        "lastUpdateAttempt": stamp,
+                                    }
+                                ],
+                            }
+                        ]
+                    },
+                },
+            )
+
+    def auto_refresh(self, pa_id: int, txns: list[tuple[str, float, str]] | None = None) -> None:
+        """The nightly auto-refresh of a login ran: ``AUTO_REFRESH_UPDATES``."""
+        with self.lock:
+            pa = self.provider_accounts[pa_id]
+            self._add(pa, txns or [])
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._notify(
+                "AUTO_REFRESH_UPDATES",
+                {
+                    "info": "AUTO_REFRESH_UPDATES",
+                    "loginName": pa.login,
+                    "data": {
+                        "providerAccountId": pa.id,
+                        "accounts": [
+                            {
+                                "id": a["id"],
+                                "autoRefresh": {
+                                    "status": "ENABLED",
+                                    "additionalStatus": "SCHEDULED",
+                                    "asOfDate": stamp,
+                                },
+                            }
+                            for a in pa.accounts
+                        ],
+                    },
+                },
+            )
+
+    def data_updates(self, logins: list[str]) -> None:
+        """Users' data changed: ``DATA_UPDATES.USER_DATA``, naming users, with the link to
+        their data extract."""
+        with self.lock:
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._notify(
+                "DATA_UPDATES",
+                {
+                    "info": "DATA_UPDATES.USER_DATA",
+                    "data": {
+                        "fromDate": now,
+                        "toDate": now,
+                        "userCount": len(logins),
+                        "userData": [
+                            {
+                                "user": {"loginName": login},
+                                "links": [
+                                    {
+                                        "methodType": "GET",
+                                        "rel": "getUserData",
+                                        "href": "dataExtracts/userData?fromDate="
+                                        f"{now}&toDate={now}&loginName={login}",
+                                    }
+                                ],
+                            }
+                            for login in logins
+                        ],
+                    },
+                },
+            )
+
+    def add_transactions(self, pa_id: int, txns: list[tuple[str, float, str]]) -> None:
+        with self.lock:
+            self._add(self.provider_accounts[pa_id], txns)
+
+    def deliver(self, post: Callable[[str, bytes], Any]) -> list[Any]:
+        """Post every waiting notification to its callback URL (JSON, unsigned, as Yodlee)."""
+        with self.lock:
+            out, self.outbox = self.outbox, []
+        return [post(url, body) for url, body in out]
 
     def fail(self, n: int = 1) -> None:
         self._failing += n
@@ -182,6 +310,8 @@ class YodleeFake:
             self.tokens[token] = (login, self.now() + TOKEN_SECONDS)
             return {"token": {"accessToken": token, "issuedAt": "now", "expiresIn": TOKEN_SECONDS}}
         login = self._auth(request)
+        if path.startswith("/configs/notifications/events"):
+            return self._events(request, path, login, body)
         if path == "/user/register":
             if login != ADMIN:
                 raise YodleeError(401, "Y016", "admin token required")
@@ -229,6 +359,31 @@ class YodleeFake:
             skip, top = int(q.get("skip") or 0), int(q.get("top") or 500)
             return {"transaction": found[skip : skip + top]}
         raise YodleeError(404, "Y803", f"unknown path {path}")
+
+    def _events(self, request: Request, path: str, login: str, body: Any) -> dict[str, Any] | None:
+        if login != ADMIN:
+            raise YodleeError(401, "Y016", "admin token required")
+        if path == "/configs/notifications/events" and request.method == "GET":
+            return {
+                "event": [
+                    {"name": n, "callbackUrl": url} for n, url in sorted(self.subscriptions.items())
+                ]
+            }
+        name = path.rsplit("/", 1)[1]
+        if name not in EVENT_NAMES:
+            raise YodleeError(400, "Y800", "Invalid value for eventName")
+        if request.method == "DELETE":
+            self.subscriptions.pop(name, None)
+            return None
+        url = str(((body or {}).get("event") or {}).get("callbackUrl") or "")
+        if not url.startswith(("http://", "https://")):
+            raise YodleeError(400, "Y800", "Invalid value for callbackUrl")
+        if request.method == "POST" and name in self.subscriptions:
+            raise YodleeError(400, "Y803", "eventName already subscribed")
+        if request.method == "PUT" and name not in self.subscriptions:
+            raise YodleeError(400, "Y807", "Resource not found")
+        self.subscriptions[name] = url
+        return None
 
     def _pa(self, login: str, raw: str) -> ProviderAccount:
         pa = self.provider_accounts.get(int(raw)) if raw.isdigit() else None

@@ -9,6 +9,7 @@ between two transactions, never in one.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,10 +18,18 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from strongbox.api.context import Caller, authenticate, params_of
+from strongbox.api.idempotent_calls import run_idempotent
 from strongbox.api.responses import dumps, json_response
-from strongbox.api.routers.common import body_doc, created_of, page_of, query_doc
+from strongbox.api.routers.common import (
+    body_doc,
+    created_of,
+    page_of,
+    query_doc,
+    write_request,
+)
+from strongbox.api.security import accepts_publishable_key
+from strongbox.banking import listing, refresh, service
 from strongbox.banking import repository as repo
-from strongbox.banking import service, tasks
 from strongbox.banking.providers.base import (
     BankProvider,
     LinkRequest,
@@ -38,6 +47,7 @@ from strongbox.banking.schemas import (
     ListTransactionsParams,
     RefreshParams,
     RetrieveParams,
+    RetrieveSessionParams,
     render_account,
     render_session,
     render_transaction,
@@ -46,11 +56,13 @@ from strongbox.core.errors import (
     GatewayError,
     InvalidRequestError,
     RateLimitError,
+    ResourceMissingError,
     StrongboxError,
 )
 from strongbox.core.money import parse_currency
 from strongbox.core.params import validate_params
 from strongbox.core.secret import Secret
+from strongbox.events.types import RequestContext
 from strongbox.payments.schemas import check_expand, render_list
 
 log = logging.getLogger(__name__)
@@ -117,13 +129,20 @@ def create_session(request: Request, params: dict[str, Any] = Depends(params_of)
     caller = authenticate(request)
     p = validate_params(CreateSessionParams, params)
     check_expand(p.expand, ACCOUNTS)
+    _banking(caller)
+    return run_idempotent(
+        caller, write_request(request, params), lambda ctx: _create_session(caller, ctx, p)
+    )
+
+
+def _create_session(caller: Caller, ctx: RequestContext, p: CreateSessionParams) -> dict[str, Any]:
     banking = _banking(caller)
     rt = caller.runtime
     relink: tuple[str, str] | None = None  # the item's id and provider
     token = None
     if p.relink_account:
         with rt.db.reader() as uow:
-            a = service.require_account(uow, caller.ctx, p.relink_account, "relink_account")
+            a = service.require_account(uow, ctx, p.relink_account, "relink_account")
             if a.status == "disconnected":
                 raise InvalidRequestError(
                     "This account was disconnected; link it with a new session.",
@@ -143,7 +162,7 @@ def create_session(request: Request, params: dict[str, Any] = Depends(params_of)
         lambda: provider.create_link_token(
             LinkRequest(
                 client_user_id=service.client_user_id(
-                    p.account_holder.model_dump(exclude_none=True), caller.ctx.merchant_id
+                    p.account_holder.model_dump(exclude_none=True), ctx.merchant_id
                 ),
                 products=tuple(products or ["auth"]),
                 webhook_url=banking.webhook_url(provider.name),
@@ -153,21 +172,40 @@ def create_session(request: Request, params: dict[str, Any] = Depends(params_of)
         )
     )
     with rt.db.unit_of_work() as uow:
-        s = service.create_session(uow, caller.ctx, p, link, relink)
-        body = render_session(s, [], caller.ctx.livemode)
+        s = service.create_session(uow, ctx, p, link, relink)
+        body = render_session(s, [], ctx.livemode)
         uow.commit()
-    return _ok(body)
+    return body
 
 
-@router.get("/sessions/{session_id}", summary="Retrieve a session")
+@router.get(
+    "/sessions/{session_id}",
+    summary="Retrieve a session (with a publishable key: by its client_secret)",
+    openapi_extra=query_doc(RetrieveSessionParams),
+)
+@accepts_publishable_key
 def retrieve_session(
     session_id: str, request: Request, params: dict[str, Any] = Depends(params_of)
 ) -> Response:
-    caller = authenticate(request)
-    p = validate_params(RetrieveParams, params)
+    """A publishable key (a browser) reads a session only with its ``client_secret``; a wrong
+    one is 404, as for a session that does not exist."""
+    caller = authenticate(request, allow_publishable=True)
+    p = validate_params(RetrieveSessionParams, params)
     check_expand(p.expand, ACCOUNTS)
+    if caller.auth.kind != "secret" and p.client_secret is None:
+        raise InvalidRequestError(
+            "A publishable key reads a session with its client_secret.",
+            param="client_secret",
+            code="parameter_missing",
+        )
     with caller.runtime.db.reader() as uow:
         s = service.require_session(uow, caller.ctx, session_id)
+        if p.client_secret is not None and not hmac.compare_digest(
+            p.client_secret.encode(), s.client_secret.encode()
+        ):
+            raise ResourceMissingError(
+                f"No such financial_connections.session: '{session_id}'", param="client_secret"
+            )
         accounts = _session_accounts(uow, s)
         return _ok(render_session(s, accounts, caller.ctx.livemode))
 
@@ -189,22 +227,33 @@ def complete_session(
     caller = authenticate(request)
     p = validate_params(CompleteSessionParams, params)
     check_expand(p.expand, ACCOUNTS)
+    _banking(caller)
+    return run_idempotent(
+        caller,
+        write_request(request, params),
+        lambda ctx: _complete_session(caller, ctx, session_id, p),
+    )
+
+
+def _complete_session(
+    caller: Caller, ctx: RequestContext, session_id: str, p: CompleteSessionParams
+) -> dict[str, Any]:
     banking = _banking(caller)
     rt = caller.runtime
     with rt.db.reader() as uow:
-        s = service.require_session(uow, caller.ctx, session_id)
+        s = service.require_session(uow, ctx, session_id)
         if p.public_token and service.completed_by(s, Secret(p.public_token)):
-            return _ok(render_session(s, _session_accounts(uow, s), caller.ctx.livemode))
+            return render_session(s, _session_accounts(uow, s), ctx.livemode)
         service.check_pending(s)
         relink, perms, prefetch, name = s.relink_item_id, s.permissions, s.prefetch, s.provider
         user = service.client_user_id(s.account_holder, s.merchant_id)
     if relink:
         with rt.db.unit_of_work() as uow:
-            s = service.require_session(uow, caller.ctx, session_id, lock=True)
-            accounts = service.complete_relink(uow, caller.ctx, s)
-            body = render_session(s, accounts, caller.ctx.livemode)
+            s = service.require_session(uow, ctx, session_id, lock=True)
+            accounts = service.complete_relink(uow, ctx, s)
+            body = render_session(s, accounts, ctx.livemode)
             uow.commit()
-        return _ok(body)
+        return body
     if not p.public_token:
         raise InvalidRequestError(
             "Missing required param: public_token.", param="public_token", code="parameter_missing"
@@ -222,10 +271,10 @@ def complete_session(
             provider.get_owners(token) if "ownership" in perms and "ownership" in prefetch else []
         )
         with rt.db.unit_of_work() as uow:
-            s = service.require_session(uow, caller.ctx, session_id, lock=True)
+            s = service.require_session(uow, ctx, session_id, lock=True)
             rows = service.record_link(
                 uow,
-                caller.ctx,
+                ctx,
                 banking.sealer,
                 s,
                 exchanged,
@@ -235,7 +284,7 @@ def complete_session(
                 numbers,
                 owners,
             )
-            body = render_session(s, rows, caller.ctx.livemode)
+            body = render_session(s, rows, ctx.livemode)
             uow.commit()
     except Exception as exc:
         # Nothing was linked here: the item is removed at the provider too, so that no
@@ -244,7 +293,7 @@ def complete_session(
         if isinstance(exc, ProviderError):
             raise _api_error(exc) from None
         raise
-    return _ok(body)
+    return body
 
 
 # ---------------------------------------------------------------- accounts
@@ -293,67 +342,22 @@ def refresh_account(
     caller = authenticate(request)
     p = validate_params(RefreshParams, params)
     check_expand(p.expand, NO_EXPAND)
-    _refresh(caller, account_id, sorted(set(p.features)))
-    with caller.runtime.db.reader() as uow:
-        a = service.require_account(uow, caller.ctx, account_id)
-        return _ok(render_account(a, caller.ctx.livemode))
+    _banking(caller)
+    return run_idempotent(
+        caller, write_request(request, params), lambda ctx: _refresh(caller, ctx, account_id, p)
+    )
 
 
-def _refresh(caller: Caller, account_id: str, features: list[str]) -> None:
-    """Refresh ``features`` of the account from its provider. A login that stopped working
-    is recorded (the account becomes ``inactive``, the refresh ``failed``), not raised."""
-    banking = _banking(caller)
-    rt = caller.runtime
-    ctx = caller.ctx
-    with rt.db.reader() as uow:
+def _refresh(
+    caller: Caller, ctx: RequestContext, account_id: str, p: RefreshParams
+) -> dict[str, Any]:
+    _banking(caller)
+    with caller.runtime.db.unit_of_work() as uow:
         a = service.require_account(uow, ctx, account_id, "account")
-        need = {"balance": "balances", "ownership": "ownership", "transactions": "transactions"}
-        for f in features:
-            if need[f] not in a.permissions:
-                raise InvalidRequestError(
-                    f"This account was linked without the {need[f]} permission.",
-                    param="features",
-                    code="permission_missing",
-                )
-        if a.status != "active":
-            raise InvalidRequestError(
-                f"This account is {a.status}: "
-                + ("link it again with a relink session." if a.status == "inactive" else "")
-                + ("it can no longer be refreshed." if a.status == "disconnected" else ""),
-                code="account_" + a.status,
-                param="account",
-            )
-        item = service.require_item(uow, a.merchant_id, a.item_id)
-        token = service.access_token(banking.sealer, item)
-        merchant_id, item_id, name = item.merchant_id, item.id, item.provider
-    provider = banking.provider(name)
-    try:
-        if "balance" in features:
-            balances = provider.get_balances(token)
-            with rt.db.unit_of_work() as uow:
-                service.apply_balances(
-                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), balances
-                )
-                uow.commit()
-        if "ownership" in features:
-            owners = provider.get_owners(token)
-            with rt.db.unit_of_work() as uow:
-                service.apply_owners(
-                    uow, ctx, service.require_item(uow, merchant_id, item_id, lock=True), owners
-                )
-                uow.commit()
-        if "transactions" in features:
-            tasks.sync_item(rt.db, banking, ctx, merchant_id, item_id)
-    except LoginRequired as exc:
-        with rt.db.unit_of_work() as uow:
-            item = service.require_item(uow, merchant_id, item_id, lock=True)
-            service.mark_login_required(uow, ctx, item, exc.code)
-            service.refresh_failed(
-                uow, ctx, service.require_account(uow, ctx, account_id), features
-            )
-            uow.commit()
-    except ProviderError as exc:
-        raise _api_error(exc) from None
+        refresh.request_refresh(uow, ctx, a, sorted(set(p.features)))
+        body = render_account(a, ctx.livemode)
+        uow.commit()
+    return body
 
 
 @router.post(
@@ -374,16 +378,39 @@ def balance_check(
         raise InvalidRequestError(
             "amount must be a positive integer.", param="amount", code="parameter_invalid_integer"
         )
-    _refresh(caller, account_id, ["balance"])
+    _banking(caller)
+    return run_idempotent(
+        caller,
+        write_request(request, params),
+        lambda ctx: _balance_check(caller, ctx, account_id, p.amount, currency),
+    )
+
+
+def _balance_check(
+    caller: Caller, ctx: RequestContext, account_id: str, amount: int, currency: str
+) -> dict[str, Any]:
+    banking = _banking(caller)
     with caller.runtime.db.reader() as uow:
-        a = service.require_account(uow, caller.ctx, account_id, "account")
+        refresh.check_refreshable(service.require_account(uow, ctx, account_id), ["balance"])
+    _provider_call(
+        lambda: refresh.refresh_now(
+            caller.runtime.db,
+            banking,
+            ctx,
+            ctx.merchant_id,
+            account_id,
+            ["balance"],
+        )
+    )
+    with caller.runtime.db.reader() as uow:
+        a = service.require_account(uow, ctx, account_id, "account")
         if a.status != "active" or (a.balance_refresh or {}).get("status") != "succeeded":
             raise InvalidRequestError(
                 "The account's balance could not be read now; no debit should be sent.",
                 code="balance_unavailable",
                 param="account",
             )
-        return _ok(service.funds_check(a, p.amount, currency))
+        return service.funds_check(a, amount, currency)
 
 
 @router.post(
@@ -397,9 +424,15 @@ def disconnect_account(
     caller = authenticate(request)
     p = validate_params(RetrieveParams, params)
     check_expand(p.expand, NO_EXPAND)
+    _banking(caller)
+    return run_idempotent(
+        caller, write_request(request, params), lambda ctx: _disconnect(caller, ctx, account_id)
+    )
+
+
+def _disconnect(caller: Caller, ctx: RequestContext, account_id: str) -> dict[str, Any]:
     banking = _banking(caller)
     rt = caller.runtime
-    ctx = caller.ctx
     with rt.db.unit_of_work() as uow:
         a = service.require_account(uow, ctx, account_id, "account")
         # The item first, held: the last of two disconnects racing sees the other one done.
@@ -428,7 +461,7 @@ def disconnect_account(
             )
             uow.commit()
     with rt.db.reader() as uow:
-        return _ok(render_account(service.require_account(uow, ctx, account_id), ctx.livemode))
+        return render_account(service.require_account(uow, ctx, account_id), ctx.livemode)
 
 
 # ---------------------------------------------------------------- transactions
@@ -445,6 +478,15 @@ def list_transactions(request: Request, params: dict[str, Any] = Depends(params_
     check_expand([e.removeprefix("data.") for e in p.expand or []], NO_EXPAND)
     with caller.runtime.db.reader() as uow:
         a = service.require_account(uow, caller.ctx, p.account, "account")
-        page = repo.list_transactions(uow.session, caller.ctx.merchant_id, a.id, page_of(p))
+        after = p.transaction_refresh.after if p.transaction_refresh else None
+        page = repo.list_transactions(
+            uow.session,
+            caller.ctx.merchant_id,
+            a.id,
+            page_of(p),
+            transacted=listing.transacted_days(p.transacted_at),
+            updated_after=listing.refreshed_after(uow, a, after),
+            created=created_of(p),
+        )
         data = [render_transaction(t, caller.ctx.livemode) for t in page.data]
     return _ok(render_list("/v1/financial_connections/transactions", data, page.has_more))

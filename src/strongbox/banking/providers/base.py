@@ -80,6 +80,8 @@ class Exchanged:
     access_token: Secret[str]
     item_id: str
     institution_name: str | None = None
+    # The provider's end user, when its webhooks name users (Yodlee's loginName).
+    provider_user_id: str | None = None
 
     def __repr__(self) -> str:
         return f"Exchanged(item_id={self.item_id!r})"
@@ -158,6 +160,9 @@ class Notice:
     type: str
     code: str
     payload: dict[str, Any]
+    # A notice about every item of one provider user (Yodlee's DATA_UPDATES name a user, not
+    # a provider account): ``provider_item_id`` is then empty.
+    provider_user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,9 @@ PAGE_SIZE = 500
 FIRST_SYNC_DAYS = 90
 RESYNC_DAYS = 14
 TOKEN_ERRORS = frozenset({"Y016", "Y020"})
+#: The event notifications Strongbox subscribes to: a refresh of a login finished, the
+#: nightly auto-refresh, and a user's data changed (the last names a user, not a login).
+EVENTS = ("REFRESH", "AUTO_REFRESH_UPDATES", "DATA_UPDATES")
 #: providerAccount ``additionalStatus`` values after which only the user can repair it.
 RELINK_STATUSES = frozenset(
     {"INCORRECT_CREDENTIALS", "ACCOUNT_LOCKED", "USER_INPUT_REQUIRED", "CREDENTIALS_UPDATE_NEEDED"}
@@ -227,6 +230,7 @@ class YodleeProvider:
             Secret(f"{client_user_id}|{provider_account}"),
             provider_account,
             institution_name=str(pa.get("providerName") or "") or None,
+            provider_user_id=client_user_id,
         )
 
     def get_accounts(self, access_token: Secret[str]) -> list[BankAccount]:
@@ -321,6 +325,33 @@ class YodleeProvider:
         resync = (today - timedelta(days=RESYNC_DAYS)).isoformat()
         return SyncPage(added=added, next_cursor=max(resync, since) if start else resync)
 
+    def subscribe_events(
+        self, callback_url: Secret[str], events: tuple[str, ...] = EVENTS
+    ) -> dict[str, str]:
+        """Subscribe ``events`` to ``callback_url`` (Yodlee's ``/configs/notifications/events``,
+        with the admin's token): each is ``created``, ``updated`` (it went elsewhere) or
+        ``unchanged``. The URL carries our webhook token: it is a ``Secret``, never logged."""
+        url = callback_url.reveal()
+        listed = self._call("GET", "/configs/notifications/events", self._admin).get("event")
+        current = {
+            str(e.get("name")): str(e.get("callbackUrl") or "")
+            for e in listed or []
+            if isinstance(e, dict)
+        }
+        done: dict[str, str] = {}
+        for name in events:
+            body = {"event": {"callbackUrl": url}}
+            path = f"/configs/notifications/events/{name}"
+            if name not in current:
+                self._call("POST", path, self._admin, json=body)
+                done[name] = "created"
+            elif current[name] != url:
+                self._call("PUT", path, self._admin, json=body)
+                done[name] = "updated"
+            else:
+                done[name] = "unchanged"
+        return done
+
     def remove_item(self, access_token: Secret[str]) -> None:
         login, pa = _split(access_token)
         try:
@@ -353,7 +384,9 @@ def yodlee_notices(payload: dict[str, Any]) -> list[Notice]:
     Yodlee does not sign its webhooks: the receiver authenticates the callback URL's secret
     token instead, and a notice is only ever a hint to sync an item we already hold, whose
     data is then read from Yodlee with our own credentials. ``REFRESH.*`` names the provider
-    accounts refreshed; ``AUTO_REFRESH_UPDATES`` one provider account.
+    accounts refreshed; ``AUTO_REFRESH_UPDATES`` one provider account; ``DATA_UPDATES.*``
+    users (``userData[].user.loginName``), every login of whom is then synced (the data
+    extract's link is not followed: the sync reads the same data with our credentials).
     """
     event = payload.get("event")
     if not isinstance(event, dict):
@@ -362,9 +395,25 @@ def yodlee_notices(payload: dict[str, Any]) -> list[Notice]:
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     assert isinstance(data, dict)
     ids: list[str] = []
+    kind = info.split(".", 1)[0][:64]
+    if info.startswith("DATA_UPDATES"):
+        # ``data.userData[].user.loginName``: every login of those users may have new data.
+        users = {
+            str((u.get("user") or {}).get("loginName") or "")
+            for u in data.get("userData") or []
+            if isinstance(u, dict) and isinstance(u.get("user"), dict)
+        }
+        return [
+            Notice("", kind, "DATA_UPDATE", {"event": info}, provider_user_id=u)
+            for u in sorted(users)
+            if u
+        ]
     if info.startswith("REFRESH"):
-        ids = [str(pa.get("id")) for pa in data.get("providerAccount") or [] if pa.get("id")]
+        ids = [
+            str(pa.get("id"))
+            for pa in data.get("providerAccount") or []
+            if isinstance(pa, dict) and pa.get("id")
+        ]
     elif info.startswith("AUTO_REFRESH_UPDATES") and data.get("providerAccountId"):
         ids = [str(data["providerAccountId"])]
-    kind = info.split(".", 1)[0][:64]
     return [Notice(i, kind, "DATA_UPDATE", {"event": info}) for i in ids]

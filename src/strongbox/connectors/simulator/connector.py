@@ -24,6 +24,7 @@ ALL_CAPABILITIES = (
     | Capability.THREE_DS
     | Capability.STATUS_LOOKUP
     | Capability.IDEMPOTENT_REPLAY
+    | Capability.BANK_DEBIT
 )
 
 
@@ -52,6 +53,8 @@ class SimulatorConnector(Connector):
         return self._engine.latency_ms > 0 or self._engine.jitter_ms > 0
 
     def authorize(self, request: AuthorizeRequest) -> OperationResult:
+        if request.bank_account is not None:  # ACH (connectors/simulator/ach.py)
+            return self._engine.debit(request)
         return self._engine.authorize(request)
 
     def capture(self, request: CaptureRequest) -> OperationResult:

@@ -74,6 +74,7 @@ from strongbox.connectors.base import (
     UnknownOutcomeError,
     VoidRequest,
 )
+from strongbox.connectors.simulator.ach import AchNetwork
 from strongbox.connectors.simulator.cards import CardOutcome, card_behaviour
 from strongbox.core.clock import Clock, get_clock
 from strongbox.core.ids import random_token
@@ -301,6 +302,7 @@ class SimulatorEngine:
         # the engine lock, so they must only enqueue.
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._disputes: dict[str, str] = {}  # dispute reference -> charge reference
+        self.ach = AchNetwork(self._now)  # bank debits (connectors/simulator/ach.py)
 
     # ------------------------------------------------------------------ configuration
 
@@ -371,6 +373,7 @@ class SimulatorEngine:
             self._challenges.clear()
             self._disputes.clear()
             self._latency_ms, self._jitter_ms = self._initial_latency
+        self.ach.reset()
 
     # ------------------------------------------------------------------ records
 
@@ -422,7 +425,13 @@ class SimulatorEngine:
 
     def get_status(self, request: StatusRequest) -> OperationResult:
         self._wait(self.sample_latency())
+        if self.ach.owns(request):
+            return self.ach.lookup(request)
         return self.lookup(request)
+
+    def debit(self, request: AuthorizeRequest) -> OperationResult:
+        """An ACH debit (``request.bank_account``), with latency and faults like the rest."""
+        return self._call(OperationKind.AUTHORIZE, lambda: self.ach.debit(request))
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:

@@ -60,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from strongbox.connectors.base import (
     AuthorizeRequest,
+    Capability,
     CaptureRequest,
     CardData,
     Connector,
@@ -629,7 +630,8 @@ class HttpSimulatorConnector(Connector):
     """Talks to a simulator server over HTTP with explicit timeouts."""
 
     name = "simulator"
-    capabilities = ALL_CAPABILITIES
+    # ACH debits are in-process only (the HTTP API speaks cards).
+    capabilities = ALL_CAPABILITIES & ~Capability.BANK_DEBIT
 
     def __init__(
         self,
