@@ -48,6 +48,7 @@ PREFIXES = {
     "transaction_refresh": "fctxnref",
     "bank_item": "fcitem",
     "bank_webhook_event": "bwe",
+    "privacy_request": "dsr",
 }
 
 
