@@ -217,7 +217,7 @@ def erase(
                 "payment_methods": sorted(pm.id for pm in found.payment_methods),
                 "payment_intents": sorted(pi.id for pi in found.payment_intents),
             },
-            "steps": steps,
+            "steps": list(steps),
             "erased_at": _at(uow.clock.now()),
         },
         signer,

@@ -158,8 +158,8 @@ def locate(
             emails.add(e)
     intents: dict[str, PaymentIntent] = {}
     email_list: list[str | None] = [*emails] if emails else [None]
-    for email in email_list:
-        for pi in repo.intents_of(session, merchant_id, customers, pms, email):
+    for receipt in email_list:
+        for pi in repo.intents_of(session, merchant_id, customers, pms, receipt):
             intents[pi.id] = pi
     found.payment_intents = list(intents.values())
     found.needles.update(emails)

@@ -187,6 +187,9 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("ledger_accounts", "metadata"): "the merchant's ledger account labels",
     ("ledger_transfers", "metadata"): "the merchant's ledger posting labels; payments post "
     "ids only",
+    ("webhook_attempts", "response_excerpt"): "the merchant's own endpoint's reply "
+    "(first 1,000 characters), merchant data",
+    ("webhook_fanout_cursor", "name"): "the name of a fan-out cursor",
     ("payment_attempts", "error_message"): "the gateway's decline text",
     ("privacy_requests", "subject_ids"): "ids (pseudonyms) of the records found",
     ("privacy_requests", "email_index"): "keyed HMAC of the requester's email",
