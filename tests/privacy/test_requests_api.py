@@ -148,7 +148,8 @@ def test_erasure_end_to_end(api: TestClient, runtime: Runtime) -> None:
 
     # Nothing readable is left anywhere the API shows.
     cus = api.get(f"/v1/customers/{ids['customer']}").json()
-    assert cus.get("email") is None and cus.get("name") is None
+    assert cus.get("email") is None
+    assert cus.get("name") is None
     everything = json.dumps(
         [
             api.get("/v1/events", params={"limit": "100"}).json(),
@@ -161,7 +162,8 @@ def test_erasure_end_to_end(api: TestClient, runtime: Runtime) -> None:
         assert value not in everything, value
     # The paid payment is kept (legal hold), pseudonymised.
     pi = api.get(f"/v1/payment_intents/{ids['payment_intent']}").json()
-    assert pi["amount"] == 2500 and pi["customer"] == ids["customer"]
+    assert pi["amount"] == 2500
+    assert pi["customer"] == ids["customer"]
     # Ledger and audit log intact and verifiable.
     with runtime.db.reader() as uow:
         assert verify_ledger(uow.session).ok
