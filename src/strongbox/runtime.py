@@ -41,6 +41,8 @@ from strongbox.payments.cards import TestCardSource, VaultCardSource
 from strongbox.payments.deps import Payments, PaymentsConfig
 from strongbox.payments.lease import LeaseKeeper
 from strongbox.payments.models import PII_OPENER
+from strongbox.privacy import service as privacy_service
+from strongbox.privacy.journal import ErasureJournal
 from strongbox.routing.health import BreakerSettings, ConnectorHealth
 from strongbox.routing.service import RoutingService
 from strongbox.vault.setup import Vault, build_vault
@@ -75,6 +77,8 @@ class Runtime:
     fx: RateCache = field(default_factory=RateCache)
     # Bank data (issue 20): Financial Connections' providers; None when none is configured.
     banking: Banking | None = None
+    # Data subject requests (issue 18): the journal of erasures, kept off the database.
+    privacy_journal: ErasureJournal | None = None
 
     def close(self) -> None:
         self.fx.close()
@@ -155,6 +159,16 @@ def build_runtime(
         uow.commit()
     for maker in (db.sessionmaker, db.read_sessionmaker):
         maker.configure(info={PII_OPENER: vault.service.open_pii})
+    # Erasures a restored database does not know are applied again (privacy/journal.py).
+    journal = ErasureJournal(
+        settings.privacy_erasure_journal or settings.data_dir / "privacy-erasures.jsonl"
+    )
+    if journal.path.exists():
+        with db.unit_of_work() as uow:
+            reapplied = privacy_service.reapply(uow, vault.service, audit_log.signer, journal)
+            uow.commit()
+        if reapplied:
+            log.warning("re-applied %d journalled erasures to this database", len(reapplied))
     register_gateway_connectors(connectors, settings)
     sealer = vault.sealer
     health = ConnectorHealth(
@@ -211,6 +225,7 @@ def build_runtime(
         leases=LeaseKeeper(db, settings.attempt_lease_seconds),
         fx=rates,
         banking=build_banking(settings, sealer, clock),
+        privacy_journal=journal,
     )
 
 

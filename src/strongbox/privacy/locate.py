@@ -186,3 +186,23 @@ def locate(
     found.subject_keys = repo.subject_keys_of(session, merchant_id, customers)
     found.vault_cards = repo.count_vault_cards(session, merchant_id, pms)
     return found
+
+
+def complete(session: Session, merchant_id: str, found: Found) -> Found:
+    """Fill the personal values, subject keys and card count of rows loaded by id (an
+    erasure re-applied to a restored database, whose rows still hold the values)."""
+    for c in found.customers:
+        _add_needles(found, c.pii_data())
+    for pm in found.payment_methods:
+        _add_needles(found, pm.billing_details)
+    for pi in found.payment_intents:
+        if pi.receipt_email:
+            found.needles.add(normalize_email(pi.receipt_email))
+    for account in found.bank_accounts:
+        _add_needles(found, account.ownership)
+    customer_ids = [c.id for c in found.customers]
+    found.subject_keys = repo.subject_keys_of(session, merchant_id, customer_ids)
+    found.vault_cards = repo.count_vault_cards(
+        session, merchant_id, [pm.id for pm in found.payment_methods]
+    )
+    return found

@@ -22,7 +22,8 @@ from strongbox.events.types import RequestContext, raise_event
 from strongbox.privacy import repository as repo
 from strongbox.privacy.erasure import erase
 from strongbox.privacy.export import build_bundle, render_html
-from strongbox.privacy.locate import Found, SubjectQuery, locate, normalize_email
+from strongbox.privacy.journal import ErasureJournal, JournalEntry
+from strongbox.privacy.locate import Found, SubjectQuery, complete, locate, normalize_email
 from strongbox.privacy.models import COMPLETED, ERASURE, REQUEST_TYPES, PrivacyRequest
 from strongbox.vault.service import VaultService
 
@@ -80,6 +81,7 @@ def create_request(
     type_: str,
     customer: str | None,
     email: str | None,
+    journal: ErasureJournal | None = None,
 ) -> PrivacyRequest:
     """Record a request, find the subject, and for an erasure run the workflow, in one unit
     of work (a failed verification rolls everything back)."""
@@ -130,6 +132,10 @@ def create_request(
         )
         req.steps = [*req.steps, *done.steps]
         req.certificate = done.certificate
+        if journal is not None:
+            # Before the commit: an entry whose transaction then fails only erases again,
+            # on a later start, a subject whose erasure was asked for.
+            journal.append(JournalEntry(req.id, ctx.merchant_id, req.subject_ids, to_unix(now)))
     else:
         req.steps = [
             *req.steps,
@@ -190,3 +196,54 @@ def export(
         {"object": "privacy_request", "id": req.id, "format": fmt},
     )
     return bundle, (render_html(bundle) if fmt == "html" else None)
+
+
+def reapply(
+    uow: UnitOfWork, vault: VaultService, signer: Signer, journal: ErasureJournal
+) -> list[str]:
+    """Re-run every journalled erasure this database has no record of (it was restored from
+    a copy taken before them); returns their request ids. Each is recorded under its
+    original request id, so running this again does nothing."""
+    done: list[str] = []
+    for entry in journal.entries():
+        if repo.get_request(uow.session, entry.merchant_id, entry.request_id) is not None:
+            continue
+        ctx = RequestContext(merchant_id=entry.merchant_id, actor="system:privacy-reapply")
+        found = complete(
+            uow.session, entry.merchant_id, _reload(uow, entry.merchant_id, entry.subject_ids)
+        )
+        now = uow.clock.now()
+        req = PrivacyRequest(
+            id=entry.request_id,
+            merchant_id=entry.merchant_id,
+            type=ERASURE,
+            status="processing",
+            customer_id=None,
+            email_index=None,
+            subject_ids=found.ids(),
+            steps=[{"step": "reapplied", "at": to_unix(now), "journalled_at": entry.at}],
+            certificate=None,
+            created=now,
+            due_at=now,
+            completed_at=None,
+        )
+        uow.session.add(req)
+        uow.flush()
+        result = erase(
+            uow,
+            ctx,
+            vault,
+            signer,
+            request_id=req.id,
+            query=SubjectQuery(),
+            email_index=None,
+            found=found,
+        )
+        req.steps = [*req.steps, *result.steps]
+        req.certificate = result.certificate
+        req.status = COMPLETED
+        req.completed_at = uow.clock.now()
+        uow.flush()
+        _event(uow, ctx, "strongbox.privacy.erasure_reapplied", req)
+        done.append(req.id)
+    return done

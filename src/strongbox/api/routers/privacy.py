@@ -65,6 +65,7 @@ def create_privacy_request(
             type_=p.type,
             customer=p.customer,
             email=p.email,
+            journal=rt.privacy_journal,
         )
         return Step(extra={"privacy_request": service.render_request(row, ctx.livemode)})
 
