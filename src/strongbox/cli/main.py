@@ -52,6 +52,9 @@ from strongbox.cli.payments import app as payments_app  # noqa: E402
 from strongbox.cli.webhooks import app as webhooks_app  # noqa: E402 - issue 7
 
 app.add_typer(webhooks_app, name="webhooks")
+from strongbox.cli.privacy import privacy_app  # noqa: E402 - issue 18
+
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(payments_app, name="payments")
 
 
