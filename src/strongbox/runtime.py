@@ -12,8 +12,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from strongbox.audit import service as audit_service
 from strongbox.audit.tasks import AuditLog, build_audit_log
+from strongbox.auth import repository as auth_repository
 from strongbox.auth.ratelimit import RateLimiter
 from strongbox.auth.ratelimit import address_limiter as make_address_limiter
 from strongbox.auth.service import KeyCache
@@ -91,6 +94,11 @@ class Runtime:
         self.db.engine.dispose()
 
 
+def merchant_region(session: Session, merchant_id: str) -> str | None:
+    merchant = auth_repository.get_merchant(session, merchant_id)
+    return merchant.region if merchant is not None else None
+
+
 def prepare_data_dir(data_dir: Path) -> None:
     """Create the data directory (0700) and the SQLite file (0600) before SQLite does.
 
@@ -159,6 +167,9 @@ def build_runtime(
         uow.commit()
     for maker in (db.sessionmaker, db.read_sessionmaker):
         maker.configure(info={PII_OPENER: vault.service.open_pii})
+    if vault.service.regions is not None:
+        # Data residency: the vault asks for the merchant's region (one indexed read).
+        vault.service.region_of = merchant_region
     # Erasures a restored database does not know are applied again (privacy/journal.py).
     journal = ErasureJournal(
         settings.privacy_erasure_journal or settings.data_dir / "privacy-erasures.jsonl"

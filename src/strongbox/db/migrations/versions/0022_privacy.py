@@ -1,4 +1,4 @@
-"""privacy: data subject requests (access, portability, erasure)
+"""privacy: data subject requests (access, portability, erasure); merchant regions
 
 Revision ID: 0022
 Revises: 0017
@@ -22,6 +22,10 @@ _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("merchants", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("region", sa.String(length=32), nullable=True))
+    with op.batch_alter_table("vault_subject_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("region", sa.String(length=32), nullable=True))
     op.create_table(
         "privacy_requests",
         sa.Column("seq", _BIGINT, autoincrement=True, nullable=False),
@@ -46,3 +50,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_privacy_requests_merchant_seq", table_name="privacy_requests")
     op.drop_table("privacy_requests")
+    with op.batch_alter_table("vault_subject_keys", schema=None) as batch_op:
+        batch_op.drop_column("region")
+    with op.batch_alter_table("merchants", schema=None) as batch_op:
+        batch_op.drop_column("region")
