@@ -167,3 +167,17 @@ def test_bad_input_is_a_stripe_error_and_changes_nothing(
     assert error_of(r, 400)["code"] == "privacy_request_no_export"
     r = api.get(f"/v1/privacy/requests/{erase.json()['id']}", headers=other.headers)
     assert r.status_code == 404
+
+
+def test_export_and_retrieve_refuse_bad_input(api: TestClient, runtime: Runtime) -> None:
+    ids = seed(api, runtime)
+    req = api.post("/v1/privacy/requests", data={"type": "access", "customer": ids["customer"]})
+    rid = req.json()["id"]
+    assert error_of(api.get(f"/v1/privacy/requests/{rid}/export", params={"format": "xml"}), 400)
+    assert error_of(api.get(f"/v1/privacy/requests/{rid}/export", params={"x": "1"}), 400)
+    assert error_of(api.get("/v1/privacy/requests/dsr_nope/export"), 404)["param"] == "id"
+    assert error_of(api.get("/v1/privacy/requests/dsr_nope"), 404)["code"] == "resource_missing"
+    err = error_of(api.post("/v1/privacy/requests", data={"type": "access", "customer": ""}), 400)
+    assert err["type"] == "invalid_request_error"
+    # Without a key: 401.
+    assert api.get("/v1/privacy/requests", headers={"Authorization": ""}).status_code == 401
