@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongbox.audit.heads import Signer
@@ -28,6 +28,11 @@ json_values = st.recursive(
 )
 
 
+# CI is a loaded 2-core machine: no per-example deadline, generation may be slow.
+RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@RELAXED
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
 def test_deadline_is_one_calendar_month_later(moment: datetime) -> None:
     received = moment.replace(tzinfo=UTC)
@@ -44,6 +49,7 @@ def test_deadline_examples() -> None:
     assert add_month(datetime(2026, 12, 15, tzinfo=UTC)) == datetime(2027, 1, 15, tzinfo=UTC)
 
 
+@RELAXED
 @given(json_values, st.sets(st.text(min_size=4, max_size=8).map(str.lower), max_size=3))
 def test_scrubbed_json_mentions_no_personal_value(value: Any, needles: set[str]) -> None:
     out = scrub_json(value, needles)
