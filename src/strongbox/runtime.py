@@ -15,9 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy.orm import Session
 
 from strongbox.audit import service as audit_service
 from strongbox.audit.tasks import AuditLog, build_audit_log
+from strongbox.auth import repository as auth_repository
 from strongbox.auth.oauth.keys import SigningKeys
 from strongbox.auth.oauth.tokens import Issuer
 from strongbox.auth.ratelimit import RateLimiter
@@ -49,6 +51,8 @@ from strongbox.payments.cards import TestCardSource, VaultCardSource
 from strongbox.payments.deps import Payments, PaymentsConfig
 from strongbox.payments.lease import LeaseKeeper
 from strongbox.payments.models import PII_OPENER
+from strongbox.privacy import service as privacy_service
+from strongbox.privacy.journal import ErasureJournal
 from strongbox.routing.health import BreakerSettings, ConnectorHealth
 from strongbox.routing.service import RoutingService
 from strongbox.settlement.windows import Settlement
@@ -88,6 +92,8 @@ class Runtime:
     oauth: Issuer | None = None
     # Settlement (issue 19): the consumer that puts money events into windows.
     settlement: Settlement | None = None
+    # Data subject requests (issue 18): the journal of erasures, kept off the database.
+    privacy_journal: ErasureJournal | None = None
 
     def close(self) -> None:
         self.fx.close()
@@ -98,6 +104,11 @@ class Runtime:
         self.connectors.close()
         self.bus.close()
         self.db.engine.dispose()
+
+
+def merchant_region(session: Session, merchant_id: str) -> str | None:
+    merchant = auth_repository.get_merchant(session, merchant_id)
+    return merchant.region if merchant is not None else None
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -172,6 +183,19 @@ def build_runtime(
         uow.commit()
     for maker in (db.sessionmaker, db.read_sessionmaker):
         maker.configure(info={PII_OPENER: vault.service.open_pii})
+    if vault.service.regions is not None:
+        # Data residency: the vault asks for the merchant's region (one indexed read).
+        vault.service.region_of = merchant_region
+    # Erasures a restored database does not know are applied again (privacy/journal.py).
+    journal = ErasureJournal(
+        settings.privacy_erasure_journal or settings.data_dir / "privacy-erasures.jsonl"
+    )
+    if journal.path.exists():
+        with db.unit_of_work() as uow:
+            reapplied = privacy_service.reapply(uow, vault.service, audit_log.signer, journal)
+            uow.commit()
+        if reapplied:
+            log.warning("re-applied %d journalled erasures to this database", len(reapplied))
     register_gateway_connectors(connectors, settings)
     sealer = vault.sealer
     health = ConnectorHealth(
@@ -239,6 +263,7 @@ def build_runtime(
         banking=build_banking(settings, sealer, clock),
         oauth=build_oauth(settings, sealer, clock),
         settlement=settlement,
+        privacy_journal=journal,
     )
     # us_bank_account debits (issue 20) read bank data through the runtime's banking, which
     # may be set later (tests do): looked up per debit.

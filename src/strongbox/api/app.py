@@ -126,6 +126,9 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     app.include_router(operator_session.router)
     app.include_router(operator_access.router)
+    from strongbox.api.routers import privacy  # issue 18: data subject requests
+
+    app.include_router(privacy.router)
 
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router

@@ -433,6 +433,9 @@ def document(schema: dict[str, Any], public: frozenset[str] = frozenset()) -> di
                 continue
             op["security"] = [{"secretKey": []}, {"secretKeyBasic": []}]
             responses["200"] = _json(_success_schema(path, method), "The object")
+            if path.startswith("/v1/privacy/requests/") and path.endswith("/export"):
+                # ``format=html``: the human-readable summary of the same export.
+                responses["200"]["content"]["text/html"] = {"schema": {"type": "string"}}
             for code, description in ERROR_STATUSES.items():
                 responses[code] = _json(ERROR_REF, description)
     _add_links(schema)

@@ -44,6 +44,7 @@ ROUTE_RESOURCES: Final[dict[str, str]] = {
     "/v1/payouts": "payouts",
     "/v1/payout_schedule": "payouts",
     "/v1/account": "account",
+    "/v1/privacy": "privacy",
     # operator session routes (api/routers/operator_*.py)
     "/operator/access_grants": "access_grants",
     "/operator/operators": "operators",

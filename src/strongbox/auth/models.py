@@ -18,6 +18,9 @@ class Merchant(Base):
     created: Mapped[datetime]
     # The currency the merchant is paid out in; None: each payment settles in its own currency.
     settlement_currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    # Data residency (issue 18): the region whose key provider holds the keys of this
+    # merchant's customers' personal data; None: the default provider.
+    region: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class ApiKey(Base):

@@ -72,11 +72,13 @@ def _new_key(uow: UnitOfWork, merchant_id: str, kind: str) -> Secret[str]:
     return Secret(raw)
 
 
-def create_merchant(uow: UnitOfWork, name: str) -> NewMerchant:
+def create_merchant(uow: UnitOfWork, name: str, region: str | None = None) -> NewMerchant:
+    """A merchant and its first keys. ``region`` (data residency, fixed at creation): the
+    region whose key provider holds its customers' personal-data keys."""
     name = name.strip()
     if not name or len(name) > 200:
         raise ValueError("merchant name must be 1 to 200 characters")
-    merchant = Merchant(id=new_id("merchant"), name=name, created=uow.clock.now())
+    merchant = Merchant(id=new_id("merchant"), name=name, created=uow.clock.now(), region=region)
     uow.session.add(merchant)
     uow.session.flush()
     sk = _new_key(uow, merchant.id, "secret")

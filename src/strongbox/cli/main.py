@@ -63,6 +63,9 @@ app.add_typer(oauth_app, name="oauth")
 from strongbox.cli.pki import pki_app  # noqa: E402 - issue 17, part B
 
 app.add_typer(pki_app, name="pki")
+from strongbox.cli.privacy import privacy_app  # noqa: E402 - issue 18
+
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(payments_app, name="payments")
 from strongbox.cli.access import access_app  # noqa: E402 - issue 17
 from strongbox.cli.users import users_app  # noqa: E402 - issue 17
@@ -342,31 +345,42 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 @merchants_app.command("create")
-def merchants_create(name: str) -> None:
+def merchants_create(
+    name: str,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Data residency: one of STRONGBOX_VAULT_REGIONS (fixed for good)."),
+    ] = None,
+) -> None:
     """Create a merchant and print its id and keys as JSON (keys are shown only once)."""
     from strongbox.auth import service as auth
     from strongbox.runtime import build_runtime
+    from strongbox.vault.regions import parse_regions
 
-    rt = build_runtime(load_settings())
+    settings = load_settings()
+    if region is not None and region not in parse_regions(settings.vault_regions):
+        raise typer.BadParameter(
+            "not a configured region (STRONGBOX_VAULT_REGIONS)", param_hint="--region"
+        )
+    rt = build_runtime(settings)
     try:
         with rt.db.unit_of_work() as uow:
             try:
-                new = auth.create_merchant(uow, name)
+                new = auth.create_merchant(uow, name, region)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint="NAME") from None
             uow.commit()
     finally:
         rt.close()
-    typer.echo(
-        json.dumps(
-            {
-                "id": new.merchant.id,
-                "name": new.merchant.name,
-                "secret_key": new.secret_key.reveal(),
-                "publishable_key": new.publishable_key.reveal(),
-            }
-        )
-    )
+    out = {
+        "id": new.merchant.id,
+        "name": new.merchant.name,
+        "secret_key": new.secret_key.reveal(),
+        "publishable_key": new.publishable_key.reveal(),
+    }
+    if new.merchant.region is not None:
+        out["region"] = new.merchant.region
+    typer.echo(json.dumps(out))
 
 
 @merchants_app.command("settlement-currency")

@@ -66,6 +66,7 @@ PREFIXES = {
     "settlement_window": "stw",
     "settlement_batch": "stb",
     "payout": "po",
+    "privacy_request": "dsr",
 }
 
 

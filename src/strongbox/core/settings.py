@@ -136,6 +136,18 @@ class Settings(BaseSettings):
     keyring_file: Path | None = Field(
         default=None, description="Local keyring file; default <data_dir>/vault-keyring.json."
     )
+    vault_regions: str = Field(
+        default="",
+        description="Data residency: comma-separated regions (eu,us); each has its own key "
+        "provider (<keyring dir>/vault-keyring-<region>.json) for the personal-data keys of "
+        "merchants in that region.",
+    )
+    privacy_erasure_journal: Path | None = Field(
+        default=None,
+        description="Append-only JSONL of erasures (ids only), re-applied to a restored "
+        "database on start; default <data_dir>/privacy-erasures.jsonl. Keep it off the "
+        "database's backups.",
+    )
     pkcs11_module: str = Field(default="/usr/lib/softhsm/libsofthsm2.so")
     pkcs11_token_label: str = Field(default="strongbox")
     pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the token.")

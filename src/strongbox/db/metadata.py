@@ -12,6 +12,7 @@ import strongbox.fx.models
 import strongbox.idempotency.models
 import strongbox.ledger.models
 import strongbox.payments.models
+import strongbox.privacy.models
 import strongbox.reconciliation.models
 import strongbox.routing.models
 import strongbox.settlement.models

@@ -111,3 +111,6 @@ class SubjectKey(Base):
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created: Mapped[datetime]
     destroyed_at: Mapped[datetime | None]
+    # Data residency: the region whose key provider wrapped this key (``vault/regions.py``);
+    # None: wrapped by a ``data`` key (``key_version``) of the default provider.
+    region: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -235,7 +235,11 @@ def count_records_not_on(session: Session, version: int) -> int:
         session.scalar(
             select(func.count())
             .select_from(SubjectKey)
-            .where(SubjectKey.key_version != version, SubjectKey.wrapped_key.is_not(None))
+            .where(
+                SubjectKey.key_version != version,
+                SubjectKey.wrapped_key.is_not(None),
+                SubjectKey.region.is_(None),
+            )
         )
         or 0
     )
@@ -256,7 +260,11 @@ def count_records_on(session: Session, version: int) -> int:
         session.scalar(
             select(func.count())
             .select_from(SubjectKey)
-            .where(SubjectKey.key_version == version, SubjectKey.wrapped_key.is_not(None))
+            .where(
+                SubjectKey.key_version == version,
+                SubjectKey.wrapped_key.is_not(None),
+                SubjectKey.region.is_(None),
+            )
         )
         or 0
     )
@@ -273,7 +281,7 @@ def record_counts_by_version(session: Session) -> dict[int, int]:
             counts[version] = counts.get(version, 0) + n
     for version, n in session.execute(
         select(SubjectKey.key_version, func.count())
-        .where(SubjectKey.wrapped_key.is_not(None))
+        .where(SubjectKey.wrapped_key.is_not(None), SubjectKey.region.is_(None))
         .group_by(SubjectKey.key_version)
     ).all():
         counts[version] = counts.get(version, 0) + n
@@ -301,7 +309,11 @@ def subject_keys_not_on(
     """Up to ``limit`` live subject keys wrapped under another ``data`` version."""
     q = (
         select(SubjectKey)
-        .where(SubjectKey.key_version != version, SubjectKey.wrapped_key.is_not(None))
+        .where(
+            SubjectKey.key_version != version,
+            SubjectKey.wrapped_key.is_not(None),
+            SubjectKey.region.is_(None),
+        )
         .order_by(SubjectKey.seq)
         .limit(limit)
     )

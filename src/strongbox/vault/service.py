@@ -27,6 +27,7 @@ from strongbox.vault import crypto
 from strongbox.vault import repository as repo
 from strongbox.vault.keys import DATA, SEAL, KeyManager, record_aad, subject_aad
 from strongbox.vault.models import SubjectKey
+from strongbox.vault.regions import RegionalKeys, RegionUnavailableError
 
 
 @dataclass(slots=True)  # not frozen: built once per tokenization, on the hot path
@@ -64,10 +65,24 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+RegionOf = Callable[[Session, str], str | None]
+
+
 class VaultService:
-    def __init__(self, keys: KeyManager, *, cvc_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        keys: KeyManager,
+        *,
+        cvc_ttl: timedelta,
+        regions: RegionalKeys | None = None,
+        region_of: RegionOf | None = None,
+    ) -> None:
         self.keys = keys
         self.cvc_ttl = cvc_ttl
+        # Data residency: subject keys of a merchant with a region are wrapped by that
+        # region's provider (``vault/regions.py``); ``region_of`` reads the merchant's region.
+        self.regions = regions
+        self.region_of = region_of
 
     def __repr__(self) -> str:
         return f"VaultService(keys={self.keys!r})"
@@ -251,6 +266,15 @@ class VaultService:
         row = repo.get_subject_key(session, merchant_id, subject_id)
         if row is None or row.wrapped_key is None:
             return row, None
+        region = self._region(session, merchant_id)
+        if row.region != region:
+            # Never a key of another region (or of the default provider) for this merchant.
+            raise RegionUnavailableError(
+                "This customer's key is not held in the merchant's region.",
+                code="vault_region_mismatch",
+            )
+        if region is not None:
+            return row, self._regional().unwrap(region, row.wrapped_key)
         dek = self.keys.key(session, DATA, row.key_version)
         raw = crypto.decrypt(
             dek.aead, row.wrapped_key, subject_aad(merchant_id, subject_id, row.key_version)
@@ -264,8 +288,24 @@ class VaultService:
         row, raw = self._read_subject_key(session, merchant_id, subject_id)
         if row is not None or not create:
             return raw
-        dek = self.keys.active(session, DATA)
         raw = crypto.new_key()
+        region = self._region(session, merchant_id)
+        if region is not None:
+            session.add(
+                SubjectKey(
+                    id=new_id("subject_key"),
+                    merchant_id=merchant_id,
+                    subject_id=subject_id,
+                    key_version=0,
+                    wrapped_key=self._regional().wrap(region, raw),
+                    created=uow.clock.now(),
+                    destroyed_at=None,
+                    region=region,
+                )
+            )
+            session.flush()
+            return raw
+        dek = self.keys.active(session, DATA)
         session.add(
             SubjectKey(
                 id=new_id("subject_key"),
@@ -281,6 +321,14 @@ class VaultService:
         )
         session.flush()
         return raw
+
+    def _region(self, session: Session, merchant_id: str) -> str | None:
+        return self.region_of(session, merchant_id) if self.region_of is not None else None
+
+    def _regional(self) -> RegionalKeys:
+        if self.regions is None:
+            raise RegionUnavailableError("No regional key providers are configured.")
+        return self.regions
 
     def seal_pii(
         self, uow: UnitOfWork, merchant_id: str, subject_id: str, data: dict[str, Any]

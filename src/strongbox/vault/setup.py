@@ -15,6 +15,7 @@ from strongbox.vault.providers import (
     LocalKeyProvider,
     Pkcs11KeyProvider,
 )
+from strongbox.vault.regions import RegionalKeys, parse_regions
 from strongbox.vault.service import VaultSealer, VaultService
 
 KEYRING_FILE = "vault-keyring.json"
@@ -30,6 +31,8 @@ class Vault:
     def close(self) -> None:
         self.keys.clear_cache()
         self.provider.close()
+        if self.service.regions is not None:
+            self.service.regions.close()
 
 
 def make_provider(settings: Settings) -> KeyProvider:
@@ -61,5 +64,11 @@ def build_vault(settings: Settings, db: Database) -> Vault:
         cryptoperiod=timedelta(days=settings.key_cryptoperiod_days),
         cache_seconds=settings.key_cache_seconds,
     )
-    service = VaultService(keys, cvc_ttl=timedelta(seconds=settings.cvc_ttl_seconds))
+    regions = parse_regions(settings.vault_regions)
+    keyring_dir = (settings.keyring_file or settings.data_dir / KEYRING_FILE).parent
+    service = VaultService(
+        keys,
+        cvc_ttl=timedelta(seconds=settings.cvc_ttl_seconds),
+        regions=RegionalKeys.local(regions, keyring_dir) if regions else None,
+    )
     return Vault(provider, keys, service, VaultSealer(keys, db.read))
