@@ -69,6 +69,22 @@ COMMAND_PERMISSIONS: Final[dict[str, Need]] = {
     "access approve": ("access_grants", "write"),
     "access refuse": ("access_grants", "write"),
     "access revoke": ("access_grants", "write"),
+    "worker": LOCAL,
+    "merchants settlement-currency": ("account", "write"),
+    "bank subscribe-yodlee": ("financial_connections", "write"),
+    "oauth clients create": ("api_keys", "write"),
+    "oauth clients list": ("api_keys", "read"),
+    "oauth clients revoke": ("api_keys", "write"),
+    "oauth keys list": ("api_keys", "read"),
+    "oauth keys rotate": ("api_keys", "write"),
+    # the installation's CA: key management, as the vault's keys
+    "pki init": ("compliance", "write"),
+    "pki issue": ("compliance", "write"),
+    "pki list": ("compliance", "read"),
+    "pki revoke": ("compliance", "write"),
+    "privacy request create": ("privacy", "write"),
+    "privacy request list": ("privacy", "read"),
+    "privacy request show": ("privacy", "read"),
 }
 
 

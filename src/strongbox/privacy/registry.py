@@ -193,6 +193,15 @@ NOT_PERSONAL: Final[dict[tuple[str, str], str]] = {
     ("payment_attempts", "error_message"): "the gateway's decline text",
     ("privacy_requests", "subject_ids"): "ids (pseudonyms) of the records found",
     ("privacy_requests", "email_index"): "keyed HMAC of the requester's email",
+    ("api_keys", "name"): "the merchant's label for a restricted key",
+    ("oauth_clients", "name"): "the merchant's name for its OAuth2 client application",
+    ("operators", "email"): "the sign-in of the installation's own staff: an operator's "
+    "personal data, not a merchant's customer's (the subject requests here are a "
+    "merchant's); kept with the audit trail of their actions (PCI DSS 10.2)",
+    ("payouts", "description"): "the merchant's text for a payout to its own account",
+    ("payouts", "metadata"): "the merchant's labels for a payout to its own account",
+    ("payouts", "failure_message"): "the payout rail's failure text",
+    ("settlement_batches", "file_name"): "the name of a settlement file",
 }
 
 # The tables ``privacy/locate.py`` searches (one finder each).
