@@ -46,6 +46,9 @@ app.add_typer(integrity_app, name="integrity")
 from strongbox.cli.fx import fx_app  # noqa: E402 - issue 25
 
 app.add_typer(fx_app, name="fx")
+from strongbox.cli.compliance import compliance_app  # noqa: E402 - issue 18
+
+app.add_typer(compliance_app, name="compliance")
 merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
 app.add_typer(keys_app, name="keys")  # vault keys
 from strongbox.cli.payments import app as payments_app  # noqa: E402

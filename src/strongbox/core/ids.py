@@ -48,6 +48,9 @@ PREFIXES = {
     "transaction_refresh": "fctxnref",
     "bank_item": "fcitem",
     "bank_webhook_event": "bwe",
+    # compliance (issue 18)
+    "compliance_report": "cpr",
+    "vulnerability_scan": "vscan",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strongbox.audit.models
 import strongbox.auth.models
 import strongbox.banking.models
+import strongbox.compliance.models
 import strongbox.events.models
 import strongbox.fx.models
 import strongbox.idempotency.models
