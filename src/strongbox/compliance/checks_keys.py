@@ -20,6 +20,7 @@ from strongbox.compliance.controls import (
 
 NO_OPERATORS = "no operator accounts exist in this installation (issue 17)"
 OPERATORS_TABLE = "operators"
+API_KEY_ACTOR = "api_key:"  # how requests made with a key are attributed (api/context.py)
 API_KEY_UNUSED_DAYS = 90
 """A secret key with no recorded use for this long is reported (PCI DSS 8.2.6's 90 days)."""
 
@@ -150,7 +151,8 @@ def mfa(ctx: CheckContext) -> Result:
 )
 def api_keys(ctx: CheckContext) -> Result:
     keys = repo.active_secret_keys(ctx.session)
-    last = repo.last_use_by_actor(ctx.session, [k for k, _m, _c in keys])
+    by_actor = repo.last_use_by_actor(ctx.session, [API_KEY_ACTOR + k for k, _m, _c in keys])
+    last = {k.removeprefix(API_KEY_ACTOR): t for k, t in by_actor.items()}
     max_age = timedelta(days=ctx.settings.api_key_max_age_days)
     idle = timedelta(days=API_KEY_UNUSED_DAYS)
     too_old = [k for k, _m, created in keys if ctx.now - created > max_age]

@@ -112,7 +112,8 @@ def stream_rows(
     ids = row_id_columns(table)
     wanted = [*ids, *columns]
     if len(pk) != 1:  # a composite key: one ordered pass
-        yield from session.execute(select(*wanted)).tuples()
+        for r in session.execute(select(*wanted)):
+            yield tuple(r)
         return
     key = pk[0]
     last: Any = None

@@ -5,6 +5,7 @@ daily run in the workers (issue 18, docs/compliance.md)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from strongbox.audit.heads import latest_head
+from strongbox.audit.verify import VerifyReport
 from strongbox.compliance import service
 from strongbox.compliance.controls import AuditState, CheckContext, HttpProbe, KeyState
 from strongbox.compliance.models import ComplianceReport
@@ -90,7 +92,11 @@ def http_probe(rt: Runtime) -> HttpProbe:
 
 
 def audit_state(rt: Runtime) -> AuditState:
-    report = rt.audit.verify(rt.db)
+    try:
+        report = rt.audit.verify(rt.db)
+    except (OSError, ValueError) as exc:  # an archive that cannot be read: not verified
+        report = VerifyReport()
+        report.bad(None, f"verification stopped: {type(exc).__name__} reading the log")
     sink = rt.audit.sink
     in_file = {(h.tree_size, h.root_hash) for _line, h in sink.read() if h is not None}
     with rt.db.read() as session:
@@ -122,6 +128,8 @@ def key_states(rt: Runtime, session: Session, now: datetime) -> list[KeyState]:
 
 def context_for(rt: Runtime, *, probe: bool = True) -> service.ContextFactory:
     def build(session: Session, now: datetime) -> CheckContext:
+        keys = functools.cache(lambda: key_states(rt, session, now))
+        audit = functools.cache(lambda: audit_state(rt))
         return CheckContext(
             session=session,
             engine=rt.db.engine,
@@ -129,8 +137,8 @@ def context_for(rt: Runtime, *, probe: bool = True) -> service.ContextFactory:
             now=now,
             event_types=EVENT_TYPES,
             subscriptions=rt.dispatcher.subscriptions(),
-            keys=lambda: key_states(rt, session, now),
-            audit=lambda: audit_state(rt),
+            keys=keys,
+            audit=audit,
             http_probe=(lambda: http_probe(rt)) if probe else None,
             log_dirs=[rt.settings.data_dir],
         )
