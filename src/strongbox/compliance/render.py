@@ -88,29 +88,28 @@ def pdf(doc: dict[str, Any], path: Path) -> None:
     out = FPDF()
     out.set_auto_page_break(auto=True, margin=15)
     out.add_page()
-    out.set_font("Helvetica", "B", 14)
-    out.multi_cell(0, 8, _latin1(f"{doc['standard']} self-check {doc['id']}"))
-    out.set_font("Helvetica", size=10)
-    out.multi_cell(
-        0,
+
+    def para(font: str, style: str, size: int, height: float, content: str) -> None:
+        out.set_font(font, style, size)
+        out.multi_cell(0, height, _latin1(content), new_x="LMARGIN", new_y="NEXT")
+
+    para("Helvetica", "B", 14, 8, f"{doc['standard']} self-check {doc['id']}")
+    para(
+        "Helvetica",
+        "",
+        10,
         6,
-        _latin1(
-            f"Run {_when(doc)} ({doc['trigger']}): {doc['status'].upper()}, {doc['passed']} "
-            f"pass, {doc['failed']} fail, {doc['not_applicable']} not applicable."
-        ),
+        f"Run {_when(doc)} ({doc['trigger']}): {doc['status'].upper()}, {doc['passed']} pass, "
+        f"{doc['failed']} fail, {doc['not_applicable']} not applicable.",
     )
     for r in doc["results"]:
         out.ln(2)
-        out.set_font("Helvetica", "B", 10)
-        out.multi_cell(0, 6, _latin1(f"{r['control']}  {MARKS[r['status']]}  {r['requirement']}"))
-        out.set_font("Helvetica", size=9)
-        out.multi_cell(0, 5, _latin1(r["summary"]))
-        out.set_font("Courier", size=7)
-        out.multi_cell(0, 4, _latin1(json.dumps(r["evidence"], sort_keys=True)[:3000]))
+        para("Helvetica", "B", 10, 6, f"{r['control']}  {MARKS[r['status']]}  {r['requirement']}")
+        para("Helvetica", "", 9, 5, r["summary"])
+        para("Courier", "", 7, 4, json.dumps(r["evidence"], sort_keys=True)[:3000])
     sig = doc["signature"]
     out.ln(2)
-    out.set_font("Helvetica", size=8)
-    out.multi_cell(0, 4, _latin1(f"Signed {sig['alg']} key {sig['key_id']}: {sig['value']}"))
+    para("Helvetica", "", 8, 4, f"Signed {sig['alg']} key {sig['key_id']}: {sig['value']}")
     out.output(str(path))
 
 
