@@ -52,7 +52,6 @@ class KeyState:
     status: str
     age_days: int
     overdue: bool
-    wrapped_key_destroyed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
