@@ -20,7 +20,7 @@ from strongbox.compliance.controls import (
 
 NO_OPERATORS = "no operator accounts exist in this installation (issue 17)"
 OPERATORS_TABLE = "operators"
-API_KEY_ACTOR = "api_key:"  # how requests made with a key are attributed (api/context.py)
+API_KEY_ACTOR = "api_key:"  # pragma: allowlist secret - an actor prefix
 API_KEY_UNUSED_DAYS = 90
 """A secret key with no recorded use for this long is reported (PCI DSS 8.2.6's 90 days)."""
 
