@@ -4,8 +4,10 @@ gauge per control, and the audit leaf of every run."""
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
@@ -95,6 +97,19 @@ def test_newly_failing_controls_raise_one_event_each_then_none(
     assert _gauge("12.10.1") == 0.0
     _run(runtime)  # fails again: a new event
     assert [c for m, _t, c in _events(runtime)[-2:]] == ["12.10.1", "12.10.1"]
+
+
+def test_a_newly_failing_control_is_logged_once(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="strongbox.compliance.service"):
+        doc = _run(runtime)
+        _run(runtime)
+    lines = [r.getMessage() for r in caplog.records if "12.10.1 newly failed" in r.getMessage()]
+    assert lines == [
+        f"compliance control 12.10.1 newly failed: STRONGBOX_INCIDENT_CONTACT is not set "
+        f"(report {doc['id']})"
+    ]
 
 
 def test_every_run_leaves_an_audit_entry(runtime: Runtime) -> None:
