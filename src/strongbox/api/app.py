@@ -130,6 +130,10 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     app.include_router(privacy.router)
 
+    from strongbox.api.routers import compliance  # issue 18: PCI DSS self-check reports
+
+    app.include_router(compliance.router)
+
     if runtime.simulator is not None:
         from strongbox.connectors.simulator.http import create_3ds_router
         from strongbox.workers.recovery import complete_action

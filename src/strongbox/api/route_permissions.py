@@ -45,6 +45,7 @@ ROUTE_RESOURCES: Final[dict[str, str]] = {
     "/v1/payout_schedule": "payouts",
     "/v1/account": "account",
     "/v1/privacy": "privacy",
+    "/v1/compliance": "compliance",
     # operator session routes (api/routers/operator_*.py)
     "/operator/access_grants": "access_grants",
     "/operator/operators": "operators",

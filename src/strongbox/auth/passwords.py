@@ -46,6 +46,10 @@ def check_strength(password: Secret[str], *, email: str | None = None) -> None:
         raise WeakPasswordError(
             f"The password must be at most {MAX_LENGTH} characters long.", param="password"
         )
+    if not (any(ch.isalpha() for ch in value) and any(ch.isdigit() for ch in value)):
+        raise WeakPasswordError(  # PCI DSS 8.3.6: both numeric and alphabetic characters
+            "The password must contain both letters and digits.", param="password"
+        )
     lowered = value.lower()
     listed = common_passwords()
     m = _AROUND.match(lowered)

@@ -51,6 +51,9 @@ app.add_typer(fx_app, name="fx")
 from strongbox.cli.bank import bank_app  # noqa: E402 - issue 20
 
 app.add_typer(bank_app, name="bank")
+from strongbox.cli.compliance import compliance_app  # noqa: E402 - issue 18
+
+app.add_typer(compliance_app, name="compliance")
 merchants_app.add_typer(origins_app, name="origins")  # hosted card fields
 app.add_typer(keys_app, name="keys")  # vault keys
 from strongbox.cli.payments import app as payments_app  # noqa: E402

@@ -85,6 +85,8 @@ COMMAND_PERMISSIONS: Final[dict[str, Need]] = {
     "privacy request create": ("privacy", "write"),
     "privacy request list": ("privacy", "read"),
     "privacy request show": ("privacy", "read"),
+    "compliance check": ("compliance", "write"),  # stores a signed report
+    "compliance controls": ("compliance", "read"),
 }
 
 

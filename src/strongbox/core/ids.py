@@ -67,6 +67,9 @@ PREFIXES = {
     "settlement_batch": "stb",
     "payout": "po",
     "privacy_request": "dsr",
+    # compliance (issue 18)
+    "compliance_report": "cpr",
+    "vulnerability_scan": "vscan",
 }
 
 

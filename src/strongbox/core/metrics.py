@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "strongbox_http_requests_total", "HTTP requests", ["method", "route", "status"]
@@ -43,4 +43,9 @@ AWAITING_WEBHOOK = Counter(
     "Unfinished attempts the recovery worker left to the gateway's webhook (connectors "
     "without a status lookup, e.g. Adyen), per pass",
     ["connector", "operation"],
+)
+COMPLIANCE_FAILING = Gauge(
+    "strongbox_compliance_control_failing",
+    "1 while a PCI DSS control failed in the latest compliance run, else 0 (not applicable: 0)",
+    ["control"],
 )

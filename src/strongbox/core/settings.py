@@ -287,6 +287,27 @@ class Settings(BaseSettings):
     settlement_dir: Path | None = Field(
         default=None, description="Where settlement files go; default <data_dir>/settlement."
     )
+    # -- compliance (issue 18, docs/compliance.md)
+    incident_contact: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Who is told of a security incident (PCI DSS 12.10.1): an address, a "
+        "phone number or a rota; shown in every compliance report.",
+    )
+    api_key_max_age_days: int = Field(
+        default=365, ge=1, le=3650, description="Secret keys older than this fail PCI DSS 8.6.3."
+    )
+    compliance_check_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="The workers run the compliance checks this often.",
+    )
+    compliance_lock_file: Path | None = Field(
+        default=None,
+        description="Hashed requirements file that 'strongbox compliance check --scan' audits "
+        "with pip-audit (default: requirements/lock.txt in the working directory).",
+    )
     circuit_fail_max: int = Field(default=5, ge=1, le=1000)
     circuit_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
     circuit_error_rate: float = Field(default=0.5, gt=0, le=1)

@@ -7,6 +7,7 @@ import strongbox.auth.models
 import strongbox.auth.oauth.models
 import strongbox.auth.operator_models
 import strongbox.banking.models
+import strongbox.compliance.models
 import strongbox.events.models
 import strongbox.fx.models
 import strongbox.idempotency.models

@@ -46,6 +46,11 @@ class EventDispatcher:
             label = name or str(getattr(handler, "__name__", "handler"))
             self._handlers.append((pattern, label, handler, reads_db))
 
+    def subscriptions(self) -> list[tuple[str, str]]:
+        """``(pattern, name)`` of every subscriber (the compliance checks read it)."""
+        with self._lock:
+            return [(p, n) for p, n, _h, _r in self._handlers]
+
     def on_commit_of_events(self, fn: Callable[[], None]) -> None:
         """Called after a commit that wrote outbox rows (wakes the relay)."""
         self._on_outbox_write.append(fn)

@@ -36,6 +36,8 @@ EVENT_TYPES = frozenset(
         "account.updated",
         "charge.dispute.created",
         "charge.refunded",
+        # a PCI DSS self-check that newly failed (issue 18; docs/compliance.md)
+        "compliance.control_failed",
         "customer.created",
         "customer.deleted",
         "customer.updated",

@@ -20,6 +20,9 @@ from strongbox.workers.recovery import recover_once
 
 log = logging.getLogger(__name__)
 
+COMPLIANCE_PASS_SECONDS = 600.0
+"""How often the compliance loop looks whether a run is due (the first look comes one such
+interval after start, so that a restart or a short-lived test server runs no scan)."""
 BUSY_PAUSE_SECONDS = 0.2
 """The least time between two passes of a loop that every commit wakes (outbox relay, webhook
 fan-out). Under load a pass then takes everything committed in the last 0.2 s in one batch
@@ -235,6 +238,9 @@ def _build_all(rt: Runtime) -> Workers:
     from strongbox.workers.access import access_loops  # issue 17: keys and grants expire
 
     loops += access_loops(rt)
+    from strongbox.workers.compliance import daily_once  # issue 18: PCI DSS self-checks
+
+    loops.append(Loop("compliance", daily_once(rt), COMPLIANCE_PASS_SECONDS))
     from strongbox.workers.webhooks import build_webhook_loops  # issue 7
 
     loops += build_webhook_loops(rt)
