@@ -73,7 +73,11 @@ def test_bad_input_is_400_and_writes_nothing(api: TestClient, runtime: Runtime) 
 def test_other_merchants_and_oauth_tokens_are_refused(
     api: TestClient, client: TestClient, runtime: Runtime, new_merchant: Any
 ) -> None:
-    made = api.post("/v1/oauth_clients", data={"name": "Reports", "scope": "customers:write"})
+    # A token even with api_keys:write (which the one route-permission check lets through)
+    # cannot register clients: that takes an unrestricted secret key.
+    made = api.post(
+        "/v1/oauth_clients", data={"name": "Reports", "scope": "customers:write api_keys:write"}
+    )
     other: Merchant = new_merchant("Other")
     error_of(client.get(f"/v1/oauth_clients/{made.json()['id']}", headers=other.headers), 404)
     https = TestClient(create_app(runtime, run_workers=False), base_url="https://testserver")

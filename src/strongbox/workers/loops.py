@@ -100,6 +100,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "recon-nightly",
         "bank-webhooks",
         "bank-poll",
+        "access-sweeper",
+        "compliance",
     ),
 }
 

@@ -62,6 +62,12 @@ async def oauth_input(request: Request) -> HttpInput:
             )
         except (UnicodeDecodeError, ValueError):
             raise InvalidRequestError("The form body is malformed.") from None
+    query = request.query_params.multi_items()
+    for key, value in [*query, *form]:
+        if "\x00" in key or "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise InvalidRequestError(
+                "Parameters may not contain NUL characters.", param=key.replace("\x00", "")
+            )
     rt = get_runtime(request)
     tls = TrustedProxies(rt.settings.trusted_proxies).is_tls(request.scope)
     url = request.url.replace(scheme="https") if tls else request.url
@@ -69,7 +75,7 @@ async def oauth_input(request: Request) -> HttpInput:
         method=request.method,
         uri=str(url),
         headers={k.lower(): v for k, v in request.headers.items()},
-        query=[(k, v[:MAX_FIELD]) for k, v in request.query_params.multi_items()],
+        query=[(k, v[:MAX_FIELD]) for k, v in query],
         form=[(k, v[:MAX_FIELD]) for k, v in form],
         request_id=request_id(request),
         source_ip=request.client.host if request.client else None,

@@ -144,8 +144,8 @@ class Server(AuthorizationServer):  # type: ignore[misc]
     # ---- Authlib's framework hooks
 
     def query_client(self, client_id: Any) -> Client | None:
-        if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
-            return None
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or "\x00" in client_id:
+            return None  # (a NUL can arrive through HTTP basic auth's base64)
         row = repository.find_client(self.uow.session, client_id)
         if row is None or row.revoked_at is not None:
             return None
