@@ -170,7 +170,7 @@ def _list_of(item: dict[str, Any]) -> dict[str, Any]:
 
 
 #: ``/v1/<name>`` resources that are one object per merchant, not a collection.
-SINGLETONS = frozenset({"balance", "routing"})
+SINGLETONS = frozenset({"balance", "routing", "account", "payout_schedule"})
 
 
 def _success_schema(path: str, method: str) -> dict[str, Any]:
