@@ -320,7 +320,7 @@ async def read_params(request: Request) -> dict[str, Any]:
     with the query string; a top-level parameter given in both is rejected.
     """
     query = _parse_urlencoded(request.scope.get("query_string", b""), "query string")
-    _reject_nul(query)
+    reject_nul(query)
     if request.method.upper() not in _BODY_METHODS:
         return query
 
@@ -349,11 +349,11 @@ async def read_params(request: Request) -> dict[str, Any]:
                 "Send it in one place only.",
                 param=name,
             )
-    _reject_nul(params)
+    reject_nul(params)
     return {**query, **params}
 
 
-def _reject_nul(value: Any, name: str = "") -> None:
+def reject_nul(value: Any, name: str = "") -> None:
     """No request parameter may hold NUL: PostgreSQL text cannot store or compare one."""
     if isinstance(value, str):
         if "\x00" in value:
@@ -362,7 +362,7 @@ def _reject_nul(value: Any, name: str = "") -> None:
         for key, child in value.items():
             if "\x00" in key:
                 _fail("Invalid parameter name: NUL characters are not allowed.")
-            _reject_nul(child, f"{name}[{key}]" if name else key)
+            reject_nul(child, f"{name}[{key}]" if name else key)
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            _reject_nul(child, f"{name}[{index}]")
+            reject_nul(child, f"{name}[{index}]")

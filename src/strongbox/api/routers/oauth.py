@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from strongbox.api.context import get_runtime, request_id
+from strongbox.api.forms import reject_nul
 from strongbox.api.responses import dumps, json_response
 from strongbox.api.security import TrustedProxies, public_route
 from strongbox.auth import permissions
@@ -63,11 +64,8 @@ async def oauth_input(request: Request) -> HttpInput:
         except (UnicodeDecodeError, ValueError):
             raise InvalidRequestError("The form body is malformed.") from None
     query = request.query_params.multi_items()
-    for key, value in [*query, *form]:
-        if "\x00" in key or "\x00" in value:  # PostgreSQL text cannot hold NUL
-            raise InvalidRequestError(
-                "Parameters may not contain NUL characters.", param=key.replace("\x00", "")
-            )
+    for key, value in [*query, *form]:  # duplicates kept: checked one pair at a time
+        reject_nul({key: value})
     rt = get_runtime(request)
     tls = TrustedProxies(rt.settings.trusted_proxies).is_tls(request.scope)
     url = request.url.replace(scheme="https") if tls else request.url
